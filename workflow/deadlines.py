@@ -1,0 +1,140 @@
+"""Due dates from a stage's start, its rule and a calendar. Never reads the clock.
+
+Moments follow one convention, in Asia/Shanghai, returned as aware UTC datetimes:
+
+* the **due date** is the last day allowed: the N-th working day after the day the stage
+  began (that day itself does not count), N calendar days after it, or the date in a case
+  field;
+* the stage is **overdue** from 00:00 of the day after the due date (``due_at``);
+* the **warning** comes at 00:00 of the day from which only ``warn_before_working_days``
+  working days remain, the due date included;
+* an escalation step ``after_working_days: k`` fires once k working days have passed after
+  the due date (k = 0: at ``due_at``), then again every ``repeat_every_working_days``.
+
+Suspension moves the due date: by the working days suspended for a working-day rule, by the
+calendar days suspended otherwise. A deadline is a pure function of (rule, start, case data,
+suspended totals, calendar), so it can be recomputed when the calendar learns a new year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Iterator, Mapping
+
+from .calendar import WorkCalendar
+from .definition import DeadlineKind, DeadlineRule
+from .tz import local_date, require_aware, start_of_local_day
+
+__all__ = ["StageDeadlines", "EscalationMoment", "compute_deadlines", "escalation_moments", "suspension_length"]
+
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationMoment:
+    level: int  # 1-based step of the ladder
+    repeat: int  # 0 for the first time, 1.. for repeats
+    at: datetime
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StageDeadlines:
+    entered_at: datetime
+    due_date: date
+    due_at: datetime  # overdue from this moment
+    warn_at: datetime | None
+    escalations: tuple[EscalationMoment, ...]  # the first moment of each step
+    provisional: bool  # some day counted falls in a year the calendar does not know
+    rule: str  # e.g. "5个工作日"
+    calendar_source: str
+    suspended_working_days: int = 0
+    suspended_days: int = 0
+
+
+def _end_of(day: date) -> datetime:
+    return start_of_local_day(day + ONE_DAY)
+
+
+def compute_deadlines(
+    rule: DeadlineRule | None,
+    entered_at: datetime,
+    calendar: WorkCalendar,
+    data: Mapping[str, Any] | None = None,
+    *,
+    suspended_working_days: int = 0,
+    suspended_days: int = 0,
+) -> StageDeadlines | None:
+    """The deadlines of a stage begun at ``entered_at``; None when it has no rule (or its
+    date field is not set)."""
+    if rule is None:
+        return None
+    require_aware(entered_at, "entered_at")
+    start = local_date(entered_at)
+    provisional = False
+    if rule.kind is DeadlineKind.WORKING_DAYS:
+        r = calendar.add_workdays(start, rule.amount + suspended_working_days)
+        due, provisional = r.date, r.provisional
+    elif rule.kind is DeadlineKind.CALENDAR_DAYS:
+        due = start + timedelta(days=rule.amount + suspended_days)
+    else:
+        raw = (data or {}).get(rule.date_field or "")
+        if raw is None:
+            return None
+        due = (raw if isinstance(raw, date) else date.fromisoformat(str(raw))) + timedelta(days=suspended_days)
+    warn_at = None
+    if rule.warn_before_working_days:
+        w = calendar.add_workdays(due + ONE_DAY, -rule.warn_before_working_days)
+        provisional |= w.provisional
+        # never before the stage began
+        warn_at = max(start_of_local_day(w.date), start_of_local_day(start + ONE_DAY))
+    firsts = []
+    for level, step in enumerate(rule.escalations, start=1):
+        e = calendar.add_workdays(due, step.after_working_days)
+        provisional |= e.provisional
+        firsts.append(EscalationMoment(level, 0, _end_of(e.date), step.to))
+    return StageDeadlines(
+        entered_at=entered_at,
+        due_date=due,
+        due_at=_end_of(due),
+        warn_at=warn_at,
+        escalations=tuple(firsts),
+        provisional=provisional,
+        rule=rule.describe(),
+        calendar_source=calendar.source_of(due.year),
+        suspended_working_days=suspended_working_days,
+        suspended_days=suspended_days,
+    )
+
+
+def escalation_moments(rule: DeadlineRule, due_date: date, calendar: WorkCalendar, until: datetime) -> Iterator[EscalationMoment]:
+    """Every escalation moment of the ladder up to ``until``, in order of time.
+
+    The last step repeats every ``repeat_every_working_days`` while the stage stays overdue;
+    an earlier step that repeats stops repeating when the next step begins.
+    """
+    require_aware(until, "until")
+    moments: list[EscalationMoment] = []
+    steps = rule.escalations
+    for level, step in enumerate(steps, start=1):
+        stop = calendar.add_workdays(due_date, steps[level].after_working_days).date if level < len(steps) else None
+        i = 0
+        while True:
+            offset = step.after_working_days + i * (step.repeat_every_working_days or 0)
+            day = calendar.add_workdays(due_date, offset).date
+            at = _end_of(day)
+            if at > until or (stop is not None and i > 0 and day >= stop):
+                break
+            moments.append(EscalationMoment(level, i, at, step.to))
+            if not step.repeat_every_working_days:
+                break
+            i += 1
+    return iter(sorted(moments, key=lambda m: (m.at, m.level)))
+
+
+def suspension_length(calendar: WorkCalendar, since: datetime, until: datetime) -> tuple[int, int]:
+    """(working days, calendar days) a case was suspended: the days after the day it was
+    suspended, up to and including the day it resumed."""
+    a, b = local_date(since), local_date(until)
+    return max(0, calendar.workdays_between(a, b).count), max(0, (b - a).days)

@@ -1,0 +1,367 @@
+"""The engine: the only thing that decides a case's next state.
+
+``Engine.fire(case, trigger, actor, data, now)`` takes a snapshot of a case and returns either
+an :class:`Outcome` (new state, the event to record, the new case data, the deadlines of the
+new stage) or a :class:`~workflow.errors.Refusal` that says why not. It reads no clock, no
+database and no request: the caller passes everything in, stores the outcome in one
+transaction, and discards it on any error.
+
+One ``transitions`` machine is compiled per definition version and cached; a case is bound
+only for the call, through a plain adapter object (never a database row). The definition's
+guards run as the machine's conditions, so the library itself refuses a guarded move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from transitions import Machine
+
+from .calendar import WorkCalendar
+from .deadlines import StageDeadlines, compute_deadlines, suspension_length
+from .definition import RESUME, SUSPEND, Definition, FieldSpec, FieldType, Transition
+from .errors import Refusal, RefusalCode
+from .guards import REGISTRY, GuardContext, Vote
+from .loader import DefinitionRegistry
+from .money import parse_amount, to_json
+from .tz import require_aware
+
+__all__ = ["Engine", "CaseSnapshot", "Actor", "Event", "Outcome", "Action", "SUSPEND_FIELDS"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+MIN_REASON_CHARS = 2
+MAX_TEXT_CHARS = 2000
+
+#: The fields of the built-in suspend and resume actions.
+SUSPEND_FIELDS = (FieldSpec("reason", FieldType.REASON, "原因"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user: str
+    role: str
+    org: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSnapshot:
+    """What the engine needs to know of a case. The caller builds it from storage."""
+
+    definition_id: str
+    version: int
+    state: str
+    data: Mapping[str, Any] = _EMPTY
+    documents: frozenset[str] = frozenset()
+    votes: Mapping[str, Vote] = _EMPTY
+    balance: Decimal | None = None  # of the household accounts in scope
+    stage_entered_at: datetime | None = None
+    suspended_since: datetime | None = None
+    suspended_working_days: int = 0  # accumulated in the current stage
+    suspended_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    trigger: str
+    label: str
+    from_state: str
+    to_state: str
+    actor: Actor
+    at: datetime
+    data: Mapping[str, Any]  # the fields given, in their stored (JSON) form
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: str
+    previous: str
+    event: Event
+    data: Mapping[str, Any]  # the whole case data after the transition
+    new_stage: bool  # the case entered a (new or the same) stage: a new stage row
+    deadlines: StageDeadlines | None  # of the new stage; or the shifted ones after resume
+    suspended: bool
+    closed: bool
+    suspended_since: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A trigger an actor may fire now, with the fields it asks for."""
+
+    trigger: str
+    label: str
+    dest: str | None
+    fields: tuple[FieldSpec, ...]
+
+
+class _Adapter:
+    """The model bound to the machine for one call: a state and the guard context."""
+
+    __slots__ = ("state", "ctx", "refusal")
+
+    def __init__(self, state: str, ctx: GuardContext):
+        self.state = state
+        self.ctx = ctx
+        self.refusal: tuple[str, str] | None = None
+
+
+def _condition(name: str, params: Mapping[str, Any]):
+    fn = REGISTRY[name].fn
+
+    def check(event) -> bool:
+        model: _Adapter = event.model
+        reason = fn(model.ctx, **params)
+        if reason is None:
+            return True
+        model.refusal = (name, reason)
+        return False
+
+    check.__name__ = f"guard_{name}"
+    return check
+
+
+@dataclass(slots=True)
+class _Compiled:
+    definition: Definition
+    machine: Machine
+    table: dict[tuple[str, str], Transition]  # (state, trigger) -> transition
+    triggers: frozenset[str]
+    role_labels: Mapping[str, str]
+    suspend: Transition | None = None
+    resume: Transition | None = None
+    actions: dict[str, tuple[Transition, ...]] = field(default_factory=dict)  # state -> transitions
+
+
+def _compile(definition: Definition) -> _Compiled:
+    open_states = [s.id for s in definition.states.values() if not s.terminal]
+    specs = []
+    table: dict[tuple[str, str], Transition] = {}
+    for tr in definition.transitions:
+        conditions = [_condition(g.name, g.params) for g in tr.guards]
+        for src in tr.sources:
+            table[(src, tr.trigger)] = tr
+        specs.append({"trigger": tr.trigger, "source": list(tr.sources), "dest": tr.dest, "conditions": conditions})
+    suspend = resume = None
+    if definition.suspension is not None:
+        suspend = Transition(SUSPEND, tuple(open_states), None, "挂起", definition.suspension.roles,
+                             fields=SUSPEND_FIELDS, documents_exempt=True)
+        resume = Transition(RESUME, tuple(open_states), None, "恢复", definition.suspension.resume_roles,
+                            fields=SUSPEND_FIELDS, documents_exempt=True)
+        for tr in (suspend, resume):
+            specs.append({"trigger": tr.trigger, "source": open_states, "dest": None})
+            for src in open_states:
+                table[(src, tr.trigger)] = tr
+    machine = Machine(
+        model=None,
+        states=list(definition.states),
+        initial=definition.initial,
+        transitions=specs,
+        auto_transitions=False,
+        send_event=True,
+    )
+    actions: dict[str, list[Transition]] = {s: [] for s in definition.states}
+    for (src, _), tr in table.items():
+        actions[src].append(tr)
+    return _Compiled(
+        definition=definition,
+        machine=machine,
+        table=table,
+        triggers=frozenset(t for _, t in table),
+        role_labels=MappingProxyType({r.id: r.label for r in definition.roles.values()}),
+        suspend=suspend,
+        resume=resume,
+        actions={s: tuple(v) for s, v in actions.items()},
+    )
+
+
+def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
+    """(parsed value, stored JSON value); ValueError with a Chinese reason."""
+    t = spec.type
+    if t is FieldType.AMOUNT:
+        value = parse_amount(raw)
+        return value, to_json(value)
+    if t is FieldType.DATE:
+        if isinstance(raw, datetime):
+            raise ValueError("应为日期（YYYY-MM-DD），不是日期时间")
+        if isinstance(raw, date):
+            return raw, raw.isoformat()
+        if not isinstance(raw, str):
+            raise ValueError("应为日期（YYYY-MM-DD）")
+        try:
+            value = date.fromisoformat(raw.strip())
+        except ValueError:
+            raise ValueError(f"日期格式不正确：{raw!r}，应为 YYYY-MM-DD") from None
+        return value, value.isoformat()
+    if t is FieldType.INTEGER:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+                raw = int(raw)
+            else:
+                raise ValueError("应为整数")
+        return raw, raw
+    if t is FieldType.CHOICE:
+        if raw not in spec.choice_labels:
+            options = "、".join(f"{k}（{v}）" for k, v in spec.choice_labels.items())
+            raise ValueError(f"应为以下之一：{options}")
+        return raw, raw
+    # TEXT and REASON
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("不能为空")
+    text = raw.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"不能超过 {MAX_TEXT_CHARS} 字")
+    if t is FieldType.REASON and len(text) < MIN_REASON_CHARS:
+        raise ValueError(f"请写明原因（至少 {MIN_REASON_CHARS} 个字）")
+    return text, text
+
+
+class Engine:
+    """Runs cases through the definitions of a registry, counting days on a calendar."""
+
+    def __init__(self, registry: DefinitionRegistry, calendar: WorkCalendar):
+        self.registry = registry
+        self.calendar = calendar
+        self._compiled: dict[tuple[str, int], _Compiled] = {}
+
+    def _machine(self, definition_id: str, version: int) -> _Compiled:
+        key = (definition_id, version)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _compile(self.registry.get(definition_id, version))
+        return compiled
+
+    def definition(self, definition_id: str, version: int | None = None) -> Definition:
+        return self.registry.get(definition_id, version)
+
+    # -- starting a case ---------------------------------------------------------------
+    def start(self, definition_id: str, data: Mapping[str, Any], now: datetime, version: int | None = None) -> tuple[Definition, StageDeadlines | None]:
+        """The definition a new case runs on and the deadlines of its first stage."""
+        require_aware(now, "now")
+        d = self.registry.get(definition_id, version)
+        return d, compute_deadlines(d.states[d.initial].deadline, now, self.calendar, data)
+
+    # -- what may be done --------------------------------------------------------------
+    def actions(self, case: CaseSnapshot, role: str) -> tuple[Action, ...]:
+        """The triggers ``role`` may fire now (guards are not evaluated: they need input)."""
+        c = self._machine(case.definition_id, case.version)
+        out = []
+        for tr in c.actions.get(case.state, ()):
+            if role not in tr.roles:
+                continue
+            if case.suspended_since is not None and tr.trigger != RESUME:
+                continue
+            if case.suspended_since is None and tr.trigger == RESUME:
+                continue
+            out.append(Action(tr.trigger, tr.label, tr.dest, tr.fields))
+        return tuple(out)
+
+    # -- firing ------------------------------------------------------------------------
+    def fire(self, case: CaseSnapshot, trigger: str, actor: Actor, data: Mapping[str, Any] | None, now: datetime) -> Outcome | Refusal:
+        require_aware(now, "now")
+        c = self._machine(case.definition_id, case.version)
+        definition = c.definition
+        state = definition.states.get(case.state)
+        if state is None:
+            raise ValueError(f"case is in state {case.state!r}, which {definition.id} v{definition.version} does not declare")
+        data = data or _EMPTY
+
+        def refuse(code: RefusalCode, message: str, **kw) -> Refusal:
+            available = tuple(a.trigger for a in self.actions(case, actor.role))
+            return Refusal(code, message, trigger, case.state, available, **kw)
+
+        if state.terminal:
+            return refuse(RefusalCode.CASE_CLOSED, f"案件已{state.label}，不能再办理")
+        tr = c.table.get((case.state, trigger))
+        if tr is None:
+            if trigger in c.triggers:
+                return refuse(RefusalCode.NOT_AVAILABLE, f"当前环节“{state.label}”不能执行此操作（{trigger}）")
+            return refuse(RefusalCode.UNKNOWN_TRIGGER, f"流程中没有此操作：{trigger}")
+        suspended = case.suspended_since is not None
+        if suspended and tr is not c.resume:
+            return refuse(RefusalCode.CASE_SUSPENDED, "案件已挂起，请先恢复再办理")
+        if not suspended and tr is c.resume:
+            return refuse(RefusalCode.NOT_SUSPENDED, "案件未挂起，无需恢复")
+        if actor.role not in tr.roles:
+            who = "、".join(c.role_labels[r] for r in sorted(tr.roles)) or "无"
+            return refuse(RefusalCode.ROLE_NOT_ALLOWED,
+                          f"{c.role_labels.get(actor.role, actor.role)}无权执行“{tr.label}”（可执行：{who}）")
+
+        # fields
+        values: dict[str, Any] = {}
+        stored: dict[str, Any] = {}
+        declared = {f.name for f in tr.fields}
+        for name in data:
+            if name not in declared:
+                return refuse(RefusalCode.FIELD_INVALID, f"“{tr.label}”没有字段 {name}", field=name)
+        for spec in tr.fields:
+            raw = data.get(spec.name)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                if spec.required:
+                    return refuse(RefusalCode.FIELD_MISSING, f"请填写“{spec.label}”（{spec.name}）", field=spec.name)
+                continue
+            try:
+                values[spec.name], stored[spec.name] = _parse_field(spec, raw)
+            except ValueError as exc:
+                return refuse(RefusalCode.FIELD_INVALID, f"“{spec.label}”{exc}", field=spec.name)
+
+        leaving = tr.dest is not None
+        if leaving and not tr.documents_exempt and state.documents:
+            missing = [definition.documents.get(d, d) for d in state.documents if d not in case.documents]
+            if missing:
+                return refuse(RefusalCode.DOCUMENTS_MISSING, f"离开“{state.label}”前须上传：{'、'.join(missing)}")
+
+        # effects that can be refused before the machine runs
+        new_data = dict(case.data)
+        new_data.update(stored)
+        effect = tr.effect
+        if effect is not None and effect.counter is not None:
+            counters = dict(new_data.get("counters", {}))
+            value = int(counters.get(effect.counter, 0)) + effect.delta
+            if value < 0:
+                return refuse(RefusalCode.GUARD_REFUSED, f"没有可办理的事项（{effect.counter} 为 0）", guard="count")
+            counters[effect.counter] = value
+            new_data["counters"] = counters
+        if effect is not None and effect.sign is not None:
+            signatures = {k: list(v) for k, v in new_data.get("signatures", {}).items()}
+            signed = signatures.setdefault(effect.sign, [])
+            if actor.role in signed:
+                return refuse(RefusalCode.GUARD_REFUSED, f"{c.role_labels[actor.role]}已签署", guard="sign")
+            signed.append(actor.role)
+            new_data["signatures"] = signatures
+
+        ctx = GuardContext(values, case.data, case.documents, case.votes, case.balance, now,
+                           case.stage_entered_at, c.role_labels)
+        adapter = _Adapter(case.state, ctx)
+        c.machine.events[trigger].trigger(adapter)
+        if adapter.refusal is not None:
+            name, reason = adapter.refusal
+            return refuse(RefusalCode.GUARD_REFUSED, reason, guard=name)
+        new_state = adapter.state
+
+        event = Event(trigger, tr.label, case.state, new_state, actor, now, MappingProxyType(stored))
+        dest = definition.states[new_state]
+        if leaving:
+            deadlines = None if dest.terminal else compute_deadlines(dest.deadline, now, self.calendar, new_data)
+            return Outcome(new_state, case.state, event, new_data, True, deadlines, False, dest.terminal)
+        if tr is c.suspend:
+            return Outcome(new_state, case.state, event, new_data, False, None, True, False, suspended_since=now)
+        if tr is c.resume:
+            work, days = suspension_length(self.calendar, case.suspended_since, now)
+            deadlines = None
+            if case.stage_entered_at is not None:
+                deadlines = compute_deadlines(
+                    state.deadline, case.stage_entered_at, self.calendar, new_data,
+                    suspended_working_days=case.suspended_working_days + work,
+                    suspended_days=case.suspended_days + days,
+                )
+            return Outcome(new_state, case.state, event, new_data, False, deadlines, False, False)
+        return Outcome(new_state, case.state, event, new_data, False, None, suspended, False,
+                       suspended_since=case.suspended_since)

@@ -1,0 +1,113 @@
+"""The domain's error tree.
+
+::
+
+    FundflowError                      anything the domain refuses or cannot read
+    ├── DefinitionError                a definition file is wrong: a list of Problems,
+    │                                  each with file, YAML path and message
+    ├── CalendarError                  an override calendar file is wrong (file:path: message)
+    ├── UnknownDefinition              no definition with that id (and version)
+    └── TransitionRefused              the engine refused a fire(); carries the Refusal
+                                       (code, Chinese message, available triggers)
+
+The engine's ``fire()`` returns a ``Refusal`` rather than raising; callers that want an
+exception (the service's use cases) raise ``TransitionRefused(refusal)``. The service maps
+each class here to one HTTP status in one table, and a test fails when a class is unmapped.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "FundflowError",
+    "DefinitionError",
+    "CalendarError",
+    "UnknownDefinition",
+    "TransitionRefused",
+    "Problem",
+    "Severity",
+    "Refusal",
+    "RefusalCode",
+]
+
+
+class FundflowError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a definition: where it is and what is wrong."""
+
+    file: str
+    path: str  # YAML path, e.g. ``states[4].deadline.working_days``; "" for the whole file
+    message: str
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{self.file}:{self.path}: {prefix}{self.message}"
+
+
+class DefinitionError(FundflowError):
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CalendarError(FundflowError, ValueError):
+    """An override calendar is wrong; the message names the file and YAML path."""
+
+
+class UnknownDefinition(FundflowError, LookupError):
+    def __init__(self, definition_id: str, version: int | None = None, known: tuple[str, ...] = ()):
+        self.definition_id = definition_id
+        self.version = version
+        what = definition_id if version is None else f"{definition_id} v{version}"
+        hint = f"（已有：{', '.join(known)}）" if known else ""
+        super().__init__(f"未找到流程定义 {what}{hint}")
+
+
+class RefusalCode(str, enum.Enum):
+    """Why the engine said no. The values are stable, English-readable API codes."""
+
+    UNKNOWN_TRIGGER = "unknown_trigger"
+    NOT_AVAILABLE = "trigger_not_available"
+    CASE_CLOSED = "case_closed"
+    CASE_SUSPENDED = "case_suspended"
+    NOT_SUSPENDED = "case_not_suspended"
+    ROLE_NOT_ALLOWED = "role_not_allowed"
+    FIELD_MISSING = "field_missing"
+    FIELD_INVALID = "field_invalid"
+    DOCUMENTS_MISSING = "documents_missing"
+    GUARD_REFUSED = "guard_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The engine's "no", with a Chinese message a clerk can act on."""
+
+    code: RefusalCode
+    message: str
+    trigger: str
+    state: str
+    available: tuple[str, ...] = ()  # triggers the actor may fire in this state
+    field: str | None = None  # the offending field, for FIELD_*
+    guard: str | None = None  # the refusing guard, for GUARD_REFUSED
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+
+class TransitionRefused(FundflowError):
+    def __init__(self, refusal: Refusal):
+        self.refusal = refusal
+        super().__init__(f"{refusal.code.value}: {refusal.message}")

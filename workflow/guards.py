@@ -1,0 +1,315 @@
+"""Named, parameterised guards that definitions use.
+
+A guard is a function ``guard(ctx, **params) -> str | None``: ``None`` lets the transition
+pass, a string refuses it and is shown to the user (Chinese). Each guard declares its
+parameters with a kind, so that the loader can check a definition's use of it
+(unknown guard, unknown or missing parameter, unknown role, field or document) before any
+case runs.
+
+Registered guards:
+
+``meeting_quorum``        the joint meeting: who must attend, who must agree, the share of
+                          present parties that must agree
+``amount_within_balance`` an amount field does not exceed the balance of the accounts in scope
+``advance_within_share``  an advance does not exceed a share of the approved amount, and only
+                          projects above a threshold get an advance at all
+``documents_present``     documents attached (optionally only above an amount)
+``signed_by``             a record (e.g. the acceptance report) signed by the required parties
+``period_elapsed``        at least N calendar days since the stage began (public notice)
+``counter_zero``          a counter in the case data is zero (no open objections)
+``date_not_past``         a date field is not before today
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any, Callable, Mapping
+
+from .money import format_cny, parse_amount
+from .tz import local_date
+
+__all__ = [
+    "ParamKind",
+    "ParamSpec",
+    "GuardSpec",
+    "GuardContext",
+    "Vote",
+    "VoteChoice",
+    "REGISTRY",
+    "register",
+]
+
+class ParamKind(str, enum.Enum):
+    ROLES = "roles"  # list of role ids of the definition
+    FIELD = "field"  # a field declared by some transition
+    DOCUMENTS = "documents"  # list of document types of the definition
+    SHARE = "share"  # a fraction in (0, 1]: 0.5, "2/3"
+    AMOUNT = "amount"  # CNY, to the fen
+    COUNT = "count"  # integer >= 0
+    RECORD = "record"  # a record signed through an effect ``sign``
+    COUNTER = "counter"  # a counter changed through an effect ``count``
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    kind: ParamKind
+    required: bool = True
+
+
+class VoteChoice(str, enum.Enum):
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    ABSTAIN = "abstain"
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One party's attendance and vote at the joint meeting."""
+
+    attended: bool
+    choice: VoteChoice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardContext:
+    """Everything a guard may look at. Built by the engine; nothing here reads a clock."""
+
+    values: Mapping[str, Any]  # this transition's fields, parsed (Decimal, date, str)
+    data: Mapping[str, Any]  # the case data before this transition (JSON form)
+    documents: frozenset[str]
+    votes: Mapping[str, Vote]
+    balance: Decimal | None
+    now: datetime
+    stage_entered_at: datetime | None
+    role_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def amount(self, name: str) -> Decimal | None:
+        """The amount ``name`` from this transition's fields, else from the case data."""
+        if name in self.values and self.values[name] is not None:
+            return self.values[name]
+        raw = self.data.get(name)
+        if raw is None:
+            return None
+        try:
+            return parse_amount(raw)
+        except (ValueError, InvalidOperation):
+            return None
+
+    def date_value(self, name: str) -> date | None:
+        if name in self.values and self.values[name] is not None:
+            return self.values[name]
+        raw = self.data.get(name)
+        return date.fromisoformat(raw) if isinstance(raw, str) else None
+
+    def label(self, role: str) -> str:
+        return self.role_labels.get(role, role)
+
+
+GuardFn = Callable[..., "str | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSpec:
+    name: str
+    fn: GuardFn
+    params: Mapping[str, ParamSpec]
+    label: str  # Chinese, for diagrams and forms
+
+
+REGISTRY: dict[str, GuardSpec] = {}
+
+
+def register(name: str, label: str, **params: ParamSpec) -> Callable[[GuardFn], GuardFn]:
+    def deco(fn: GuardFn) -> GuardFn:
+        REGISTRY[name] = GuardSpec(name=name, fn=fn, params=params, label=label)
+        return fn
+
+    return deco
+
+
+def parse_share(raw: Any) -> Fraction:
+    """``0.5``, ``"2/3"``, ``"66.7%"`` -> Fraction in (0, 1]; ValueError otherwise."""
+    if isinstance(raw, bool):
+        raise ValueError("not a share")
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        value = Fraction(Decimal(raw.strip()[:-1])) / 100
+    elif isinstance(raw, float):
+        value = Fraction(Decimal(repr(raw)))
+    elif isinstance(raw, (int, str, Decimal)):
+        value = Fraction(raw) if not isinstance(raw, Decimal) else Fraction(raw)
+    else:
+        raise ValueError("not a share")
+    if not 0 < value <= 1:
+        raise ValueError("share must be in (0, 1]")
+    return value
+
+
+def _names(ctx: GuardContext, roles: list[str] | tuple[str, ...]) -> str:
+    return "、".join(ctx.label(r) for r in roles)
+
+
+@register(
+    "meeting_quorum",
+    "联席会议达到法定人数并通过",
+    must_attend=ParamSpec(ParamKind.ROLES),
+    must_agree=ParamSpec(ParamKind.ROLES, required=False),
+    agree_share=ParamSpec(ParamKind.SHARE, required=False),
+    min_present=ParamSpec(ParamKind.COUNT, required=False),
+)
+def meeting_quorum(
+    ctx: GuardContext,
+    must_attend: tuple[str, ...],
+    must_agree: tuple[str, ...] = (),
+    agree_share: Fraction | None = None,
+    min_present: int = 0,
+) -> str | None:
+    present = [r for r, v in ctx.votes.items() if v.attended]
+    absent = [r for r in must_attend if r not in present]
+    if absent:
+        return f"联席会议缺少必须出席的单位：{_names(ctx, absent)}"
+    if len(present) < min_present:
+        return f"联席会议出席单位 {len(present)} 家，少于规定的 {min_present} 家"
+    not_agreed = [r for r in must_agree if r not in ctx.votes or ctx.votes[r].choice is not VoteChoice.AGREE]
+    if not_agreed:
+        return f"以下单位未表示同意：{_names(ctx, not_agreed)}"
+    if agree_share is not None:
+        agree = sum(1 for r in present if ctx.votes[r].choice is VoteChoice.AGREE)
+        if Fraction(agree, len(present)) < agree_share:
+            return (
+                f"出席单位 {len(present)} 家，同意 {agree} 家，"
+                f"未达到出席单位的 {agree_share.numerator}/{agree_share.denominator}"
+            )
+    return None
+
+
+@register(
+    "amount_within_balance",
+    "金额不超过范围内分户账余额",
+    field=ParamSpec(ParamKind.FIELD),
+)
+def amount_within_balance(ctx: GuardContext, field: str) -> str | None:
+    amount = ctx.amount(field)
+    if amount is None:
+        return f"缺少金额 {field}"
+    if ctx.balance is None:
+        return "未能取得分摊范围内分户账余额，不能核对资金是否足额"
+    if amount > ctx.balance:
+        return (
+            f"金额 {format_cny(amount)} 超过分摊范围内维修资金余额 {format_cny(ctx.balance)}，"
+            f"差额 {format_cny(amount - ctx.balance)} 需先行筹集（续交）"
+        )
+    return None
+
+
+@register(
+    "advance_within_share",
+    "预拨不超过核准金额的规定比例",
+    field=ParamSpec(ParamKind.FIELD),
+    of=ParamSpec(ParamKind.FIELD),
+    share=ParamSpec(ParamKind.SHARE),
+    min_project_amount=ParamSpec(ParamKind.AMOUNT, required=False),
+)
+def advance_within_share(
+    ctx: GuardContext,
+    field: str,
+    of: str,
+    share: Fraction,
+    min_project_amount: Decimal | None = None,
+) -> str | None:
+    advance, approved = ctx.amount(field), ctx.amount(of)
+    if advance is None or approved is None:
+        return f"缺少预拨金额或核准金额（{field}、{of}）"
+    if min_project_amount is not None and approved <= min_project_amount:
+        return (
+            f"核准金额 {format_cny(approved)} 未超过 {format_cny(min_project_amount)}，"
+            "不预拨，竣工验收后据实拨付"
+        )
+    limit = (approved * share.numerator / share.denominator).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
+    if advance > limit:
+        return f"预拨金额 {format_cny(advance)} 超过核准金额的 {share.numerator}/{share.denominator}（{format_cny(limit)}）"
+    return None
+
+
+@register(
+    "documents_present",
+    "所需材料齐全",
+    documents=ParamSpec(ParamKind.DOCUMENTS),
+    when_field=ParamSpec(ParamKind.FIELD, required=False),
+    at_least=ParamSpec(ParamKind.AMOUNT, required=False),
+)
+def documents_present(
+    ctx: GuardContext,
+    documents: tuple[str, ...],
+    when_field: str | None = None,
+    at_least: Decimal | None = None,
+) -> str | None:
+    if when_field is not None and at_least is not None:
+        amount = ctx.amount(when_field)
+        if amount is None or amount < at_least:
+            return None
+    missing = [d for d in documents if d not in ctx.documents]
+    if missing:
+        cond = f"（金额达到 {format_cny(at_least)}）" if at_least is not None else ""
+        return f"缺少材料{cond}：{'、'.join(missing)}"
+    return None
+
+
+@register(
+    "signed_by",
+    "已由规定各方签署",
+    record=ParamSpec(ParamKind.RECORD),
+    parties=ParamSpec(ParamKind.ROLES),
+)
+def signed_by(ctx: GuardContext, record: str, parties: tuple[str, ...]) -> str | None:
+    signed = set(ctx.data.get("signatures", {}).get(record, ()))
+    missing = [p for p in parties if p not in signed]
+    if missing:
+        return f"尚未签署（{record}）：{_names(ctx, missing)}"
+    return None
+
+
+@register(
+    "period_elapsed",
+    "已满规定期限",
+    calendar_days=ParamSpec(ParamKind.COUNT),
+)
+def period_elapsed(ctx: GuardContext, calendar_days: int) -> str | None:
+    if ctx.stage_entered_at is None:
+        return "本阶段开始时间未知"
+    # "不少于N日": the day it starts does not count (Civil Code Art. 201), so the period
+    # runs out at the end of start + N days and the stage may close the day after.
+    ends = local_date(ctx.stage_entered_at) + timedelta(days=calendar_days)
+    if local_date(ctx.now) <= ends:
+        return f"期限不少于 {calendar_days} 日，至 {ends.isoformat()} 届满，届满次日起方可结束"
+    return None
+
+
+@register(
+    "counter_zero",
+    "无未办结事项",
+    counter=ParamSpec(ParamKind.COUNTER),
+)
+def counter_zero(ctx: GuardContext, counter: str) -> str | None:
+    open_count = int(ctx.data.get("counters", {}).get(counter, 0))
+    if open_count > 0:
+        return f"尚有 {open_count} 项未答复（{counter}）"
+    return None
+
+
+@register(
+    "date_not_past",
+    "日期不早于当天",
+    field=ParamSpec(ParamKind.FIELD),
+)
+def date_not_past(ctx: GuardContext, field: str) -> str | None:
+    value = ctx.date_value(field)
+    today = local_date(ctx.now)
+    if value is None:
+        return f"缺少日期 {field}"
+    if value < today:
+        return f"{field} 为 {value.isoformat()}，早于今天 {today.isoformat()}"
+    return None
