@@ -54,9 +54,9 @@ class CaseSnapshot:
     definition_id: str
     version: int
     state: str
-    data: Mapping[str, Any] = _EMPTY
+    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     documents: frozenset[str] = frozenset()
-    votes: Mapping[str, Vote] = _EMPTY
+    votes: Mapping[str, Vote] = field(default_factory=lambda: _EMPTY)
     balance: Decimal | None = None  # of the household accounts in scope
     stage_entered_at: datetime | None = None
     suspended_since: datetime | None = None

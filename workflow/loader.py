@@ -210,7 +210,7 @@ def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: 
         to = c.names(step.get("to"), _join(step_path, "to"), roles, "role", extra=(RESPONSIBLE,))
         if not to:
             c.error(_join(step_path, "to"), "name at least one role to tell")
-        to = tuple(responsible if r == RESPONSIBLE else r for r in to if r != RESPONSIBLE or responsible)
+        to = tuple(dict.fromkeys(responsible if r == RESPONSIBLE else r for r in to if r != RESPONSIBLE or responsible))
         repeat = c.count(step, "repeat_every_working_days", step_path, minimum=1)
         if escalations and after <= escalations[-1].after_working_days:
             c.error(_join(step_path, "after_working_days"), "escalation steps must come later and later")
@@ -230,8 +230,11 @@ def _parse_state(c: _Checker, raw: Any, path: str, roles: dict, documents: dict)
         terminal = False
     responsible = None
     if "responsible" in s:
-        got = c.names(s["responsible"], _join(path, "responsible"), roles, "role")
-        responsible = got[0] if got else None
+        if isinstance(s["responsible"], str):
+            got = c.names(s["responsible"], _join(path, "responsible"), roles, "role")
+            responsible = got[0] if got else None
+        else:
+            c.error(_join(path, "responsible"), f"expected one role id, got {_kind(s['responsible'])}")
     elif not terminal:
         c.error(_join(path, "responsible"), "a non-terminal state needs the role responsible for moving it on")
     docs = c.names(s.get("documents", []), _join(path, "documents"), documents, "document")
@@ -367,6 +370,16 @@ def _parse_transition(c: _Checker, raw: Any, path: str, roles: dict) -> tuple[Tr
         return None, guards, t
     sources = (sources_raw,) if isinstance(sources_raw, str) else tuple(c.seq(sources_raw, _join(path, "from")))
     dest = t.get("to")
+    names_ok = True  # a list or mapping where a state id belongs would crash the name checks
+    for j, src in enumerate(sources):
+        if not isinstance(src, str):
+            c.error(f"{path}.from[{j}]", f"expected a state id, got {_kind(src)}")
+            names_ok = False
+    if dest is not None and not isinstance(dest, str):
+        c.error(_join(path, "to"), f"expected one state id, or null for an action that keeps the state, got {_kind(dest)}")
+        names_ok = False
+    if not names_ok:
+        return None, guards, t
     transition = Transition(
         trigger=trigger,
         sources=sources,
@@ -451,6 +464,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
     documents = _parse_labels(c, top.get("documents", {}), "documents", "document") if "documents" in top else {}
 
     states: dict[str, State] = {}
+    position: dict[str, int] = {}  # state id -> index in the YAML list, for paths
     raw_states = c.seq(top.get("states"), "states")
     if not raw_states:
         c.error("states", "required: at least one state")
@@ -462,10 +476,14 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             c.error(f"states[{i}].id", f"duplicate state id '{state.id}'")
             continue
         states[state.id] = state
+        position[state.id] = i
 
     initial = top.get("initial")
     if initial is None:
         c.error("initial", "no initial state: name the state a new case starts in")
+    elif not isinstance(initial, str):
+        c.error("initial", f"expected a state id, got {_kind(initial)}")
+        initial = None
     elif initial not in states:
         c.error("initial", f"unknown state '{initial}'{_nearest(initial, states)}")
     elif states[initial].terminal:
@@ -519,7 +537,8 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
                        tr.documents_exempt, tr.effect, tr.path)
         )
 
-    for i, state in enumerate(states.values()):
+    for sid, state in states.items():
+        i = position[sid]
         rule = state.deadline
         if rule and rule.kind is DeadlineKind.DATE_FIELD and rule.date_field:
             spec = all_fields.get(rule.date_field)
@@ -538,7 +557,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             resume = c.names(s["resume_roles"], "suspension.resume_roles", roles, "role") if "resume_roles" in s else sus_roles
             suspension = Suspension(frozenset(sus_roles), frozenset(resume))
 
-    _check_graph(c, states, transitions, initial if initial in states else None)
+    _check_graph(c, states, position, transitions, initial if initial in states else None)
 
     if def_id and version:
         m = _FILE_NAME.match(file_name)
@@ -561,8 +580,8 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
     )
 
 
-def _check_graph(c: _Checker, states: dict[str, State], transitions: list[Transition], initial: str | None) -> None:
-    index = {sid: i for i, sid in enumerate(states)}
+def _check_graph(c: _Checker, states: dict[str, State], index: Mapping[str, int], transitions: list[Transition],
+                 initial: str | None) -> None:
     edges: dict[str, set[str]] = {sid: set() for sid in states}
     for tr in transitions:
         if tr.dest in states:

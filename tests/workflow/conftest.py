@@ -1,0 +1,42 @@
+"""Shared fixtures for the domain tests: the real definitions, calendar and engine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from workflow.calendar import WorkCalendar
+from workflow.engine import Engine
+from workflow.loader import load_directory
+
+ROOT = Path(__file__).resolve().parents[2]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
+    """An aware Asia/Shanghai moment."""
+    return datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    reg, _ = load_directory(ROOT / "definitions")
+    return reg
+
+
+@pytest.fixture(scope="session")
+def calendar():
+    return WorkCalendar.from_file(ROOT / "calendars" / "overrides.yaml")
+
+
+@pytest.fixture(scope="session")
+def engine(registry, calendar):
+    return Engine(registry, calendar)
+
+
+@pytest.fixture(scope="session")
+def fire_def(registry):
+    return registry.get("fire_hazard_emergency", 1)
