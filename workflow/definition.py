@@ -27,7 +27,12 @@ __all__ = [
     "Transition",
     "SUSPEND",
     "RESUME",
+    "MONEY_KINDS",
 ]
+
+#: The figures a case keeps of its money, set by amount fields marked ``money: <kind>``.
+#: ``advanced`` and ``paid`` both count as paid out.
+MONEY_KINDS = ("approved", "advanced", "settled", "paid")
 
 #: Built-in triggers, available in every non-terminal state when the definition declares
 #: ``suspension``. They never change the state; they stop and restart the deadline clock.
@@ -66,6 +71,7 @@ class FieldSpec:
     required: bool = True
     choices: tuple[str, ...] = ()
     choice_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    money: str | None = None  # amount fields: which of the case's figures it sets (MONEY_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +126,14 @@ class Effect:
 
     ``sign``: the actor's role signs the named record (e.g. ``acceptance``).
     ``count``: add ``delta`` to the named counter (e.g. open objections).
+    ``debit``: debit the household ledgers in scope by their shares of the amount in this
+    case-data field (the service apportions it by floor area).
     """
 
     sign: str | None = None
     counter: str | None = None
     delta: int = 0
+    debit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

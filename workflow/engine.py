@@ -86,6 +86,8 @@ class Outcome:
     suspended: bool
     closed: bool
     suspended_since: datetime | None = None
+    money: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)  # figure -> amount set now
+    debit: Decimal | None = None  # debit the household ledgers in scope by this amount
 
     @property
     def ok(self) -> bool:
@@ -350,7 +352,10 @@ class Engine:
         dest = definition.states[new_state]
         if leaving:
             deadlines = None if dest.terminal else compute_deadlines(dest.deadline, now, self.calendar, new_data)
-            return Outcome(new_state, case.state, event, new_data, True, deadlines, False, dest.terminal)
+            money = {f.money: values[f.name] for f in tr.fields if f.money and values.get(f.name) is not None}
+            debit = parse_amount(new_data[effect.debit]) if effect is not None and effect.debit else None
+            return Outcome(new_state, case.state, event, new_data, True, deadlines, False, dest.terminal,
+                           money=MappingProxyType(money), debit=debit)
         if tr is c.suspend:
             return Outcome(new_state, case.state, event, new_data, False, None, True, False, suspended_since=now)
         if tr is c.resume:

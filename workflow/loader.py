@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .definition import (
+    MONEY_KINDS,
     RESUME,
     SUSPEND,
     DeadlineKind,
@@ -53,8 +54,8 @@ _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline"
 _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "warn_before_working_days", "escalate")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
 _TRANSITION_KEYS = ("trigger", "from", "to", "label", "roles", "guards", "fields", "documents_exempt", "effect", "description")
-_FIELD_KEYS = ("name", "type", "label", "required", "choices")
-_EFFECT_KEYS = ("sign", "count")
+_FIELD_KEYS = ("name", "type", "label", "required", "choices", "money")
+_EFFECT_KEYS = ("sign", "count", "debit")
 _SUSPENSION_KEYS = ("roles", "resume_roles")
 
 
@@ -282,9 +283,15 @@ def _parse_field(c: _Checker, raw: Any, path: str) -> FieldSpec | None:
                 c.error(_join(path, "choices"), "a choice field needs at least one choice")
     elif "choices" in f:
         c.error(_join(path, "choices"), f"only choice fields have choices (this one is {ftype.value})")
+    money = f.get("money")
+    if money is not None:
+        if ftype is not FieldType.AMOUNT:
+            c.error(_join(path, "money"), f"only amount fields set a money figure (this one is {ftype.value})")
+        elif money not in MONEY_KINDS:
+            c.error(_join(path, "money"), f"unknown money figure '{money}'{_nearest(money, MONEY_KINDS)}; one of {', '.join(MONEY_KINDS)}")
     if name is None or label is None:
         return None
-    return FieldSpec(name, ftype, label, required, tuple(choices), MappingProxyType(choices))
+    return FieldSpec(name, ftype, label, required, tuple(choices), MappingProxyType(choices), money)
 
 
 def _parse_effect(c: _Checker, raw: Any, path: str) -> Effect | None:
@@ -292,8 +299,11 @@ def _parse_effect(c: _Checker, raw: Any, path: str) -> Effect | None:
     if e is None:
         return None
     if len(e) != 1:
-        c.error(path, "an effect is exactly one of sign, count")
+        c.error(path, "an effect is exactly one of sign, count, debit")
         return None
+    if "debit" in e:
+        amount_field = c.ident(e, "debit", path)
+        return Effect(debit=amount_field) if amount_field else None
     if "sign" in e:
         record = c.ident(e, "sign", path)
         return Effect(sign=record) if record else None
@@ -546,6 +556,12 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
                 c.error(f"states[{i}].deadline.date_field", f"unknown field '{rule.date_field}'{_nearest(rule.date_field, all_fields)}: no transition declares it")
             elif spec.type is not FieldType.DATE:
                 c.error(f"states[{i}].deadline.date_field", f"field '{rule.date_field}' is {spec.type.value}, not a date")
+
+    for tr in transitions:
+        if tr.effect is not None and tr.effect.debit is not None:
+            spec = all_fields.get(tr.effect.debit)
+            if spec is None or spec.type is not FieldType.AMOUNT:
+                c.error(f"{tr.path}.effect.debit", f"unknown amount field '{tr.effect.debit}'{_nearest(tr.effect.debit, all_fields)}: no transition declares it as an amount")
 
     suspension = None
     if "suspension" in top:

@@ -54,6 +54,7 @@ def good_case(definition, state: str, **changes) -> CaseSnapshot:
         state,
         data={
             "approved_amount": "200000.00",
+            "settled_amount": "190000.00",
             "rectification_deadline": (NOW.date() + timedelta(days=20)).isoformat(),
             "signatures": {"acceptance": list(SIX)},
             "counters": {"open_objections": 0},
@@ -170,6 +171,8 @@ def test_every_transition_is_allowed_with_good_input(engine, fire_def, trigger, 
     assert out.event.trigger == trigger and out.event.actor.role in tr.roles
     for f in tr.fields:
         assert f.name in out.data
+    assert set(out.money) == {f.money for f in tr.fields if f.money and tr.dest}
+    assert (out.debit is not None) is bool(tr.effect and tr.effect.debit)
     if tr.dest is not None:
         dest = fire_def.states[tr.dest]
         assert out.new_stage
@@ -249,6 +252,13 @@ def test_bad_choice_and_date_are_refused(engine, fire_def):
     out = engine.fire(good_case(fire_def, "rectification"), "complete_works", Actor("u", "property_company"),
                       {"completion_date": "2026-02-30"}, NOW)
     assert out.code is RefusalCode.FIELD_INVALID and out.field == "completion_date"
+
+
+def test_disbursement_debits_the_settled_amount(engine, fire_def):
+    tr = fire_def.transition("disburse", "disbursement")
+    out = engine.fire(good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"), good_values(tr), NOW)
+    assert out.debit == Decimal("190000.00")
+    assert out.money == {"paid": Decimal("180000.00")}
 
 
 def test_amounts_are_stored_as_exact_fen_strings(engine, fire_def):

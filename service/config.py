@@ -1,0 +1,52 @@
+"""Settings, validated once, from the environment (``FUNDFLOW_*``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "ROOT"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUNDFLOW_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", pattern="^(development|test|production)$")
+    database_url: str = f"sqlite:///{ROOT / 'data' / 'fundflow.db'}"
+    data_dir: Path = ROOT / "data"
+    definitions_dir: Path = ROOT / "definitions"
+    calendar_overrides: Path = ROOT / "calendars" / "overrides.yaml"
+    secret_key: str = DEV_SECRET
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    sqlite_busy_timeout_ms: int = Field(15000, ge=0)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> "Settings":
+        if self.environment == "production":
+            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+                raise ValueError("FUNDFLOW_SECRET_KEY must be set to a random value of 32+ characters in production")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production runs on PostgreSQL: set FUNDFLOW_DATABASE_URL")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

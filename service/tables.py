@@ -1,0 +1,249 @@
+"""SQLModel tables. Migrations in ``migrations/`` create exactly these (a test checks)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import Area, JSONData, Money, UTCDateTime
+
+__all__ = [
+    "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry",
+    "Case", "Stage", "Event", "MeetingVote", "Document", "User", "ApiToken", "IdempotencyRecord",
+    "metadata",
+]
+
+# Stable constraint names, so that migrations can name what they alter.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime(), nullable=nullable, index=index)
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None if nullable else Decimal("0.00"), sa_type=Money(), nullable=nullable)
+
+
+# -- places ------------------------------------------------------------------------------
+
+
+class District(SQLModel, table=True):
+    __tablename__ = "districts"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=64)
+
+
+class StreetOffice(SQLModel, table=True):
+    __tablename__ = "street_offices"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=64)
+
+
+class Community(SQLModel, table=True):
+    __tablename__ = "communities"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=128)
+    address: str = Field(default="", max_length=256)
+    created_at: datetime = _utc(nullable=False)
+
+
+class Building(SQLModel, table=True):
+    __tablename__ = "buildings"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(max_length=64)
+
+
+class Household(SQLModel, table=True):
+    __tablename__ = "households"
+    __table_args__ = (UniqueConstraint("building_id", "unit", "room"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    building_id: int = Field(foreign_key="buildings.id", index=True)
+    unit: str = Field(default="", max_length=32)
+    room: str = Field(max_length=32)
+    floor: Optional[int] = None
+    area: Decimal = Field(sa_type=Area(), nullable=False)  # building floor area, m²
+    owner: Optional[str] = Field(default=None, max_length=128)
+    balance: Decimal = _money(nullable=False)  # ledger balance (分户账余额)
+    first_deposit: Decimal = _money(nullable=False)  # 首次交存额
+
+
+class LedgerEntry(SQLModel, table=True):
+    """A debit of a household ledger by its share of a case's cost."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("case_id", "household_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="households.id", index=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    amount: Decimal = _money(nullable=False)
+    balance_after: Decimal = _money(nullable=False)
+    at: datetime = _utc(nullable=False)
+
+
+# -- cases -------------------------------------------------------------------------------
+
+_case_version = Column("version", Integer, nullable=False, default=1)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __mapper_args__ = {"version_id_col": _case_version}
+    id: Optional[int] = Field(default=None, primary_key=True)
+    number: str = Field(max_length=32, unique=True)
+    title: str = Field(max_length=200)
+    definition_id: str = Field(max_length=64)
+    definition_version: int
+    state: str = Field(max_length=64, index=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    closed: bool = Field(default=False, index=True)
+    outcome: Optional[str] = Field(default=None, max_length=32)
+    suspended_since: Optional[datetime] = _utc()
+    approved_amount: Optional[Decimal] = _money()
+    advanced_amount: Optional[Decimal] = _money()
+    settled_amount: Optional[Decimal] = _money()
+    paid_amount: Optional[Decimal] = _money()
+    created_by: Optional[int] = Field(default=None, foreign_key="users.id")
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+    closed_at: Optional[datetime] = _utc()
+    scope_building_ids: list = Field(default_factory=list, sa_type=JSONData, nullable=False)  # [] = whole estate
+    event_count: int = 0
+    head_hash: str = Field(default="", max_length=64)  # hash of the last event: deleting it shows
+    version: int = Field(default=1, sa_column=_case_version)
+
+
+class Stage(SQLModel, table=True):
+    """One row per stage a case enters; ``left_at`` is null while it is the current one."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        Index("ix_stages_open_due", "left_at", "due_at"),
+        Index("ix_stages_open_warn", "left_at", "warn_at"),
+        Index("ix_stages_open_escalate", "left_at", "escalate_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    state: str = Field(max_length=64)
+    entered_at: datetime = _utc(nullable=False)
+    left_at: Optional[datetime] = _utc()
+    due_date: Optional[date] = None
+    due_at: Optional[datetime] = _utc()
+    warn_at: Optional[datetime] = _utc()
+    escalate_at: Optional[datetime] = _utc()  # the first escalation step still to come
+    provisional: bool = False
+    rule: Optional[str] = Field(default=None, max_length=64)
+    calendar_source: Optional[str] = Field(default=None, max_length=200)
+    suspended_working_days: int = 0
+    suspended_days: int = 0
+
+
+class Event(SQLModel, table=True):
+    """Append-only; ``hash`` chains each event to the case's previous one."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    seq: int
+    trigger: str = Field(max_length=64)
+    label: str = Field(max_length=128)
+    from_state: Optional[str] = Field(default=None, max_length=64)
+    to_state: str = Field(max_length=64)
+    user_id: Optional[int] = Field(default=None, foreign_key="users.id")
+    user_name: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    org: Optional[str] = Field(default=None, max_length=64)
+    data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    comment: Optional[str] = Field(default=None, sa_type=Text)
+    at: datetime = _utc(nullable=False)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class MeetingVote(SQLModel, table=True):
+    __tablename__ = "meeting_votes"
+    __table_args__ = (UniqueConstraint("case_id", "party"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    party: str = Field(max_length=64)
+    attended: bool
+    vote: Optional[str] = Field(default=None, max_length=16)
+    opinion: Optional[str] = Field(default=None, sa_type=Text)
+    recorded_by: int = Field(foreign_key="users.id")
+    recorded_at: datetime = _utc(nullable=False)
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    doc_type: str = Field(max_length=64)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=128)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_by: int = Field(foreign_key="users.id")
+    uploaded_at: datetime = _utc(nullable=False)
+
+
+# -- people ------------------------------------------------------------------------------
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    org_level: str = Field(max_length=16)  # city | district | street_office | community
+    org_id: Optional[int] = None  # the district, street office or community
+    org_name: str = Field(max_length=128)
+    password_hash: Optional[str] = Field(default=None, sa_type=String(255))
+    active: bool = True
+    created_at: datetime = _utc(nullable=False)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # api | session
+    created_at: datetime = _utc(nullable=False)
+    expires_at: Optional[datetime] = _utc()
+    revoked: bool = False
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    body: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    created_at: datetime = _utc(nullable=False)
