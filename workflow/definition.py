@@ -168,6 +168,7 @@ class Definition:
     transitions: tuple[Transition, ...]
     suspension: Suspension | None = None
     source: str = "<memory>"  # the file it came from
+    open_roles: frozenset[str] = frozenset()  # who may open (report) a case; none = nobody
 
     @property
     def key(self) -> tuple[str, int]:

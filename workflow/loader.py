@@ -49,7 +49,7 @@ _FILE_NAME = re.compile(r"^(?P<id>.+)\.v(?P<version>\d+)\.ya?ml$")
 RESPONSIBLE = "responsible"  # in an escalation's ``to``: the state's responsible role
 OUTCOMES = ("completed", "withdrawn", "rejected", "diverted")
 
-_TOP_KEYS = ("id", "version", "title", "description", "roles", "documents", "initial", "states", "transitions", "suspension")
+_TOP_KEYS = ("id", "version", "title", "description", "roles", "open_roles", "documents", "initial", "states", "transitions", "suspension")
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")
 _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "warn_before_working_days", "escalate")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
@@ -307,6 +307,8 @@ def _parse_effect(c: _Checker, raw: Any, path: str) -> Effect | None:
     if "sign" in e:
         record = c.ident(e, "sign", path)
         return Effect(sign=record) if record else None
+    if "count" not in e:
+        return None  # the unknown key is already reported
     count = e["count"]
     if not isinstance(count, dict) or len(count) != 1:
         c.error(_join(path, "count"), "expected one counter and its change, e.g. {open_objections: 1}")
@@ -472,6 +474,9 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         c.error("roles", "required: the roles that take part")
     roles = _parse_labels(c, top.get("roles", {}), "roles", "role")
     documents = _parse_labels(c, top.get("documents", {}), "documents", "document") if "documents" in top else {}
+    if "open_roles" not in top:
+        c.warn("open_roles", "no open_roles declared: nobody may open a case")
+    open_roles = c.names(top.get("open_roles", []), "open_roles", roles, "role")
 
     states: dict[str, State] = {}
     position: dict[str, int] = {}  # state id -> index in the YAML list, for paths
@@ -593,6 +598,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         transitions=tuple(transitions),
         suspension=suspension,
         source=c.file,
+        open_roles=frozenset(open_roles),
     )
 
 

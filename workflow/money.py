@@ -29,10 +29,10 @@ def parse_amount(raw: object) -> Decimal:
         raise ValueError("金额必须是有限数字")
     if value < 0:
         raise ValueError("金额不能为负数")
-    if value != value.quantize(FEN, rounding=ROUND_HALF_UP):
-        raise ValueError("金额最多精确到分（两位小数）")
     if value >= Decimal("1e13"):
         raise ValueError("金额过大")
+    if value != value.quantize(FEN, rounding=ROUND_HALF_UP):
+        raise ValueError("金额最多精确到分（两位小数）")
     return value.quantize(FEN)
 
 

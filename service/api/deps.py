@@ -1,0 +1,36 @@
+"""Request-scoped dependencies: the services, the clock, the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..context import Services
+from ..errors import NotAuthenticated
+from ..tables import User
+from ..usecases.users import authenticate
+
+bearer = HTTPBearer(auto_error=False, description="API 令牌或登录令牌")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_now() -> datetime:
+    """The only place the API reads the clock; tests override it."""
+    return datetime.now(timezone.utc)
+
+
+def current_user(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: Services = Depends(get_services),
+    now: datetime = Depends(get_now),
+) -> User:
+    token = credentials.credentials if credentials else request.cookies.get("fundflow_token")
+    if not token:
+        raise NotAuthenticated("请先登录（Authorization: Bearer <令牌>）", code="not_authenticated")
+    return authenticate(svc, token, now)

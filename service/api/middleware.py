@@ -1,0 +1,88 @@
+"""ASGI middleware: body size limit (413), request id, access log, Prometheus figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from ..errors import PayloadTooLarge
+
+__all__ = ["Metrics", "LimitAndMeasure"]
+
+log = logging.getLogger("fundflow.http")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("fundflow_http_requests_total", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("fundflow_http_request_seconds", "HTTP request latency", ["method", "route"],
+                                 registry=self.registry)
+        self.transitions = Counter("fundflow_transitions_total", "Transitions fired", ["definition", "trigger"],
+                                   registry=self.registry)
+        self.refusals = Counter("fundflow_refusals_total", "Transitions refused", ["code"], registry=self.registry)
+
+
+class LimitAndMeasure:
+    """Rejects bodies over ``max_body`` bytes (uploads may be larger up to ``max_upload``)."""
+
+    def __init__(self, app, metrics: Metrics, max_body: int, max_upload: int):
+        self.app, self.metrics, self.max_body, self.max_upload = app, metrics, max_body, max_upload
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        limit = self.max_upload if (ctype.startswith("multipart/") or "csv" in ctype or "sheet" in ctype) else self.max_body
+        declared = headers.get(b"content-length")
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapped(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await _reject(send_wrapped, limit)
+                return
+            seen = 0
+
+            async def receive_limited():
+                nonlocal seen
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > limit:  # surfaces through the app's error handler as a 413
+                        raise PayloadTooLarge(f"请求内容超过 {limit} 字节上限", code="payload_too_large",
+                                              detail={"limit": limit})
+                return message
+
+            await self.app(scope, receive_limited, send_wrapped)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
+            self.metrics.latency.labels(scope["method"], path).observe(elapsed)
+            log.info(json.dumps({"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                                 "route": path, "status": status["code"], "ms": round(elapsed * 1000, 2)}))
+
+
+async def _reject(send, limit: int) -> None:
+    body = json.dumps({"code": "payload_too_large", "message": f"请求内容超过 {limit} 字节上限", "detail": {"limit": limit}},
+                      ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

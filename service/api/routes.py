@@ -1,0 +1,245 @@
+"""Thin routers: parse -> use case -> response. No business rules here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+
+from workflow.diagram import to_mermaid
+from workflow.errors import UnknownDefinition
+
+from ..context import Services
+from ..errors import InvalidInput
+from ..exports import apportionment_xlsx
+from ..household_import import ImportRejected, parse_household_json, parse_households
+from ..schemas import CaseCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest
+from ..tables import User
+from ..usecases import cases, communities, documents, meetings, queries, users
+from ..views import field_view
+from .deps import current_user, get_now, get_services
+
+router = APIRouter(prefix="/api/v1")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _reply(reply: cases.Reply) -> JSONResponse:
+    return JSONResponse(reply.body, status_code=reply.status)
+
+
+# -- auth ----------------------------------------------------------------------------------
+
+
+@router.post("/login", tags=["auth"], summary="用户名密码登录，返回会话令牌")
+def login(body: LoginRequest, svc: Services = Depends(get_services), now: datetime = Depends(get_now)):
+    user, token = users.login(svc, body.username, body.password, now)
+    return {"token": token, "token_type": "bearer", "user": _me(user)}
+
+
+@router.get("/me", tags=["auth"], summary="当前用户")
+def me(user: User = Depends(current_user)):
+    return _me(user)
+
+
+def _me(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "name": user.display_name, "role": user.role,
+            "org_level": user.org_level, "org_id": user.org_id, "org_name": user.org_name}
+
+
+# -- places --------------------------------------------------------------------------------
+
+
+@router.post("/communities", status_code=201, tags=["communities"], summary="登记小区及楼栋")
+def create_community(body: CommunityCreate, svc: Services = Depends(get_services),
+                     user: User = Depends(current_user), now: datetime = Depends(get_now)):
+    return communities.create_community(svc, user, name=body.name, street_office_id=body.street_office_id,
+                                        address=body.address, buildings=body.buildings, code=body.code, now=now)
+
+
+@router.get("/communities/{community_id}", tags=["communities"], summary="小区详情")
+def get_community(community_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return communities.get_community(svc, user, community_id)
+
+
+@router.post("/communities/{community_id}/households", status_code=201, tags=["communities"],
+             summary="导入房屋清单（JSON 列表、CSV 或 XLSX；全部成功或全部不导入）",
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                 "text/csv": {"schema": {"type": "string"}},
+                 XLSX: {"schema": {"type": "string", "format": "binary"}},
+                 "multipart/form-data": {"schema": {"type": "object", "properties": {
+                     "file": {"type": "string", "format": "binary"}}}},
+             }}})
+async def import_households(community_id: int, request: Request, svc: Services = Depends(get_services),
+                            user: User = Depends(current_user)):
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype == "application/json":
+            try:
+                items = await request.json()
+            except ValueError:
+                raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
+            if not isinstance(items, list):
+                raise InvalidInput("应为房屋对象的 JSON 列表", code="invalid_household_list")
+            rows = parse_household_json(items)
+        elif ctype == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InvalidInput("请以 file 字段上传 CSV 或 XLSX 文件", code="file_missing")
+            rows = parse_households(await upload.read(), upload.filename, upload.content_type)
+        else:
+            rows = parse_households(await request.body(), None, ctype)
+    except ImportRejected as exc:
+        raise communities.as_invalid_input(exc) from None
+    try:
+        return communities.import_households(svc, user, community_id, rows)
+    except ImportRejected as exc:
+        raise communities.as_invalid_input(exc) from None
+
+
+# -- cases ---------------------------------------------------------------------------------
+
+
+@router.post("/cases", status_code=201, tags=["cases"], summary="发起案件（隐患上报）")
+def open_case(body: CaseCreate, svc: Services = Depends(get_services), user: User = Depends(current_user),
+              now: datetime = Depends(get_now)):
+    try:
+        reply = cases.open_case(svc, user, definition=body.definition, version=body.version,
+                                community_id=body.community_id, title=body.title, data=body.data,
+                                buildings=body.buildings, now=now)
+    except UnknownDefinition as exc:
+        raise InvalidInput(str(exc), code="unknown_definition", detail={"definitions": list(svc.registry.ids())}) from None
+    return _reply(reply)
+
+
+@router.get("/cases", tags=["cases"], summary="案件列表（按期限排序，可筛选）")
+def list_cases(
+    state: Optional[str] = Query(None, max_length=64),
+    street_office_id: Optional[int] = Query(None, ge=1, le=2**31 - 1),
+    overdue: Optional[bool] = None,
+    q: Optional[str] = Query(None, max_length=100, description="标题、编号或小区名称"),
+    mine: bool = Query(False, description="只看当前待我方办理的案件"),
+    include_closed: bool = True,
+    page: int = Query(1, ge=1, le=100000),
+    page_size: int = Query(20, ge=1, le=100),
+    svc: Services = Depends(get_services), user: User = Depends(current_user), now: datetime = Depends(get_now),
+):
+    return queries.list_cases(svc, user, now=now, state=state, street_office_id=street_office_id, overdue=overdue,
+                              q=q, responsible_role=user.role if mine else None,
+                              include_closed=include_closed and not mine, page=page, page_size=page_size)
+
+
+@router.get("/cases/{case_id}", tags=["cases"], summary="案件详情：环节、期限、可执行操作")
+def get_case(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user),
+             now: datetime = Depends(get_now)):
+    return cases.get_case(svc, user, case_id, now)
+
+
+@router.post("/cases/{case_id}/transitions", tags=["cases"], summary="办理（触发流程操作）",
+             responses={409: {"description": "流程拒绝或并发冲突"}, 412: {"description": "If-Match 版本过期"}})
+def fire(case_id: int, body: TransitionRequest, svc: Services = Depends(get_services),
+         user: User = Depends(current_user), now: datetime = Depends(get_now),
+         if_match: Optional[str] = Header(None, max_length=32),
+         idempotency_key: Optional[str] = Header(None, max_length=128)):
+    version = None
+    if if_match is not None:
+        raw = if_match.strip().strip('"').removeprefix("W/").strip('"')
+        if not raw.isdigit() or len(raw) > 9:
+            raise InvalidInput("If-Match 应为案件版本号", code="invalid_if_match")
+        version = int(raw)
+    reply = cases.fire_transition(svc, user, case_id, trigger=body.trigger, data=body.data, comment=body.comment,
+                                  now=now, if_match=version, idempotency_key=idempotency_key)
+    return _reply(reply)
+
+
+@router.post("/cases/{case_id}/votes", tags=["cases"], summary="登记联席会议出席与表决")
+def vote(case_id: int, body: VoteRequest, svc: Services = Depends(get_services), user: User = Depends(current_user),
+         now: datetime = Depends(get_now)):
+    return _reply(meetings.record_vote(svc, user, case_id, party=body.party, attended=body.attended, vote=body.vote,
+                                       opinion=body.opinion, now=now))
+
+
+@router.get("/cases/{case_id}/votes", tags=["cases"], summary="联席会议表决情况")
+def votes(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return meetings.list_votes(svc, user, case_id)
+
+
+@router.post("/cases/{case_id}/documents", status_code=201, tags=["cases"], summary="上传材料")
+async def upload(case_id: int, doc_type: str = Form(..., max_length=64), file: UploadFile = File(...),
+                 svc: Services = Depends(get_services), user: User = Depends(current_user),
+                 now: datetime = Depends(get_now)):
+    content = await file.read()
+    return documents.attach_document(svc, user, case_id, doc_type=doc_type, filename=file.filename or "file",
+                                     content_type=file.content_type, content=content, now=now)
+
+
+@router.get("/cases/{case_id}/documents", tags=["cases"], summary="材料列表")
+def list_documents(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return documents.list_documents(svc, user, case_id)
+
+
+@router.get("/cases/{case_id}/documents/{document_id}", tags=["cases"], summary="下载材料")
+def download(case_id: int, document_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    doc, path = documents.open_document(svc, user, case_id, document_id)
+    return FileResponse(path, media_type=doc.content_type, filename=doc.filename)
+
+
+@router.get("/cases/{case_id}/events", tags=["cases"], summary="办理记录（审计链）")
+def events(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return queries.list_events(svc, user, case_id)
+
+
+@router.get("/cases/{case_id}/apportionment", tags=["cases"], summary="按建筑面积分摊（JSON；format=xlsx 导出 Excel）")
+def apportionment(case_id: int, format: str = Query("json", pattern="^(json|xlsx)$"),
+                  svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    table = queries.apportionment_of(svc, user, case_id)
+    if format == "xlsx":
+        return _xlsx(table)
+    return table
+
+
+@router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
+def apportionment_excel(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return _xlsx(queries.apportionment_of(svc, user, case_id))
+
+
+def _xlsx(table: dict) -> Response:
+    return Response(apportionment_xlsx(table), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="apportionment-{table["case_number"]}.xlsx"'})
+
+
+# -- figures and definitions ---------------------------------------------------------------
+
+
+@router.get("/stats", tags=["figures"], summary="按区、街道统计：发起、办结、在办、超期、各环节平均工作日、资金")
+def stats(svc: Services = Depends(get_services), user: User = Depends(current_user), now: datetime = Depends(get_now)):
+    return queries.city_stats(svc, user, now)
+
+
+@router.get("/definitions", tags=["definitions"], summary="流程定义")
+def definitions(svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    out = []
+    for d in svc.registry:
+        out.append({
+            "id": d.id, "version": d.version, "title": d.title,
+            "roles": {r.id: r.label for r in d.roles.values()},
+            "documents": dict(d.documents),
+            "initial": d.initial,
+            "states": [{"id": s.id, "label": s.label, "responsible": s.responsible, "terminal": s.terminal,
+                        "documents": list(s.documents), "deadline": s.deadline.describe() if s.deadline else None}
+                       for s in d.states.values()],
+            "transitions": [{"trigger": t.trigger, "label": t.label, "from": list(t.sources), "to": t.dest,
+                             "roles": sorted(t.roles), "guards": [g.name for g in t.guards],
+                             "fields": [field_view(f) for f in t.fields]} for t in d.transitions],
+        })
+    return out
+
+
+@router.get("/definitions/{definition_id}/diagram", tags=["definitions"], summary="流程图（Mermaid）",
+            response_class=PlainTextResponse)
+def diagram(definition_id: str, version: Optional[int] = Query(None, ge=1, le=10000),
+            svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return PlainTextResponse(to_mermaid(svc.registry.get(definition_id, version)))

@@ -1,0 +1,44 @@
+"""The service's collaborators, built once from the settings and passed to the use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine as SQLEngine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from workflow.calendar import WorkCalendar
+from workflow.engine import Engine
+from workflow.loader import DefinitionRegistry, load_directory
+
+from .config import Settings
+from .db import make_engine, make_sessionmaker
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: SQLEngine
+    sessions: sessionmaker[Session]
+    engine: Engine
+
+    @property
+    def registry(self) -> DefinitionRegistry:
+        return self.engine.registry
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self.engine.calendar
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    registry, _ = load_directory(settings.definitions_dir)
+    calendar = WorkCalendar.from_file(settings.calendar_overrides)
+    db = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return Services(settings, db, make_sessionmaker(db), Engine(registry, calendar))

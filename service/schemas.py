@@ -1,0 +1,46 @@
+"""API request models, separate from the tables. Responses are the dicts of ``views``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseCreate(_Strict):
+    definition: str = Field(min_length=1, max_length=64, description="流程定义 id，如 fire_hazard_emergency")
+    version: Optional[int] = Field(None, ge=1, description="定义版本，默认最新")
+    community_id: int = Field(ge=1, le=2**31 - 1)
+    title: str = Field(min_length=1, max_length=200)
+    buildings: Optional[list[str]] = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
+    data: dict[str, Any] = Field(default_factory=dict, description="隐患类别、描述等")
+
+
+class TransitionRequest(_Strict):
+    trigger: str = Field(min_length=1, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+    comment: Optional[str] = Field(None, max_length=2000)
+
+
+class VoteRequest(_Strict):
+    party: str = Field(min_length=1, max_length=64, description="参会单位角色，如 fund_center")
+    attended: bool
+    vote: Optional[Literal["agree", "disagree", "abstain"]] = None
+    opinion: Optional[str] = Field(None, max_length=2000)
+
+
+class CommunityCreate(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    code: Optional[str] = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+    street_office_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)
+    address: str = Field("", max_length=256)
+    buildings: list[str] = Field(default_factory=list, max_length=500)
+
+
+class LoginRequest(_Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)

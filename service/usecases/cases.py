@@ -1,0 +1,327 @@
+"""Cases: open, fire a transition, read. Each use case owns its transaction.
+
+The engine decides; this module loads what it needs (the case, its documents, votes, the
+balance of the accounts in scope), asks ``Engine.fire`` and writes the outcome: the case row
+(versioned), the stage rows, the hash-chained event, money figures and ledger debits, all in
+one transaction. Of two conflicting fires exactly one wins; the other gets a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session, select
+
+from workflow.apportionment import apportion, check_balances
+from workflow.deadlines import StageDeadlines
+from workflow.engine import Actor, CaseSnapshot, Outcome
+from workflow.errors import Refusal, TransitionRefused
+from workflow.guards import Vote, VoteChoice
+
+from ..audit import GENESIS, event_hash
+from ..context import Services
+from ..db import transaction
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from ..jurisdiction import can_see_case
+from ..tables import (
+    Building, Case, Community, Document, Event, Household, IdempotencyRecord, LedgerEntry,
+    MeetingVote, Stage, StreetOffice, User,
+)
+from ..views import case_view
+
+__all__ = ["open_case", "fire_transition", "get_case", "load_case", "snapshot", "actor_of", "Reply"]
+
+OPEN_TRIGGER = "open"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A use case's answer as the API sends it, so that idempotent replays are identical."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(str(user.id), user.role, user.org_name)
+
+
+def load_case(session: Session, user: User, case_id: int, *, for_update: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    case = session.exec(stmt).first()
+    if case is None or not can_see_case(user, case):
+        raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+    return case
+
+
+def current_stage(session: Session, case: Case) -> Stage | None:
+    return session.exec(select(Stage).where(Stage.case_id == case.id, Stage.left_at.is_(None))).first()
+
+
+def scope_balance(session: Session, case: Case) -> Decimal:
+    stmt = select(func.coalesce(func.sum(Household.balance), 0)).where(Household.community_id == case.community_id)
+    if case.scope_building_ids:
+        stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
+    raw = session.exec(stmt).one()
+    # Money is stored in fen: summing the column sums fen.
+    return (Decimal(int(raw)) / 100).quantize(Decimal("0.01"))
+
+
+def scope_households(session: Session, case: Case) -> list[Household]:
+    stmt = select(Household).where(Household.community_id == case.community_id)
+    if case.scope_building_ids:
+        stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
+    return list(session.exec(stmt.order_by(Household.building_id, Household.unit, Household.room, Household.id)))
+
+
+def snapshot(session: Session, case: Case, stage: Stage | None) -> CaseSnapshot:
+    documents = frozenset(session.exec(select(Document.doc_type).where(Document.case_id == case.id)).all())
+    votes = {
+        v.party: Vote(v.attended, VoteChoice(v.vote) if v.vote else None)
+        for v in session.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))
+    }
+    return CaseSnapshot(
+        definition_id=case.definition_id,
+        version=case.definition_version,
+        state=case.state,
+        data=case.data,
+        documents=documents,
+        votes=votes,
+        balance=scope_balance(session, case),
+        stage_entered_at=stage.entered_at if stage else None,
+        suspended_since=case.suspended_since,
+        suspended_working_days=stage.suspended_working_days if stage else 0,
+        suspended_days=stage.suspended_days if stage else 0,
+    )
+
+
+def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines | None) -> Stage:
+    stage = Stage(case_id=case_id, state=state, entered_at=entered_at)
+    _set_deadlines(stage, d)
+    return stage
+
+
+def _set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
+    if d is None:
+        stage.due_date = stage.due_at = stage.warn_at = stage.escalate_at = None
+        stage.provisional, stage.rule, stage.calendar_source = False, None, None
+        return
+    stage.due_date, stage.due_at, stage.warn_at = d.due_date, d.due_at, d.warn_at
+    stage.escalate_at = d.escalations[0].at if d.escalations else None
+    stage.provisional, stage.rule, stage.calendar_source = d.provisional, d.rule, d.calendar_source
+    stage.suspended_working_days, stage.suspended_days = d.suspended_working_days, d.suspended_days
+
+
+def append_event(session: Session, case: Case, user: User, trigger: str, label: str, from_state: str | None,
+                 to_state: str, data: dict, comment: str | None, at: datetime) -> Event:
+    seq = case.event_count + 1
+    prev = case.head_hash or GENESIS
+    h = event_hash(case.id, seq, trigger, from_state, to_state, user.id, user.display_name, user.role,
+                   user.org_name, data, comment, at, prev)
+    event = Event(case_id=case.id, seq=seq, trigger=trigger, label=label, from_state=from_state, to_state=to_state,
+                  user_id=user.id, user_name=user.display_name, role=user.role, org=user.org_name, data=data,
+                  comment=comment, at=at, prev_hash=prev, hash=h)
+    session.add(event)
+    case.event_count, case.head_hash = seq, h
+    return event
+
+
+def _clean_comment(comment: str | None) -> str | None:
+    if comment is None:
+        return None
+    comment = comment.strip()
+    if len(comment) > 2000:
+        raise InvalidInput("备注不能超过 2000 字", code="comment_too_long")
+    return comment or None
+
+
+# -- open ----------------------------------------------------------------------------------
+
+
+def open_case(svc: Services, user: User, *, definition: str, community_id: int, title: str, data: dict,
+              buildings: list[str] | None, now: datetime, version: int | None = None) -> Reply:
+    d = svc.registry.get(definition, version)
+    if user.role not in d.open_roles:
+        raise Forbidden(f"{d.roles[user.role].label if user.role in d.roles else user.role}不能发起“{d.title}”案件",
+                        code="role_cannot_open")
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("标题不能为空，且不超过 200 字", code="invalid_title")
+    with transaction(svc.sessions) as s:
+        community = s.get(Community, community_id)
+        office = s.get(StreetOffice, community.street_office_id) if community else None
+        if community is None or not _sees_community(user, community, office):
+            raise NotFound("小区不存在或不在您的管辖范围内", code="community_not_found")
+        scope_ids: list[int] = []
+        if buildings:
+            known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == community.id))}
+            unknown = [b for b in buildings if b not in known]
+            if unknown:
+                raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
+                                   detail={"unknown": unknown, "known": sorted(known)})
+            scope_ids = sorted({known[b] for b in buildings})
+        _, deadlines = svc.engine.start(d.id, data, now, d.version)
+        clean = {k: v for k, v in (data or {}).items()}
+        case = Case(number=f"TMP-{now.timestamp()}-{user.id}", title=title, definition_id=d.id,
+                    definition_version=d.version, state=d.initial, community_id=community.id,
+                    street_office_id=office.id, district_id=office.district_id, data=clean,
+                    scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now)
+        s.add(case)
+        s.flush()
+        case.number = f"FF{now.astimezone(_shanghai()).year}{case.id:06d}"
+        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial, clean, None, now)
+        stage = _stage_row(case.id, d.initial, now, deadlines)
+        s.add(stage)
+        s.flush()
+        body = case_view(svc, s, user, case, stage, now)
+    return Reply(201, body)
+
+
+def _sees_community(user: User, community: Community, office: StreetOffice | None) -> bool:
+    from ..jurisdiction import can_see_community
+
+    return office is not None and can_see_community(user, community, office.district_id)
+
+
+def _shanghai():
+    from workflow.tz import SHANGHAI
+
+    return SHANGHAI
+
+
+# -- fire ----------------------------------------------------------------------------------
+
+
+def _request_hash(case_id: int, trigger: str, data: dict, comment: str | None) -> str:
+    raw = json.dumps([case_id, trigger, data, comment], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, data: dict | None,
+                    comment: str | None, now: datetime, if_match: int | None = None,
+                    idempotency_key: str | None = None) -> Reply:
+    data = data or {}
+    comment = _clean_comment(comment)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
+        raise InvalidInput("Idempotency-Key 长度应为 1-128 个字符", code="invalid_idempotency_key")
+    req_hash = _request_hash(case_id, trigger, data, comment)
+    try:
+        with transaction(svc.sessions) as s:
+            if idempotency_key is not None:
+                replay = _replay(s, user, idempotency_key, req_hash)
+                if replay is not None:
+                    return replay
+            case = load_case(s, user, case_id, for_update=True)
+            if if_match is not None and case.version != if_match:
+                raise PreconditionFailed(f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
+                                         detail={"current_version": case.version})
+            stage = current_stage(s, case)
+            out = svc.engine.fire(snapshot(s, case, stage), trigger, actor_of(user), data, now)
+            if isinstance(out, Refusal):
+                raise TransitionRefused(out)
+            stage = apply_outcome(svc, s, case, stage, out, user, comment, now)
+            s.flush()
+            reply = Reply(200, case_view(svc, s, user, case, stage, now))
+            if idempotency_key is not None:
+                s.add(IdempotencyRecord(user_id=user.id, key=idempotency_key, request_hash=req_hash,
+                                        status_code=reply.status, body=reply.body, created_at=now))
+                s.flush()
+        return reply
+    except StaleDataError:
+        raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
+    except IntegrityError:
+        if idempotency_key is not None:
+            with transaction(svc.sessions) as s:
+                replay = _replay(s, user, idempotency_key, req_hash)
+                if replay is not None:
+                    return replay
+        raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
+
+
+def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | None:
+    rec = session.exec(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id,
+                                                        IdempotencyRecord.key == key)).first()
+    if rec is None:
+        return None
+    if rec.request_hash != req_hash:
+        raise InvalidInput("同一 Idempotency-Key 已用于不同的请求", code="idempotency_key_reused")
+    return Reply(rec.status_code, rec.body)
+
+
+def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, out: Outcome, user: User,
+                  comment: str | None, now: datetime) -> Stage | None:
+    """Write an engine outcome: case row, stage rows, event, money, ledgers."""
+    event_data = dict(out.event.data)
+    if out.new_stage:
+        if stage is not None:
+            stage.left_at = now
+            s.add(stage)
+        stage = None
+        if not out.closed:
+            stage = _stage_row(case.id, out.state, now, out.deadlines)
+            s.add(stage)
+    elif out.deadlines is not None and stage is not None:  # resumed: the due date moved
+        _set_deadlines(stage, out.deadlines)
+        s.add(stage)
+    case.state = out.state
+    case.data = dict(out.data)
+    case.suspended_since = out.suspended_since if out.suspended else None
+    case.updated_at = now
+    if out.closed:
+        d = svc.registry.get(case.definition_id, case.definition_version)
+        case.closed, case.closed_at, case.outcome = True, now, d.states[out.state].outcome
+    for kind, amount in out.money.items():
+        if kind == "approved":
+            case.approved_amount = amount
+        elif kind == "settled":
+            case.settled_amount = amount
+        elif kind == "advanced":
+            case.advanced_amount = amount
+            case.paid_amount = (case.paid_amount or Decimal("0.00")) + amount
+        elif kind == "paid":
+            case.paid_amount = (case.paid_amount or Decimal("0.00")) + amount
+    if out.debit is not None:
+        event_data["ledger"] = debit_ledgers(s, case, out.debit, now)
+    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now)
+    s.add(case)
+    return stage
+
+
+def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict[str, Any]:
+    """Debit each household in scope by its floor-area share of ``total``; flag low balances."""
+    households = scope_households(s, case)
+    if not households:
+        raise InvalidInput("分摊范围内没有房屋，无法分摊扣减分户账", code="no_households_in_scope")
+    shares = apportion(total, [(str(h.id), h.area) for h in households])
+    by_id = {str(h.id): h for h in households}
+    low = check_balances(shares, {k: h.balance for k, h in by_id.items()}, {k: h.first_deposit for k, h in by_id.items()})
+    for share in shares:
+        h = by_id[share.key]
+        h.balance = h.balance - share.amount
+        s.add(h)
+        s.add(LedgerEntry(household_id=h.id, case_id=case.id, amount=share.amount, balance_after=h.balance, at=now))
+    return {
+        "debited": str(total),
+        "households": len(shares),
+        "low_balance_households": [int(x.key) for x in low],
+        "insufficient_households": [int(x.key) for x in low if x.insufficient],
+    }
+
+
+# -- read ----------------------------------------------------------------------------------
+
+
+def get_case(svc: Services, user: User, case_id: int, now: datetime) -> dict[str, Any]:
+    with transaction(svc.sessions) as s:
+        case = load_case(s, user, case_id)
+        return case_view(svc, s, user, case, current_stage(s, case), now)

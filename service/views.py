@@ -1,0 +1,111 @@
+"""Rows -> JSON-ready dicts for the API and the pages. Reads; never changes anything."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, select
+
+from workflow.definition import Definition, FieldSpec
+from workflow.tz import SHANGHAI, local_date
+
+from .tables import Case, Community, Event, Stage, StreetOffice, User
+
+__all__ = ["case_view", "stage_view", "event_view", "field_view", "money", "iso"]
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.01")))
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(SHANGHAI).isoformat()
+
+
+def field_view(f: FieldSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "type": f.type.value, "label": f.label, "required": f.required}
+    if f.choices:
+        out["choices"] = [{"value": k, "label": v} for k, v in f.choice_labels.items()]
+    return out
+
+
+def stage_view(svc, d: Definition, stage: Stage | None, now: datetime, suspended: bool) -> dict[str, Any] | None:
+    if stage is None:
+        return None
+    overdue = bool(stage.due_at and stage.due_at <= now and not suspended)
+    left = None
+    if stage.due_date is not None:
+        left = svc.calendar.workdays_between(local_date(now), stage.due_date).count
+    return {
+        "state": stage.state,
+        "label": d.states[stage.state].label if stage.state in d.states else stage.state,
+        "entered_at": iso(stage.entered_at),
+        "due_date": stage.due_date.isoformat() if stage.due_date else None,
+        "due_at": iso(stage.due_at),
+        "warn_at": iso(stage.warn_at),
+        "rule": stage.rule,
+        "calendar_source": stage.calendar_source,
+        "provisional": stage.provisional,
+        "overdue": overdue,
+        "warned": bool(stage.warn_at and stage.warn_at <= now and not overdue),
+        "working_days_left": left,
+    }
+
+
+def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
+    def label(state: str | None) -> str | None:
+        return d.states[state].label if d is not None and state in d.states else state
+
+    return {
+        "seq": e.seq, "trigger": e.trigger, "label": e.label,
+        "from_state": e.from_state, "from_label": label(e.from_state),
+        "to_state": e.to_state, "to_label": label(e.to_state),
+        "user": e.user_name, "role": e.role, "org": e.org, "data": e.data, "comment": e.comment,
+        "at": iso(e.at), "hash": e.hash,
+    }
+
+
+def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None, now: datetime) -> dict[str, Any]:
+    from .usecases.cases import snapshot  # the same snapshot the engine decides on
+
+    d = svc.registry.get(case.definition_id, case.definition_version)
+    community = session.get(Community, case.community_id)
+    office = session.get(StreetOffice, case.street_office_id)
+    state = d.states[case.state]
+    actions = []
+    if not state.terminal:
+        for a in svc.engine.actions(snapshot(session, case, stage), user.role):
+            actions.append({"trigger": a.trigger, "label": a.label, "to_state": a.dest,
+                            "fields": [field_view(f) for f in a.fields]})
+    return {
+        "id": case.id,
+        "number": case.number,
+        "title": case.title,
+        "definition": {"id": d.id, "version": d.version, "title": d.title},
+        "state": case.state,
+        "state_label": state.label,
+        "terminal": state.terminal,
+        "outcome": case.outcome,
+        "responsible": state.responsible,
+        "responsible_label": d.roles[state.responsible].label if state.responsible else None,
+        "version": case.version,
+        "community": {"id": community.id, "name": community.name} if community else None,
+        "street_office": {"id": office.id, "name": office.name} if office else None,
+        "scope_building_ids": case.scope_building_ids,
+        "data": case.data,
+        "suspended": case.suspended_since is not None,
+        "suspended_since": iso(case.suspended_since),
+        "stage": stage_view(svc, d, stage, now, case.suspended_since is not None),
+        "actions": actions,
+        "money": {"approved": money(case.approved_amount), "advanced": money(case.advanced_amount),
+                  "settled": money(case.settled_amount), "paid": money(case.paid_amount)},
+        "created_at": iso(case.created_at),
+        "updated_at": iso(case.updated_at),
+        "closed_at": iso(case.closed_at),
+    }
+
+
+def events_of(session: Session, case: Case) -> list[Event]:
+    return list(session.exec(select(Event).where(Event.case_id == case.id).order_by(Event.seq)))
