@@ -16,6 +16,12 @@ from workflow.loader import check_paths, definition_files, load_directory
 app = typer.Typer(help="fundflow：住宅小区重大火灾隐患维修资金应急使用流程引擎", no_args_is_help=True, add_completion=False)
 workdays_app = typer.Typer(help="工作日计算（含法定节假日与调休）", no_args_is_help=True)
 app.add_typer(workdays_app, name="workdays")
+db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="用户与令牌", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+audit_app = typer.Typer(help="审计链校验", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 DefinitionsDir = Annotated[Path, typer.Option("--definitions", envvar="FUNDFLOW_DEFINITIONS_DIR", help="流程定义目录")]
 OverridesFile = Annotated[Path, typer.Option("--calendar-overrides", envvar="FUNDFLOW_CALENDAR_OVERRIDES", help="工作日历补充文件")]
@@ -99,6 +105,114 @@ def workdays_between(
     result = cal.workdays_between(_parse_date(a), _parse_date(b))
     suffix = "  provisional（含尚未公布放假安排的年度）" if result.provisional else ""
     typer.echo(f"{result.count}{suffix}")
+
+
+# -- service commands: imported lazily so that the domain commands need no database --------
+
+
+def _services():
+    from service.config import get_settings
+    from service.context import build_services
+
+    try:
+        return build_services(get_settings())
+    except (DefinitionError, CalendarError) as exc:
+        _fail(str(exc))
+        raise
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the migrations to the configured database (FUNDFLOW_DATABASE_URL)."""
+    from service.migrate import check_current, upgrade
+
+    svc = _services()
+    upgrade(svc.db, revision)
+    typer.echo(f"{svc.db.url.render_as_string(hide_password=True)}: at revision {check_current(svc.db)}")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="用户名")],
+    role: Annotated[str, typer.Option("--role", help="角色，如 street_office、fund_center")],
+    org: Annotated[Optional[str], typer.Option("--org", help="机构编码：区、街道或小区编码；市级角色可省略")] = None,
+    display_name: Annotated[Optional[str], typer.Option("--display-name", help="显示名称")] = None,
+    password: Annotated[Optional[str], typer.Option("--password", help="登录密码（可省略，仅发 API 令牌）")] = None,
+) -> None:
+    """Create a user and print an API token (shown once)."""
+    from service.errors import ServiceError
+    from service.usecases.users import add_user
+
+    svc = _services()
+    try:
+        user, token = add_user(svc, username=name, display_name=display_name or name, role=role, org=org,
+                               password=password, now=_now())
+    except ServiceError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+        raise
+    typer.echo(f"user {user.username} ({user.role}, {user.org_name}) token: {token}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every case's hash chain; name each case whose events were altered, deleted or reordered."""
+    from service.audit import verify_all
+
+    svc = _services()
+    with svc.sessions() as session:
+        checked, breaks = verify_all(session)
+    for b in breaks:
+        typer.echo(str(b))
+    typer.echo(f"{checked} case(s) checked, {len({b.case_id for b in breaks})} with a broken chain", err=True)
+    raise typer.Exit(1 if breaks else 0)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口")] = 8000,
+    workers: Annotated[int, typer.Option(help="进程数（PostgreSQL 时可大于 1）")] = 1,
+) -> None:
+    """Run the API (upgrading an embedded SQLite database first)."""
+    import uvicorn
+
+    from service.config import get_settings
+    from service.migrate import upgrade
+
+    settings = get_settings()
+    if workers > 1 and settings.is_sqlite:
+        _fail("SQLite 只支持单进程运行；多进程请使用 PostgreSQL（FUNDFLOW_DATABASE_URL）")
+    svc = _services()
+    if settings.is_sqlite:
+        upgrade(svc.db)
+    svc.close()
+    uvicorn.run("service.api.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口")] = 8000,
+    reset: Annotated[bool, typer.Option(help="清空已有演示数据后重新生成")] = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="只生成数据，不启动服务")] = False,
+) -> None:
+    """Migrate, seed a demo city (Zhuzhou's urban districts), print a token per role, and serve."""
+    from service.migrate import upgrade
+    from service.seed import seed_demo
+
+    svc = _services()
+    upgrade(svc.db)
+    result = seed_demo(svc, _now(), reset=reset)
+    typer.echo(result.summary())
+    svc.close()
+    if not no_serve:
+        serve(host=host, port=port, workers=1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ suspended totals, calendar), so it can be recomputed when the calendar learns a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping
 
@@ -71,7 +72,33 @@ def compute_deadlines(
     if rule is None:
         return None
     require_aware(entered_at, "entered_at")
-    start = local_date(entered_at)
+    field_value = None
+    if rule.kind is DeadlineKind.DATE_FIELD:
+        raw = (data or {}).get(rule.date_field or "")
+        if raw is None:
+            return None
+        field_value = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+    m = _moments(rule, local_date(entered_at), suspended_working_days, suspended_days, field_value, calendar)
+    return StageDeadlines(entered_at, m.due_date, m.due_at, m.warn_at, m.escalations, m.provisional, m.rule,
+                          m.calendar_source, suspended_working_days, suspended_days)
+
+
+@dataclass(frozen=True, slots=True)
+class _Moments:
+    due_date: date
+    due_at: datetime
+    warn_at: datetime | None
+    escalations: tuple[EscalationMoment, ...]
+    provisional: bool
+    rule: str
+    calendar_source: str
+
+
+@lru_cache(maxsize=8192)
+def _moments(rule: DeadlineRule, start: date, suspended_working_days: int, suspended_days: int,
+             field_value: date | None, calendar: WorkCalendar) -> _Moments:
+    """Everything but the start moment depends on these arguments only (a calendar never
+    changes once built), so cases entering a stage on the same day share one computation."""
     provisional = False
     if rule.kind is DeadlineKind.WORKING_DAYS:
         r = calendar.add_workdays(start, rule.amount + suspended_working_days)
@@ -79,10 +106,7 @@ def compute_deadlines(
     elif rule.kind is DeadlineKind.CALENDAR_DAYS:
         due = start + timedelta(days=rule.amount + suspended_days)
     else:
-        raw = (data or {}).get(rule.date_field or "")
-        if raw is None:
-            return None
-        due = (raw if isinstance(raw, date) else date.fromisoformat(str(raw))) + timedelta(days=suspended_days)
+        due = field_value + timedelta(days=suspended_days)
     warn_at = None
     if rule.warn_before_working_days:
         w = calendar.add_workdays(due + ONE_DAY, -rule.warn_before_working_days)
@@ -94,18 +118,8 @@ def compute_deadlines(
         e = calendar.add_workdays(due, step.after_working_days)
         provisional |= e.provisional
         firsts.append(EscalationMoment(level, 0, _end_of(e.date), step.to))
-    return StageDeadlines(
-        entered_at=entered_at,
-        due_date=due,
-        due_at=_end_of(due),
-        warn_at=warn_at,
-        escalations=tuple(firsts),
-        provisional=provisional,
-        rule=rule.describe(),
-        calendar_source=calendar.source_of(due.year),
-        suspended_working_days=suspended_working_days,
-        suspended_days=suspended_days,
-    )
+    return _Moments(due, _end_of(due), warn_at, tuple(firsts), provisional, rule.describe(),
+                    calendar.source_of(due.year))
 
 
 def escalation_moments(rule: DeadlineRule, due_date: date, calendar: WorkCalendar, until: datetime) -> Iterator[EscalationMoment]:

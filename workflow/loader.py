@@ -44,6 +44,8 @@ from .money import parse_amount
 
 __all__ = ["check_file", "check_text", "check_paths", "definition_files", "load_file", "load_directory", "DefinitionRegistry"]
 
+#: yaml.safe_load's loader, in C when libyaml is there (about 8x faster).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _FILE_NAME = re.compile(r"^(?P<id>.+)\.v(?P<version>\d+)\.ya?ml$")
 RESPONSIBLE = "responsible"  # in an escalation's ``to``: the state's responsible role
@@ -649,7 +651,7 @@ def check_text(text: str, file: str = "<text>") -> tuple[Definition | None, list
     """Parse and check YAML text; return the definition (None on any error) and all problems."""
     c = _Checker(file)
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, libyaml's when present
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
