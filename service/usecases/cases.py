@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -72,9 +73,8 @@ def scope_balance(session: Session, case: Case) -> Decimal:
     stmt = select(func.coalesce(func.sum(Household.balance), 0)).where(Household.community_id == case.community_id)
     if case.scope_building_ids:
         stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
-    raw = session.exec(stmt).one()
-    # Money is stored in fen: summing the column sums fen.
-    return (Decimal(int(raw)) / 100).quantize(Decimal("0.01"))
+    # SUM keeps the column's type, so the fen come back as Decimal yuan
+    return Decimal(session.exec(stmt).one()).quantize(Decimal("0.01"))
 
 
 def scope_households(session: Session, case: Case) -> list[Household]:
@@ -172,7 +172,7 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
             scope_ids = sorted({known[b] for b in buildings})
         _, deadlines = svc.engine.start(d.id, data, now, d.version)
         clean = {k: v for k, v in (data or {}).items()}
-        case = Case(number=f"TMP-{now.timestamp()}-{user.id}", title=title, definition_id=d.id,
+        case = Case(number=f"T-{uuid.uuid4().hex[:28]}", title=title, definition_id=d.id,
                     definition_version=d.version, state=d.initial, community_id=community.id,
                     street_office_id=office.id, district_id=office.district_id, data=clean,
                     scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now)

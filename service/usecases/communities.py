@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -56,9 +57,9 @@ def community_view(s: Session, community: Community, office: StreetOffice) -> di
         "district": {"id": district.id, "name": district.name} if district else None,
         "buildings": [{"id": b.id, "name": b.name, "households": counts.get(b.id, 0)} for b in buildings],
         "households": sum(counts.values()),
-        # sums of the stored integers: area in 1/10000 m², money in fen
-        "total_area": str((Decimal(int(total_area)) / 10000).quantize(Decimal("0.0001"))),
-        "total_balance": money(Decimal(int(total_balance)) / 100),
+        # SUM keeps the column types: Decimal m² and Decimal yuan
+        "total_area": str(Decimal(total_area).quantize(Decimal("0.0001"))),
+        "total_balance": money(Decimal(total_balance)),
     }
 
 
@@ -81,7 +82,7 @@ def create_community(svc: Services, user: User, *, name: str, street_office_id: 
         office = _office(s, street_office_id)
         if code and s.exec(select(Community).where(Community.code == code)).first():
             raise Conflict(f"小区编码 {code} 已存在", code="duplicate_code")
-        community = Community(street_office_id=office.id, code=code or f"TMP-{now.timestamp()}", name=name,
+        community = Community(street_office_id=office.id, code=code or f"T-{uuid.uuid4().hex[:28]}", name=name,
                               address=(address or "").strip()[:256], created_at=now)
         s.add(community)
         s.flush()

@@ -157,7 +157,7 @@ def city_stats(svc: Services, user: User, now: datetime) -> dict[str, Any]:
             office = offices.get(office_id)
             item = {"started": int(started), "finished": int(finished or 0), "closed": int(closed or 0),
                     "in_progress": int(started) - int(closed or 0), "overdue": int(overdue.get(office_id, 0)),
-                    "approved": int(approved), "paid": int(paid)}
+                    "approved": Decimal(approved), "paid": Decimal(paid)}
             t = totals[office.district_id if office else 0]
             for k, v in item.items():
                 t[k] += v
@@ -188,8 +188,8 @@ def _int():
 
 
 def _money(item: dict) -> dict:
-    """Sums of money columns come back as integer fen; present them as yuan strings."""
+    """Sums of money columns (Decimal yuan: SUM keeps the column type) as yuan strings."""
     out = dict(item)
     for k in ("approved", "paid"):
-        out[k] = money(Decimal(int(out[k])) / 100)
+        out[k] = money(Decimal(out[k]))
     return out

@@ -27,3 +27,29 @@ def test_password_login_gives_a_session_token(world):
     assert me.json()["role"] == "street_office"
     bad = world.client.post("/api/v1/login", json={"username": "so", "password": "wrong-password"})
     assert bad.status_code == 401 and bad.json()["code"] == "bad_credentials"
+
+
+def test_community_totals_are_exact_sums_of_the_households(world):
+    """Sums of money and area columns come back in yuan and m², not in stored fen or 1/10000 m²."""
+    from decimal import Decimal
+
+    from .conftest import HOUSEHOLDS
+
+    body = world.client.get(f"/api/v1/communities/{world.ids['community_a']}", headers=world.h("so")).json()
+    assert body["households"] == len(HOUSEHOLDS)
+    assert Decimal(body["total_balance"]) == sum(Decimal(h[4]) for h in HOUSEHOLDS)
+    assert Decimal(body["total_area"]) == sum(Decimal(h[3]) for h in HOUSEHOLDS)
+
+
+def test_the_balance_guard_sees_the_balance_of_the_buildings_in_scope(world):
+    """Building 1 holds 95,000.00: approving 95,000.00 passes the guard's check, 95,000.01 does not."""
+    from service.usecases.cases import scope_balance
+    from service.tables import Case
+
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "1栋消防泵",
+        "buildings": ["1栋"]})
+    assert r.status_code == 201, r.text
+    with world.svc.sessions() as s:
+        case = s.get(Case, r.json()["id"])
+        assert str(scope_balance(s, case)) == "95000.00"
