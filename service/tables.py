@@ -175,7 +175,7 @@ class Event(SQLModel, table=True):
     user_id: Optional[int] = Field(default=None, foreign_key="users.id")
     user_name: str = Field(max_length=64)
     role: str = Field(max_length=64)
-    org: Optional[str] = Field(default=None, max_length=64)
+    org: Optional[str] = Field(default=None, max_length=128)
     data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
     comment: Optional[str] = Field(default=None, sa_type=Text)
     at: datetime = _utc(nullable=False)

@@ -174,7 +174,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('user_name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('org', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('org', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('at', service.types.UTCDateTime(timezone=True), nullable=False),

@@ -55,6 +55,9 @@ def add_user(svc: Services, *, username: str, display_name: str, role: str, org:
         raise InvalidInput("用户名为 2-64 位字母、数字、下划线、点或连字符", code="invalid_username")
     if role not in known_roles(svc) or role not in ROLE_LEVELS:
         raise InvalidInput(f"未知角色：{role}", code="unknown_role", detail={"roles": sorted(ROLE_LEVELS)})
+    display_name = (display_name or username).strip()
+    if not display_name or len(display_name) > 64:
+        raise InvalidInput("显示名称不能为空，且不超过 64 字", code="invalid_display_name")
     if password is not None and len(password) < 8:
         raise InvalidInput("密码至少 8 位", code="weak_password")
     level = ROLE_LEVELS[role]
@@ -62,7 +65,7 @@ def add_user(svc: Services, *, username: str, display_name: str, role: str, org:
         if s.exec(select(User).where(User.username == username)).first():
             raise Conflict(f"用户名 {username} 已存在", code="duplicate_username")
         org_id, org_name = resolve_org(s, level, org)
-        user = User(username=username, display_name=display_name or username, role=role, org_level=level,
+        user = User(username=username, display_name=display_name, role=role, org_level=level,
                     org_id=org_id, org_name=org_name, password_hash=hash_password(password) if password else None,
                     created_at=now)
         s.add(user)
