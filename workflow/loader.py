@@ -45,7 +45,24 @@ from .money import parse_amount
 __all__ = ["check_file", "check_text", "check_paths", "definition_files", "load_file", "load_directory", "DefinitionRegistry"]
 
 #: yaml.safe_load's loader, in C when libyaml is there (about 8x faster).
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801
+    """yaml.safe_load's loader, refusing a key given twice in one mapping (the YAML spec
+    forbids it; PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key '{key}' (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _FILE_NAME = re.compile(r"^(?P<id>.+)\.v(?P<version>\d+)\.ya?ml$")
 RESPONSIBLE = "responsible"  # in an escalation's ``to``: the state's responsible role
@@ -198,7 +215,7 @@ def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: 
             return None
     warn = c.count(d, "warn_before_working_days", path, minimum=1)
     if warn is not None and kind is DeadlineKind.WORKING_DAYS and warn >= amount:
-        c.error(_join(path, "warn_before_working_days"), f"a warning {warn} working days before a {amount}-working-day deadline comes before the stage starts")
+        c.error(_join(path, "warn_before_working_days"), f"must be less than working_days ({amount}): a warning {warn} working days before the due date would fall when the stage starts")
     escalations = []
     for i, raw_step in enumerate(c.seq(d.get("escalate"), _join(path, "escalate"))):
         step_path = f"{path}.escalate[{i}]"
@@ -250,8 +267,10 @@ def _parse_state(c: _Checker, raw: Any, path: str, roles: dict, documents: dict)
     elif not terminal:
         c.warn(path, f"non-terminal state '{sid}' has no deadline: nobody will be warned when it stalls")
     outcome = s.get("outcome")
-    if outcome is not None and (not terminal or outcome not in OUTCOMES):
-        c.error(_join(path, "outcome"), f"outcome belongs to terminal states and is one of {', '.join(OUTCOMES)}" + _nearest(outcome, OUTCOMES))
+    if outcome is not None and not terminal:
+        c.error(_join(path, "outcome"), "only terminal states have an outcome (add terminal: true, or remove it)")
+    elif outcome is not None and outcome not in OUTCOMES:
+        c.error(_join(path, "outcome"), f"unknown outcome '{outcome}'{_nearest(outcome, OUTCOMES)}; one of {', '.join(OUTCOMES)}")
     if terminal and outcome is None:
         c.error(_join(path, "outcome"), f"a terminal state needs an outcome: one of {', '.join(OUTCOMES)}")
     if sid is None or label is None:
