@@ -131,8 +131,8 @@ def _floor(text: str) -> int:
 
 def _ident(text: str) -> str:
     value = unicodedata.normalize("NFKC", text).strip()
-    if len(value) > 50:
-        raise ValueError("过长（最多 50 个字符）")
+    if len(value) > 32:  # the columns hold 32 (unit, room) and 64 (building) characters
+        raise ValueError("过长（最多 32 个字符）")
     return value
 
 

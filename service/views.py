@@ -49,7 +49,7 @@ def stage_view(svc, d: Definition, stage: Stage | None, now: datetime, suspended
         "calendar_source": stage.calendar_source,
         "provisional": stage.provisional,
         "overdue": overdue,
-        "warned": bool(stage.warn_at and stage.warn_at <= now and not overdue),
+        "warned": bool(stage.warn_at and stage.warn_at <= now and not overdue and not suspended),
         "working_days_left": left,
     }
 

@@ -140,6 +140,8 @@ class _Compiled:
     suspend: Transition | None = None
     resume: Transition | None = None
     actions: dict[str, tuple[Transition, ...]] = field(default_factory=dict)  # state -> transitions
+    # what a visit to a state records afresh: signatures and counters of its in-place actions
+    fresh: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
 
 
 def _compile(definition: Definition) -> _Compiled:
@@ -172,6 +174,11 @@ def _compile(definition: Definition) -> _Compiled:
     actions: dict[str, list[Transition]] = {s: [] for s in definition.states}
     for (src, _), tr in table.items():
         actions[src].append(tr)
+    fresh = {
+        sid: (frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign),
+              frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter))
+        for sid, trs in actions.items()
+    }
     return _Compiled(
         definition=definition,
         machine=machine,
@@ -181,6 +188,7 @@ def _compile(definition: Definition) -> _Compiled:
         suspend=suspend,
         resume=resume,
         actions={s: tuple(v) for s, v in actions.items()},
+        fresh=fresh,
     )
 
 
@@ -351,6 +359,13 @@ class Engine:
         event = Event(trigger, tr.label, case.state, new_state, actor, now, MappingProxyType(stored))
         dest = definition.states[new_state]
         if leaving:
+            # A new visit to a state starts with no signatures and no open counts of its own:
+            # an acceptance after rework is signed again.
+            records, counters = c.fresh[new_state]
+            if records and new_data.get("signatures"):
+                new_data["signatures"] = {k: v for k, v in new_data["signatures"].items() if k not in records}
+            if counters and new_data.get("counters"):
+                new_data["counters"] = {k: v for k, v in new_data["counters"].items() if k not in counters}
             deadlines = None if dest.terminal else compute_deadlines(dest.deadline, now, self.calendar, new_data)
             money = {f.money: values[f.name] for f in tr.fields if f.money and values.get(f.name) is not None}
             debit = parse_amount(new_data[effect.debit]) if effect is not None and effect.debit else None

@@ -215,8 +215,9 @@ def _xlsx(table: dict) -> Response:
 
 
 @router.get("/stats", tags=["figures"], summary="按区、街道统计：发起、办结、在办、超期、各环节平均工作日、资金")
-def stats(svc: Services = Depends(get_services), user: User = Depends(current_user), now: datetime = Depends(get_now)):
-    return queries.city_stats(svc, user, now)
+def stats(definition: Optional[str] = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
+          svc: Services = Depends(get_services), user: User = Depends(current_user), now: datetime = Depends(get_now)):
+    return queries.city_stats(svc, user, now, definition)
 
 
 @router.get("/definitions", tags=["definitions"], summary="流程定义")

@@ -217,11 +217,14 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
     req_hash = _request_hash(case_id, trigger, data, comment)
     try:
         with transaction(svc.sessions) as s:
+            # Lock the case first, then look for the key: a request with the same key that is
+            # still running holds the lock, and once it commits its record is visible here
+            # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
+            case = load_case(s, user, case_id, for_update=True)
             if idempotency_key is not None:
                 replay = _replay(s, user, idempotency_key, req_hash)
                 if replay is not None:
                     return replay
-            case = load_case(s, user, case_id, for_update=True)
             if if_match is not None and case.version != if_match:
                 raise PreconditionFailed(f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
                                          detail={"current_version": case.version})

@@ -124,9 +124,10 @@ def apportionment_of(svc: Services, user: User, case_id: int) -> dict[str, Any]:
         }
 
 
-def city_stats(svc: Services, user: User, now: datetime) -> dict[str, Any]:
+def city_stats(svc: Services, user: User, now: datetime, definition_id: str | None = None) -> dict[str, Any]:
     """Per district and street office: started, finished, in progress, overdue, average
-    working days per stage, funds approved and paid."""
+    working days per stage, funds approved and paid; of one procedure, or of all."""
+    scope = case_clause(user) if definition_id is None else and_(case_clause(user), Case.definition_id == definition_id)
     with transaction(svc.sessions) as s:
         offices = {o.id: o for o in s.exec(select(StreetOffice))}
         districts = {d.id: d for d in s.exec(select(District))}
@@ -137,17 +138,17 @@ def city_stats(svc: Services, user: User, now: datetime) -> dict[str, Any]:
                    func.sum(func.cast(Case.closed, _int())),
                    func.coalesce(func.sum(Case.approved_amount), 0),
                    func.coalesce(func.sum(Case.paid_amount), 0))
-            .where(case_clause(user)).group_by(Case.street_office_id)).all()
+            .where(scope).group_by(Case.street_office_id)).all()
         overdue = dict(s.exec(
             select(Case.street_office_id, func.count())
             .join(Stage, and_(Stage.case_id == Case.id, Stage.left_at.is_(None)))
-            .where(case_clause(user), Stage.due_at <= now, Case.suspended_since.is_(None))
+            .where(scope, Stage.due_at <= now, Case.suspended_since.is_(None))
             .group_by(Case.street_office_id)).all())
         stage_days: dict[tuple[str, str], list[int]] = defaultdict(list)
         for definition_id, state, entered, left in s.exec(
                 select(Case.definition_id, Stage.state, Stage.entered_at, Stage.left_at)
                 .join(Case, Case.id == Stage.case_id)
-                .where(case_clause(user), Stage.left_at.is_not(None))):
+                .where(scope, Stage.left_at.is_not(None))):
             stage_days[(definition_id, state)].append(
                 svc.calendar.workdays_between(local_date(entered), local_date(left)).count)
         by_office = []

@@ -416,3 +416,18 @@ def test_the_lift_procedure_runs_on_the_same_engine(engine, registry):
     out = engine.fire(case, "approve", Actor("u", "fund_center"),
                       {"approved_amount": "38000", "repair_deadline": "2026-04-30"}, NOW)
     assert out.state == "repair" and out.deadlines.due_date.isoformat() == "2026-04-30"
+
+
+def test_acceptance_after_rework_must_be_signed_again(engine, fire_def):
+    """Signatures of a failed acceptance do not carry over to the next inspection."""
+    case = good_case(fire_def, "acceptance")  # signed by all six parties
+    out = engine.fire(case, "fail_acceptance", Actor("u", "street_office"),
+                      {"reason": "喷淋管道试压不合格", "rectification_deadline": "2026-04-30"}, NOW)
+    assert out.state == "rectification"
+    case = dataclasses.replace(case, state=out.state, data=out.data)
+    out = engine.fire(case, "complete_works", Actor("u", "property_company"), {"completion_date": "2026-04-20"}, NOW)
+    case = dataclasses.replace(case, state=out.state, data=out.data)
+    refused = engine.fire(case, "pass_acceptance", Actor("u", "street_office"), {}, NOW)
+    assert refused.code is RefusalCode.GUARD_REFUSED and refused.guard == "signed_by"
+    signed = engine.fire(case, "sign_acceptance", Actor("u", "fire_rescue"), {}, NOW)
+    assert signed.data["signatures"]["acceptance"] == ["fire_rescue"]

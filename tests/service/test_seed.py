@@ -1,0 +1,180 @@
+"""The demo city: every stage populated, the guideline's 30/13, a sound audit chain, working
+tokens, idempotent re-runs and a clean reset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from service.audit import verify_all
+from service.config import Settings
+from service.context import build_services
+from service.db import transaction
+from service.migrate import upgrade
+from service.seed import DEMO_PASSWORD, seed_demo
+from service.tables import (
+    ApiToken, Case, Community, District, Document, Event, Household, LedgerEntry, StreetOffice, User,
+)
+from service.usecases import queries, users
+
+NOW = datetime(2026, 11, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+FIRE = "fire_hazard_emergency"
+COUNTED = (District, StreetOffice, Community, Household, User, Case, Event, Document, LedgerEntry)
+
+
+def _counts(svc) -> dict[str, int]:
+    with transaction(svc.sessions) as s:
+        return {m.__tablename__: s.exec(select(func.count()).select_from(m)).one() for m in COUNTED + (ApiToken,)}
+
+
+def _rows(counts: dict[str, int]) -> dict[str, int]:
+    """Every count but the tokens (a re-run issues fresh ones)."""
+    return {k: v for k, v in counts.items() if k != "api_tokens"}
+
+
+def _user(svc, username: str) -> User:
+    with transaction(svc.sessions) as s:
+        return s.exec(select(User).where(User.username == username)).one()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("seed")
+    svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/t.db", data_dir=tmp_path))
+    upgrade(svc.db)
+    result = seed_demo(svc, NOW)
+    yield svc, result
+    svc.close()
+
+
+def test_places_and_counts(seeded):
+    svc, result = seeded
+    counts = _counts(svc)
+    assert counts["districts"] == 4
+    assert 16 <= counts["street_offices"] <= 24
+    assert counts["communities"] == 30 == result.communities
+    assert not result.skipped
+    assert result.cases == counts["cases"] >= 33
+    assert result.archived == 13
+    with transaction(svc.sessions) as s:
+        # every community has a fire case; 2-8 buildings with 12-48 households each
+        with_fire = set(s.exec(select(Case.community_id).where(Case.definition_id == FIRE)).all())
+        assert len(with_fire) == 30
+        per_building = s.exec(select(Household.building_id, func.count()).group_by(Household.building_id)).all()
+        assert all(12 <= n <= 48 for _, n in per_building)
+        h = s.exec(select(Household)).all()
+        assert all(45 <= x.area <= 140 for x in h)
+        assert any(x.owner and x.owner.endswith("某某") for x in h)
+
+
+def test_every_stage_and_outcome(seeded):
+    svc, _ = seeded
+    d = svc.registry.get(FIRE)
+    with transaction(svc.sessions) as s:
+        rows = s.exec(select(Case.state, Case.outcome, Case.suspended_since, Case.closed)
+                      .where(Case.definition_id == FIRE)).all()
+    states = {r[0] for r in rows}
+    for st in d.states.values():
+        if not st.terminal:
+            assert st.id in states, f"no case in {st.id}"
+    assert sum(1 for r in rows if r[0] == "archived") == 13
+    outcomes = {r[1] for r in rows if r[3]}
+    assert {"completed", "withdrawn", "rejected", "diverted"} <= outcomes
+    assert any(r[2] is not None and not r[3] for r in rows), "no suspended case"
+    with transaction(svc.sessions) as s:
+        lifts = s.exec(select(func.count()).select_from(Case).where(Case.definition_id == "lift_fault_emergency")).one()
+    assert lifts >= 2
+
+
+def test_deadlines_and_stats(seeded):
+    svc, _ = seeded
+    hb = _user(svc, "housing_bureau")
+    overdue = queries.list_cases(svc, hb, now=NOW, overdue=True, page_size=100)
+    assert overdue["total"] >= 1
+    listed = queries.list_cases(svc, hb, now=NOW, include_closed=False, page_size=100)
+    assert any(item["stage"] and item["stage"]["warned"] for item in listed["items"]), "no warned case"
+    stats = queries.city_stats(svc, hb, NOW)
+    assert stats["city"]["started"] >= 30
+    assert stats["city"]["finished"] == 13
+    assert stats["city"]["overdue"] >= 1
+    assert len(stats["districts"]) == 4
+
+
+def test_jurisdiction(seeded):
+    svc, _ = seeded
+    mine = queries.list_cases(svc, _user(svc, "so_yuetang"), now=NOW, page_size=100)
+    other = queries.list_cases(svc, _user(svc, "so_jianning"), now=NOW, page_size=100)
+    assert mine["total"] >= 3 and other["total"] >= 2
+    assert not {c["id"] for c in mine["items"]} & {c["id"] for c in other["items"]}
+    oc = queries.list_cases(svc, _user(svc, "oc_guiyuan"), now=NOW, page_size=100)
+    assert oc["total"] >= 3 and len({c["community"]["id"] for c in oc["items"]}) == 1
+
+
+def test_history_is_consistent(seeded):
+    svc, _ = seeded
+    with transaction(svc.sessions) as s:
+        checked, breaks = verify_all(s)
+        assert checked == s.exec(select(func.count()).select_from(Case)).one()
+        assert breaks == []
+        events = s.exec(select(Event).order_by(Event.case_id, Event.seq)).all()
+        households = s.exec(select(Household)).all()
+        cases = s.exec(select(Case)).all()
+    assert all(e.at <= NOW for e in events)
+    by_case: dict[int, list[Event]] = {}
+    for e in events:
+        by_case.setdefault(e.case_id, []).append(e)
+    for evs in by_case.values():
+        assert all(a.at < b.at for a, b in zip(evs, evs[1:]))
+    assert all(h.balance >= 0 for h in households)
+    archived = [c for c in cases if c.state == "archived"]
+    assert all(c.settled_amount and c.paid_amount and c.approved_amount for c in archived)
+    assert all(c.settled_amount <= c.approved_amount for c in archived)
+    assert any(c.advanced_amount for c in archived)
+
+
+def test_tokens_and_passwords(seeded):
+    svc, result = seeded
+    roles = {r[0] for r in result.users}
+    assert roles == {"street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
+                     "property_company", "housing_bureau", "admin"}
+    assert sum(1 for r in result.users if r[0] == "street_office") == 2
+    for role, username, _display, _org, token in result.users:
+        user = users.authenticate(svc, token, NOW)
+        assert (user.username, user.role) == (username, role)
+    assert users.login(svc, "so_yuetang", DEMO_PASSWORD, NOW)[0].username == "so_yuetang"
+    assert users.login(svc, "so_cigutang", DEMO_PASSWORD, NOW)[0].role == "street_office"
+    text = result.summary()
+    assert "http://127.0.0.1:8000/docs" in text
+    assert all(r[1] in text and r[4] in text for r in result.users)
+
+
+def test_rerun_is_skipped_then_reset_reseeds(seeded):
+    svc, first = seeded
+    before = _counts(svc)
+    again = seed_demo(svc, NOW)
+    assert again.skipped
+    after = _counts(svc)
+    assert _rows(after) == _rows(before)
+    assert after["api_tokens"] == before["api_tokens"] + len(again.users)
+    assert [r[:2] for r in again.users] == [r[:2] for r in first.users]
+    assert {r[4] for r in again.users}.isdisjoint({r[4] for r in first.users})
+    for r in again.users:
+        assert users.authenticate(svc, r[4], NOW).username == r[1]
+    assert (again.cases, again.archived, again.communities) == (first.cases, first.archived, first.communities)
+    assert "已存在" in again.summary()
+
+    reset = seed_demo(svc, NOW, reset=True)
+    assert not reset.skipped
+    assert (reset.cases, reset.archived, reset.communities) == (first.cases, first.archived, first.communities)
+    counts = _counts(svc)
+    assert _rows(counts) == _rows(before)
+    for r in reset.users:
+        assert users.authenticate(svc, r[4], NOW).username == r[1]
+    with transaction(svc.sessions) as s:
+        assert verify_all(s)[1] == []
+    stored = [p for p in svc.settings.documents_dir.rglob("*") if p.is_file()]
+    assert len(stored) == counts["documents"]
