@@ -357,7 +357,8 @@ SPECS: list[_Spec] = [
           description="小区东侧室外消防给水管网多处漏水，2个室外消火栓无水。"),
     _Spec("xinqiao-settlement", "LS-JS-01", "新桥小区应急照明和疏散指示标志更换", "lights", "settlement",
           status="ok", amount=45_000, description="楼道应急照明和疏散指示标志损坏过半。"),
-    _Spec("zhijin-notice", "LS-QY-02", "织锦新村消防水泵房改造", "pump", "public_notice", status="ok",
+    # posted 6+ working days ago, so its 7-day notice has run: the README's walkthrough closes it
+    _Spec("zhijin-notice", "LS-QY-02", "织锦新村消防水泵房改造", "pump", "public_notice", status="ok", min_idle=6,
           amount=112_000, flags=frozenset({"open_objection"}), description="泵房水泵、管道阀门锈蚀，不能正常供水。"),
     _Spec("jianan-disbursement", "LS-JN-03", "建安新村消防车通道整治", "lane", "disbursement", status="ok",
           amount=52_000, description="消防车通道被地锁、花坛占用。"),
