@@ -133,8 +133,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     from service.migrate import check_current, upgrade
 
     svc = _services()
-    upgrade(svc.db, revision)
-    typer.echo(f"{svc.db.url.render_as_string(hide_password=True)}: at revision {check_current(svc.db)}")
+    try:
+        upgrade(svc.db, revision)
+        typer.echo(f"{svc.db.url.render_as_string(hide_password=True)}: at revision {check_current(svc.db)}")
+    finally:
+        svc.close()
 
 
 @user_app.command("add")
@@ -156,6 +159,8 @@ def user_add(
     except ServiceError as exc:
         _fail(f"{exc.code}: {exc.message}")
         raise
+    finally:
+        svc.close()
     typer.echo(f"user {user.username} ({user.role}, {user.org_name}) token: {token}")
 
 
@@ -165,8 +170,11 @@ def audit_verify() -> None:
     from service.audit import verify_all
 
     svc = _services()
-    with svc.sessions() as session:
-        checked, breaks = verify_all(session)
+    try:
+        with svc.sessions() as session:
+            checked, breaks = verify_all(session)
+    finally:
+        svc.close()
     for b in breaks:
         typer.echo(str(b))
     typer.echo(f"{checked} case(s) checked, {len({b.case_id for b in breaks})} with a broken chain", err=True)
@@ -207,10 +215,12 @@ def demo(
     from service.seed import seed_demo
 
     svc = _services()
-    upgrade(svc.db)
-    result = seed_demo(svc, _now(), reset=reset)
-    typer.echo(result.summary())
-    svc.close()
+    try:
+        upgrade(svc.db)
+        result = seed_demo(svc, _now(), reset=reset)
+        typer.echo(result.summary())
+    finally:
+        svc.close()
     if not no_serve:
         serve(host=host, port=port, workers=1)
 

@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..context import Services
-from ..errors import NotAuthenticated
+from ..errors import InvalidInput, NotAuthenticated
+from ..schemas import NUL_MESSAGE
 from ..tables import User
 from ..usecases.users import authenticate
 
@@ -34,3 +35,10 @@ def current_user(
     if not token:
         raise NotAuthenticated("请先登录（Authorization: Bearer <令牌>）", code="not_authenticated")
     return authenticate(svc, token, now)
+
+
+def no_nul_in_url(request: Request) -> None:
+    """Query strings and paths may not carry NUL either (``%00``)."""
+    raw = request.scope.get("query_string", b"") + request.scope.get("raw_path", b"")
+    if b"%00" in raw or b"\x00" in raw:
+        raise InvalidInput(NUL_MESSAGE, code="nul_character")

@@ -15,13 +15,15 @@ from ..context import Services
 from ..errors import InvalidInput
 from ..exports import apportionment_xlsx
 from ..household_import import ImportRejected, parse_household_json, parse_households
-from ..schemas import CaseCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest
+from ..schemas import (
+    NUL_MESSAGE, CaseCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest, contains_nul,
+)
 from ..tables import User
 from ..usecases import cases, communities, documents, meetings, queries, users
 from ..views import field_view
-from .deps import current_user, get_now, get_services
+from .deps import current_user, get_now, get_services, no_nul_in_url
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -83,13 +85,15 @@ async def import_households(community_id: int, request: Request, svc: Services =
                 raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
             if not isinstance(items, list):
                 raise InvalidInput("应为房屋对象的 JSON 列表", code="invalid_household_list")
+            if contains_nul(items):
+                raise InvalidInput(NUL_MESSAGE, code="nul_character")
             rows = parse_household_json(items)
         elif ctype == "multipart/form-data":
-            form = await request.form()
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                raise InvalidInput("请以 file 字段上传 CSV 或 XLSX 文件", code="file_missing")
-            rows = parse_households(await upload.read(), upload.filename, upload.content_type)
+            async with request.form() as form:  # closes the spooled upload files afterwards
+                upload = form.get("file")
+                if upload is None or isinstance(upload, str):
+                    raise InvalidInput("请以 file 字段上传 CSV 或 XLSX 文件", code="file_missing")
+                rows = parse_households(await upload.read(), upload.filename, upload.content_type)
         else:
             rows = parse_households(await request.body(), None, ctype)
     except ImportRejected as exc:

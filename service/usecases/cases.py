@@ -157,6 +157,7 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise InvalidInput("标题不能为空，且不超过 200 字", code="invalid_title")
+    _check_json(data)
     with transaction(svc.sessions) as s:
         community = s.get(Community, community_id)
         office = s.get(StreetOffice, community.street_office_id) if community else None
@@ -185,6 +186,15 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
         s.flush()
         body = case_view(svc, s, user, case, stage, now)
     return Reply(201, body)
+
+
+def _check_json(data: dict | None) -> None:
+    """Case data is stored and answered as JSON: NaN and Infinity (which the request parser lets
+    through) would be stored, then fail every answer that shows the case."""
+    try:
+        json.dumps(data or {}, allow_nan=False)
+    except ValueError:
+        raise InvalidInput("案件数据不能包含 NaN、Infinity 等非数值", code="invalid_case_data") from None
 
 
 def _sees_community(user: User, community: Community, office: StreetOffice | None) -> bool:

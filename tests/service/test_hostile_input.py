@@ -1,0 +1,43 @@
+"""A NUL character (which PostgreSQL cannot store) is refused with 422 wherever it comes in."""
+
+from __future__ import annotations
+
+import pytest
+
+NUL = "\u0000"
+
+
+@pytest.fixture
+def case_id(world):
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "消防泵"})
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def test_nul_in_bodies_is_refused(world, case_id):
+    attempts = [
+        ("post", "/api/v1/cases", "so", {"definition": "fire_hazard_emergency",
+                                        "community_id": world.ids["community_a"], "title": f"a{NUL}b"}),
+        ("post", "/api/v1/cases", "so", {"definition": "fire_hazard_emergency",
+                                        "community_id": world.ids["community_a"], "title": "t", "data": {"k": f"a{NUL}"}}),
+        ("post", f"/api/v1/cases/{case_id}/transitions", "so", {"trigger": "withdraw", "data": {"reason": f"理由{NUL}"}}),
+        ("post", f"/api/v1/cases/{case_id}/transitions", "so", {"trigger": "withdraw", "data": {"reason": "理由充分"},
+                                                               "comment": f"x{NUL}"}),
+        ("post", "/api/v1/communities", "fc", {"name": f"n{NUL}", "street_office_id": world.ids["office_yt"]}),
+        ("post", "/api/v1/login", None, {"username": f"so{NUL}", "password": "password-123"}),
+        ("post", f"/api/v1/communities/{world.ids['community_a']}/households", "so",
+         [{"楼栋": f"3栋{NUL}", "单元": "1", "房号": "101", "建筑面积": "80", "分户账余额": "1", "首次交存额": "1"}]),
+    ]
+    for method, url, who, body in attempts:
+        r = getattr(world.client, method)(url, json=body, headers=world.h(who) if who else {})
+        assert r.status_code == 422, (url, r.status_code, r.text)
+        assert "U+0000" in r.text
+    events = world.client.get(f"/api/v1/cases/{case_id}/events", headers=world.h("so")).json()
+    assert [e["trigger"] for e in events] == ["open"]  # nothing was written
+
+
+@pytest.mark.parametrize("query", ["q=a%00", "state=a%00"])
+def test_nul_in_the_query_string_is_refused(world, query):
+    r = world.client.get(f"/api/v1/cases?{query}", headers=world.h("so"))
+    assert r.status_code == 422 and r.json()["code"] == "nul_character"
