@@ -58,18 +58,29 @@ class LimitAndMeasure:
                 await _reject(send_wrapped, limit)
                 return
             seen = 0
+            overflow = {"seen": False, "answered": False}
 
             async def receive_limited():
                 nonlocal seen
                 message = await receive()
                 if message["type"] == "http.request":
                     seen += len(message.get("body", b""))
-                    if seen > limit:  # surfaces through the app's error handler as a 413
+                    if seen > limit:
+                        overflow["seen"] = True
                         raise PayloadTooLarge(f"请求内容超过 {limit} 字节上限", code="payload_too_large",
                                               detail={"limit": limit})
                 return message
 
-            await self.app(scope, receive_limited, send_wrapped)
+            async def send_limited(message):
+                # Whatever the app answers once the body overflowed (FastAPI turns an error while
+                # it parses a JSON or form body into a 400), the client gets the 413.
+                if not overflow["seen"]:
+                    await send_wrapped(message)
+                elif not overflow["answered"] and message["type"] == "http.response.start":
+                    overflow["answered"] = True
+                    await _reject(send_wrapped, limit)
+
+            await self.app(scope, receive_limited, send_limited)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
