@@ -142,6 +142,7 @@ class _Compiled:
     actions: dict[str, tuple[Transition, ...]] = field(default_factory=dict)  # state -> transitions
     # what a visit to a state records afresh: signatures and counters of its in-place actions
     fresh: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    owned: frozenset[str] = frozenset()
 
 
 def _compile(definition: Definition) -> _Compiled:
@@ -189,6 +190,7 @@ def _compile(definition: Definition) -> _Compiled:
         resume=resume,
         actions={s: tuple(v) for s, v in actions.items()},
         fresh=fresh,
+        owned=frozenset({f.name for t in table.values() for f in t.fields} | {"signatures", "counters"}),
     )
 
 
@@ -257,6 +259,11 @@ class Engine:
         require_aware(now, "now")
         d = self.registry.get(definition_id, version)
         return d, compute_deadlines(d.states[d.initial].deadline, now, self.calendar, data)
+
+    def owned_keys(self, definition: Definition) -> frozenset[str]:
+        """Case-data keys the procedure itself writes: its transitions' fields and the
+        records of its effects. A new case's data may not preset them."""
+        return self._machine(definition.id, definition.version).owned
 
     # -- what may be done --------------------------------------------------------------
     def actions(self, case: CaseSnapshot, role: str) -> tuple[Action, ...]:

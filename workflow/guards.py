@@ -159,6 +159,7 @@ def _names(ctx: GuardContext, roles: list[str] | tuple[str, ...]) -> str:
     must_agree=ParamSpec(ParamKind.ROLES, required=False),
     agree_share=ParamSpec(ParamKind.SHARE, required=False),
     min_present=ParamSpec(ParamKind.COUNT, required=False),
+    parties=ParamSpec(ParamKind.ROLES, required=False),
 )
 def meeting_quorum(
     ctx: GuardContext,
@@ -166,8 +167,10 @@ def meeting_quorum(
     must_agree: tuple[str, ...] = (),
     agree_share: Fraction | None = None,
     min_present: int = 0,
+    parties: tuple[str, ...] = (),
 ) -> str | None:
-    present = [r for r, v in ctx.votes.items() if v.attended]
+    """``parties``: the roles that sit at the meeting (default: any); others do not count."""
+    present = [r for r, v in ctx.votes.items() if v.attended and (not parties or r in parties)]
     absent = [r for r in must_attend if r not in present]
     if absent:
         return f"联席会议缺少必须出席的单位：{_names(ctx, absent)}"

@@ -171,6 +171,10 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
                 raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
                                    detail={"unknown": unknown, "known": sorted(known)})
             scope_ids = sorted({known[b] for b in buildings})
+        owned = sorted(k for k in (data or {}) if k in svc.engine.owned_keys(d))
+        if owned:
+            raise InvalidInput(f"以下字段由流程各环节填写，立案时不能提供：{'、'.join(owned)}", code="reserved_case_data",
+                               detail={"fields": owned})
         _, deadlines = svc.engine.start(d.id, data, now, d.version)
         clean = {k: v for k, v in (data or {}).items()}
         case = Case(number=f"T-{uuid.uuid4().hex[:28]}", title=title, definition_id=d.id,
@@ -312,7 +316,8 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
 
 def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict[str, Any]:
     """Debit each household in scope by its floor-area share of ``total``; flag low balances."""
-    households = scope_households(s, case)
+    with s.no_autoflush:  # the case row is flushed once, with its event
+        households = scope_households(s, case)
     if not households:
         raise InvalidInput("分摊范围内没有房屋，无法分摊扣减分户账", code="no_households_in_scope")
     shares = apportion(total, [(str(h.id), h.area) for h in households])

@@ -35,8 +35,11 @@ def record_vote(svc: Services, user: User, case_id: int, *, party: str, attended
         meeting = [t for t in d.transitions_from(case.state) if any(g.name == "meeting_quorum" for g in t.guards)]
         if not meeting:
             raise Conflict(f"当前环节“{state.label}”不召开联席会议", code="no_meeting_in_state")
-        if party not in d.roles:
-            raise InvalidInput(f"未知的参会单位：{party}", code="unknown_party", detail={"parties": sorted(d.roles)})
+        parties = {p for t in meeting for g in t.guards if g.name == "meeting_quorum" for p in g.params.get("parties", ())}
+        parties = parties or set(d.roles)
+        if party not in parties:
+            raise InvalidInput(f"{d.roles[party].label if party in d.roles else party}不是联席会议的参会单位",
+                               code="unknown_party", detail={"parties": sorted(parties)})
         if user.role != party and user.role != state.responsible:
             raise Forbidden("只能登记本单位的表决意见（召集单位可代为登记）", code="not_your_party")
         if vote is not None:

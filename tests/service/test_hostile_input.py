@@ -41,3 +41,26 @@ def test_nul_in_bodies_is_refused(world, case_id):
 def test_nul_in_the_query_string_is_refused(world, query):
     r = world.client.get(f"/api/v1/cases?{query}", headers=world.h("so"))
     assert r.status_code == 422 and r.json()["code"] == "nul_character"
+
+
+def test_a_new_case_cannot_preset_what_the_procedure_records(world):
+    """Keys the transitions fill in (amounts, signatures, counters) are refused at opening."""
+    for data in ({"signatures": "x"}, {"counters": {"open_objections": -5}}, {"approved_amount": "9999999"}):
+        r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+            "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t", "data": data})
+        assert r.status_code == 422 and r.json()["code"] == "reserved_case_data", r.text
+
+
+def test_only_the_meeting_parties_vote(world):
+    """The housing bureau supervises; it is not one of the six parties and cannot vote."""
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"})
+    case = r.json()["id"]
+    from service.tables import Case
+
+    with world.svc.sessions() as s, s.begin():  # put the case at the meeting directly
+        row = s.get(Case, case)
+        row.state = "joint_meeting"
+    r = world.client.post(f"/api/v1/cases/{case}/votes", headers=world.h("so"),
+                          json={"party": "housing_bureau", "attended": True, "vote": "agree"})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_party"
