@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from workflow.definition import Definition, FieldSpec
+from workflow.engine import CaseSnapshot
 from workflow.tz import SHANGHAI, local_date
 
 from .tables import Case, Community, Event, Stage, StreetOffice, User
@@ -68,15 +69,17 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
 
 
 def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None, now: datetime) -> dict[str, Any]:
-    from .usecases.cases import snapshot  # the same snapshot the engine decides on
-
     d = svc.registry.get(case.definition_id, case.definition_version)
     community = session.get(Community, case.community_id)
     office = session.get(StreetOffice, case.street_office_id)
     state = d.states[case.state]
     actions = []
     if not state.terminal:
-        for a in svc.engine.actions(snapshot(session, case, stage), user.role):
+        # which actions a role has depends on the state and on suspension only; guards and
+        # documents are checked when the action is taken
+        bare = CaseSnapshot(case.definition_id, case.definition_version, case.state,
+                            suspended_since=case.suspended_since)
+        for a in svc.engine.actions(bare, user.role):
             actions.append({"trigger": a.trigger, "label": a.label, "to_state": a.dest,
                             "fields": [field_view(f) for f in a.fields]})
     return {

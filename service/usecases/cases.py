@@ -29,7 +29,7 @@ from workflow.guards import Vote, VoteChoice
 
 from ..audit import GENESIS, event_hash
 from ..context import Services
-from ..db import transaction
+from ..db import read_only, transaction
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..jurisdiction import can_see_case
 from ..tables import (
@@ -258,7 +258,7 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
     except IntegrityError:
         if idempotency_key is not None:
-            with transaction(svc.sessions) as s:
+            with read_only(svc.sessions) as s:
                 replay = _replay(s, user, idempotency_key, req_hash)
                 if replay is not None:
                     return replay
@@ -340,6 +340,6 @@ def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict
 
 
 def get_case(svc: Services, user: User, case_id: int, now: datetime) -> dict[str, Any]:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
         return case_view(svc, s, user, case, current_stage(s, case), now)

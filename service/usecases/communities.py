@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from ..context import Services
-from ..db import transaction
+from ..db import read_only, transaction
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..household_import import HouseholdRow, ImportRejected, RowProblem
 from ..jurisdiction import can_see_community
@@ -95,7 +95,7 @@ def create_community(svc: Services, user: User, *, name: str, street_office_id: 
 
 
 def get_community(svc: Services, user: User, community_id: int) -> dict:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         community, office = _visible_community(s, user, community_id)
         return community_view(s, community, office)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from ..context import Services
-from ..db import transaction
+from ..db import read_only, transaction
 from ..errors import InvalidInput, NotFound, PayloadTooLarge
 from ..tables import Document, User
 from ..views import iso
@@ -72,7 +72,7 @@ def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, f
 
 
 def list_documents(svc: Services, user: User, case_id: int) -> list[dict]:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
         d = svc.registry.get(case.definition_id, case.definition_version)
         rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
@@ -80,7 +80,7 @@ def list_documents(svc: Services, user: User, case_id: int) -> list[dict]:
 
 
 def open_document(svc: Services, user: User, case_id: int, document_id: int) -> tuple[Document, Path]:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
         doc = s.get(Document, document_id)
         if doc is None or doc.case_id != case.id:

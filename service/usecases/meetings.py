@@ -15,7 +15,7 @@ from sqlmodel import select
 from workflow.guards import VoteChoice
 
 from ..context import Services
-from ..db import transaction
+from ..db import read_only, transaction
 from ..errors import Conflict, Forbidden, InvalidInput
 from ..tables import MeetingVote, User
 from .cases import Reply, append_event, current_stage, load_case
@@ -77,6 +77,6 @@ def _votes(s, case_id: int, d) -> list[dict]:
 
 
 def list_votes(svc: Services, user: User, case_id: int) -> list[dict]:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
         return _votes(s, case.id, svc.registry.get(case.definition_id, case.definition_version))

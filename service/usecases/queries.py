@@ -14,7 +14,7 @@ from workflow.apportionment import ApportionmentError, apportion
 from workflow.tz import local_date
 
 from ..context import Services
-from ..db import transaction
+from ..db import read_only, transaction
 from ..errors import InvalidInput
 from ..jurisdiction import case_clause
 from ..tables import Building, Case, Community, District, Household, Stage, StreetOffice, User
@@ -34,7 +34,7 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
                page: int = 1, page_size: int = 20) -> dict[str, Any]:
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInput(f"page 从 1 开始，page_size 为 1-{MAX_PAGE_SIZE}", code="invalid_page")
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         stmt = (select(Case, Stage, Community)
                 .join(Community, Community.id == Case.community_id)
                 .outerjoin(Stage, and_(Stage.case_id == Case.id, Stage.left_at.is_(None)))
@@ -79,7 +79,7 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
 
 
 def list_events(svc: Services, user: User, case_id: int) -> list[dict[str, Any]]:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
         d = svc.registry.get(case.definition_id, case.definition_version)
         return [event_view(e, d) for e in events_of(s, case)]
@@ -87,7 +87,7 @@ def list_events(svc: Services, user: User, case_id: int) -> list[dict[str, Any]]
 
 def apportionment_of(svc: Services, user: User, case_id: int) -> dict[str, Any]:
     """Each household's share of the case's cost (settled if known, else approved)."""
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
         total, basis = None, None
         for name in APPORTION_FIGURES:
@@ -128,7 +128,7 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
     """Per district and street office: started, finished, in progress, overdue, average
     working days per stage, funds approved and paid; of one procedure, or of all."""
     scope = case_clause(user) if definition_id is None else and_(case_clause(user), Case.definition_id == definition_id)
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         offices = {o.id: o for o in s.exec(select(StreetOffice))}
         districts = {d.id: d for d in s.exec(select(District))}
         rows = s.exec(

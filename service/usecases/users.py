@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from ..auth import hash_password, issue_token, user_for_token, verify_password
 from ..context import Services
-from ..db import transaction
+from ..db import read_only, transaction
 from ..errors import Conflict, InvalidInput, NotAuthenticated
 from ..tables import Community, District, StreetOffice, User
 
@@ -77,7 +77,7 @@ def add_user(svc: Services, *, username: str, display_name: str, role: str, org:
 
 
 def login(svc: Services, username: str, password: str, now: datetime) -> tuple[User, str]:
-    with svc.sessions() as s:  # a plain read; the slow password check runs outside any write lock
+    with read_only(svc.sessions) as s:  # the slow password check runs outside any write lock
         user = s.exec(select(User).where(User.username == username)).first()
     if not verify_password(password, user.password_hash if user else None) or not user.active:
         raise NotAuthenticated("用户名或密码错误", code="bad_credentials")
@@ -87,7 +87,7 @@ def login(svc: Services, username: str, password: str, now: datetime) -> tuple[U
 
 
 def authenticate(svc: Services, token: str, now: datetime) -> User:
-    with transaction(svc.sessions) as s:
+    with read_only(svc.sessions) as s:
         user = user_for_token(s, token, now)
     if user is None:
         raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
