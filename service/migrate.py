@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from .config import ROOT
 
-__all__ = ["alembic_config", "upgrade", "check_current"]
+__all__ = ["alembic_config", "upgrade", "check_current", "head_revision"]
 
 
 def alembic_config(url: str) -> Config:
@@ -31,3 +31,9 @@ def check_current(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -64,3 +64,12 @@ class CommunityCreate(_Strict):
 class LoginRequest(_Strict):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+
+
+class ChannelCreate(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    kind: Literal["webhook", "wecom", "dingtalk", "email"]
+    target: str = Field(min_length=1, max_length=1000, description="Webhook 地址，或逗号分隔的邮箱")
+    role: Optional[str] = Field(None, max_length=64, description="只接收发给该角色的提醒；不填为全部")
+    org_level: Literal["city", "district", "street_office", "community"] = "city"
+    org_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)

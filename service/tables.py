@@ -14,7 +14,7 @@ from .types import Area, JSONData, Money, UTCDateTime
 __all__ = [
     "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry",
     "Case", "Stage", "Event", "MeetingVote", "Document", "User", "ApiToken", "IdempotencyRecord",
-    "metadata",
+    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "metadata",
 ]
 
 # Stable constraint names, so that migrations can name what they alter.
@@ -143,6 +143,7 @@ class Stage(SQLModel, table=True):
         Index("ix_stages_open_due", "left_at", "due_at"),
         Index("ix_stages_open_warn", "left_at", "warn_at"),
         Index("ix_stages_open_escalate", "left_at", "escalate_at"),
+        Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -153,6 +154,7 @@ class Stage(SQLModel, table=True):
     due_at: Optional[datetime] = _utc()
     warn_at: Optional[datetime] = _utc()
     escalate_at: Optional[datetime] = _utc()  # the first escalation step still to come
+    next_alert_at: Optional[datetime] = _utc()  # when the scan must look at this stage next; null: never
     provisional: bool = False
     rule: Optional[str] = Field(default=None, max_length=64)
     calendar_source: Optional[str] = Field(default=None, max_length=200)
@@ -247,3 +249,78 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
     created_at: datetime = _utc(nullable=False)
+
+
+# -- alerts ------------------------------------------------------------------------------
+
+
+class Alert(SQLModel, table=True):
+    """One alert per stage, kind, level and moment (``dedupe_key``), or per calendar notice."""
+
+    __tablename__ = "alerts"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=16)  # warning | overdue | escalation | calendar
+    level: int = 0
+    repeat: int = 0
+    case_id: Optional[int] = Field(default=None, foreign_key="cases.id", index=True)
+    stage_id: Optional[int] = Field(default=None, foreign_key="stages.id")
+    state: Optional[str] = Field(default=None, max_length=64)
+    at: datetime = _utc(nullable=False, index=True)  # the moment it is about
+    recipients: str = Field(max_length=400)  # ",role,role," (searchable with LIKE on both databases)
+    title: str = Field(max_length=200)
+    message: str = Field(sa_type=Text)
+    provisional: bool = False
+    created_at: datetime = _utc(nullable=False)
+
+
+class AlertAck(SQLModel, table=True):
+    __tablename__ = "alert_acks"
+    __table_args__ = (UniqueConstraint("alert_id", "user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id", index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    at: datetime = _utc(nullable=False)
+
+
+class Channel(SQLModel, table=True):
+    """Where alerts go besides the in-app inbox, per role and organisation."""
+
+    __tablename__ = "channels"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # webhook | wecom | dingtalk | email
+    target: str = Field(max_length=1000)  # URL, or e-mail addresses separated by commas
+    role: Optional[str] = Field(default=None, max_length=64)  # None: alerts to any role
+    org_level: str = Field(default="city", max_length=16)  # city | district | street_office | community
+    org_id: Optional[int] = None
+    active: bool = True
+    created_at: datetime = _utc(nullable=False)
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per alert and channel, written with the alert, sent after commit."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel_id"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id")
+    channel_id: int = Field(foreign_key="channels.id", index=True)
+    status: str = Field(default="pending", max_length=16)  # pending | sent
+    attempts: int = 0
+    next_attempt_at: datetime = _utc(nullable=False)
+    last_error: Optional[str] = Field(default=None, sa_type=Text)
+    sent_at: Optional[datetime] = _utc()
+    created_at: datetime = _utc(nullable=False)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the periodic job now: one row per job; a lease that works on SQLite too."""
+
+    __tablename__ = "scheduler_leases"
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = _utc(nullable=False)

@@ -16,10 +16,11 @@ from ..errors import InvalidInput
 from ..exports import apportionment_xlsx
 from ..household_import import ImportRejected, parse_household_json, parse_households
 from ..schemas import (
-    NUL_MESSAGE, CaseCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest, contains_nul,
+    NUL_MESSAGE, CaseCreate, ChannelCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest,
+    contains_nul,
 )
 from ..tables import User
-from ..usecases import cases, communities, documents, meetings, queries, users
+from ..usecases import alerts, cases, communities, documents, meetings, queries, users
 from ..views import field_view
 from .deps import current_user, get_now, get_services, no_nul_in_url
 
@@ -248,3 +249,34 @@ def definitions(svc: Services = Depends(get_services), user: User = Depends(curr
 def diagram(definition_id: str, version: Optional[int] = Query(None, ge=1, le=10000),
             svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return PlainTextResponse(to_mermaid(svc.registry.get(definition_id, version)))
+
+
+# -- alerts --------------------------------------------------------------------------------
+
+
+@router.get("/alerts", tags=["alerts"], summary="我的提醒（预警、超期、督办）")
+def my_alerts(unacked_only: bool = False, kind: Optional[str] = Query(None, pattern="^(warning|overdue|escalation|calendar)$"),
+              case_id: Optional[int] = Query(None, ge=1, le=2**31 - 1),
+              page: int = Query(1, ge=1, le=100000), page_size: int = Query(20, ge=1, le=100),
+              svc: Services = Depends(get_services), user: User = Depends(current_user),
+              now: datetime = Depends(get_now)):
+    return alerts.list_alerts(svc, user, now, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page,
+                              page_size=page_size)
+
+
+@router.post("/alerts/{alert_id}/ack", tags=["alerts"], summary="确认已阅")
+def ack(alert_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user),
+        now: datetime = Depends(get_now)):
+    return alerts.ack_alert(svc, user, alert_id, now)
+
+
+@router.get("/channels", tags=["alerts"], summary="提醒渠道及投递状态（市级）")
+def channels(svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return alerts.list_channels(svc, user)
+
+
+@router.post("/channels", status_code=201, tags=["alerts"], summary="新增提醒渠道（Webhook、企业微信、钉钉、邮件）")
+def add_channel(body: ChannelCreate, svc: Services = Depends(get_services), user: User = Depends(current_user),
+                now: datetime = Depends(get_now)):
+    return alerts.add_channel(svc, user, name=body.name, kind=body.kind, target=body.target, role=body.role,
+                              org_level=body.org_level, org_id=body.org_id, now=now)

@@ -113,24 +113,32 @@ def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines
 
 def _set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
     if d is None:
-        stage.due_date = stage.due_at = stage.warn_at = stage.escalate_at = None
+        stage.due_date = stage.due_at = stage.warn_at = stage.escalate_at = stage.next_alert_at = None
         stage.provisional, stage.rule, stage.calendar_source = False, None, None
         return
     stage.due_date, stage.due_at, stage.warn_at = d.due_date, d.due_at, d.warn_at
     stage.escalate_at = d.escalations[0].at if d.escalations else None
+    # the scan looks from the first moment on; alerts are unique per moment, so a moment
+    # already alerted (before a suspension) is not alerted again
+    stage.next_alert_at = d.warn_at or d.due_at
     stage.provisional, stage.rule, stage.calendar_source = d.provisional, d.rule, d.calendar_source
     stage.suspended_working_days, stage.suspended_days = d.suspended_working_days, d.suspended_days
 
 
-def append_event(session: Session, case: Case, user: User, trigger: str, label: str, from_state: str | None,
+SYSTEM_NAME, SYSTEM_ROLE = "系统", "system"
+
+
+def append_event(session: Session, case: Case, user: User | None, trigger: str, label: str, from_state: str | None,
                  to_state: str, data: dict, comment: str | None, at: datetime) -> Event:
+    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar)."""
     seq = case.event_count + 1
     prev = case.head_hash or GENESIS
-    h = event_hash(case.id, seq, trigger, from_state, to_state, user.id, user.display_name, user.role,
-                   user.org_name, data, comment, at, prev)
+    user_id, name, role, org = ((user.id, user.display_name, user.role, user.org_name) if user is not None
+                                else (None, SYSTEM_NAME, SYSTEM_ROLE, None))
+    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev)
     event = Event(case_id=case.id, seq=seq, trigger=trigger, label=label, from_state=from_state, to_state=to_state,
-                  user_id=user.id, user_name=user.display_name, role=user.role, org=user.org_name, data=data,
-                  comment=comment, at=at, prev_hash=prev, hash=h)
+                  user_id=user_id, user_name=name, role=role, org=org, data=data, comment=comment, at=at,
+                  prev_hash=prev, hash=h)
     session.add(event)
     case.event_count, case.head_hash = seq, h
     return event
@@ -289,6 +297,9 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
             s.add(stage)
     elif out.deadlines is not None and stage is not None:  # resumed: the due date moved
         _set_deadlines(stage, out.deadlines)
+        s.add(stage)
+    elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
+        stage.next_alert_at = None
         s.add(stage)
     case.state = out.state
     case.data = dict(out.data)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from service.migrate import head_revision
+
 
 def test_health_reports_database_and_migration(world):
     r = world.client.get("/healthz")
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok" and body["migration"] == "0001"
+    assert body["status"] == "ok" and body["migration"] == head_revision()
     assert body["database"] == world.svc.db.dialect.name
 
 
