@@ -39,6 +39,7 @@ class LimitAndMeasure:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
         headers = dict(scope.get("headers") or [])
         ctype = headers.get(b"content-type", b"").decode("latin-1")
         limit = self.max_upload if (ctype.startswith("multipart/") or "csv" in ctype or "sheet" in ctype) else self.max_body

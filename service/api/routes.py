@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime
 from typing import Any, Optional
 
@@ -25,6 +27,7 @@ from ..views import field_view
 from .deps import current_user, get_now, get_services, no_nul_in_url
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
+transition_log = logging.getLogger("fundflow.transitions")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -145,7 +148,7 @@ def get_case(case_id: int, svc: Services = Depends(get_services), user: User = D
 
 @router.post("/cases/{case_id}/transitions", tags=["cases"], summary="办理（触发流程操作）",
              responses={409: {"description": "流程拒绝或并发冲突"}, 412: {"description": "If-Match 版本过期"}})
-def fire(case_id: int, body: TransitionRequest, svc: Services = Depends(get_services),
+def fire(case_id: int, body: TransitionRequest, request: Request, svc: Services = Depends(get_services),
          user: User = Depends(current_user), now: datetime = Depends(get_now),
          if_match: Optional[str] = Header(None, max_length=32),
          idempotency_key: Optional[str] = Header(None, max_length=128)):
@@ -157,6 +160,11 @@ def fire(case_id: int, body: TransitionRequest, svc: Services = Depends(get_serv
         version = int(raw)
     reply = cases.fire_transition(svc, user, case_id, trigger=body.trigger, data=body.data, comment=body.comment,
                                   now=now, if_match=version, idempotency_key=idempotency_key)
+    request.app.state.metrics.transitions.labels(reply.body["definition"]["id"], body.trigger).inc()
+    transition_log.info(json.dumps({
+        "event": "transition", "request_id": getattr(request.state, "request_id", None), "case_id": case_id,
+        "case_number": reply.body["number"], "trigger": body.trigger, "state": reply.body["state"],
+        "version": reply.body["version"], "user": user.username, "role": user.role}, ensure_ascii=False))
     return _reply(reply)
 
 

@@ -55,3 +55,22 @@ def test_the_balance_guard_sees_the_balance_of_the_buildings_in_scope(world):
     with world.svc.sessions() as s:
         case = s.get(Case, r.json()["id"])
         assert str(scope_balance(s, case)) == "95000.00"
+
+
+def test_metrics_count_requests_and_transitions(world, caplog):
+    """/metrics speaks Prometheus; a transition is counted and logged as one JSON line with the request id."""
+    import json
+    import logging
+
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"})
+    case = r.json()["id"]
+    with caplog.at_level(logging.INFO, logger="fundflow.transitions"):
+        r = world.client.post(f"/api/v1/cases/{case}/transitions", headers=world.h("so"),
+                              json={"trigger": "withdraw", "data": {"reason": "业主自行维修"}})
+    assert r.status_code == 200
+    line = json.loads([rec.getMessage() for rec in caplog.records if rec.name == "fundflow.transitions"][-1])
+    assert line["trigger"] == "withdraw" and line["request_id"] == r.headers["x-request-id"]
+    text = world.client.get("/metrics").text
+    assert 'fundflow_transitions_total{definition="fire_hazard_emergency",trigger="withdraw"} 1.0' in text
+    assert "fundflow_http_request_seconds_bucket" in text
