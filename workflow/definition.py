@@ -28,11 +28,17 @@ __all__ = [
     "SUSPEND",
     "RESUME",
     "MONEY_KINDS",
+    "COMPLETED",
+    "OUTCOMES",
 ]
 
 #: The figures a case keeps of its money, set by amount fields marked ``money: <kind>``.
 #: ``advanced`` and ``paid`` both count as paid out.
 MONEY_KINDS = ("approved", "advanced", "settled", "paid")
+
+#: How a terminal state ends a case. ``completed`` is what the city's figures call finished.
+COMPLETED = "completed"
+OUTCOMES = (COMPLETED, "withdrawn", "rejected", "diverted")
 
 #: Built-in triggers, available in every non-terminal state when the definition declares
 #: ``suspension``. They never change the state; they stop and restart the deadline clock.

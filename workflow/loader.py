@@ -23,6 +23,7 @@ import yaml
 
 from .definition import (
     MONEY_KINDS,
+    OUTCOMES,
     RESUME,
     SUSPEND,
     DeadlineKind,
@@ -66,7 +67,6 @@ class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _FILE_NAME = re.compile(r"^(?P<id>.+)\.v(?P<version>\d+)\.ya?ml$")
 RESPONSIBLE = "responsible"  # in an escalation's ``to``: the state's responsible role
-OUTCOMES = ("completed", "withdrawn", "rejected", "diverted")
 
 _TOP_KEYS = ("id", "version", "title", "description", "roles", "open_roles", "documents", "initial", "states", "transitions", "suspension")
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")

@@ -7,10 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Integer, and_, func, or_
 from sqlmodel import select
 
 from workflow.apportionment import ApportionmentError, apportion
+from workflow.definition import COMPLETED
 from workflow.tz import local_date
 
 from ..context import Services
@@ -134,8 +135,8 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
         rows = s.exec(
             select(Case.street_office_id,
                    func.count(),
-                   func.sum(func.cast(and_(Case.closed, Case.outcome == "completed"), _int())),
-                   func.sum(func.cast(Case.closed, _int())),
+                   func.sum(func.cast(and_(Case.closed, Case.outcome == COMPLETED), Integer)),
+                   func.sum(func.cast(Case.closed, Integer)),
                    func.coalesce(func.sum(Case.approved_amount), 0),
                    func.coalesce(func.sum(Case.paid_amount), 0))
             .where(scope).group_by(Case.street_office_id)).all()
@@ -180,12 +181,6 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
             "stages": [{"definition": key[0], "state": key[1], "label": labels.get(key, key[1]), "count": len(v),
                         "average_working_days": round(sum(v) / len(v), 1)} for key, v in sorted(stage_days.items())],
         }
-
-
-def _int():
-    from sqlalchemy import Integer
-
-    return Integer
 
 
 def _money(item: dict) -> dict:
