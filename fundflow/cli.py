@@ -225,5 +225,152 @@ def demo(
         serve(host=host, port=port, workers=1)
 
 
+# -- alerts: the scan, the scheduler, the calendar's next year ------------------------------
+
+calendar_app = typer.Typer(help="工作日历：新年度放假安排公布后重新计算暂定期限", no_args_is_help=True)
+app.add_typer(calendar_app, name="calendar")
+
+
+def _parse_moment(raw: str):
+    """An ISO date-time; a naive one is read as Asia/Shanghai."""
+    from datetime import datetime
+
+    from workflow.tz import SHANGHAI
+
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        _fail(f"时间格式不正确：{raw!r}，应为 ISO 格式，如 2026-03-02T10:00 或 2026-03-02T10:00+08:00")
+        raise
+    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
+
+
+@app.command()
+def scan(
+    now: Annotated[Optional[str], typer.Option("--now", help="扫描时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
+) -> None:
+    """Run one overdue scan; print one line per alert it recorded."""
+    from service.usecases import alerts
+
+    moment = _parse_moment(now) if now else _now()
+    svc = _services()
+    try:
+        result = alerts.scan(svc, moment)
+    finally:
+        svc.close()
+    for line in result.lines():
+        typer.echo(line)
+    typer.echo(f"scan at {moment.isoformat()}: {len(result.alerts)} alert(s) recorded from {result.stages} stage(s)"
+               + (" (skipped: another scan is running)" if result.skipped else ""), err=True)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the alert scheduler in the foreground (scan, deliveries, daily calendar work) until SIGTERM or Ctrl-C."""
+    import logging
+
+    from service.config import get_settings
+    from service.scheduler import run_blocking
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if settings.scheduler == "embedded":
+        typer.echo("note: FUNDFLOW_SCHEDULER=embedded, so the API processes tick too; one process per tick "
+                   "does the work (a lease row). Set FUNDFLOW_SCHEDULER=off for the API to leave it to this one.",
+                   err=True)
+    svc = _services()
+    try:
+        run_blocking(svc, settings)
+    finally:
+        svc.close()
+
+
+@calendar_app.command("recompute")
+def calendar_recompute() -> None:
+    """Recompute provisional deadlines with the calendar as configured now; print each case changed."""
+    from sqlmodel import select
+
+    from service.tables import Case, Stage
+    from service.usecases import alerts
+
+    svc = _services()
+    try:
+        changed = alerts.recompute_provisional(svc, _now())
+        with svc.sessions() as s:
+            rows = s.exec(select(Case, Stage).join(Stage, Stage.case_id == Case.id)
+                          .where(Case.id.in_(changed), Stage.left_at.is_(None)).order_by(Case.id)).all() if changed else []
+    finally:
+        svc.close()
+    for case, stage in rows:
+        kind = "provisional" if stage.provisional else "known"
+        typer.echo(f"case {case.id} {case.number} {stage.state}: due {stage.due_date.isoformat()} ({kind})")
+    typer.echo(f"{len(changed)} case(s) recomputed", err=True)
+
+
+# -- alert delivery: channels and the outbox -------------------------------------------------
+
+channel_app = typer.Typer(help="提醒渠道（Webhook、企业微信、钉钉、邮件）", no_args_is_help=True)
+app.add_typer(channel_app, name="channel")
+
+
+def _delivery_moment(raw: str):
+    """An ISO date-time for ``deliver --now``; a naive one is read as Asia/Shanghai."""
+    from datetime import datetime
+
+    from workflow.tz import SHANGHAI
+
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        _fail(f"时间格式不正确：{raw!r}，应为 ISO 格式，如 2026-03-02T10:00 或 2026-03-02T10:00+08:00")
+        raise
+    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
+
+
+@channel_app.command("add")
+def channel_add(
+    kind: Annotated[str, typer.Option("--kind", help="webhook、wecom（企业微信群机器人）、dingtalk（钉钉群机器人）或 email")],
+    target: Annotated[str, typer.Option("--target", help="机器人或 Webhook 地址；email 为逗号分隔的邮箱")],
+    role: Annotated[Optional[str], typer.Option("--role", help="只接收发给该角色的提醒（默认全部）")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="渠道名称（默认为类型）")] = None,
+    org_level: Annotated[str, typer.Option("--org-level", help="city、district、street_office 或 community")] = "city",
+    org_id: Annotated[Optional[int], typer.Option("--org-id", help="区、街道或小区的 id（org-level 非 city 时必填）")] = None,
+) -> None:
+    """Add a channel alerts are delivered to; alerts recorded from now on get a delivery to it."""
+    from service.errors import ServiceError
+    from service.usecases.alerts import add_channel
+
+    svc = _services()
+    try:
+        ch = add_channel(svc, None, name=name or kind, kind=kind, target=target, role=role, org_level=org_level,
+                         org_id=org_id, now=_now())
+    except ServiceError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+        raise
+    finally:
+        svc.close()
+    scope = ch["org_level"] + (f" {ch['org_id']}" if ch["org_id"] is not None else "")
+    typer.echo(f"channel {ch['id']} {ch['name']} ({ch['kind']}, role {ch['role'] or 'any'}, {scope})")
+
+
+@app.command()
+def deliver(
+    now: Annotated[Optional[str], typer.Option("--now", help="投递时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="本次最多投递条数")] = 100,
+) -> None:
+    """Run one delivery pass over the outbox; print each delivery sent or failed."""
+    from service.usecases.delivery import deliver_pending
+
+    moment = _delivery_moment(now) if now else _now()
+    svc = _services()
+    try:
+        report = deliver_pending(svc, moment, limit=limit)
+    finally:
+        svc.close()
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"deliver at {moment.isoformat()}: {report.summary()}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from typing import Optional
 
 from pydantic import Field, model_validator
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "ROOT"]
@@ -28,6 +31,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(15000, ge=0)
     log_level: str = "INFO"
+    # "embedded": the API process runs the alert scheduler itself (see service/scheduler.py);
+    # "off": it does not, and `fundflow scheduler` runs it as a process of its own.
+    scheduler: Literal["embedded", "off"] = "embedded"
+    scan_interval_seconds: int = Field(60, ge=1, le=24 * 3600)
+
+    # -- alert delivery (service/notify, service/usecases/delivery.py) --------------------------
+    smtp_host: Optional[str] = None  # None: e-mail channels are disabled (their deliveries fail, and retry)
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "fundflow@localhost"
+    smtp_user: Optional[str] = None
+    smtp_password: Optional[SecretStr] = None
+    smtp_starttls: bool = False  # STARTTLS on a plain connection (port 587)
+    smtp_ssl: bool = False  # implicit TLS (port 465)
+    delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per HTTP request or SMTP conversation step
+    delivery_lease_seconds: int = Field(300, ge=30, le=3600)  # a claimed delivery is another process's again after this
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> "Settings":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 
 from workflow.diagram import to_mermaid
@@ -22,11 +22,13 @@ from ..schemas import (
     contains_nul,
 )
 from ..tables import User
-from ..usecases import alerts, cases, communities, documents, meetings, queries, users
+from ..usecases import alerts, cases, communities, delivery, documents, meetings, queries, users
 from ..views import field_view
 from .deps import current_user, get_now, get_services, no_nul_in_url
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
+#: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 transition_log = logging.getLogger("fundflow.transitions")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -65,7 +67,7 @@ def create_community(body: CommunityCreate, svc: Services = Depends(get_services
 
 
 @router.get("/communities/{community_id}", tags=["communities"], summary="小区详情")
-def get_community(community_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def get_community(community_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return communities.get_community(svc, user, community_id)
 
 
@@ -78,7 +80,7 @@ def get_community(community_id: int, svc: Services = Depends(get_services), user
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
                      "file": {"type": "string", "format": "binary"}}}},
              }}})
-async def import_households(community_id: int, request: Request, svc: Services = Depends(get_services),
+async def import_households(community_id: Id, request: Request, svc: Services = Depends(get_services),
                             user: User = Depends(current_user)):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
@@ -141,14 +143,14 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", tags=["cases"], summary="案件详情：环节、期限、可执行操作")
-def get_case(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user),
+def get_case(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user),
              now: datetime = Depends(get_now)):
     return cases.get_case(svc, user, case_id, now)
 
 
 @router.post("/cases/{case_id}/transitions", tags=["cases"], summary="办理（触发流程操作）",
              responses={409: {"description": "流程拒绝或并发冲突"}, 412: {"description": "If-Match 版本过期"}})
-def fire(case_id: int, body: TransitionRequest, request: Request, svc: Services = Depends(get_services),
+def fire(case_id: Id, body: TransitionRequest, request: Request, svc: Services = Depends(get_services),
          user: User = Depends(current_user), now: datetime = Depends(get_now),
          if_match: Optional[str] = Header(None, max_length=32),
          idempotency_key: Optional[str] = Header(None, max_length=128)):
@@ -169,19 +171,19 @@ def fire(case_id: int, body: TransitionRequest, request: Request, svc: Services 
 
 
 @router.post("/cases/{case_id}/votes", tags=["cases"], summary="登记联席会议出席与表决")
-def vote(case_id: int, body: VoteRequest, svc: Services = Depends(get_services), user: User = Depends(current_user),
+def vote(case_id: Id, body: VoteRequest, svc: Services = Depends(get_services), user: User = Depends(current_user),
          now: datetime = Depends(get_now)):
     return _reply(meetings.record_vote(svc, user, case_id, party=body.party, attended=body.attended, vote=body.vote,
                                        opinion=body.opinion, now=now))
 
 
 @router.get("/cases/{case_id}/votes", tags=["cases"], summary="联席会议表决情况")
-def votes(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def votes(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return meetings.list_votes(svc, user, case_id)
 
 
 @router.post("/cases/{case_id}/documents", status_code=201, tags=["cases"], summary="上传材料")
-async def upload(case_id: int, doc_type: str = Form(..., max_length=64), file: UploadFile = File(...),
+async def upload(case_id: Id, doc_type: str = Form(..., max_length=64), file: UploadFile = File(...),
                  svc: Services = Depends(get_services), user: User = Depends(current_user),
                  now: datetime = Depends(get_now)):
     content = await file.read()
@@ -190,23 +192,23 @@ async def upload(case_id: int, doc_type: str = Form(..., max_length=64), file: U
 
 
 @router.get("/cases/{case_id}/documents", tags=["cases"], summary="材料列表")
-def list_documents(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def list_documents(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return documents.list_documents(svc, user, case_id)
 
 
 @router.get("/cases/{case_id}/documents/{document_id}", tags=["cases"], summary="下载材料")
-def download(case_id: int, document_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def download(case_id: Id, document_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     doc, path = documents.open_document(svc, user, case_id, document_id)
     return FileResponse(path, media_type=doc.content_type, filename=doc.filename)
 
 
 @router.get("/cases/{case_id}/events", tags=["cases"], summary="办理记录（审计链）")
-def events(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def events(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return queries.list_events(svc, user, case_id)
 
 
 @router.get("/cases/{case_id}/apportionment", tags=["cases"], summary="按建筑面积分摊（JSON；format=xlsx 导出 Excel）")
-def apportionment(case_id: int, format: str = Query("json", pattern="^(json|xlsx)$"),
+def apportionment(case_id: Id, format: str = Query("json", pattern="^(json|xlsx)$"),
                   svc: Services = Depends(get_services), user: User = Depends(current_user)):
     table = queries.apportionment_of(svc, user, case_id)
     if format == "xlsx":
@@ -215,7 +217,7 @@ def apportionment(case_id: int, format: str = Query("json", pattern="^(json|xlsx
 
 
 @router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
-def apportionment_excel(case_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def apportionment_excel(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return _xlsx(queries.apportionment_of(svc, user, case_id))
 
 
@@ -273,7 +275,7 @@ def my_alerts(unacked_only: bool = False, kind: Optional[str] = Query(None, patt
 
 
 @router.post("/alerts/{alert_id}/ack", tags=["alerts"], summary="确认已阅")
-def ack(alert_id: int, svc: Services = Depends(get_services), user: User = Depends(current_user),
+def ack(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user),
         now: datetime = Depends(get_now)):
     return alerts.ack_alert(svc, user, alert_id, now)
 
@@ -288,3 +290,10 @@ def add_channel(body: ChannelCreate, svc: Services = Depends(get_services), user
                 now: datetime = Depends(get_now)):
     return alerts.add_channel(svc, user, name=body.name, kind=body.kind, target=body.target, role=body.role,
                               org_level=body.org_level, org_id=body.org_id, now=now)
+
+
+# -- alert delivery ------------------------------------------------------------------------
+
+@router.get("/alerts/{alert_id}/deliveries", tags=["alerts"], summary="提醒在各渠道的投递状态（市级）")
+def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    return delivery.delivery_status(svc, user, alert_id)

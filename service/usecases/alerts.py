@@ -33,9 +33,8 @@ from ..views import iso
 from .cases import append_event
 
 __all__ = ["scan", "ScanResult", "check_calendar", "recompute_provisional", "list_alerts", "ack_alert",
-           "add_channel", "list_channels", "CHANNEL_KINDS", "SCAN_LOCK_KEY"]
+           "add_channel", "list_channels", "CHANNEL_KINDS"]
 
-SCAN_LOCK_KEY = 0x46464C4F57  # "FFLOW": the advisory lock of the scan on PostgreSQL
 CHANNEL_KINDS = ("webhook", "wecom", "dingtalk", "email")
 SYSTEM = "system"
 BATCH = 500
@@ -101,7 +100,10 @@ def scan(svc: Services, now: datetime) -> ScanResult:
     result = ScanResult()
     with transaction(svc.sessions) as s:
         if s.get_bind().dialect.name == "postgresql":
-            if not s.exec(select(func.pg_try_advisory_xact_lock(SCAN_LOCK_KEY))).one():
+            # keyed by schema: deployments (and test runs) in other schemas of the same
+            # database scan independently
+            key = func.hashtext(func.concat(func.current_schema(), ":fundflow-scan"))
+            if not s.exec(select(func.pg_try_advisory_xact_lock(key))).one():
                 result.skipped = True
                 return result
         names: dict[int, str] = {}
@@ -249,8 +251,17 @@ def ack_alert(svc: Services, user: User, alert_id: int, now: datetime) -> dict[s
 # -- channels ----------------------------------------------------------------------------------
 
 
+def _masked(target: str) -> str:
+    """A robot URL carries its key (and a signing secret): show where it goes, not the key."""
+    if "://" not in target:
+        return target  # e-mail addresses
+    head, _, rest = target.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    return f"{head}://{host}/…{rest[-4:]}" if len(rest) > len(host) + 4 else f"{head}://{host}"
+
+
 def _channel_view(ch: Channel) -> dict[str, Any]:
-    return {"id": ch.id, "name": ch.name, "kind": ch.kind, "target": ch.target, "role": ch.role,
+    return {"id": ch.id, "name": ch.name, "kind": ch.kind, "target": _masked(ch.target), "role": ch.role,
             "org_level": ch.org_level, "org_id": ch.org_id, "active": ch.active}
 
 

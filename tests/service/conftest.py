@@ -49,6 +49,19 @@ def _pg_or_skip(url: str) -> None:
         pytest.skip(message)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgresql_only`` are about PostgreSQL's own behaviour: they are not
+    collected for SQLite at all (deselected, not skipped)."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        (drop if item.get_closest_marker("postgresql_only") and backend == "sqlite" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":

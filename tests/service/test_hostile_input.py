@@ -64,3 +64,20 @@ def test_only_the_meeting_parties_vote(world):
     r = world.client.post(f"/api/v1/cases/{case}/votes", headers=world.h("so"),
                           json={"party": "housing_bureau", "attended": True, "vote": "agree"})
     assert r.status_code == 422 and r.json()["code"] == "unknown_party"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cases/99999999999999999999", "/api/v1/communities/0",
+                                  "/api/v1/cases/-1/events", "/api/v1/cases/1/documents/99999999999999999999"])
+def test_ids_out_of_range_are_422_not_500(world, path):
+    r = world.client.get(path, headers=world.h("fc"))
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+
+
+def test_channel_targets_are_masked(world):
+    """A robot's URL carries its key: the list shows where alerts go, not the key."""
+    key = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=0a1b2c3d-secret-4e5f"
+    r = world.client.post("/api/v1/channels", headers=world.h("admin"),
+                          json={"name": "督办群", "kind": "wecom", "target": key, "role": "housing_bureau"})
+    assert r.status_code == 201 and "secret" not in r.text
+    listed = world.client.get("/api/v1/channels", headers=world.h("hb")).json()
+    assert listed[0]["target"].startswith("https://qyapi.weixin.qq.com/") and "secret" not in str(listed)

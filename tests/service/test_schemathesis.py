@@ -20,7 +20,7 @@ from service.migrate import upgrade
 from tests.service.conftest import NOW, build_world
 from tests.service.test_money import Flow
 
-EXAMPLES_PER_OPERATION = 4
+EXAMPLES_PER_OPERATION = 3
 SEED = 20260302
 
 
