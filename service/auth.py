@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from .tables import ApiToken, User
 
-__all__ = ["hash_password", "verify_password", "issue_token", "user_for_token", "TOKEN_PREFIX"]
+__all__ = ["hash_password", "verify_password", "issue_token", "user_for_token", "revoke_token", "TOKEN_PREFIX"]
 
 _hasher = PasswordHash.recommended()
 TOKEN_PREFIX = "ff_"
@@ -52,3 +52,10 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
         return None
     user = session.get(User, row.user_id)
     return user if user is not None and user.active else None
+
+
+def revoke_token(session: Session, token: str) -> None:
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token or ""))).first()
+    if row is not None:
+        row.revoked = True
+        session.add(row)

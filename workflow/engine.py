@@ -143,6 +143,7 @@ class _Compiled:
     # what a visit to a state records afresh: signatures and counters of its in-place actions
     fresh: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
     owned: frozenset[str] = frozenset()
+    labels: dict[str, Mapping[str, str]] = field(default_factory=dict)  # for the guards' messages
 
 
 def _compile(definition: Definition) -> _Compiled:
@@ -191,6 +192,13 @@ def _compile(definition: Definition) -> _Compiled:
         actions={s: tuple(v) for s, v in actions.items()},
         fresh=fresh,
         owned=frozenset({f.name for t in table.values() for f in t.fields} | {"signatures", "counters"}),
+        labels={
+            "documents": MappingProxyType(dict(definition.documents)),
+            "records": MappingProxyType({t.effect.sign: t.label for t in definition.transitions
+                                         if t.effect and t.effect.sign}),
+            "counters": MappingProxyType({t.effect.counter: t.label for t in definition.transitions
+                                          if t.effect and t.effect.counter and t.effect.delta > 0}),
+        },
     )
 
 
@@ -355,7 +363,8 @@ class Engine:
             new_data["signatures"] = signatures
 
         ctx = GuardContext(values, case.data, case.documents, case.votes, case.balance, now,
-                           case.stage_entered_at, c.role_labels)
+                           case.stage_entered_at, c.role_labels, c.labels["documents"], c.labels["records"],
+                           c.labels["counters"])
         adapter = _Adapter(case.state, ctx)
         c.machine.events[trigger].trigger(adapter)
         if adapter.refusal is not None:

@@ -86,6 +86,9 @@ class GuardContext:
     now: datetime
     stage_entered_at: datetime | None
     role_labels: Mapping[str, str] = field(default_factory=dict)
+    document_labels: Mapping[str, str] = field(default_factory=dict)
+    record_labels: Mapping[str, str] = field(default_factory=dict)  # record -> the action that signs it
+    counter_labels: Mapping[str, str] = field(default_factory=dict)  # counter -> the action that raises it
 
     def amount(self, name: str) -> Decimal | None:
         """The amount ``name`` from this transition's fields, else from the case data."""
@@ -257,7 +260,7 @@ def documents_present(
     missing = [d for d in documents if d not in ctx.documents]
     if missing:
         cond = f"（金额达到 {format_cny(at_least)}）" if at_least is not None else ""
-        return f"缺少材料{cond}：{'、'.join(missing)}"
+        return f"缺少材料{cond}：{'、'.join(ctx.document_labels.get(d, d) for d in missing)}"
     return None
 
 
@@ -271,7 +274,7 @@ def signed_by(ctx: GuardContext, record: str, parties: tuple[str, ...]) -> str |
     signed = set(ctx.data.get("signatures", {}).get(record, ()))
     missing = [p for p in parties if p not in signed]
     if missing:
-        return f"尚未签署（{record}）：{_names(ctx, missing)}"
+        return f"以下单位尚未{ctx.record_labels.get(record, '签署')}：{_names(ctx, missing)}"
     return None
 
 
@@ -299,7 +302,7 @@ def period_elapsed(ctx: GuardContext, calendar_days: int) -> str | None:
 def counter_zero(ctx: GuardContext, counter: str) -> str | None:
     open_count = int(ctx.data.get("counters", {}).get(counter, 0))
     if open_count > 0:
-        return f"尚有 {open_count} 项未答复（{counter}）"
+        return f"尚有 {open_count} 项“{ctx.counter_labels.get(counter, counter)}”未办结"
     return None
 
 

@@ -103,7 +103,8 @@ def upgrade() -> None:
     # ### end Alembic commands ###
     # Open stages of existing cases: the first scan looks at them from their first moment on
     # (alerts are unique per moment, so nothing already due is lost or doubled).
-    op.execute("UPDATE stages SET next_alert_at = COALESCE(warn_at, due_at) WHERE left_at IS NULL")
+    op.execute("UPDATE stages SET next_alert_at = COALESCE(warn_at, due_at) WHERE left_at IS NULL AND case_id IN "
+               "(SELECT id FROM cases WHERE suspended_since IS NULL)")
 
 
 def downgrade() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,6 +20,8 @@ from ..config import Settings, get_settings
 from ..context import Services, build_services
 from ..errors import error_body, status_for
 from ..migrate import check_current
+from ..web import STATIC_DIR
+from ..web import router as pages
 from .middleware import LimitAndMeasure, Metrics
 from .routes import router
 
@@ -30,7 +34,11 @@ _HTTP_CODES = {401: ("not_authenticated", "请先登录"), 403: ("forbidden", "�
                413: ("payload_too_large", "请求内容过大"), 415: ("unsupported_media_type", "不支持的内容类型")}
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, services: Services | None = None, *,
+               scheduler: bool | None = None) -> FastAPI:
+    """``scheduler``: run the alert scheduler in-app (when ``settings.scheduler == "embedded"``).
+    None, the default, runs it only when the app builds its own services: an app handed its
+    services (tests, tools) does not tick unless asked to."""
     settings = settings or (services.settings if services else get_settings())
     metrics = Metrics()
 
@@ -40,8 +48,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if owned:
             app.state.services = build_services(settings)
         try:
+            if (owned if scheduler is None else scheduler) and settings.scheduler == "embedded":
+                from ..scheduler import start_background
+
+                app.state.scheduler = start_background(app.state.services, settings)
             yield
         finally:
+            if app.state.scheduler is not None:
+                from ..scheduler import stop_background
+
+                # waits for a running tick: off the event loop
+                await asyncio.to_thread(stop_background, app.state.scheduler, app.state.services)
+                app.state.scheduler = None
             if owned:
                 app.state.services.close()
                 app.state.services = None
@@ -53,6 +71,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.scheduler = None  # the in-app BackgroundScheduler while the lifespan runs it
     app.state.metrics = metrics
 
     @app.exception_handler(FundflowError)
@@ -100,6 +119,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+    app.include_router(pages)  # the pages for people, at /
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(LimitAndMeasure, metrics=metrics, max_body=settings.max_body_bytes,
                        max_upload=settings.max_upload_bytes)
     return app

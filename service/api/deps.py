@@ -31,7 +31,13 @@ def current_user(
     svc: Services = Depends(get_services),
     now: datetime = Depends(get_now),
 ) -> User:
-    token = credentials.credentials if credentials else request.cookies.get("fundflow_token")
+    token = credentials.credentials if credentials else None
+    if token is None and request.cookies.get("fundflow_token"):
+        # The pages' session cookie reads the API too, but writes need the bearer header: a
+        # cookie is sent by the browser on its own, a header is not (no cross-site forgery).
+        if request.method not in ("GET", "HEAD"):
+            raise NotAuthenticated("API 写操作须携带 Authorization: Bearer <令牌>", code="bearer_required")
+        token = request.cookies.get("fundflow_token")
     if not token:
         raise NotAuthenticated("请先登录（Authorization: Bearer <令牌>）", code="not_authenticated")
     return authenticate(svc, token, now)

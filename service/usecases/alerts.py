@@ -63,9 +63,9 @@ def _recipients(roles) -> str:
     return "," + ",".join(roles) + ","
 
 
-def _channels_for(session: Session, roles: tuple[str, ...], case: Case | None) -> list[Channel]:
+def _channels_for(channels: list[Channel], roles: tuple[str, ...], case: Case | None) -> list[Channel]:
     out = []
-    for ch in session.exec(select(Channel).where(Channel.active.is_(True))):
+    for ch in channels:
         if ch.role is not None and ch.role not in roles:
             continue
         if ch.org_level != "city":
@@ -81,14 +81,16 @@ def _channels_for(session: Session, roles: tuple[str, ...], case: Case | None) -
 
 def _record(session: Session, now: datetime, *, key: str, kind: str, level: int, repeat: int, at: datetime,
             roles: tuple[str, ...], title: str, message: str, provisional: bool, case: Case | None,
-            stage: Stage | None) -> dict[str, Any] | None:
+            stage: Stage | None, channels: list[Channel] | None = None) -> dict[str, Any] | None:
     alert_id = _insert_ignore(session, Alert.__table__, dict(
         dedupe_key=key, kind=kind, level=level, repeat=repeat, case_id=case.id if case else None,
         stage_id=stage.id if stage else None, state=stage.state if stage else None, at=at,
         recipients=_recipients(roles), title=title, message=message, provisional=provisional, created_at=now))
     if alert_id is None:
         return None
-    for ch in _channels_for(session, roles, case):
+    if channels is None:
+        channels = list(session.exec(select(Channel).where(Channel.active.is_(True))))
+    for ch in _channels_for(channels, roles, case):
         _insert_ignore(session, Delivery.__table__, dict(alert_id=alert_id, channel_id=ch.id, status="pending",
                                                          attempts=0, next_attempt_at=now, created_at=now))
     return {"id": alert_id, "kind": kind, "level": level, "at": iso(at), "title": title,
@@ -107,30 +109,33 @@ def scan(svc: Services, now: datetime) -> ScanResult:
                 result.skipped = True
                 return result
         names: dict[int, str] = {}
-        last_id = 0
+        channels = list(s.exec(select(Channel).where(Channel.active.is_(True))))
+        seen: set[int] = set()
         while True:
-            rows = s.exec(
-                select(Stage, Case)
-                .join(Case, Case.id == Stage.case_id)
-                .where(Stage.left_at.is_(None), Stage.next_alert_at <= now, Stage.id > last_id,
-                       Case.suspended_since.is_(None))
-                .order_by(Stage.id).limit(BATCH)).all()
-            if not rows:
+            # Two steps, so that the planner always walks ix_stages_open_next_alert: the ids
+            # due (a processed stage's next_alert_at moves past now, so it drops out), then
+            # their rows. Suspended cases have no next_alert_at.
+            ids = list(s.exec(select(Stage.id).where(Stage.left_at.is_(None), Stage.next_alert_at <= now)
+                              .order_by(Stage.next_alert_at).limit(BATCH)))
+            ids = [i for i in ids if i not in seen]
+            if not ids:
                 break
-            for stage, case in rows:
-                last_id = stage.id
-                result.stages += 1
-                _scan_stage(svc, s, stage, case, now, names, result)
+            seen.update(ids)
+            with s.no_autoflush:
+                for stage, case in s.exec(select(Stage, Case).join(Case, Case.id == Stage.case_id)
+                                          .where(Stage.id.in_(ids)).order_by(Stage.id)).all():
+                    result.stages += 1
+                    _scan_stage(svc, s, stage, case, now, names, channels, result)
             s.flush()
     return result
 
 
 def _scan_stage(svc: Services, s: Session, stage: Stage, case: Case, now: datetime, names: dict[int, str],
-                result: ScanResult) -> None:
+                channels: list[Channel], result: ScanResult) -> None:
     d = svc.registry.get(case.definition_id, case.definition_version)
     state = d.states.get(stage.state)
     rule = state.deadline if state else None
-    if rule is None or stage.due_at is None or stage.due_date is None:
+    if rule is None or stage.due_at is None or stage.due_date is None or case.suspended_since is not None:
         stage.next_alert_at = None
         s.add(stage)
         return
@@ -145,7 +150,7 @@ def _scan_stage(svc: Services, s: Session, stage: Stage, case: Case, now: dateti
         key = f"stage:{stage.id}:{m.kind.value}:{m.level}:{m.repeat}:{m.at.isoformat()}"
         recorded = _record(s, now, key=key, kind=m.kind.value, level=m.level, repeat=m.repeat, at=m.at,
                            roles=m.to, title=title, message=message, provisional=stage.provisional, case=case,
-                           stage=stage)
+                           stage=stage, channels=channels)
         if recorded:
             result.alerts.append(recorded)
     stage.next_alert_at = next_moment(rule, state.responsible, stage.due_date, stage.due_at, stage.warn_at,

@@ -13,7 +13,7 @@ from ..db import read_only, transaction
 from ..errors import Conflict, InvalidInput, NotAuthenticated
 from ..tables import Community, District, StreetOffice, User
 
-__all__ = ["add_user", "login", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles"]
+__all__ = ["add_user", "login", "logout", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles"]
 
 #: The organisation level each role belongs to. Parties inside a community are scoped to it;
 #: the fire authority to its district; the fund center, bureau and admins see the city.
@@ -92,3 +92,11 @@ def authenticate(svc: Services, token: str, now: datetime) -> User:
     if user is None:
         raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
     return user
+
+
+def logout(svc: Services, token: str) -> None:
+    """Revoke a session token (logging out); unknown tokens are ignored."""
+    from ..auth import revoke_token
+
+    with transaction(svc.sessions) as s:
+        revoke_token(s, token)

@@ -74,3 +74,25 @@ def test_metrics_count_requests_and_transitions(world, caplog):
     text = world.client.get("/metrics").text
     assert 'fundflow_transitions_total{definition="fire_hazard_emergency",trigger="withdraw"} 1.0' in text
     assert "fundflow_http_request_seconds_bucket" in text
+
+
+def test_the_session_cookie_reads_the_api_but_cannot_write(world):
+    """A browser sends cookies by itself: API writes need the bearer header (no cross-site forgery)."""
+    token = world.client.post("/api/v1/login", json={"username": "so", "password": "password-123"}).json()["token"]
+    world.client.cookies.set("fundflow_token", token)
+    try:
+        assert world.client.get("/api/v1/me").status_code == 200
+        r = world.client.post("/api/v1/cases", json={"definition": "fire_hazard_emergency",
+                                                     "community_id": world.ids["community_a"], "title": "t"})
+        assert r.status_code == 401 and r.json()["code"] == "bearer_required"
+    finally:
+        world.client.cookies.clear()
+
+
+def test_logout_revokes_the_session_token(world):
+    from service.usecases import users
+
+    token = world.client.post("/api/v1/login", json={"username": "so", "password": "password-123"}).json()["token"]
+    assert world.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    users.logout(world.svc, token)
+    assert world.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401

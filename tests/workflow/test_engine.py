@@ -431,3 +431,17 @@ def test_acceptance_after_rework_must_be_signed_again(engine, fire_def):
     assert refused.code is RefusalCode.GUARD_REFUSED and refused.guard == "signed_by"
     signed = engine.fire(case, "sign_acceptance", Actor("u", "fire_rescue"), {}, NOW)
     assert signed.data["signatures"]["acceptance"] == ["fire_rescue"]
+
+
+def test_guard_reasons_name_things_in_chinese(engine, fire_def):
+    """A refusal names documents, records and counters by their Chinese labels, never by id."""
+    case = good_case(fire_def, "reported", documents=frozenset({"hazard_photos"}))
+    tr = fire_def.transition("confirm_major", "reported")
+    out = engine.fire(case, "confirm_major", Actor("u", "fire_rescue"), good_values(tr), NOW)
+    assert "重大火灾隐患通知书" in out.message and "fire_notice" not in out.message
+    out = engine.fire(good_case(fire_def, "acceptance", data={}), "pass_acceptance", Actor("u", "street_office"), {}, NOW)
+    assert out.message.startswith("以下单位尚未签署验收意见") and "acceptance" not in out.message
+    case = good_case(fire_def, "public_notice")
+    case = dataclasses.replace(case, data={**case.data, "counters": {"open_objections": 2}})
+    out = engine.fire(case, "close_notice", Actor("u", "street_office"), {}, NOW)
+    assert "登记业主异议" in out.message and "open_objections" not in out.message

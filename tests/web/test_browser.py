@@ -1,0 +1,453 @@
+"""End to end in a real headless Chromium (Debian's ``chromium``, driven by Playwright for Python).
+
+A live server (uvicorn in a thread, 127.0.0.1, a free port) on the seeded demo city, on the real
+clock. One new case goes from the hazard report to the public notice through the pages, each
+step done by the party whose job it is; the 7-day notice cannot pass in real time, so the last
+steps (objection answered, notice closed, disbursement, archive) run on the seeded case whose
+notice has run: 织锦新村 of 庆云街道. Screenshots of the main pages at 1366x768 go to
+``artifacts/screenshots/`` (look at them: the Chinese must be legible, the layout must hold).
+
+``scripts/test`` installs ``chromium`` and ``fonts-wqy-microhei``; without the browser these
+tests are skipped locally and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from service.api import create_app
+from service.config import Settings
+from service.context import build_services
+from service.migrate import upgrade
+from service.seed import DEMO_PASSWORD, seed_demo
+from service.usecases import alerts
+from workflow.tz import SHANGHAI
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+VIEWPORT = {"width": 1366, "height": 768}
+
+
+def _require_browser():
+    """Playwright and Debian's Chromium, or a skip (a failure under CI=true)."""
+    problem = None
+    try:
+        from playwright import sync_api
+    except ImportError as exc:  # pragma: no cover - the dev extras install it
+        sync_api, problem = None, f"Playwright for Python is not installed ({exc})"
+    if problem is None and not os.access(CHROMIUM, os.X_OK):
+        problem = f"{CHROMIUM} not found: apt-get install chromium fonts-wqy-microhei (scripts/test does)"
+    if problem is None and not _has_cjk_font():
+        problem = "no CJK font (Chinese would render as empty boxes): apt-get install fonts-wqy-microhei"
+    if problem:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(problem + " (CI=true: the browser tests must run)", pytrace=False)
+        pytest.skip(problem)
+    return sync_api
+
+
+def _has_cjk_font() -> bool:
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(out.strip())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Live:
+    base: str
+    svc: object
+    browser: object
+    sync_api: object
+    sessions: dict[str, "Session"] = field(default_factory=dict)
+
+    def as_(self, username: str) -> "Session":
+        if username not in self.sessions:
+            self.sessions[username] = Session(self, username)
+        return self.sessions[username]
+
+
+class Session:
+    """One user's browser context, logged in through the login page."""
+
+    def __init__(self, live: Live, username: str):
+        self.live = live
+        self.username = username
+        self.context = live.browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.on("console", self._console)
+        self.login()
+
+    def _console(self, message) -> None:
+        # a 4xx answer (a refusal: 409; a case out of reach: 404) is logged by the browser, and meant
+        if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded "
+                                                                    "with a status of 4"):
+            self.errors.append(f"console: {message.text}")
+
+    @property
+    def expect(self):
+        return self.live.sync_api.expect
+
+    def login(self) -> None:
+        page = self.page
+        page.goto(self.live.base + "/login")
+        # by keyboard: the user name field has the focus, Tab to the password, Enter sends
+        self.expect(page.locator("#username")).to_be_focused()
+        page.keyboard.type(self.username)
+        page.keyboard.press("Tab")
+        page.keyboard.type(DEMO_PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(self.live.base + "/")
+        self.expect(page.locator("h1")).to_have_text("我的待办")
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.live.base + path)
+
+    def case(self, case_id: int) -> None:
+        self.goto(f"/cases/{case_id}")
+        self.expect(self.page.locator("#case-title")).to_be_visible()
+
+    def state(self, label: str) -> None:
+        self.expect(self.page.locator("#case-state")).to_have_text(label)
+
+    def upload(self, doc_type: str, filename: str | None = None, content: bytes | None = None) -> None:
+        page = self.page
+        filename = filename or f"{doc_type}.pdf"
+        page.select_option("#d-type", doc_type)
+        page.set_input_files("#d-file", files=[{"name": filename, "mimeType": "application/pdf",
+                                                "buffer": content or b"%PDF-1.4 fundflow browser test"}])
+        label = page.locator(f'#d-type option[value="{doc_type}"]').inner_text().split("（本环节")[0]
+        page.locator("#documents form button[type=submit]").click()
+        self.expect(page.locator(".flash.ok")).to_contain_text(f"上传材料：{label}")
+
+    def act(self, trigger: str, done: str | None = None, **fields: str) -> None:
+        """Open the action's form, fill its fields, send; wait for the page to say it is done."""
+        page = self.page
+        box = page.locator(f"#action-{trigger}")
+        label = box.locator("summary").inner_text()
+        box.locator("summary").click()
+        for name, value in fields.items():
+            control = page.locator(f"#a-{trigger}-{name}")
+            if control.evaluate("e => e.tagName") == "SELECT":
+                control.select_option(value)
+            else:
+                control.fill(value)
+        box.locator("button[type=submit]").click()
+        self.expect(page.locator(".flash.ok")).to_contain_text(f"已办理：{label}")
+        if done:
+            self.state(done)
+
+    def vote(self, party: str, vote: str = "agree", opinion: str = "同意按应急程序使用维修资金") -> None:
+        page = self.page
+        page.select_option("#v-party", party)
+        page.select_option("#v-attended", "yes")
+        page.select_option("#v-vote", vote)
+        page.fill("#v-opinion", opinion)
+        label = page.locator(f'#v-party option[value="{party}"]').inner_text()
+        page.locator("#meeting form button[type=submit]").click()
+        self.expect(page.locator(".flash.ok")).to_contain_text(f"登记表决：{label}")
+
+    def shot(self, name: str, full: bool = False) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full)
+        return path
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    sync_api = _require_browser()
+    root = tmp_path_factory.mktemp("browser")
+    svc = build_services(Settings(database_url=f"sqlite:///{root / 'demo.db'}", data_dir=root / "data"))
+    upgrade(svc.db)
+    seed_demo(svc, datetime.now(timezone.utc))
+    alerts.scan(svc, datetime.now(timezone.utc))  # what the scheduler does: the overdue cases' alerts
+    server = uvicorn.Server(uvicorn.Config(create_app(services=svc), host="127.0.0.1", port=_free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    playwright = sync_api.sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    state = Live(f"http://127.0.0.1:{port}", svc, browser, sync_api)
+    try:
+        yield state
+        errors = {name: s.errors for name, s in state.sessions.items() if s.errors}
+        assert not errors, f"JavaScript errors in the pages: {errors}"
+    finally:
+        for s in state.sessions.values():
+            s.close()
+        browser.close()
+        playwright.stop()
+        server.should_exit = True
+        thread.join(10)
+        svc.close()
+
+
+def _today() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_pages(live):
+    today = _today().isoformat()
+    in30 = (_today() + timedelta(days=30)).isoformat()
+    so, fr, fc = live.as_("so_yuetang"), live.as_("fr_hetang"), live.as_("fund_center")
+    pc, oc = live.as_("pc_guiyuan"), live.as_("oc_guiyuan")
+    so.shot("02-todo-street-office")
+
+    # 1. the street office reports the hazard, with a photo
+    page = so.page
+    page.get_by_role("link", name="上报隐患").click()
+    page.select_option("#n-community", label="桂园新村（月塘街道）")
+    page.get_by_label("1栋").check()
+    page.fill("#n-title", "1栋消防水泵无法启动")
+    page.fill("#n-category", "消防水泵故障")
+    page.fill("#n-description", "消防水泵损坏，火灾自动报警系统故障")
+    page.set_input_files("#n-photos", files=[{"name": "泵房.png", "mimeType": "image/png", "buffer": _png()}])
+    so.shot("03-new-case-form")
+    page.get_by_role("button", name="提交上报").click()
+    page.wait_for_url(re.compile(r"/cases/\d+\?created=1$"))
+    case_id = int(re.search(r"/cases/(\d+)", page.url).group(1))
+    so.expect(page.locator(".flash.ok")).to_contain_text("案件已立案")
+    so.state("隐患上报，待消防认定")
+    so.expect(page.locator("#documents")).to_contain_text("泵房.png")
+    so.shot("04-case-reported")
+
+    # 2. the fire authority finds it in its work list, with its written notice
+    fr.goto("/")
+    fr.expect(fr.page.locator("main")).to_contain_text("1栋消防水泵无法启动")
+    fr.shot("05-todo-fire-authority")
+    fr.page.get_by_role("link", name="1栋消防水泵无法启动").first.click()
+    fr.upload("fire_notice", "重大火灾隐患通知书.pdf")
+    fr.act("confirm_major", "现场查勘", notice_no="株荷消隐字〔2026〕18号", finding_route="direct",
+           hazard_elements="消防水泵无法启动")
+
+    # 3. site survey; 4. the joint meeting, each party's vote, minutes, decision
+    so.case(case_id)
+    so.upload("site_record")
+    so.act("complete_survey", "六方联席会议", survey_date=today, survey_findings="水泵电机烧毁")
+    for party in ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
+                  "property_company"):
+        so.vote(party)
+    so.upload("meeting_minutes")
+    so.upload("sign_in_sheet")
+    so.expect(so.page.locator("#meeting")).not_to_contain_text("尚未登记")
+    so.shot("06-case-joint-meeting", full=True)
+    so.act("meeting_approve", "编制维修方案与预算", budget_estimate="86000", implementer="property_company")
+
+    # 5. plan and budget by the property company; cost review and fund review by the fund center
+    pc.case(case_id)
+    pc.upload("repair_plan")
+    pc.upload("budget")
+    pc.act("submit_plan", "造价审核", budget_amount="85600.00", rectification_deadline=in30)
+    fc.case(case_id)
+    fc.upload("cost_review_report")
+    fc.act("confirm_cost", "资金审核", reviewed_amount="84250.00")
+    fc.upload("application_form")
+    fc.act("approve", "预拨资金", approved_amount="84250.00", approval_opinion="同意应急使用")
+    fc.act("skip_advance", "整改施工")
+
+    # 8. works; 9. acceptance signed by four parties, passed by the street office
+    pc.case(case_id)
+    pc.upload("construction_contract")
+    pc.act("complete_works", "竣工验收", completion_date=today)
+    for who in (fr, so, fc, oc):
+        who.case(case_id)
+        who.act("sign_acceptance", opinion="合格")
+    so.case(case_id)
+    so.upload("acceptance_report")
+    so.act("pass_acceptance", "结算")
+
+    # 10. settlement; 11. the public notice with each owner's share
+    pc.case(case_id)
+    pc.upload("settlement_statement")
+    pc.upload("invoices")
+    pc.act("submit_settlement", "费用公示", settled_amount="83980.40")
+    so.case(case_id)
+    for doc_type in ("notice_text", "notice_photos", "cost_table"):
+        so.upload(doc_type)
+    so.expect(so.page.locator("#apportionment")).to_contain_text("83,980.40 元")
+    with so.page.expect_download() as download:
+        so.page.get_by_role("link", name="导出 Excel 分摊表").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+
+    # closing the notice now is refused, and the page says why: it must stay up 7 days
+    box = so.page.locator("#action-close_notice")
+    box.locator("summary").focus()
+    so.page.keyboard.press("Enter")  # the keyboard opens the action's form
+    so.expect(box.locator("button[type=submit]")).to_be_visible()
+    box.locator("button[type=submit]").click()
+    refusal = so.page.locator("#action-close_notice .refusal")
+    so.expect(refusal).to_contain_text("无法办理")
+    so.expect(refusal).to_contain_text("不少于 7 日")
+    so.state("费用公示")
+    so.shot("07-case-notice-refused")
+    so.shot("07-case-notice-refused-full", full=True)
+    timeline = so.page.locator("#timeline")
+    so.expect(timeline).to_contain_text("按期完成")
+    so.expect(timeline.locator("li.met")).to_have_count(10)  # ten stages, each within its deadline
+
+
+def test_the_seeded_case_whose_notice_has_run_is_disbursed_and_archived(live):
+    soq, fc = live.as_("so_qingyun"), live.as_("fund_center")
+    soq.goto("/cases?q=织锦新村")
+    soq.page.get_by_role("link", name="织锦新村消防水泵房改造").click()
+    soq.state("费用公示")
+    soq.act("answer_objection", answer="分摊按不动产登记建筑面积计算，已当面解释")
+    soq.act("close_notice", "资金拨付")
+    case_id = int(re.search(r"/cases/(\d+)", soq.page.url).group(1))
+    fc.case(case_id)
+    money = {k: fc.page.locator(f'[data-money="{k}"]').get_attribute("data-amount") for k in ("settled", "advanced")}
+    due = Decimal(money["settled"]) - Decimal(money["advanced"] or "0")
+    fc.act("disburse", "资料归档", paid_amount=str(due))
+    soq.case(case_id)
+    soq.act("archive", "已办结归档", archive_no="QY-2026-007")
+    soq.expect(soq.page.locator("#case-top")).to_contain_text("已结案")
+    soq.expect(soq.page.locator("#actions")).to_contain_text("无需再办理")
+    soq.expect(soq.page.locator("#timeline li.end")).to_contain_text("已办结归档")
+    soq.shot("08-case-archived")
+
+
+def test_a_street_office_cannot_see_another_offices_case(live):
+    jn = live.as_("so_jianning")
+    case_id = _case_id(live, "桂园新村消防水泵房水泵损坏整改")
+    jn.goto(f"/cases/{case_id}")
+    jn.expect(jn.page.locator("h1")).to_have_text("未找到")
+    jn.expect(jn.page.locator("main")).to_contain_text("案件不存在或不在您的管辖范围内")
+    jn.shot("09-not-found")
+    jn.goto("/cases?q=桂园新村")
+    jn.expect(jn.page.locator("#case-results")).to_contain_text("共 0 件")
+
+
+def test_a_refused_acceptance_names_the_party_that_has_not_signed(live):
+    so = live.as_("so_yuetang")
+    so.goto("/cases?q=室外消防给水管网漏水")
+    so.page.get_by_role("link", name="桂园新村室外消防给水管网漏水修复").click()
+    so.state("竣工验收")
+    box = so.page.locator("#action-pass_acceptance")
+    box.locator("summary").click()
+    box.locator("button[type=submit]").click()
+    refusal = box.locator(".refusal")
+    so.expect(refusal).to_contain_text("业主委员会")
+    so.state("竣工验收")
+    so.shot("10-case-refused-acceptance")
+
+
+def test_the_case_list_filters_in_place(live):
+    fc = live.as_("fund_center")
+    fc.goto("/cases")
+    count = fc.page.locator("#case-results p.sub")
+    everything = count.inner_text()
+    fc.page.select_option("#f-overdue", "yes")  # htmx swaps the results, the address follows
+    fc.page.wait_for_url(re.compile(r"overdue=yes"))
+    fc.expect(count).not_to_have_text(everything)
+    rows = fc.page.locator("#case-results tbody tr")
+    assert rows.count() >= 1
+    fc.expect(rows.first.locator(".badge.red")).to_contain_text("已超期")
+    fc.shot("11-case-list-overdue")
+
+
+def test_the_housing_bureau_dashboard_and_the_procedure(live):
+    hb = live.as_("housing_bureau")
+    hb.goto("/dashboard")
+    hb.expect(hb.page.locator("main")).to_contain_text("各街道办事处")
+    hb.expect(hb.page.locator(".kpi").first).to_contain_text("发起案件")
+    hb.shot("12-dashboard")
+    hb.shot("12-dashboard-full", full=True)
+    hb.goto("/procedures/fire_hazard_emergency")
+    hb.expect(hb.page.locator("pre.mermaid-src")).to_contain_text("stateDiagram-v2")
+    hb.shot("13-procedure")
+
+
+def test_the_alerts_inbox_acknowledges_in_place(live):
+    hb = live.as_("housing_bureau")  # escalations (督办) of the cases overdue for 2+ working days
+    hb.goto("/alerts")
+    hb.expect(hb.page.locator("main")).to_contain_text("督办")
+    badge = hb.page.locator("#nav-unacked")
+    before = int(badge.inner_text().replace("未读", "").strip())
+    hb.shot("14-alerts")
+    first = hb.page.locator("tr.unread").first
+    row_id = first.get_attribute("id")
+    first.get_by_role("button").click()
+    hb.expect(hb.page.locator(f"#{row_id}")).to_contain_text("已读")
+    hb.expect(badge).to_have_text(re.compile(rf"\b{before - 1}$"))
+
+
+def test_the_login_page(live):
+    context = live.browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        page = context.new_page()
+        page.goto(live.base + "/cases")  # not signed in: to the login page, and back after
+        page.wait_for_url(re.compile(r"/login\?next=/cases"))
+        live.sync_api.expect(page.get_by_label("用户名")).to_be_focused()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "01-login.png"))
+        page.get_by_label("用户名").fill("so_yuetang")
+        page.get_by_label("密码").fill("wrong-password")
+        page.get_by_role("button", name="登录").click()
+        live.sync_api.expect(page.locator(".flash.err")).to_contain_text("用户名或密码错误")
+        page.get_by_label("密码").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(live.base + "/cases")
+        page.get_by_role("button", name="退出登录").click()
+        page.wait_for_url(re.compile(r"/login$"))
+    finally:
+        context.close()
+
+
+def _case_id(live: Live, title: str) -> int:
+    from service.usecases import queries
+    from service.tables import User
+    from sqlmodel import select
+
+    with live.svc.sessions() as s:
+        fc = s.exec(select(User).where(User.username == "fund_center")).one()
+    items = queries.list_cases(live.svc, fc, now=datetime.now(timezone.utc), q=title)["items"]
+    return items[0]["id"]
+
+
+def _png() -> bytes:
+    """A small valid PNG (a red square), made here."""
+    import struct
+    import zlib
+
+    width = height = 8
+    raw = b"".join(b"\x00" + b"\xc8\x20\x20" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
