@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 import os
 import signal
 import socket
@@ -49,6 +50,7 @@ from .config import Settings
 from .context import Services
 from .db import read_only, transaction
 from .tables import SchedulerLease
+from .metrics import STEP_FAILURES, STEP_SECONDS
 from .usecases import alerts
 
 __all__ = ["tick", "TickResult", "start_background", "stop_background", "run_blocking", "holder_of",
@@ -211,12 +213,16 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
         return result
 
     def step(name: str, fn: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others
             log.exception("tick %s: %s failed", now.isoformat(), name)
             result.errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
+            STEP_FAILURES.labels(name).inc()
             return None
+        finally:
+            STEP_SECONDS.labels(name).observe(time.perf_counter() - started)
 
     # The daily work comes first: a provisional deadline that a newer calendar has moved is
     # recomputed before the scan could alert on it, and the calendar notice is in the outbox

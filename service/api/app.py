@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,6 +19,7 @@ from workflow.errors import FundflowError, TransitionRefused
 from ..config import Settings, get_settings
 from ..context import Services, build_services
 from ..errors import error_body, status_for
+from ..metrics import PROCESS, DatabaseFigures
 from ..migrate import check_current
 from ..web import STATIC_DIR
 from ..web import router as pages
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services (tests, tools) does not tick unless asked to."""
     settings = settings or (services.settings if services else get_settings())
     metrics = Metrics()
+    database_figures = CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    database_figures.register(DatabaseFigures(lambda: app.state.services))
     app.state.scheduler = None  # the in-app BackgroundScheduler while the lifespan runs it
     app.state.metrics = metrics
 
@@ -116,7 +119,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标")
     def prometheus():
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(metrics.registry) + generate_latest(PROCESS) + generate_latest(database_figures)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
     app.include_router(pages)  # the pages for people, at /

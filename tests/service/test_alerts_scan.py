@@ -104,3 +104,19 @@ def test_calendar_alert_once_a_day_from_november(world):
     admin = world.client.get("/api/v1/alerts", headers=world.h("admin")).json()
     assert admin["total"] == 2 and admin["items"][0]["kind"] == "calendar"
 
+
+
+def test_metrics_show_the_backlog_alerts_and_scheduler_steps(world, reported):
+    """/metrics reads the outbox backlog, alerts by kind and overdue stages from the database,
+    and times each scheduler step."""
+    from service.scheduler import tick
+
+    alerts.add_channel(world.svc, None, name="hook", kind="webhook", target="http://127.0.0.1:9/x", role=None,
+                       now=at(2025, 9, 29))
+    tick(world.svc, at(2025, 10, 14, 9))
+    text = world.client.get("/metrics").text
+    assert 'fundflow_alerts{kind="overdue"} 1.0' in text and 'fundflow_alerts{kind="warning"} 1.0' in text
+    assert "fundflow_overdue_stages 1.0" in text  # due 2025-10-13: overdue by the real clock too
+    assert 'fundflow_scheduler_step_seconds_count{step="scan"}' in text
+    pending = [line for line in text.splitlines() if line.startswith("fundflow_outbox_pending ")]
+    assert pending and float(pending[0].split()[1]) >= 1.0  # port 9 refuses: the deliveries wait
