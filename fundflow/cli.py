@@ -200,7 +200,53 @@ def serve(
     if settings.is_sqlite:
         upgrade(svc.db)
     svc.close()
-    uvicorn.run("service.api.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+    if workers <= 1:
+        uvicorn.run("service.api.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+        return
+    _serve_workers(host, port, workers, settings.log_level.lower())
+
+
+def _bind_tcp_socket(host: str, port: int):
+    """The listening socket for several workers, created with ``proto=IPPROTO_TCP``.
+
+    uvicorn's own ``Config.bind_socket`` creates it with ``proto=0`` (uvicorn issue #3149);
+    the accepted sockets inherit that, asyncio then does not set ``TCP_NODELAY`` on them, and
+    every response's body waits ~40 ms for the client's delayed ACK. With ``IPPROTO_TCP``
+    asyncio sets ``TCP_NODELAY`` on each accepted connection (``TCP_NODELAY`` is also set on
+    the listener, which Linux copies to the accepted sockets)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        _fail(f"无法监听 {host}:{port}：{exc}")
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
+    """``uvicorn.run(..., workers=N)`` with the listener bound by ``_bind_tcp_socket``."""
+    import logging
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("service.api.asgi:app", host=host, port=port, workers=workers, log_level=log_level)
+    sock = _bind_tcp_socket(host, port)
+    bound = sock.getsockname()
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)",
+                                            host, bound[1], workers)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 @app.command()
@@ -370,6 +416,54 @@ def deliver(
     for line in report.lines():
         typer.echo(line)
     typer.echo(f"deliver at {moment.isoformat()}: {report.summary()}", err=True)
+
+
+# -- backup and restore ----------------------------------------------------------------------
+
+
+def _backup_settings():
+    from pydantic import ValidationError
+
+    from service.config import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        _fail("settings_invalid: 配置有误：" + "; ".join(e["msg"] for e in exc.errors()))
+        raise
+
+
+@app.command("backup")
+def backup_cmd(path: Annotated[Path, typer.Argument(metavar="PATH", help="新的备份目录（不存在或为空）")]) -> None:
+    """Back up the database (online, consistent) and the documents into the directory PATH."""
+    from service.backup import BackupError, backup
+
+    try:
+        report = backup(_backup_settings(), path)
+    except BackupError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+        raise
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command("restore")
+def restore_cmd(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="fundflow backup 生成的备份目录")],
+    yes: Annotated[bool, typer.Option("--yes", help="目标数据库不为空时也覆盖")] = False,
+) -> None:
+    """Restore a backup into the configured database and documents folder; verify it (stop the service first)."""
+    from service.backup import BackupError, restore
+
+    try:
+        report = restore(_backup_settings(), path, force=yes)
+    except BackupError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+        raise
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        _fail("restore_check_failed: 恢复后的校验未通过（见上）", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover
