@@ -1,0 +1,1 @@
+"""Production-shape tests: several processes on PostgreSQL, crashes (issue 6)."""
