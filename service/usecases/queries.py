@@ -25,6 +25,7 @@ from .cases import load_case, scope_households
 __all__ = ["list_cases", "list_events", "apportionment_of", "city_stats", "APPORTION_FIGURES"]
 
 MAX_PAGE_SIZE = 100
+COUNT_CAP = 10_000
 #: Which cost an apportionment shares, best known first.
 APPORTION_FIGURES = ("settled_amount", "approved_amount")
 
@@ -36,10 +37,12 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInput(f"page 从 1 开始，page_size 为 1-{MAX_PAGE_SIZE}", code="invalid_page")
     with read_only(svc.sessions) as s:
-        stmt = (select(Case, Stage, Community)
-                .join(Community, Community.id == Case.community_id)
-                .outerjoin(Stage, and_(Stage.case_id == Case.id, Stage.left_at.is_(None)))
-                .where(case_clause(user)))
+        # An open case always has its open stage: without closed cases the join is inner, so
+        # the planner can walk ix_stages_open_due in due order and stop at the page.
+        open_stage = and_(Stage.case_id == Case.id, Stage.left_at.is_(None))
+        stmt = select(Case, Stage, Community).join(Community, Community.id == Case.community_id)
+        stmt = (stmt.outerjoin(Stage, open_stage) if include_closed else stmt.join(Stage, open_stage))
+        stmt = stmt.where(case_clause(user))
         if state:
             stmt = stmt.where(Case.state == state)
         if street_office_id is not None:
@@ -61,8 +64,9 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
             else:
                 stmt = stmt.where(or_(*[and_(Case.definition_id == i, Case.definition_version == v, Case.state == st)
                                         for i, v, st in states]))
-        total = s.exec(select(func.count()).select_from(stmt.subquery())).one()
-        rows = s.exec(stmt.order_by(Stage.due_at.is_(None), Stage.due_at, Case.id.desc())
+        # Counting stops at COUNT_CAP: beyond it a clerk needs a filter, not a page number.
+        total = s.exec(select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())).one()
+        rows = s.exec(stmt.order_by(Stage.due_at.asc().nulls_last(), Case.id.desc())
                       .offset((page - 1) * page_size).limit(page_size)).all()
         items = []
         for case, stage, community in rows:
@@ -76,7 +80,8 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
                 "stage": stage_view(svc, d, stage, now, case.suspended_since is not None),
                 "updated_at": iso(case.updated_at),
             })
-        return {"items": items, "total": total, "page": page, "page_size": page_size}
+        return {"items": items, "total": min(total, COUNT_CAP), "total_exact": total <= COUNT_CAP,
+                "page": page, "page_size": page_size}
 
 
 def list_events(svc: Services, user: User, case_id: int) -> list[dict[str, Any]]:
