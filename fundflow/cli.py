@@ -359,20 +359,6 @@ channel_app = typer.Typer(help="提醒渠道（Webhook、企业微信、钉钉�
 app.add_typer(channel_app, name="channel")
 
 
-def _delivery_moment(raw: str):
-    """An ISO date-time for ``deliver --now``; a naive one is read as Asia/Shanghai."""
-    from datetime import datetime
-
-    from workflow.tz import SHANGHAI
-
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        _fail(f"时间格式不正确：{raw!r}，应为 ISO 格式，如 2026-03-02T10:00 或 2026-03-02T10:00+08:00")
-        raise
-    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
-
-
 @channel_app.command("add")
 def channel_add(
     kind: Annotated[str, typer.Option("--kind", help="webhook、wecom（企业微信群机器人）、dingtalk（钉钉群机器人）或 email")],
@@ -407,7 +393,7 @@ def deliver(
     """Run one delivery pass over the outbox; print each delivery sent or failed."""
     from service.usecases.delivery import deliver_pending
 
-    moment = _delivery_moment(now) if now else _now()
+    moment = _parse_moment(now) if now else _now()
     svc = _services()
     try:
         report = deliver_pending(svc, moment, limit=limit)
