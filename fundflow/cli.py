@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -121,6 +122,21 @@ def _services():
         raise
 
 
+@contextmanager
+def _service_call():
+    """The services for one command: a use case's refusal is printed (code: message, exit 2),
+    and the database is closed whatever happens."""
+    from service.errors import ServiceError
+
+    svc = _services()
+    try:
+        yield svc
+    except ServiceError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+    finally:
+        svc.close()
+
+
 def _now():
     from datetime import datetime, timezone
 
@@ -149,18 +165,11 @@ def user_add(
     password: Annotated[Optional[str], typer.Option("--password", help="登录密码（可省略，仅发 API 令牌）")] = None,
 ) -> None:
     """Create a user and print an API token (shown once)."""
-    from service.errors import ServiceError
     from service.usecases.users import add_user
 
-    svc = _services()
-    try:
+    with _service_call() as svc:
         user, token = add_user(svc, username=name, display_name=display_name or name, role=role, org=org,
                                password=password, now=_now())
-    except ServiceError as exc:
-        _fail(f"{exc.code}: {exc.message}")
-        raise
-    finally:
-        svc.close()
     typer.echo(f"user {user.username} ({user.role}, {user.org_name}) token: {token}")
 
 
@@ -369,18 +378,11 @@ def channel_add(
     org_id: Annotated[Optional[int], typer.Option("--org-id", help="区、街道或小区的 id（org-level 非 city 时必填）")] = None,
 ) -> None:
     """Add a channel alerts are delivered to; alerts recorded from now on get a delivery to it."""
-    from service.errors import ServiceError
     from service.usecases.alerts import add_channel
 
-    svc = _services()
-    try:
+    with _service_call() as svc:
         ch = add_channel(svc, None, name=name or kind, kind=kind, target=target, role=role, org_level=org_level,
                          org_id=org_id, now=_now())
-    except ServiceError as exc:
-        _fail(f"{exc.code}: {exc.message}")
-        raise
-    finally:
-        svc.close()
     scope = ch["org_level"] + (f" {ch['org_id']}" if ch["org_id"] is not None else "")
     typer.echo(f"channel {ch['id']} {ch['name']} ({ch['kind']}, role {ch['role'] or 'any'}, {scope})")
 

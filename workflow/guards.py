@@ -143,7 +143,7 @@ def parse_share(raw: Any) -> Fraction:
     elif isinstance(raw, float):
         value = Fraction(Decimal(repr(raw)))
     elif isinstance(raw, (int, str, Decimal)):
-        value = Fraction(raw) if not isinstance(raw, Decimal) else Fraction(raw)
+        value = Fraction(raw)
     else:
         raise ValueError("not a share")
     if not 0 < value <= 1:

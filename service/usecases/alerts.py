@@ -30,7 +30,7 @@ from ..errors import Forbidden, InvalidInput, NotFound
 from ..jurisdiction import ORG_LEVELS, case_clause
 from ..tables import Alert, AlertAck, Case, Channel, Community, Delivery, Stage, User
 from ..views import iso
-from .cases import append_event
+from .cases import append_event, set_deadlines  # the one place that writes a stage's deadlines
 
 __all__ = ["scan", "ScanResult", "check_calendar", "recompute_provisional", "list_alerts", "ack_alert",
            "add_channel", "list_channels", "CHANNEL_KINDS"]
@@ -191,9 +191,7 @@ def recompute_provisional(svc: Services, now: datetime) -> list[int]:
             if fresh is None or (fresh.due_date == stage.due_date and fresh.provisional == stage.provisional):
                 continue
             before = stage.due_date
-            from .cases import _set_deadlines  # the one place that writes a stage's deadlines
-
-            _set_deadlines(stage, fresh)
+            set_deadlines(stage, fresh)
             if case.suspended_since is not None:
                 stage.next_alert_at = None
             s.add(stage)

@@ -26,12 +26,13 @@ from workflow.deadlines import StageDeadlines
 from workflow.engine import Actor, CaseSnapshot, Outcome
 from workflow.errors import Refusal, TransitionRefused
 from workflow.guards import Vote, VoteChoice
+from workflow.tz import SHANGHAI
 
 from ..audit import GENESIS, event_hash
 from ..context import Services
 from ..db import read_only, transaction
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from ..jurisdiction import can_see_case
+from ..jurisdiction import can_see_case, can_see_community
 from ..tables import (
     Building, Case, Community, Document, Event, Household, IdempotencyRecord, LedgerEntry,
     MeetingVote, Stage, StreetOffice, User,
@@ -107,11 +108,11 @@ def snapshot(session: Session, case: Case, stage: Stage | None) -> CaseSnapshot:
 
 def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines | None) -> Stage:
     stage = Stage(case_id=case_id, state=state, entered_at=entered_at)
-    _set_deadlines(stage, d)
+    set_deadlines(stage, d)
     return stage
 
 
-def _set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
+def set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
     if d is None:
         stage.due_date = stage.due_at = stage.warn_at = stage.escalate_at = stage.next_alert_at = None
         stage.provisional, stage.rule, stage.calendar_source = False, None, None
@@ -169,7 +170,7 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
     with transaction(svc.sessions) as s:
         community = s.get(Community, community_id)
         office = s.get(StreetOffice, community.street_office_id) if community else None
-        if community is None or not _sees_community(user, community, office):
+        if community is None or office is None or not can_see_community(user, community, office.district_id):
             raise NotFound("小区不存在或不在您的管辖范围内", code="community_not_found")
         scope_ids: list[int] = []
         if buildings:
@@ -191,7 +192,7 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
                     scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now)
         s.add(case)
         s.flush()
-        case.number = f"FF{now.astimezone(_shanghai()).year}{case.id:06d}"
+        case.number = f"FF{now.astimezone(SHANGHAI).year}{case.id:06d}"
         append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial, clean, None, now)
         stage = _stage_row(case.id, d.initial, now, deadlines)
         s.add(stage)
@@ -207,18 +208,6 @@ def _check_json(data: dict | None) -> None:
         json.dumps(data or {}, allow_nan=False)
     except ValueError:
         raise InvalidInput("案件数据不能包含 NaN、Infinity 等非数值", code="invalid_case_data") from None
-
-
-def _sees_community(user: User, community: Community, office: StreetOffice | None) -> bool:
-    from ..jurisdiction import can_see_community
-
-    return office is not None and can_see_community(user, community, office.district_id)
-
-
-def _shanghai():
-    from workflow.tz import SHANGHAI
-
-    return SHANGHAI
 
 
 # -- fire ----------------------------------------------------------------------------------
@@ -296,7 +285,7 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
             stage = _stage_row(case.id, out.state, now, out.deadlines)
             s.add(stage)
     elif out.deadlines is not None and stage is not None:  # resumed: the due date moved
-        _set_deadlines(stage, out.deadlines)
+        set_deadlines(stage, out.deadlines)
         s.add(stage)
     elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
         stage.next_alert_at = None
