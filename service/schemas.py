@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-NUL_MESSAGE = "内容含有不可见的空字符（U+0000），请删除后重试"
+from .json_limits import NUL_MESSAGE, check_data, check_value, contains_nul
 
+__all__ = ["NUL_MESSAGE", "contains_nul", "CaseCreate", "TransitionRequest", "VoteRequest", "CommunityCreate",
+           "LoginRequest", "ChannelCreate", "CaseData"]
 
-def contains_nul(value: Any) -> bool:
-    """True if a NUL character hides anywhere in ``value`` (PostgreSQL cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(contains_nul(v) for v in value)
-    return False
+#: Case or transition data: at most 32 levels deep and 64 KiB (service.json_limits).
+CaseData = Annotated[dict[str, Any], AfterValidator(check_data)]
 
 
 class _Strict(BaseModel):
@@ -26,8 +21,9 @@ class _Strict(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        if contains_nul(value):
-            raise ValueError(NUL_MESSAGE)
+        reason = check_value(value)
+        if reason:
+            raise ValueError(reason)
         return value
 
 
@@ -37,12 +33,12 @@ class CaseCreate(_Strict):
     community_id: int = Field(ge=1, le=2**31 - 1)
     title: str = Field(min_length=1, max_length=200)
     buildings: Optional[list[str]] = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
-    data: dict[str, Any] = Field(default_factory=dict, description="隐患类别、描述等")
+    data: CaseData = Field(default_factory=dict, description="隐患类别、描述等（至多 32 层、64 KB）")
 
 
 class TransitionRequest(_Strict):
     trigger: str = Field(min_length=1, max_length=64)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: CaseData = Field(default_factory=dict, description="本环节填写的字段（至多 32 层、64 KB）")
     comment: Optional[str] = Field(None, max_length=2000)
 
 

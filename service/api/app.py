@@ -23,7 +23,7 @@ from ..metrics import PROCESS, DatabaseFigures
 from ..migrate import check_current
 from ..web import STATIC_DIR
 from ..web import router as pages
-from .middleware import LimitAndMeasure, Metrics
+from .middleware import JsonDepthLimit, LimitAndMeasure, Metrics
 from .routes import router
 
 __all__ = ["create_app"]
@@ -90,7 +90,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def validation_error(request: Request, exc: RequestValidationError):
         problems = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in exc.errors()]
         where = "、".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in problems[:5])
-        return JSONResponse({"code": "validation_error", "message": f"请求参数有误：{where}", "detail": problems},
+        # our own validators' reasons are Chinese: say the first one
+        reason = next((str(e["msg"]).removeprefix("Value error, ") for e in problems if e["type"] == "value_error"), "")
+        message = f"请求参数有误：{where}" + (f"（{reason}）" if reason else "")
+        return JSONResponse({"code": "validation_error", "message": message, "detail": problems},
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -125,6 +128,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(router)
     app.include_router(pages)  # the pages for people, at /
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(JsonDepthLimit)  # inside LimitAndMeasure: the body it reads is size-limited
     app.add_middleware(LimitAndMeasure, metrics=metrics, max_body=settings.max_body_bytes,
                        max_upload=settings.max_upload_bytes)
     return app

@@ -1,4 +1,5 @@
-"""ASGI middleware: body size limit (413), request id, access log, Prometheus figures."""
+"""ASGI middleware: body size limit (413), JSON depth limit (422), request id, access log,
+Prometheus figures."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import uuid
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..errors import PayloadTooLarge
+from ..json_limits import DEPTH_MESSAGE, MAX_DEPTH, raw_depth
 
-__all__ = ["Metrics", "LimitAndMeasure"]
+__all__ = ["Metrics", "LimitAndMeasure", "JsonDepthLimit"]
 
 log = logging.getLogger("fundflow.http")
 
@@ -93,8 +95,55 @@ class LimitAndMeasure:
 
 
 async def _reject(send, limit: int) -> None:
-    body = json.dumps({"code": "payload_too_large", "message": f"请求内容超过 {limit} 字节上限", "detail": {"limit": limit}},
-                      ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _json(send, 413, {"code": "payload_too_large", "message": f"请求内容超过 {limit} 字节上限", "detail": {"limit": limit}})
+
+
+class JsonDepthLimit:
+    """Refuses a JSON body nested deeper than ``MAX_DEPTH`` with 422 before anything parses it
+    (Python's parser, and every recursive walk after it, fails with RecursionError at ~400).
+    Runs inside ``LimitAndMeasure``, so the body it buffers is already size-limited."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        ctype = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not (ctype == b"application/json" or ctype.endswith(b"+json")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        except PayloadTooLarge as exc:  # LimitAndMeasure turns whatever is answered into its 413
+            await _json(send, 413, {"code": exc.code, "message": exc.message, "detail": exc.detail})
+            return
+        body = b"".join(chunks)
+        if raw_depth(body) > MAX_DEPTH:
+            await _json(send, 422, {"code": "json_too_deep", "message": DEPTH_MESSAGE, "detail": {"max_depth": MAX_DEPTH}})
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -392,8 +392,10 @@ def _display(value: Any, name: str, d, labels: dict[str, str] | None = None) -> 
         for f in t.fields:
             if f.name == name and f.choices and isinstance(value, str):
                 return f.choice_labels.get(value, value)
-    if isinstance(value, list):
-        return "、".join(d.roles[v].label if v in d.roles else str(v) for v in value)
+    if isinstance(value, list):  # roles by their label; anything else the API accepted, spelled out
+        return "、".join(d.roles[v].label if isinstance(v, str) and v in d.roles else
+                        f"（{_display(v, name, d, labels)}）" if isinstance(v, (list, dict)) else _display(v, name, d, labels)
+                        for v in value)
     if isinstance(value, dict):
         return "；".join(f"{(labels or DATA_LABELS).get(k, k)}：{_display(v, k, d, labels)}" for k, v in value.items())
     if isinstance(value, bool):

@@ -81,3 +81,86 @@ def test_channel_targets_are_masked(world):
     assert r.status_code == 201 and "secret" not in r.text
     listed = world.client.get("/api/v1/channels", headers=world.h("hb")).json()
     assert listed[0]["target"].startswith("https://qyapi.weixin.qq.com/") and "secret" not in str(listed)
+
+
+# -- deep and large JSON ----------------------------------------------------------------------
+
+
+def _nested(depth: int) -> str:
+    """A JSON text of ``depth`` nested lists and objects, alternating."""
+    return "".join("[" if i % 2 else '{"k":' for i in range(depth)) + "1" + "".join(
+        "]" if i % 2 else "}" for i in reversed(range(depth)))
+
+
+@pytest.mark.parametrize("depth", [40, 400, 5000, 100000])
+def test_deeply_nested_json_is_refused_with_422_everywhere(world, case_id, depth):
+    """Depth >= ~400 raised RecursionError (500); anything past 32 levels is now a 422 with a reason."""
+    deep = _nested(depth)
+    attempts = [
+        ("/api/v1/cases", '{"definition": "fire_hazard_emergency", "community_id": %d, "title": "t", "data": {"x": %s}}'
+         % (world.ids["community_a"], deep)),
+        (f"/api/v1/cases/{case_id}/transitions", '{"trigger": "withdraw", "data": {"reason": %s}}' % deep),
+        (f"/api/v1/communities/{world.ids['community_a']}/households", "[%s]" % deep),
+    ]
+    for url, body in attempts:
+        r = world.client.post(url, content=body, headers=world.h("so", **{"Content-Type": "application/json"}))
+        assert r.status_code == 422, (url, r.status_code, r.text[:200])
+        assert r.json()["code"] == "json_too_deep" and "32" in r.json()["message"]
+    events = world.client.get(f"/api/v1/cases/{case_id}/events", headers=world.h("so")).json()
+    assert [e["trigger"] for e in events] == ["open"]
+
+
+def test_brackets_inside_strings_do_not_count_as_depth(world):
+    text = "[" * 500 + "{" * 500 + '\\"'
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t",
+        "data": {"hazard": text, "nested": _nested(20)}})
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["hazard"] == text
+
+
+def test_case_data_is_limited_in_size(world, case_id):
+    big = {"hazard": "隐" * 30000}  # 90,000 bytes of UTF-8
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t", "data": big})
+    assert r.status_code == 422 and "过大" in r.json()["message"], r.text[:300]
+    r = world.client.post(f"/api/v1/cases/{case_id}/transitions", headers=world.h("so"),
+                          json={"trigger": "withdraw", "data": {"reason": "理由", "extra": big}})
+    assert r.status_code == 422 and "过大" in r.json()["message"], r.text[:300]
+
+
+def test_the_json_checks_never_recurse():
+    """The value check walks 100,000 levels of an already-parsed value with its own stack."""
+    from service.json_limits import check_value, contains_nul, raw_depth
+
+    deep: list = ["\x00"]
+    for _ in range(100000):
+        deep = [deep]
+    assert check_value(deep) and "32" in check_value(deep)
+    assert contains_nul(deep)
+    assert raw_depth(b"[" * 100000 + b"]" * 100000) == 100000
+    assert raw_depth(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\\"}') == 1
+
+
+def test_a_case_with_lists_of_lists_and_objects_renders_on_its_page(world):
+    """Such data made GET /cases/{id} answer 500 for everyone, for good: pages render what the API took."""
+    data = {"rooms": [["101", "102"], ["201"]], "parties": ["fund_center", {"who": "x", "n": [1, 2]}],
+            "inspections": [{"date": "2026-03-01", "items": [{"ok": True}, {"ok": None}]}], "depth": _nested_value(20)}
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t", "data": data})
+    assert r.status_code == 201, r.text
+    world.client.cookies.set("fundflow_token", world.tokens["so"])
+    try:
+        page = world.client.get(f"/cases/{r.json()['id']}")
+        listing = world.client.get("/cases")
+    finally:
+        world.client.cookies.clear()
+    assert page.status_code == 200, page.text[:500]
+    assert "101、102" in page.text and "维修资金管理中心" in page.text and listing.status_code == 200
+
+
+def _nested_value(depth: int):
+    value: object = "底"
+    for i in range(depth):
+        value = [value] if i % 2 else {"k": value}
+    return value
