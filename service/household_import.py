@@ -14,6 +14,15 @@ matched by Chinese or English name (case, spaces, ``_`` and notes in brackets su
 and punctuation are folded (NFKC); amounts may carry thousands separators (``12,345.60``), a
 leading ``¥`` or a trailing ``元``. XLSX numbers are read to Excel's 15 significant digits. The
 unit (单元) column is required but may be blank for buildings without units.
+
+Workbooks are bounded before openpyxl parses anything: the archive's declared uncompressed size
+(``zipfile`` never inflates a member past its declared size) and the row elements of every sheet
+(counted while inflating, before openpyxl loads anything), then while reading the rows of the
+first sheet (blank ones and the gaps between rows too), at most
+``MAX_COLUMNS`` columns and ``MAX_CELL_CHARS`` characters a cell. Too big is
+:class:`ImportTooLarge` (the API answers 413); a decompression bomb of one 300 MB cell or a
+sheet of 1,000,000 blank rows is refused in well under a second (benchmarks/xlsx_bombs.py).
+Identifiers (building, unit, room) are checked by ``service.identifiers``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -30,9 +40,16 @@ from itertools import zip_longest
 
 from workflow.money import parse_amount
 
-__all__ = ["HouseholdRow", "RowProblem", "ImportRejected", "parse_households", "parse_household_json"]
+from .identifiers import clean_identifier
+
+__all__ = ["HouseholdRow", "RowProblem", "ImportRejected", "ImportTooLarge", "parse_households",
+           "parse_household_json", "MAX_ROWS", "MAX_XLSX_UNCOMPRESSED", "MAX_COLUMNS", "MAX_CELL_CHARS"]
 
 MAX_ROWS = 20000
+MAX_XLSX_UNCOMPRESSED = 32 * 1024 * 1024  # all members of the archive, as declared in it
+MAX_BLANK_ROWS = 1000  # rows a sheet may hold beyond the household limit (header, blank lines)
+MAX_COLUMNS = 64  # columns read; further columns are ignored
+MAX_CELL_CHARS = 1000
 _XLSX_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls / .et
 _XLSX_TYPES = ("spreadsheetml", "ms-excel")
@@ -74,8 +91,16 @@ class ImportRejected(ValueError):
         super().__init__(f"住户清单未导入（共 {len(self.problems)} 处问题{scope}）：{shown}")
 
 
+class ImportTooLarge(ImportRejected):
+    """The file is too big to read (archive size, sheet size): 413, not a list of row problems."""
+
+
 def _rejected(message: str, row: int = 0) -> ImportRejected:
     return ImportRejected([RowProblem(row, None, message)])
+
+
+def _too_large(message: str, row: int = 0) -> ImportTooLarge:
+    return ImportTooLarge([RowProblem(row, None, message)])
 
 
 class _Unusable:
@@ -130,7 +155,7 @@ def _floor(text: str) -> int:
 
 
 def _ident(text: str) -> str:
-    value = unicodedata.normalize("NFKC", text).strip()
+    value = clean_identifier(text)  # NFKC; no invisible, bidi or look-alike letters
     if len(value) > 32:  # the columns hold 32 (unit, room) and 64 (building) characters
         raise ValueError("过长（最多 32 个字符）")
     return value
@@ -299,9 +324,60 @@ def _csv_records(content: bytes) -> Iterator[tuple[int, list[str]]]:
         raise _rejected(f"CSV 格式错误：{e}", n + 1) from None
 
 
-def _xlsx_records(content: bytes) -> Iterator[tuple[int, list[object]]]:
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _check_archive(content: bytes, max_sheet_rows: int) -> None:
+    """Before openpyxl sees the workbook: its members may not inflate past
+    ``MAX_XLSX_UNCOMPRESSED`` (as declared: ``zipfile`` stops a member at its declared size); no
+    worksheet may hold more than ``max_sheet_rows`` row elements (openpyxl itself parses a whole
+    sheet at load time when it records no dimension) and no sheet or shared-string table a text
+    longer than a cell may be. Counted while inflating, 1 MiB at a time, in C loops."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = archive.infolist()
+            total = sum(info.file_size for info in members)
+            if total > MAX_XLSX_UNCOMPRESSED:
+                raise _too_large(f"工作簿解压后达 {total // 2**20} MB，超过 {MAX_XLSX_UNCOMPRESSED // 2**20} MB 上限："
+                                 "请只保留住户清单一张表、删除多余内容后再导入")
+            for info in members:
+                if info.filename.endswith(".xml") and ("worksheets/" in info.filename or "sharedStrings" in info.filename):
+                    _scan_member(archive, info, max_sheet_rows)
+    except ImportRejected:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, EOFError, OSError):
+        raise _rejected("不是有效的 Excel 工作簿（.xlsx）：文件可能已损坏或不完整，请重新导出") from None
+
+
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_MAX_TEXT_RUN = MAX_CELL_CHARS * 4 + 256  # bytes between two "<": a cell's UTF-8 text and its tag
+
+
+def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_sheet_rows: int) -> None:
+    rows, tail, run = 0, b"", 0
+    with archive.open(info) as stream:
+        while chunk := stream.read(1 << 20):
+            block = tail + chunk
+            rows += len(_ROW_TAG.findall(block)) - len(_ROW_TAG.findall(tail))  # the tail was counted before
+            tail = block[-64:]
+            pieces = chunk.split(b"<")
+            longest = run + len(pieces[0])
+            if len(pieces) > 1:
+                longest = max(longest, max(map(len, pieces[1:])))
+                run = len(pieces[-1])
+            else:
+                run = longest
+            if rows > max_sheet_rows:
+                raise _too_large(f"工作表超过 {max_sheet_rows} 行上限（含空行）：请删除多余的空行，或分批导入")
+            if longest > _MAX_TEXT_RUN:
+                raise _too_large(f"工作簿中有超过 {MAX_CELL_CHARS} 个字符的单元格：请检查文件内容")
+
+
+def _xlsx_records(content: bytes, max_rows: int) -> Iterator[tuple[int, list[object]]]:
     import openpyxl  # only needed for workbooks
 
+    max_sheet_rows = max_rows + MAX_BLANK_ROWS
+    _check_archive(content, max_sheet_rows)
     books = []
     try:
         # Twice: cached values, and formulas, to tell a blank cell from a formula never calculated
@@ -311,15 +387,27 @@ def _xlsx_records(content: bytes) -> Iterator[tuple[int, list[object]]]:
         values, formulas = (book.worksheets[0] for book in books)
         values.reset_dimensions()  # some writers record a wrong sheet size
         formulas.reset_dimensions()
-        rows = zip(values.iter_rows(values_only=True), formulas.iter_rows(values_only=True))
+        rows = zip(values.iter_rows(values_only=True, max_col=MAX_COLUMNS),
+                   formulas.iter_rows(values_only=True, max_col=MAX_COLUMNS))
         for n, (shown, written) in enumerate(rows, 1):
-            yield n, [_Unusable("是公式但没有保存计算结果：请在 Excel 中打开并保存，或粘贴为数值后再导入")
-                      if v is None and f is not None else v for v, f in zip_longest(shown, written)]
+            if n > max_sheet_rows:
+                raise _too_large(f"工作表超过 {max_sheet_rows} 行上限（含空行）：请删除多余的空行，或分批导入", n)
+            yield n, [_xlsx_value(v, f) for v, f in zip_longest(shown, written)]
+    except ImportRejected:
+        raise
     except Exception:  # openpyxl raises many kinds (BadZipFile, KeyError, ValueError...) on bad files
         raise _rejected("不是有效的 Excel 工作簿（.xlsx）：文件可能已损坏或不完整，请重新导出") from None
     finally:
         for book in books:
             book.close()
+
+
+def _xlsx_value(shown: object, written: object) -> object:
+    if shown is None and written is not None:
+        return _Unusable("是公式但没有保存计算结果：请在 Excel 中打开并保存，或粘贴为数值后再导入")
+    if isinstance(shown, str) and len(shown) > MAX_CELL_CHARS:
+        return _Unusable(f"单元格内容过长（{len(shown)} 个字符，上限 {MAX_CELL_CHARS}）")
+    return shown
 
 
 def parse_households(content: bytes, filename: str | None = None, content_type: str | None = None,
@@ -328,7 +416,7 @@ def parse_households(content: bytes, filename: str | None = None, content_type: 
     if not content.strip(b" \t\r\n\xef\xbb\xbf"):
         raise _rejected("文件为空")
     if content.startswith(_XLSX_MAGIC):
-        return _from_table(_xlsx_records(content), max_rows)
+        return _from_table(_xlsx_records(content, max_rows), max_rows)
     if content.startswith(_OLE_MAGIC):
         raise _rejected("这是旧版 Excel（.xls）文件：请在 Excel 中另存为 .xlsx 或 CSV（UTF-8）后再导入")
     if (filename or "").lower().endswith((".xlsx", ".xlsm", ".xls")) or any(

@@ -6,11 +6,18 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from .identifiers import clean_identifier
 from .json_limits import NUL_MESSAGE, check_data, check_value, contains_nul
 
 __all__ = ["NUL_MESSAGE", "contains_nul", "CaseCreate", "TransitionRequest", "VoteRequest", "CommunityCreate",
            "LoginRequest", "ChannelCreate", "CaseData"]
 
+def _identifiers(names: list[str] | None) -> list[str] | None:
+    return None if names is None else [clean_identifier(n) for n in names]
+
+
+#: Building names: NFKC, no invisible, bidi or look-alike characters (service.identifiers).
+Identifiers = Annotated[list[str], AfterValidator(_identifiers)]
 #: Case or transition data: at most 32 levels deep and 64 KiB (service.json_limits).
 CaseData = Annotated[dict[str, Any], AfterValidator(check_data)]
 
@@ -32,7 +39,7 @@ class CaseCreate(_Strict):
     version: Optional[int] = Field(None, ge=1, description="定义版本，默认最新")
     community_id: int = Field(ge=1, le=2**31 - 1)
     title: str = Field(min_length=1, max_length=200)
-    buildings: Optional[list[str]] = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
+    buildings: Optional[Identifiers] = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
     data: CaseData = Field(default_factory=dict, description="隐患类别、描述等（至多 32 层、64 KB）")
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from workflow.diagram import to_mermaid
 from workflow.errors import UnknownDefinition
@@ -93,19 +94,21 @@ async def import_households(community_id: Id, request: Request, svc: Services = 
                 raise InvalidInput("应为房屋对象的 JSON 列表", code="invalid_household_list")
             if contains_nul(items):
                 raise InvalidInput(NUL_MESSAGE, code="nul_character")
-            rows = parse_household_json(items)
+            rows = await run_in_threadpool(parse_household_json, items)
         elif ctype == "multipart/form-data":
             async with request.form() as form:  # closes the spooled upload files afterwards
                 upload = form.get("file")
                 if upload is None or isinstance(upload, str):
                     raise InvalidInput("请以 file 字段上传 CSV 或 XLSX 文件", code="file_missing")
-                rows = parse_households(await upload.read(), upload.filename, upload.content_type)
+                content = await upload.read()
+                rows = await run_in_threadpool(parse_households, content, upload.filename, upload.content_type)
         else:
-            rows = parse_households(await request.body(), None, ctype)
+            # parsing a workbook takes CPU: off the event loop, which keeps answering (/healthz)
+            rows = await run_in_threadpool(parse_households, await request.body(), None, ctype)
     except ImportRejected as exc:
         raise communities.as_invalid_input(exc) from None
     try:
-        return communities.import_households(svc, user, community_id, rows)
+        return await run_in_threadpool(communities.import_households, svc, user, community_id, rows)
     except ImportRejected as exc:
         raise communities.as_invalid_input(exc) from None
 

@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 
 from ..context import Services
 from ..db import read_only, transaction
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..household_import import HouseholdRow, ImportRejected, RowProblem
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from ..identifiers import clean_identifier
+from ..household_import import HouseholdRow, ImportRejected, ImportTooLarge, RowProblem
 from ..jurisdiction import can_see_community
 from ..tables import Building, Community, District, Household, StreetOffice, User
 from ..views import money
@@ -69,7 +70,12 @@ def create_community(svc: Services, user: User, *, name: str, street_office_id: 
     name = (name or "").strip()
     if not name or len(name) > 128:
         raise InvalidInput("小区名称不能为空，且不超过 128 字", code="invalid_name")
-    names = [b.strip() for b in buildings]
+    names = []
+    for b in buildings:
+        try:
+            names.append(clean_identifier(b))
+        except ValueError as e:
+            raise InvalidInput(f"楼栋名称“{b}”{e}", code="invalid_identifier", detail={"building": b}) from None
     if any(not b or len(b) > 64 for b in names) or len(set(names)) != len(names):
         raise InvalidInput("楼栋名称不能为空、不超过 64 字且不能重复", code="invalid_buildings")
     with transaction(svc.sessions) as s:
@@ -128,7 +134,11 @@ def import_households(svc: Services, user: User, community_id: int, rows: list[H
         return {"imported": len(rows), "community": community_view(s, community, office)}
 
 
-def as_invalid_input(exc: ImportRejected) -> InvalidInput:
+def as_invalid_input(exc: ImportRejected) -> InvalidInput | PayloadTooLarge:
+    """The API's answer to a rejected list: 422 with every problem, or 413 for a file too big to read."""
     problems = [{"row": p.row, "column": p.column, "message": p.message} for p in exc.problems]
+    if isinstance(exc, ImportTooLarge):
+        return PayloadTooLarge(f"导入失败：{problems[0]['message']}", code="import_too_large",
+                               detail={"problems": problems})
     return InvalidInput(f"导入失败：{len(problems)} 处错误，未导入任何房屋", code="import_rejected",
                         detail={"problems": problems})

@@ -164,3 +164,127 @@ def _nested_value(depth: int):
     for i in range(depth):
         value = [value] if i % 2 else {"k": value}
     return value
+
+
+# -- hostile workbooks ------------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import xlsx_bombs  # noqa: E402
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.mark.parametrize("build, says", [
+    (lambda: xlsx_bombs.cell_bomb(40), "MB 上限"),  # declares 40 MB inflated: refused before inflating
+    (lambda: xlsx_bombs.cell_bomb(20), "1000 个字符"),  # under the archive cap: one cell too long
+    (lambda: xlsx_bombs.blank_rows(100_000, dimension=True), "21000 行"),
+    (lambda: xlsx_bombs.blank_rows(100_000, dimension=False), "21000 行"),
+], ids=["cell-40MB", "cell-20MB", "rows-with-dimension", "rows-without-dimension"])
+def test_workbook_bombs_are_refused_with_413_within_a_second(world, build, says):
+    content = build()
+    started = time.perf_counter()
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households", content=content,
+                          headers=world.h("so", **{"Content-Type": XLSX}))
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 413 and r.json()["code"] == "import_too_large", r.text[:300]
+    assert says in r.json()["message"] and elapsed < 1.0, (elapsed, r.json()["message"])
+
+
+def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
+    """Few row elements, but openpyxl fills the gap with a million empty rows: counted as read."""
+    from service.household_import import ImportTooLarge, parse_households
+
+    content = xlsx_bombs._rewrite({"xl/worksheets/sheet1.xml": lambda text, stream: stream.write(
+        text.replace("</sheetData>", '<row r="1000000"><c r="A1000000"><v>1</v></c></row></sheetData>')
+        .replace('<dimension ref="A1:G2" />', "").encode())})
+    started = time.perf_counter()
+    with pytest.raises(ImportTooLarge, match="21000"):
+        parse_households(content)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_good_workbook_still_imports(world):
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_b']}/households",
+                          content=xlsx_bombs.households(50), headers=world.h("fc", **{"Content-Type": XLSX}))
+    assert r.status_code == 201, r.text[:300]
+
+
+def test_parsing_an_upload_does_not_block_the_event_loop(world, monkeypatch):
+    """A slow parse (here: 1.5 s) runs in the thread pool: /healthz answers meanwhile."""
+    import httpx
+
+    from service.api import routes
+    from service.household_import import ImportRejected, RowProblem
+
+    def slow_parse(*args, **kwargs):
+        time.sleep(1.5)
+        raise ImportRejected([RowProblem(0, None, "慢")])
+
+    monkeypatch.setattr(routes, "parse_households", slow_parse)
+
+    async def run():
+        transport = httpx.ASGITransport(app=world.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            upload = asyncio.create_task(client.post(
+                f"/api/v1/communities/{world.ids['community_a']}/households", content=b"PK\x03\x04",
+                headers=world.h("so", **{"Content-Type": XLSX})))
+            await asyncio.sleep(0.2)
+            started = time.perf_counter()
+            health = await client.get("/healthz")
+            waited = time.perf_counter() - started
+            assert not upload.done()
+            return health, waited, await upload
+
+    health, waited, upload = asyncio.run(run())
+    assert health.status_code == 200 and waited < 0.5, waited
+    assert upload.status_code == 422
+
+
+# -- look-alike identifiers -------------------------------------------------------------------
+
+
+HEAD = "楼栋,单元,房号,建筑面积,分户账余额,首次交存额"
+
+
+@pytest.mark.parametrize("row, code_point", [
+    ("1栋,1单元,\u0410101,80,1,1", "U+0410"),  # Cyrillic А
+    ("1栋,1单元,101\u200b,80,1,1", "U+200B"),  # zero-width space
+    ("\u03921,1单元,101,80,1,1", "U+0392"),  # Greek Β
+    ("1栋,1单元,104\u200f,80,1,1", "U+200F"),  # right-to-left mark
+    ("1栋,\u202e1单元,105,80,1,1", "U+202E"),  # right-to-left override
+    ("1栋,1单元,\u0661\u0660\u0661,80,1,1", "U+0661"),  # Arabic-Indic digits
+])
+def test_look_alike_identifiers_are_refused_by_the_import(world, row, code_point):
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_b']}/households",
+                          content=f"{HEAD}\n{row}\n".encode(), headers=world.h("fc", **{"Content-Type": "text/csv"}))
+    assert r.status_code == 422, r.text
+    problems = r.json()["detail"]["problems"]
+    assert len(problems) == 1 and code_point in problems[0]["message"], problems
+    assert world.client.get(f"/api/v1/communities/{world.ids['community_b']}",
+                            headers=world.h("fc")).json()["households"] == 1  # nothing imported
+
+
+def test_full_width_identifiers_are_folded_and_then_found_twice(world):
+    body = f"{HEAD}\n１栋,１单元,Ａ１０２,80,1,1\n1栋,1单元,A102,80,1,1\n".encode()
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_b']}/households", content=body,
+                          headers=world.h("fc", **{"Content-Type": "text/csv"}))
+    assert r.status_code == 422 and "与第2行重复" in r.text, r.text
+
+
+def test_look_alike_building_names_are_refused_for_communities_and_found_for_cases(world):
+    r = world.client.post("/api/v1/communities", headers=world.h("fc"), json={
+        "name": "新小区", "street_office_id": world.ids["office_yt"], "buildings": ["1栋", "\u03921栋"]})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_identifier" and "U+0392" in r.json()["message"]
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t",
+        "buildings": ["１栋"]})
+    assert r.status_code == 201, r.text
+    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
+        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t",
+        "buildings": ["1栋\u200b"]})
+    assert r.status_code == 422 and "U+200B" in r.json()["message"], r.text
