@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False  # implicit TLS (port 465)
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per HTTP request or SMTP conversation step
     delivery_lease_seconds: int = Field(300, ge=30, le=3600)  # a claimed delivery is another process's again after this
+    # hosts (comma-separated names or addresses) a channel may send to although they resolve to
+    # loopback, private or link-local addresses (service/notify/targets.py)
+    webhook_allowed_hosts: str = ""
+
+    # -- who may do what (service/auth.py, service/usecases/users.py, /metrics) ---------------
+    api_token_days: int = Field(90, ge=1, le=3650)  # lifetime of the API tokens `fundflow user add/token` issue
+    login_free_failures: int = Field(5, ge=1, le=100)  # failed logins per user or address before waiting
+    login_base_wait_seconds: int = Field(30, ge=1, le=3600)  # the first wait; it doubles with each further failure
+    login_max_wait_seconds: int = Field(3600, ge=1, le=86400)
+    # /metrics: "open" (anyone who reaches it), "token" (Authorization: Bearer FUNDFLOW_METRICS_TOKEN), "off" (404)
+    metrics_access: Literal["open", "token", "off"] = "open"
+    metrics_token: Optional[SecretStr] = None
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> "Settings":
@@ -54,7 +66,13 @@ class Settings(BaseSettings):
                 raise ValueError("FUNDFLOW_SECRET_KEY must be set to a random value of 32+ characters in production")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production runs on PostgreSQL: set FUNDFLOW_DATABASE_URL")
+        if self.metrics_access == "token" and (self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 16):
+            raise ValueError("FUNDFLOW_METRICS_ACCESS=token needs FUNDFLOW_METRICS_TOKEN of 16+ characters")
         return self
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower().rstrip(".") for h in self.webhook_allowed_hosts.split(",") if h.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ import httpx
 
 from ..config import Settings
 from ..tables import Alert
+from .targets import TargetRefused, check_target
 
 __all__ = ["DeliveryFailed", "idempotency_key", "alert_text", "truncate_utf8", "post_json", "robot_reply",
            "strip_fragment"]
@@ -57,7 +58,12 @@ def _timeout(settings: Settings) -> httpx.Timeout:
 
 def post_json(url: str, body: dict[str, Any], settings: Settings, headers: dict[str, str] | None = None) -> httpx.Response:
     """POST ``body`` as UTF-8 JSON; a 2xx answer is returned, anything else raises DeliveryFailed.
-    Redirects are not followed (a 3xx is a failure: the configured address is wrong)."""
+    Redirects are not followed (a 3xx is a failure: the configured address is wrong); the target
+    is checked again here (a name may have been pointed at an internal address since)."""
+    try:
+        check_target(url, settings)
+    except TargetRefused as exc:
+        raise DeliveryFailed(exc.reason) from None
     try:
         with httpx.Client(timeout=_timeout(settings), follow_redirects=False,
                           headers={"User-Agent": USER_AGENT}) as client:

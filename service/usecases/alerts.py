@@ -28,6 +28,7 @@ from ..context import Services
 from ..db import read_only, transaction
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..jurisdiction import ORG_LEVELS, case_clause
+from ..notify.targets import TargetRefused, check_target
 from ..tables import Alert, AlertAck, Case, Channel, Community, Delivery, Stage, User
 from ..views import iso
 from .cases import append_event, set_deadlines  # the one place that writes a stage's deadlines
@@ -270,17 +271,21 @@ def _channel_view(ch: Channel) -> dict[str, Any]:
 
 def add_channel(svc: Services, user: User | None, *, name: str, kind: str, target: str, role: str | None,
                 org_level: str = "city", org_id: int | None = None, now: datetime) -> dict[str, Any]:
-    """Admins configure where alerts go (``user`` None: the command line)."""
-    if user is not None and user.org_level != "city":
-        raise Forbidden("只有市级管理员可以配置提醒渠道", code="cannot_configure_channels")
+    """Only admins configure where alerts go (``user`` None: the command line). A URL target must
+    be http(s) to a public host (service.notify.targets), checked now and at each delivery."""
+    if user is not None and user.role != "admin":
+        raise Forbidden("只有系统管理员可以配置提醒渠道", code="cannot_configure_channels")
     if kind not in CHANNEL_KINDS:
         raise InvalidInput(f"渠道类型应为 {'、'.join(CHANNEL_KINDS)}", code="unknown_channel_kind")
     target = (target or "").strip()
     if kind == "email":
         if not target or any("@" not in a for a in target.split(",")):
             raise InvalidInput("邮件渠道的目标应为逗号分隔的邮箱地址", code="invalid_channel_target")
-    elif not target.startswith(("http://", "https://")):
-        raise InvalidInput("Webhook 渠道的目标应为 http(s) 地址", code="invalid_channel_target")
+    else:
+        try:
+            check_target(target, svc.settings)
+        except TargetRefused as exc:
+            raise InvalidInput(f"渠道地址不可用：{exc.reason}", code="invalid_channel_target") from None
     if org_level not in ORG_LEVELS or (org_level != "city") != (org_id is not None):
         raise InvalidInput("机构层级为 city 时不填 org_id，其他层级须填", code="invalid_channel_org")
     with transaction(svc.sessions) as s:

@@ -111,6 +111,7 @@ def test_metrics_show_the_backlog_alerts_and_scheduler_steps(world, reported):
     and times each scheduler step."""
     from service.scheduler import tick
 
+    world.svc.settings = world.svc.settings.model_copy(update={"webhook_allowed_hosts": "127.0.0.1"})  # a local receiver
     alerts.add_channel(world.svc, None, name="hook", kind="webhook", target="http://127.0.0.1:9/x", role=None,
                        now=at(2025, 9, 29))
     tick(world.svc, at(2025, 10, 14, 9))

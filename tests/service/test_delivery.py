@@ -32,6 +32,12 @@ from service.usecases import alerts, cases, delivery
 from workflow.tz import SHANGHAI
 
 
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(monkeypatch):
+    """The receivers here listen on 127.0.0.1, which channels may reach only when allowed."""
+    monkeypatch.setenv("FUNDFLOW_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+
+
 def at(y, m, d, hh=10, mm=0, ss=0) -> datetime:
     return datetime(y, m, d, hh, mm, ss, tzinfo=SHANGHAI)
 
