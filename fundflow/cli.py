@@ -173,6 +173,36 @@ def user_add(
     typer.echo(f"user {user.username} ({user.role}, {user.org_name}) token: {token}")
 
 
+@user_app.command("token")
+def user_token(name: Annotated[str, typer.Argument(help="用户名")]) -> None:
+    """Issue a further API token for NAME (shown once; valid FUNDFLOW_API_TOKEN_DAYS days)."""
+    from service.usecases.users import new_api_token
+
+    with _service_call() as svc:
+        token = new_api_token(svc, name, _now())
+    typer.echo(f"user {name} token: {token}")
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(name: Annotated[str, typer.Argument(help="用户名")]) -> None:
+    """Revoke every API token and login session of NAME; they stop working at once."""
+    from service.usecases.users import revoke_tokens
+
+    with _service_call() as svc:
+        n = revoke_tokens(svc, name)
+    typer.echo(f"user {name}: {n} token(s) revoked")
+
+
+@user_app.command("deactivate")
+def user_deactivate(name: Annotated[str, typer.Argument(help="用户名")]) -> None:
+    """Deactivate NAME: no more logins; every token and session stops at once."""
+    from service.usecases.users import deactivate
+
+    with _service_call() as svc:
+        n = deactivate(svc, name)
+    typer.echo(f"user {name}: deactivated, {n} token(s) revoked")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check every case's hash chain; name each case whose events were altered, deleted or reordered."""

@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 
 from .tables import ApiToken, User
 
-__all__ = ["hash_password", "verify_password", "issue_token", "user_for_token", "revoke_token", "TOKEN_PREFIX"]
+__all__ = ["hash_password", "verify_password", "issue_token", "user_for_token", "revoke_token", "revoke_all",
+           "TOKEN_PREFIX"]
 
 _hasher = PasswordHash.recommended()
 TOKEN_PREFIX = "ff_"
@@ -44,18 +45,35 @@ def issue_token(session: Session, user: User, kind: str, now: datetime, lifetime
     return token
 
 
-def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+def user_for_token(session: Session, token: str, now: datetime, max_age: timedelta) -> User | None:
+    """The active user the token belongs to, or None: unknown, revoked, expired, or the user was
+    deactivated (checked on every request, so deactivation and revocation act at once). A token
+    issued without an end (before tokens expired) ends ``max_age`` after it was issued."""
     if not token or len(token) > MAX_TOKEN_CHARS or not token.startswith(TOKEN_PREFIX):
         return None
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
-    if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= now):
+    if row is None or row.revoked:
+        return None
+    if (row.expires_at or row.created_at + max_age) <= now:
         return None
     user = session.get(User, row.user_id)
     return user if user is not None and user.active else None
 
 
-def revoke_token(session: Session, token: str) -> None:
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke one token; False if there is no such (unrevoked) token."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token or ""))).first()
-    if row is not None:
+    if row is None or row.revoked:
+        return False
+    row.revoked = True
+    session.add(row)
+    return True
+
+
+def revoke_all(session: Session, user_id: int) -> int:
+    """Revoke every token of a user (API tokens and sessions); the number revoked."""
+    rows = session.exec(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))).all()
+    for row in rows:
         row.revoked = True
         session.add(row)
+    return len(rows)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +26,7 @@ from ..schemas import (
 from ..tables import User
 from ..usecases import alerts, cases, communities, delivery, documents, meetings, queries, users
 from ..views import field_view
-from .deps import current_user, get_now, get_services, no_nul_in_url
+from .deps import bearer, current_user, get_now, get_services, no_nul_in_url
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -45,6 +46,13 @@ def _reply(reply: cases.Reply) -> JSONResponse:
 def login(body: LoginRequest, svc: Services = Depends(get_services), now: datetime = Depends(get_now)):
     user, token = users.login(svc, body.username, body.password, now)
     return {"token": token, "token_type": "bearer", "user": _me(user)}
+
+
+@router.delete("/tokens/current", status_code=204, tags=["auth"], summary="注销当前令牌（API 令牌或登录会话）")
+def revoke_current_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer),
+                         user: User = Depends(current_user), svc: Services = Depends(get_services)):
+    users.logout(svc, credentials.credentials)  # current_user took it from the header (writes need one)
+    return Response(status_code=204)
 
 
 @router.get("/me", tags=["auth"], summary="当前用户")

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from ..auth import hash_password, issue_token, user_for_token, verify_password
+from ..auth import hash_password, issue_token, revoke_all, revoke_token, user_for_token, verify_password
 from ..context import Services
 from ..db import read_only, transaction
-from ..errors import Conflict, InvalidInput, NotAuthenticated
+from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from ..tables import Community, District, StreetOffice, User
 
-__all__ = ["add_user", "login", "logout", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles"]
+__all__ = ["add_user", "login", "logout", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles",
+           "revoke_tokens", "deactivate", "new_api_token"]
 
 #: The organisation level each role belongs to. Parties inside a community are scoped to it;
 #: the fire authority to its district; the fund center, bureau and admins see the city.
@@ -72,8 +73,44 @@ def add_user(svc: Services, *, username: str, display_name: str, role: str, org:
                     created_at=now)
         s.add(user)
         s.flush()
-        token = issue_token(s, user, "api", now)
+        token = issue_token(s, user, "api", now, _api_lifetime(svc))
     return user, token
+
+
+def _api_lifetime(svc: Services) -> timedelta:
+    return timedelta(days=svc.settings.api_token_days)
+
+
+def _named(s: Session, username: str) -> User:
+    user = s.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"没有用户 {username}", code="unknown_user")
+    return user
+
+
+def new_api_token(svc: Services, username: str, now: datetime) -> str:
+    """A further API token for an active user (shown once), valid ``api_token_days``."""
+    with transaction(svc.sessions) as s:
+        user = _named(s, username)
+        if not user.active:
+            raise Conflict(f"用户 {username} 已停用", code="user_inactive")
+        return issue_token(s, user, "api", now, _api_lifetime(svc))
+
+
+def revoke_tokens(svc: Services, username: str) -> int:
+    """Revoke every token (API and session) of a user; they stop working at once."""
+    with transaction(svc.sessions) as s:
+        return revoke_all(s, _named(s, username).id)
+
+
+def deactivate(svc: Services, username: str) -> int:
+    """Deactivate a user: no login, and every token and session stops at once. The number of
+    tokens revoked."""
+    with transaction(svc.sessions) as s:
+        user = _named(s, username)
+        user.active = False
+        s.add(user)
+        return revoke_all(s, user.id)
 
 
 def login(svc: Services, username: str, password: str, now: datetime) -> tuple[User, str]:
@@ -88,15 +125,14 @@ def login(svc: Services, username: str, password: str, now: datetime) -> tuple[U
 
 def authenticate(svc: Services, token: str, now: datetime) -> User:
     with read_only(svc.sessions) as s:
-        user = user_for_token(s, token, now)
+        user = user_for_token(s, token, now, _api_lifetime(svc))
     if user is None:
         raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
     return user
 
 
-def logout(svc: Services, token: str) -> None:
-    """Revoke a session token (logging out); unknown tokens are ignored."""
-    from ..auth import revoke_token
-
+def logout(svc: Services, token: str) -> bool:
+    """Revoke the token presented (logging out, or ``DELETE /api/v1/tokens/current``); False
+    when it was unknown or already revoked."""
     with transaction(svc.sessions) as s:
-        revoke_token(s, token)
+        return revoke_token(s, token)
