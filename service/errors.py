@@ -13,7 +13,8 @@
         ├── Conflict                        409 (lost a race, duplicate)
         ├── PreconditionFailed              412 (If-Match with a stale version)
         ├── PayloadTooLarge                 413
-        └── InvalidInput                    422 (with details, e.g. the bad rows of an import)
+        ├── InvalidInput                    422 (with details, e.g. the bad rows of an import)
+        └── TooManyRequests                 429 (login failures: wait ``detail.retry_after`` s)
 
 Every error answers JSON ``{code, message, detail}``: ``code`` is a stable English-readable
 identifier, ``message`` is Chinese.
@@ -33,7 +34,7 @@ from workflow.errors import (
 
 __all__ = [
     "ServiceError", "NotAuthenticated", "Forbidden", "NotFound", "Conflict", "PreconditionFailed",
-    "PayloadTooLarge", "InvalidInput", "STATUS", "status_for", "error_body",
+    "PayloadTooLarge", "InvalidInput", "TooManyRequests", "STATUS", "status_for", "error_body",
 ]
 
 
@@ -76,6 +77,10 @@ class InvalidInput(ServiceError):
     code = "invalid_input"
 
 
+class TooManyRequests(ServiceError):
+    code = "too_many_requests"
+
+
 #: error class -> HTTP status. Looked up along the MRO; a test checks every class is here.
 STATUS: dict[type[BaseException], int] = {
     NotAuthenticated: 401,
@@ -87,6 +92,7 @@ STATUS: dict[type[BaseException], int] = {
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
     InvalidInput: 422,
+    TooManyRequests: 429,
     DefinitionError: 500,
     CalendarError: 500,
     ServiceError: 500,

@@ -324,3 +324,14 @@ class SchedulerLease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=128)
     expires_at: datetime = _utc(nullable=False)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per user name (``user:NAME``) or per address (``addr:IP``), shared by every
+    process: after a few, logins under that key wait (service/login_throttle.py)."""
+
+    __tablename__ = "login_throttles"
+    key: str = Field(primary_key=True, max_length=128)
+    failures: int = 0
+    last_failure_at: datetime = _utc(nullable=False)
+    locked_until: Optional[datetime] = _utc()

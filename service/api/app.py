@@ -18,7 +18,7 @@ from workflow.errors import FundflowError, TransitionRefused
 
 from ..config import Settings, get_settings
 from ..context import Services, build_services
-from ..errors import error_body, status_for
+from ..errors import TooManyRequests, error_body, status_for
 from ..metrics import PROCESS, DatabaseFigures
 from ..migrate import check_current
 from ..web import STATIC_DIR
@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             metrics.refusals.labels(exc.refusal.code.value).inc()
         if status >= 500:
             log.error("domain error on %s: %s", request.url.path, exc)
-        return JSONResponse(error_body(exc), status_code=status)
+        headers = {"Retry-After": str(exc.detail["retry_after"])} if isinstance(exc, TooManyRequests) else None
+        return JSONResponse(error_body(exc), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -43,8 +43,9 @@ def _reply(reply: cases.Reply) -> JSONResponse:
 
 
 @router.post("/login", tags=["auth"], summary="用户名密码登录，返回会话令牌")
-def login(body: LoginRequest, svc: Services = Depends(get_services), now: datetime = Depends(get_now)):
-    user, token = users.login(svc, body.username, body.password, now)
+def login(body: LoginRequest, request: Request, svc: Services = Depends(get_services),
+          now: datetime = Depends(get_now)):
+    user, token = users.login(svc, body.username, body.password, now, request.client.host if request.client else None)
     return {"token": token, "token_type": "bearer", "user": _me(user)}
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
 from ..auth import hash_password, issue_token, revoke_all, revoke_token, user_for_token, verify_password
+from .. import login_throttle as throttle
 from ..context import Services
 from ..db import read_only, transaction
-from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 from ..tables import Community, District, StreetOffice, User
 
 __all__ = ["add_user", "login", "logout", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles",
@@ -28,6 +31,7 @@ ROLE_LEVELS = {
     "housing_bureau": "city",
     "admin": "city",
 }
+log = logging.getLogger("fundflow.auth")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
 
@@ -113,12 +117,27 @@ def deactivate(svc: Services, username: str) -> int:
         return revoke_all(s, user.id)
 
 
-def login(svc: Services, username: str, password: str, now: datetime) -> tuple[User, str]:
+def login(svc: Services, username: str, password: str, now: datetime,
+          address: str | None = None) -> tuple[User, str]:
+    """A session token for the right password; failures are throttled per user name and per
+    ``address`` (service.login_throttle) and logged."""
+    keys = throttle.keys_for(username, address)
     with read_only(svc.sessions) as s:  # the slow password check runs outside any write lock
+        wait = throttle.retry_after(s, keys, now)
         user = s.exec(select(User).where(User.username == username)).first()
+    if wait:
+        log.warning(json.dumps({"event": "login_throttled", "username": username, "address": address,
+                                "retry_after": wait}, ensure_ascii=False))
+        raise TooManyRequests(f"登录失败次数过多，请 {wait} 秒后再试", code="login_throttled",
+                              detail={"retry_after": wait})
     if not verify_password(password, user.password_hash if user else None) or not user.active:
+        with transaction(svc.sessions) as s:
+            failures = throttle.record_failure(s, keys, now, svc.settings)
+        log.warning(json.dumps({"event": "login_failed", "username": username, "address": address,
+                                "failures": failures}, ensure_ascii=False))
         raise NotAuthenticated("用户名或密码错误", code="bad_credentials")
     with transaction(svc.sessions) as s:
+        throttle.clear(s, keys[0])
         token = issue_token(s, user, "session", now, timedelta(hours=svc.settings.session_hours))
     return user, token
 

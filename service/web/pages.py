@@ -27,7 +27,8 @@ from workflow.guards import REGISTRY, VoteChoice
 from ..api.deps import get_now, get_services
 from ..context import Services
 from ..errors import (
-    Conflict, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge, PreconditionFailed, error_body, status_for,
+    Conflict, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge, PreconditionFailed, TooManyRequests, error_body,
+    status_for,
 )
 from ..exports import apportionment_xlsx
 from ..tables import User
@@ -154,9 +155,12 @@ async def login_submit(request: Request, svc: Services = Depends(get_services), 
     if not username or not password:
         return _login_page(request, svc, next_, "请输入用户名和密码。", username, 422)
     try:
-        _user, token = await run_in_threadpool(users.login, svc, username, password, now)
+        _user, token = await run_in_threadpool(users.login, svc, username, password, now,
+                                               request.client.host if request.client else None)
     except NotAuthenticated as exc:
         return _login_page(request, svc, next_, exc.message, username, 401)
+    except TooManyRequests as exc:
+        return _login_page(request, svc, next_, exc.message, username, 429)
     response = RedirectResponse(safe_next(next_), status_code=303)
     set_session(response, request, token, svc.settings.session_hours * 3600)
     return response
