@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from workflow.errors import FundflowError, TransitionRefused
 
 from ..config import Settings, get_settings
 from ..context import Services, build_services
-from ..errors import TooManyRequests, error_body, status_for
+from ..errors import NotAuthenticated, NotFound, TooManyRequests, error_body, status_for
 from ..metrics import PROCESS, DatabaseFigures
 from ..migrate import check_current
 from ..web import STATIC_DIR
@@ -121,8 +122,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 "definitions": [f"{d.id}.v{d.version}" for d in svc.registry],
                 "calendar_years": [min(svc.calendar.known_years()), max(svc.calendar.known_years())]}
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标")
-    def prometheus():
+    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标（FUNDFLOW_METRICS_ACCESS: open、token 或 off）")
+    def prometheus(request: Request):
+        if settings.metrics_access == "off":
+            raise NotFound("指标接口未开放", code="not_found")
+        if settings.metrics_access == "token":
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+                raise NotAuthenticated("指标接口须携带 Authorization: Bearer <FUNDFLOW_METRICS_TOKEN>",
+                                       code="metrics_token_required")
         body = generate_latest(metrics.registry) + generate_latest(PROCESS) + generate_latest(database_figures)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

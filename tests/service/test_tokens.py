@@ -130,3 +130,45 @@ def test_fundflow_user_deactivate(world, cli_env):
     assert r.exit_code == 2 and "user_inactive" in r.output
     r = cli_env.invoke(cli, ["user", "deactivate", "nobody"])
     assert r.exit_code == 2 and "unknown_user" in r.output
+
+
+# -- /metrics ---------------------------------------------------------------------------------
+
+
+def _metrics_app(world, **settings):
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from service.api import create_app
+
+    svc = replace(world.svc, settings=world.svc.settings.model_copy(update=settings))
+    return TestClient(create_app(services=svc), raise_server_exceptions=False)
+
+
+def test_metrics_are_open_by_default(world):
+    assert world.client.get("/metrics").status_code == 200
+
+
+def test_metrics_can_require_a_bearer_token(world):
+    from pydantic import SecretStr
+
+    with _metrics_app(world, metrics_access="token", metrics_token=SecretStr("m" * 24)) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 24}).status_code == 401
+        assert client.get("/metrics", headers=world.h("admin")).status_code == 401  # a user's token is not it
+        r = client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 24})
+        assert r.status_code == 200 and "fundflow_http_requests_total" in r.text
+
+
+def test_metrics_can_be_off(world):
+    with _metrics_app(world, metrics_access="off") as client:
+        r = client.get("/metrics")
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_a_metrics_token_is_required_for_token_access():
+    from service.config import Settings
+
+    with pytest.raises(ValueError, match="METRICS_TOKEN"):
+        Settings(database_url="sqlite://", metrics_access="token")
