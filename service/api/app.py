@@ -24,6 +24,7 @@ from ..metrics import PROCESS, DatabaseFigures
 from ..migrate import check_current
 from ..web import STATIC_DIR
 from ..web import router as pages
+from .openapi import install as install_openapi
 from .middleware import JsonDepthLimit, LimitAndMeasure, Metrics
 from .routes import router
 
@@ -31,7 +32,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("fundflow")
 
-_HTTP_CODES = {401: ("not_authenticated", "请先登录"), 403: ("forbidden", "无权访问"), 404: ("not_found", "资源不存在"),
+_HTTP_CODES = {400: ("bad_request", "请求体无法解析：应为 UTF-8 编码的 JSON 或表单"), 401: ("not_authenticated", "请先登录"), 403: ("forbidden", "无权访问"), 404: ("not_found", "资源不存在"),
                405: ("method_not_allowed", "不支持该请求方法"), 406: ("not_acceptable", "不支持的响应格式"),
                413: ("payload_too_large", "请求内容过大"), 415: ("unsupported_media_type", "不支持的内容类型")}
 
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+    install_openapi(app)  # every operation's 4xx answers, with the error schema
     app.include_router(pages)  # the pages for people, at /
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(JsonDepthLimit)  # inside LimitAndMeasure: the body it reads is size-limited

@@ -1,15 +1,17 @@
-"""Property-based API run: every operation of the OpenAPI schema, no 5xx anywhere.
+"""Property-based API run: every operation of the OpenAPI schema, every schemathesis check
+(``--checks all``: no 5xx, every status code, content type, header and body as documented,
+schema-invalid data refused, ...).
 
 A bounded, deterministic schemathesis run (fixed seed, derandomized, a few examples per
-operation, about a hundred requests in all) on SQLite only, as a city-level user (the fund
-center, which may also fire transitions) against a small seeded city.
+operation, positive and negative, about a hundred requests in all) on SQLite only, as a
+city-level user (the fund center, which may also fire transitions) against a small seeded city.
 """
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 
 from service.api import create_app
@@ -26,7 +28,8 @@ SEED = 20260302
 
 CONFIG = SchemathesisConfig.from_dict({
     "seed": SEED,
-    "generation": {"max-examples": EXAMPLES_PER_OPERATION, "deterministic": True, "database": "none", "no-shrink": True},
+    "generation": {"max-examples": EXAMPLES_PER_OPERATION, "deterministic": True, "database": "none", "no-shrink": True,
+                   "mode": "all"},
     "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
     "warnings": False,
 })
@@ -37,6 +40,8 @@ _UNUSED = build_services(Settings(database_url="sqlite://"))
 APP = create_app(services=_UNUSED)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 SEEDED_IDS = ("case_id", "community_id", "document_id")
+load_all_checks()
+ALL_CHECKS = list(CHECKS.get_all())  # --checks all
 
 
 @schema.hook
@@ -72,7 +77,7 @@ def seeded(tmp_path_factory):
 
 @schema.parametrize()
 def test_no_server_errors(case, seeded):
-    response = case.call_and_validate(headers=seeded.h("fc"), checks=[not_a_server_error])
+    response = case.call_and_validate(headers=seeded.h("fc"), checks=ALL_CHECKS)
     assert response.status_code < 500, (case.method, case.formatted_path, case.query, case.body, response.content[:500])
 
 
