@@ -16,8 +16,11 @@ def _identifiers(names: list[str] | None) -> list[str] | None:
     return None if names is None else [clean_identifier(n) for n in names]
 
 
+BuildingName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 #: Building names: NFKC, no invisible, bidi or look-alike characters (service.identifiers).
-Identifiers = Annotated[list[str], AfterValidator(_identifiers)]
+Identifiers = Annotated[list[BuildingName], AfterValidator(_identifiers)]
 #: Case or transition data: at most 32 levels deep and 64 KiB (service.json_limits).
 CaseData = Annotated[dict[str, Any], AfterValidator(check_data)]
 
@@ -61,7 +64,7 @@ class CommunityCreate(_Strict):
     code: Optional[str] = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
     street_office_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)
     address: str = Field("", max_length=256)
-    buildings: list[str] = Field(default_factory=list, max_length=500)
+    buildings: list[BuildingName] = Field(default_factory=list, max_length=500)
 
 
 class LoginRequest(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 import logging
 from contextlib import asynccontextmanager
 
@@ -35,6 +36,17 @@ log = logging.getLogger("fundflow")
 _HTTP_CODES = {400: ("bad_request", "请求体无法解析：应为 UTF-8 编码的 JSON 或表单"), 401: ("not_authenticated", "请先登录"), 403: ("forbidden", "无权访问"), 404: ("not_found", "资源不存在"),
                405: ("method_not_allowed", "不支持该请求方法"), 406: ("not_acceptable", "不支持的响应格式"),
                413: ("payload_too_large", "请求内容过大"), 415: ("unsupported_media_type", "不支持的内容类型")}
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the request's path (Starlette's 405 names one
+    route's only, and the API has one route per method)."""
+    paths = request.app.openapi().get("paths", {})
+    allowed: set[str] = set()
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            allowed |= {m.upper() for m in operations}
+    return sorted(allowed)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, *,
@@ -102,8 +114,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "请求错误"))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers["Allow"] = ", ".join(allowed)
         return JSONResponse({"code": code, "message": message, "detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # a bug: log it whole, answer plainly

@@ -164,7 +164,7 @@ def get_case(case_id: Id, svc: Services = Depends(get_services), user: User = De
              responses={409: {"description": "流程拒绝或并发冲突"}, 412: {"description": "If-Match 版本过期"}})
 def fire(case_id: Id, body: TransitionRequest, request: Request, svc: Services = Depends(get_services),
          user: User = Depends(current_user), now: datetime = Depends(get_now),
-         if_match: Optional[str] = Header(None, max_length=32),
+         if_match: Optional[str] = Header(None, max_length=32, description="案件版本号，如 7 或 \"7\""),
          idempotency_key: Optional[str] = Header(None, max_length=128)):
     version = None
     if if_match is not None:
@@ -195,7 +195,7 @@ def votes(case_id: Id, svc: Services = Depends(get_services), user: User = Depen
 
 
 @router.post("/cases/{case_id}/documents", status_code=201, tags=["cases"], summary="上传材料")
-async def upload(case_id: Id, doc_type: str = Form(..., max_length=64), file: UploadFile = File(...),
+async def upload(case_id: Id, doc_type: str = Form(..., min_length=1, max_length=64), file: UploadFile = File(...),
                  svc: Services = Depends(get_services), user: User = Depends(current_user),
                  now: datetime = Depends(get_now)):
     content = await file.read()
