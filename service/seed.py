@@ -690,9 +690,10 @@ class _Seeder:
         else:
             self._vote(sc, 0, "so", "property_company", False, None, None)
         self._doc(sc, 0, "so", "meeting_minutes", "联席会议纪要.pdf")
-        scope_note = ("本栋自用消防设施，由" + "、".join(spec.scope) + "业主分摊") if spec.scope else "全体业主共用消防设施，由全体业主分摊"
+        scope_reason = ("本栋自用消防设施，由" + "、".join(spec.scope) + "业主分摊") if spec.scope else "全体业主共用消防设施，由全体业主分摊"
         self._fire_t(sc, 0, "so", "meeting_approve", {
-            "scope_note": scope_note, "budget_estimate": money("estimate"),
+            "paying_scope": {"buildings": list(spec.scope)} if spec.scope else {"whole_estate": True},
+            "scope_reason": scope_reason, "budget_estimate": money("estimate"),
             "implementer": "property_company" if rng.random() < 0.7 else "street_office"})
         if stop == "plan_budget":
             sc.mark()
@@ -792,6 +793,7 @@ class _Seeder:
         # 11. public notice
         self._doc(sc, 0, "so", "notice_text", "费用公示.pdf")
         self._doc(sc, 0, "so", "cost_table", "分户费用分摊表.pdf")
+        self._fire_t(sc, 0, "so", "post_notice", {"notice_place": "小区公示栏及各单元入口"})
         self._doc(sc, 0, "so", "notice_photos", "公示张贴照片.pdf")
         if stop == "public_notice":
             sc.mark()

@@ -65,6 +65,8 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
         "to_state": e.to_state, "to_label": label(e.to_state),
         "user": e.user_name, "role": e.role, "org": e.org, "data": e.data, "comment": e.comment,
         "at": iso(e.at), "hash": e.hash,
+        # when the act happened (offline), beside when it was recorded (``at``); in the hashed data
+        "occurred_at": iso(datetime.fromisoformat(e.data["occurred_at"])) if isinstance((e.data or {}).get("occurred_at"), str) else None,
     }
 
 

@@ -51,7 +51,7 @@ def open_case(world, when: datetime, title: str = "1栋消防泵") -> int:
 
 @pytest.fixture
 def reported(world):
-    """Reported Monday 2025-09-29 10:00: warning 10-13, overdue 10-14, escalations 10-16, 10-21, ..."""
+    """Reported Monday 2025-09-29 10:00: warning 10-11 (the make-up Saturday), overdue 10-14, escalations 10-16, 10-21, ..."""
     return open_case(world, at(2025, 9, 29))
 
 
@@ -136,7 +136,7 @@ def test_catch_up_after_downtime(world, reported, other):
     assert got == sorted([
         (reported, "overdue", "2025-10-14"), (reported, "escalation", "2025-10-16"),
         (reported, "escalation", "2025-10-21"),
-        (second, "warning", "2025-10-15"), (second, "overdue", "2025-10-16"),
+        (second, "warning", "2025-10-14"), (second, "overdue", "2025-10-16"),
         (second, "escalation", "2025-10-18"),
     ])
     again = sched.tick(other, at(2025, 10, 21, 9, 1))
@@ -433,7 +433,7 @@ def test_fundflow_scan(world, reported, run_cli):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["warning", "overdue"]
-    assert "2025-10-13T00:00:00+08:00" in lines[0] and "2025-10-14T00:00:00+08:00" in lines[1]
+    assert "2025-10-11T00:00:00+08:00" in lines[0] and "2025-10-14T00:00:00+08:00" in lines[1]
     assert "2025-10-14T09:00:00+08:00: 2 alert(s) recorded from 1 stage(s)" in result.stderr
     again, _ = run_cli("scan", "--now", "2025-10-14T01:00:00+00:00")  # the same moment, aware
     assert again.exit_code == 0 and again.stdout == "" and "0 alert(s)" in again.stderr

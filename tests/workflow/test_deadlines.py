@@ -26,7 +26,7 @@ def test_two_working_days_from_the_eve_of_national_day_2025(calendar):
     d = compute_deadlines(rule(), at(2025, 9, 30, 16), calendar)
     assert d.due_date == date(2025, 10, 10)  # 10-09 is the 1st working day, 10-10 the 2nd
     assert local(d.due_at) == at(2025, 10, 11, 0)
-    assert local(d.warn_at) == at(2025, 10, 10, 0)  # one working day left: the due date itself
+    assert local(d.warn_at) == at(2025, 10, 9, 0)  # warned 1 working day before the due date
     assert not d.provisional and d.calendar_source.startswith("chinesecalendar")
 
 
