@@ -32,8 +32,8 @@ from .calendar import WorkCalendar
 from .definition import Anchor, DeadlineKind, DeadlineRule
 from .tz import local_date, require_aware, start_of_local_day
 
-__all__ = ["StageDeadlines", "EscalationMoment", "Anchors", "compute_deadlines", "count_from", "escalation_moments",
-           "suspension_length"]
+__all__ = ["StageDeadlines", "EscalationMoment", "Anchors", "DeadlineStatus", "compute_deadlines", "count_from",
+           "deadline_status", "escalation_moments", "suspension_length"]
 
 ONE_DAY = timedelta(days=1)
 
@@ -187,3 +187,35 @@ def suspension_length(calendar: WorkCalendar, since: datetime, until: datetime) 
     suspended, up to and including the day it resumed."""
     a, b = local_date(since), local_date(until)
     return max(0, calendar.workdays_between(a, b).count), max(0, (b - a).days)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineStatus:
+    """Where a running stage stands: the one rule pages, alerts, the API and the figures use.
+
+    * ``overdue``: from ``due_at`` (00:00 the day after the due date), unless suspended;
+    * ``warned``: from ``warn_at`` until overdue, unless suspended;
+    * ``working_days_left``: the working days after today up to and including the due date
+      (0 on the due date itself); once overdue, minus the working days since the due date.
+    """
+
+    overdue: bool
+    warned: bool
+    working_days_left: int | None
+
+
+def deadline_status(due_date: date | None, due_at: datetime | None, warn_at: datetime | None, now: datetime,
+                    calendar: WorkCalendar, suspended: bool = False) -> DeadlineStatus:
+    require_aware(now, "now")
+    if due_date is None or due_at is None:
+        return DeadlineStatus(False, False, None)
+    today = local_date(now)
+    left = calendar.workdays_between(today, due_date).count
+    overdue = not suspended and is_overdue(due_at, now)
+    warned = not suspended and not overdue and warn_at is not None and warn_at <= now
+    return DeadlineStatus(overdue, warned, left)
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    """Past its due moment (the service's SQL filters mirror this: ``due_at <= now``, not suspended)."""
+    return due_at is not None and due_at <= now

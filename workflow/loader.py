@@ -823,7 +823,8 @@ class DefinitionRegistry:
         try:
             return self._by_key[(definition_id, version)]
         except KeyError:
-            raise UnknownDefinition(definition_id, version, self.ids()) from None
+            versions = tuple(sorted(v for (i, v) in self._by_key if i == definition_id))
+            raise UnknownDefinition(definition_id, version, self.ids(), versions) from None
 
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted({i for i, _ in self._by_key}))

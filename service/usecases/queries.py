@@ -19,7 +19,7 @@ from ..db import read_only, transaction
 from ..errors import InvalidInput
 from ..jurisdiction import case_clause
 from ..tables import Building, Case, Community, District, Household, Stage, StreetOffice, User
-from ..views import event_view, events_of, iso, money, stage_view
+from ..views import event_view, events_of, iso, money, not_overdue_clause, overdue_clause, stage_view
 from .cases import load_case, scope_households
 
 __all__ = ["list_cases", "list_events", "apportionment_of", "city_stats", "APPORTION_FIGURES"]
@@ -50,9 +50,9 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
         if not include_closed:
             stmt = stmt.where(Case.closed.is_(False))
         if overdue is True:
-            stmt = stmt.where(Stage.due_at <= now, Case.suspended_since.is_(None))
+            stmt = stmt.where(overdue_clause(now))
         elif overdue is False:
-            stmt = stmt.where(or_(Stage.due_at.is_(None), Stage.due_at > now, Case.suspended_since.is_not(None)))
+            stmt = stmt.where(or_(Stage.id.is_(None), not_overdue_clause(now)))
         if q:
             like = f"%{q.strip()[:100]}%"
             stmt = stmt.where(or_(Case.title.ilike(like), Case.number.ilike(like), Community.name.ilike(like)))
@@ -148,7 +148,7 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
         overdue = dict(s.exec(
             select(Case.street_office_id, func.count())
             .join(Stage, and_(Stage.case_id == Case.id, Stage.left_at.is_(None)))
-            .where(scope, Stage.due_at <= now, Case.suspended_since.is_(None))
+            .where(scope, overdue_clause(now))
             .group_by(Case.street_office_id)).all())
         stage_days: dict[tuple[str, str], list[int]] = defaultdict(list)
         for definition_id, state, entered, left in s.exec(

@@ -250,3 +250,19 @@ def test_a_stage_that_begins_overdue_alerts_at_the_next_scan(world, drv):
     assert out["stage"]["warn_at"] is None  # no warning for a stage that begins overdue
     result = alerts.scan(world.svc, NOW + timedelta(minutes=1))
     assert [a["kind"] for a in result.alerts if a["case_id"] == cid][:1] == ["overdue"]
+
+
+def test_lists_figures_and_case_views_agree_on_overdue(world, drv):
+    """The SQL filter (lists, the dashboard, /metrics) mirrors the predicate the case view uses."""
+    ids = [open_offline(drv, day) for day in ("2026-03-02", "2026-03-09", "2026-03-16")]
+    ok(drv, ids[1], "so", "suspend", {"reason": "等待续交"})
+    views = {i: drv.get(i)["stage"] for i in ids}
+    overdue = {i for i, st in views.items() if st["overdue"]}
+    assert overdue == {ids[0]}  # due 03-09; the second is suspended; the third is due 03-23
+    listed = drv.client.get(f"{API}/cases", params={"overdue": "true"}, headers=world.h("so")).json()
+    assert {c["id"] for c in listed["items"]} == overdue
+    rest = drv.client.get(f"{API}/cases", params={"overdue": "false"}, headers=world.h("so")).json()
+    assert {c["id"] for c in rest["items"]} == set(ids) - overdue
+    stats = drv.client.get(f"{API}/stats", headers=world.h("so")).json()
+    assert stats["city"]["overdue"] == len(overdue)
+    assert views[ids[0]]["working_days_left"] == -5  # 03-10 .. 03-16 (five working days late)

@@ -458,3 +458,25 @@ def test_fundflow_calendar_recompute(world, run_cli, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"case {case_id} {number} reported: due 2027-01-05 (known)"]
     assert "1 case(s) recomputed" in result.stderr
+
+
+def test_fundflow_demo_prints_the_addresses_of_the_port_it_serves(world, run_cli, monkeypatch):
+    """``fundflow demo --port N`` names the pages and the docs at that port (not 8000)."""
+    import types
+
+    from service import seed
+
+    monkeypatch.setattr(seed, "seed_demo", lambda svc, now, reset=False: types.SimpleNamespace(
+        summary=lambda base: seed.SeedResult.summary(_empty_seed_result(), base)))
+    result, _ = run_cli("demo", "--no-serve", "--port", "8765")
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8765/docs" in result.stdout and "http://127.0.0.1:8765/login" in result.stdout
+    assert ":8000" not in result.stdout
+
+
+def _empty_seed_result():
+    from service import seed
+
+    fields = {f: 0 for f in seed.SeedResult.__dataclass_fields__}
+    fields.update(users=[], skipped=True)
+    return seed.SeedResult(**fields)
