@@ -231,7 +231,7 @@ def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
         try:
             value = date.fromisoformat(raw.strip())
         except ValueError:
-            raise ValueError(f"日期格式不正确：{raw!r}，应为 YYYY-MM-DD") from None
+            raise ValueError(f"日期格式不正确：“{str(raw)[:40]}”，应为 YYYY-MM-DD") from None
         return value, value.isoformat()
     if t is FieldType.INTEGER:
         if isinstance(raw, bool) or not isinstance(raw, int):

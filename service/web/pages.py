@@ -80,12 +80,34 @@ class Page:
 
     def render(self, name: str, context: dict[str, Any], status: int = 200,
                headers: dict[str, str] | None = None) -> Response:
-        return render(self.request, name, {"user": self.user, "csrf": self.csrf, "nav": self.nav, **context},
+        return render(self.request, name, {"user": self.user, "csrf": self.csrf, "nav": self.nav,
+                                           "unit": unit_name(self.user, self.svc), **context},
                       status=status, headers=headers)
 
     def text(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None
         return value.strip() if isinstance(value, str) else default
+
+
+#: Roles outside the procedures' parties, by their Chinese name.
+OTHER_ROLES = {"admin": "系统管理员"}
+
+
+def role_name(svc: Services, role: str) -> str:
+    for d in svc.registry.latest():
+        if role in d.roles:
+            return d.roles[role].label
+    return OTHER_ROLES.get(role, "")
+
+
+def unit_name(user: User, svc: Services) -> str:
+    """The user's unit as people name it: 维修资金管理中心 (a city-level role), 月塘街道, 桂园新村业主委员会."""
+    role = role_name(svc, user.role)
+    if user.org_level == "city":
+        return role or user.org_name
+    if user.org_level == "community":
+        return f"{user.org_name}{role}"
+    return user.org_name
 
 
 def page(request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)) -> Page:
@@ -254,7 +276,8 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
         "active": "new", "definitions": definitions, "communities": communities, "buildings": buildings,
         "values": {"definition": definitions[0].id, "title": "", "hazard_category": "", "description": "",
                    "buildings": [], **values, "community_id": chosen},
-        "photo_types": photo_types, "categories": HAZARD_CATEGORIES, "error": error}, status=status)
+        "photo_types": photo_types, "categories": HAZARD_CATEGORIES, "error": error,
+        "upload_limit": p.svc.settings.max_upload_bytes}, status=status)
 
 
 def _buildings(p: Page, community_id: int) -> list[dict[str, Any]]:
@@ -356,6 +379,7 @@ def _case_page(p: Page, case_id: int, *, flash: str | None = None, done: bool = 
     for e in events:
         e["rows"] = _data_rows({k: v for k, v in (e["data"] or {}).items() if k != "occurred_at"}, labels, d, names)
         e["moved"] = e["from_state"] != e["to_state"]
+        e["org"] = None if e["org"] == users.CITY_ORG_NAME else e["org"]  # the name says the unit
     present = {doc["doc_type"] for doc in docs if doc["current"]}
     required = [{"type": t, "label": d.documents.get(t, t), "present": t in present}
                 for t in d.states[view["state"]].documents] if not view["terminal"] else []
@@ -369,13 +393,13 @@ def _case_page(p: Page, case_id: int, *, flash: str | None = None, done: bool = 
         "apportion_note": apportion_note, "parties": [{"role": r, "label": d.roles[r].label if r in d.roles else r,
                                                      "vote": by_party.get(r)} for r in shown_parties],
         "voters": [{"role": r, "label": d.roles[r].label if r in d.roles else r} for r in voters],
-        "required_documents": required, "document_types": list(d.documents.items()),
+        "required_documents": required, "document_types": [(t, label) for t, label in d.documents.items() if d.may_upload(t, user.role)],
         "labels": labels, "role_labels": {r.id: r.label for r in d.roles.values()},
         "flash": flash, "problem": problem, "idem": uuid.uuid4().hex,
         "data_rows": _data_rows(view["data"], labels, d, names),
         "scope_buildings": community_buildings, "whole_estate": WHOLE_ESTATE,
         "scope_text": _scope_text(view["scope_building_ids"], names),
-        "today": local_date(p.now).isoformat(),
+        "today": local_date(p.now).isoformat(), "upload_limit": svc.settings.max_upload_bytes,
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
@@ -561,6 +585,7 @@ def dashboard(p: Page = Depends(page), definition: Optional[str] = Query(None, m
         order = list(p.svc.registry.get(def_id).states) if def_id in known else []
         rows.sort(key=lambda r: order.index(r["state"]) if r["state"] in order else len(order))
     return p.render("dashboard.html", {
+        "scope_name": "全市" if p.user.org_level == "city" else p.user.org_name,
         "active": "dashboard", "stats": stats, "by_district": by_district, "max_count": max_count,
         "max_district": max_district,
         "max_money": max_money, "max_days": max_days, "definitions": known, "chosen": chosen,
