@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# One case from hazard report to public notice with curl, against the demo city
-# (./scripts/demo), then the last stages on a seeded case whose 7-day notice has run.
+# One case from hazard report to archive with curl, against the demo city (./scripts/demo).
+# The acts happened offline over the last days and are recorded now, each with the day it
+# happened (occurred_at): the 7-day public notice, posted 8 days ago, may close today.
+# Runs again and again (each run records a new case).
 # Usage: API=http://127.0.0.1:8000/api/v1 bash docs/walkthrough.sh
 set -euo pipefail
 API=${API:-http://127.0.0.1:8000/api/v1}
@@ -15,9 +17,9 @@ FC=$(login fund_center)     # 维修资金管理中心 (fund center)
 PC=$(login pc_guiyuan)      # 桂园新村物业 (property company)
 OC=$(login oc_guiyuan)      # 桂园新村业委会 (owners' committee)
 field() { python3 -c "import sys, json; d = json.load(sys.stdin); print(d$1)"; }
-fire() {  # fire TOKEN CASE TRIGGER JSON-DATA
+fire() {  # fire TOKEN CASE TRIGGER JSON-DATA [OCCURRED_AT]: the act, and the day it happened
   curl -sf -X POST "$API/cases/$2/transitions" -H "Authorization: Bearer $1" -H "$J" \
-    -d "{\"trigger\":\"$3\",\"data\":$4}" | field '["state_label"]'
+    -d "{\"trigger\":\"$3\",\"data\":$4,\"occurred_at\":\"${5:-$TODAY}\"}" | field '["state_label"]'
 }
 upload() {  # upload TOKEN CASE DOC_TYPE
   echo "$3 of case $2" > "/tmp/fundflow-$3.txt"
@@ -28,63 +30,64 @@ vote() {  # vote CASE PARTY VOTE: the street office records each party's vote as
   curl -sf -X POST "$API/cases/$1/votes" -H "Authorization: Bearer $SO" -H "$J" \
     -d "{\"party\":\"$2\",\"attended\":true,\"vote\":\"$3\",\"opinion\":\"同意按应急程序使用维修资金\"}" > /dev/null
 }
-IN30=$(python3 -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=30))')
-TODAY=$(python3 -c 'import datetime; print(datetime.date.today())')
+day() {  # the day N days from today, in Beijing time as the server counts
+  python3 -c "import datetime as d, zoneinfo as z; print(d.datetime.now(z.ZoneInfo('Asia/Shanghai')).date() + d.timedelta(days=$1))"
+}
+TODAY=$(day 0); D9=$(day -9); D8=$(day -8); IN30=$(day 30)
 
-# 1. Report: building 1 of 桂园新村 (community 1), its fire pump is dead
-CASE=$(curl -sf -X POST "$API/cases" -H "Authorization: Bearer $SO" -H "$J" -d '{
-  "definition": "fire_hazard_emergency", "community_id": 1, "title": "1栋消防水泵无法启动",
-  "buildings": ["1栋"], "data": {"hazard": "消防水泵损坏，火灾自动报警系统故障"}}' | field '["id"]')
+# 1. Report, nine days ago: building 1 of 桂园新村 (community 1), its fire pump is dead
+CASE=$(curl -sf -X POST "$API/cases" -H "Authorization: Bearer $SO" -H "$J" -d "{
+  \"definition\": \"fire_hazard_emergency\", \"community_id\": 1, \"title\": \"1栋消防水泵无法启动\",
+  \"buildings\": [\"1栋\"], \"data\": {\"hazard\": \"消防水泵损坏，火灾自动报警系统故障\"}, \"occurred_at\": \"$D9\"}" | field '["id"]')
 upload "$SO" "$CASE" hazard_photos
-# 2. The fire authority's finding, with its written notice
+# 2. The fire authority's finding, with its written notice (only the fire authority may upload it)
 upload "$FR" "$CASE" fire_notice
-fire "$FR" "$CASE" confirm_major '{"notice_no":"株荷消隐字〔2026〕18号","finding_route":"direct","hazard_elements":"消防水泵无法启动"}'
-# 3. Site survey
+fire "$FR" "$CASE" confirm_major '{"notice_no":"株荷消隐字〔2026〕18号","finding_route":"direct","hazard_elements":"消防水泵无法启动"}' "$D9"
+# 3. Site survey (Dongguan: 2 working days from the report)
 upload "$SO" "$CASE" site_record
-fire "$SO" "$CASE" complete_survey "{\"survey_date\":\"$TODAY\",\"survey_findings\":\"水泵电机烧毁\"}"
-# 4. The six-party joint meeting: votes, minutes, decision
+fire "$SO" "$CASE" complete_survey "{\"survey_date\":\"$D8\",\"survey_findings\":\"水泵电机烧毁\"}" "$D8"
+# 4. The six-party joint meeting: votes, minutes, and the decision on who pays (building 1)
 for p in street_office fund_center fire_rescue residents_committee owners_committee property_company; do vote "$CASE" $p agree; done
 upload "$SO" "$CASE" meeting_minutes; upload "$SO" "$CASE" sign_in_sheet
-fire "$SO" "$CASE" meeting_approve '{"budget_estimate":"86000","implementer":"property_company"}'
+fire "$SO" "$CASE" meeting_approve '{"paying_scope":{"buildings":["1栋"]},"scope_reason":"水泵仅供1栋使用，由1栋业主分摊","budget_estimate":"8600","implementer":"property_company"}' "$D8"
 # 5. Plan and budget; cost review
 upload "$PC" "$CASE" repair_plan; upload "$PC" "$CASE" budget
-fire "$PC" "$CASE" submit_plan "{\"budget_amount\":\"85600.00\",\"rectification_deadline\":\"$IN30\"}"
+fire "$PC" "$CASE" submit_plan "{\"budget_amount\":\"8560.00\",\"rectification_deadline\":\"$IN30\"}" "$D8"
 upload "$FC" "$CASE" cost_review_report
-fire "$FC" "$CASE" confirm_cost '{"reviewed_amount":"84250.00"}'
+fire "$FC" "$CASE" confirm_cost '{"reviewed_amount":"8425.00"}' "$D8"
 # 6. Fund review: approved within the balance of building 1's ledgers
 upload "$FC" "$CASE" application_form
-fire "$FC" "$CASE" approve '{"approved_amount":"84250.00","approval_opinion":"同意应急使用"}'
+fire "$FC" "$CASE" approve '{"approved_amount":"8425.00","approval_opinion":"同意应急使用"}' "$D8"
 # 7. No advance under CNY 100,000 (Shenzhen rule): paid after the works
-fire "$FC" "$CASE" skip_advance '{}'
+fire "$FC" "$CASE" skip_advance '{}' "$D8"
 # 8. Works
 upload "$PC" "$CASE" construction_contract
-fire "$PC" "$CASE" complete_works "{\"completion_date\":\"$TODAY\"}"
-# 9. Acceptance: four parties sign, then the street office passes it
-for t in "$FR" "$SO" "$FC" "$OC"; do fire "$t" "$CASE" sign_acceptance '{"opinion":"合格"}' > /dev/null; done
+fire "$PC" "$CASE" complete_works "{\"completion_date\":\"$D8\"}" "$D8"
+# 9. Acceptance: four parties sign on the visit, then the street office passes it
+for t in "$FR" "$SO" "$FC" "$OC"; do fire "$t" "$CASE" sign_acceptance '{"opinion":"合格"}' "$D8" > /dev/null; done
 upload "$SO" "$CASE" acceptance_report
-fire "$SO" "$CASE" pass_acceptance '{}'
+fire "$SO" "$CASE" pass_acceptance '{}' "$D8"
 # 10. Settlement
 upload "$PC" "$CASE" settlement_statement; upload "$PC" "$CASE" invoices
-fire "$PC" "$CASE" submit_settlement '{"settled_amount":"83980.40"}'
-# 11. Public notice: each owner's share, by floor area, exact to the fen
-upload "$SO" "$CASE" notice_text; upload "$SO" "$CASE" notice_photos; upload "$SO" "$CASE" cost_table
+fire "$PC" "$CASE" submit_settlement '{"settled_amount":"8398.04"}' "$D8"
+# 11. Public notice: each owner's share, by floor area, exact to the fen, posted 8 days ago
+upload "$SO" "$CASE" notice_text; upload "$SO" "$CASE" cost_table
 curl -sf "$API/cases/$CASE/apportionment" -H "Authorization: Bearer $SO" | field '["total"], d["households"]'
 curl -sf "$API/cases/$CASE/apportionment.xlsx" -H "Authorization: Bearer $SO" -o "/tmp/fundflow-apportionment-$CASE.xlsx"
-curl -sf "$API/cases/$CASE" -H "Authorization: Bearer $SO" | field '["stage"]["due_date"], d["stage"]["label"]'
-# Closing the notice now is refused: it must stay up 7 calendar days (409 with the reason).
+fire "$SO" "$CASE" post_notice '{"notice_place":"小区公示栏"}' "$D8" > /dev/null
+upload "$SO" "$CASE" notice_photos
+# An act may not be dated in the future (409 with the reason):
 curl -s -X POST "$API/cases/$CASE/transitions" -H "Authorization: Bearer $SO" -H "$J" \
-  -d '{"trigger":"close_notice","data":{}}' | field '["message"]'
-
-# 12-13. The rest, on the seeded case whose 7-day notice has run: 织锦新村 of 庆云街道,
-# with one owner's objection still to answer.
-OLD=$(curl -sf "$API/cases?state=public_notice" -H "Authorization: Bearer $FC" |
-  python3 -c "import sys, json; print([c['id'] for c in json.load(sys.stdin)['items'] if c['id'] != $CASE][0])")
-SOQ=$(login so_qingyun)     # 庆云街道 (its street office)
-fire "$SOQ" "$OLD" answer_objection '{"answer":"分摊按不动产登记建筑面积计算，已当面解释"}'
-fire "$SOQ" "$OLD" close_notice '{}'
-DUE=$(curl -sf "$API/cases/$OLD" -H "Authorization: Bearer $FC" |
-  python3 -c "import sys, json; from decimal import Decimal as D; m = json.load(sys.stdin)['money']; print(D(m['settled']) - D(m['advanced'] or 0))")
-fire "$FC" "$OLD" disburse "{\"paid_amount\":\"$DUE\"}"
-fire "$SOQ" "$OLD" archive '{"archive_no":"QY-2026-007"}'
-curl -sf "$API/cases/$OLD/events" -H "Authorization: Bearer $FC" | python3 -c "import sys, json; print(len(json.load(sys.stdin)), 'events, chained')"
+  -d "{\"trigger\":\"close_notice\",\"data\":{},\"occurred_at\":\"$(day 1)\"}" | field '["message"]'
+# "not less than 7 days" from the posting: it closes today
+fire "$SO" "$CASE" close_notice '{}'
+# 12-13. Disbursement from the ledgers of building 1, then the archive
+fire "$FC" "$CASE" disburse '{"paid_amount":"8398.04"}'
+fire "$SO" "$CASE" archive "{\"archive_no\":\"GY-$CASE\"}"
+curl -sf "$API/cases/$CASE/events" -H "Authorization: Bearer $FC" | python3 -c "
+import sys, json
+events = json.load(sys.stdin)
+meeting = next(e for e in events if e['trigger'] == 'meeting_approve')
+print('meeting held', meeting['occurred_at'][:10], 'recorded', meeting['at'][:10])
+print(len(events), 'events, chained')"
 curl -sf "$API/stats" -H "Authorization: Bearer $FC" | field '["city"]'

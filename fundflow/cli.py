@@ -91,7 +91,7 @@ def workdays_add(
     """Print the date N working days after DATE (N < 0: before)."""
     cal = _calendar(overrides)
     result = cal.add_workdays(_parse_date(start), n)
-    suffix = "  provisional（该年度放假安排尚未公布，按周一至周五推算）" if result.provisional else ""
+    suffix = "  provisional（该年度放假安排尚未公布，按法定节日规则推算，不含调休）" if result.provisional else ""
     typer.echo(f"{result.date.isoformat()}{suffix}")
 
 
@@ -303,7 +303,8 @@ def demo(
     try:
         upgrade(svc.db)
         result = seed_demo(svc, _now(), reset=reset)
-        typer.echo(result.summary())
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        typer.echo(result.summary(f"http://{shown}:{port}"))
     finally:
         svc.close()
     if not no_serve:

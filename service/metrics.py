@@ -32,6 +32,7 @@ class DatabaseFigures:
     def collect(self):
         from .db import read_only
         from .tables import Alert, Case, Delivery, Stage
+        from .views import overdue_clause
 
         svc = self._services()
         if svc is None:
@@ -42,8 +43,7 @@ class DatabaseFigures:
                                      .where(Delivery.status == "pending")).one()
             by_kind = s.exec(select(Alert.kind, func.count()).group_by(Alert.kind)).all()
             overdue = s.exec(select(func.count()).select_from(Stage).join(Case, Case.id == Stage.case_id)
-                             .where(Stage.left_at.is_(None), Stage.due_at <= now,
-                                    Case.suspended_since.is_(None))).one()
+                             .where(Stage.left_at.is_(None), overdue_clause(now))).one()
         backlog = GaugeMetricFamily("fundflow_outbox_pending", "Alert deliveries not yet sent")
         backlog.add_metric([], pending)
         yield backlog

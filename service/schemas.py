@@ -44,12 +44,17 @@ class CaseCreate(_Strict):
     title: str = Field(min_length=1, max_length=200)
     buildings: Optional[Identifiers] = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
     data: CaseData = Field(default_factory=dict, description="隐患类别、描述等（至多 32 层、64 KB）")
+    occurred_at: Optional[str] = Field(None, max_length=40, description="实际上报时间（线下先行上报时）：YYYY-MM-DD 或 ISO 日期时间，不得晚于当前")
 
 
 class TransitionRequest(_Strict):
     trigger: str = Field(min_length=1, max_length=64)
     data: CaseData = Field(default_factory=dict, description="本环节填写的字段（至多 32 层、64 KB）")
     comment: Optional[str] = Field(None, max_length=2000)
+    occurred_at: Optional[str] = Field(
+        None, max_length=40,
+        description="线下办理事项的实际发生时间（会议召开、公示张贴、验收、付款之日）：YYYY-MM-DD 或 ISO 日期时间；"
+                    "不得晚于当前，不得早于本环节开始或案件上一办理事项；不填为记录时间")
 
 
 class VoteRequest(_Strict):

@@ -43,7 +43,7 @@ from .usecases import users as user_uc
 __all__ = ["seed_demo", "SeedResult", "DEMO_PASSWORD", "DEMO_USERNAMES"]
 
 DEMO_PASSWORD = "fundflow-demo"
-DOCS_URL = "http://127.0.0.1:8000/docs"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 FIRE = "fire_hazard_emergency"
 LIFT = "lift_fault_emergency"
 FEN = Decimal("0.01")
@@ -137,7 +137,8 @@ class SeedResult:
     households: int = 0
     seconds: float | None = None
 
-    def summary(self) -> str:
+    def summary(self, base_url: str = DEFAULT_BASE_URL) -> str:
+        """The users and tokens, and where the pages and the API docs are served (``base_url``)."""
         head = ("演示数据已存在，未重新生成（--reset 可重建）；已为演示账号签发新令牌。\n"
                 "Demo data already present, nothing created (use --reset to rebuild); fresh tokens issued."
                 if self.skipped else
@@ -162,7 +163,8 @@ class SeedResult:
             "",
             "其他账号（同一密码）/ other accounts (same password): so_<街道拼音> for every street office "
             "(e.g. so_cigutang), fr_<区拼音> per district (fr_lusong), oc_<小区编码> per community (oc_ls_jn_01).",
-            f"API 文档 / API docs: {DOCS_URL}",
+            f"页面 / pages: {base_url}/    登录 / login: {base_url}/login",
+            f"API 文档 / API docs: {base_url}/docs    接口 / API: {base_url}/api/v1",
             "=" * 78,
         ]
         return "\n".join(lines)
@@ -690,9 +692,10 @@ class _Seeder:
         else:
             self._vote(sc, 0, "so", "property_company", False, None, None)
         self._doc(sc, 0, "so", "meeting_minutes", "联席会议纪要.pdf")
-        scope_note = ("本栋自用消防设施，由" + "、".join(spec.scope) + "业主分摊") if spec.scope else "全体业主共用消防设施，由全体业主分摊"
+        scope_reason = ("本栋自用消防设施，由" + "、".join(spec.scope) + "业主分摊") if spec.scope else "全体业主共用消防设施，由全体业主分摊"
         self._fire_t(sc, 0, "so", "meeting_approve", {
-            "scope_note": scope_note, "budget_estimate": money("estimate"),
+            "paying_scope": {"buildings": list(spec.scope)} if spec.scope else {"whole_estate": True},
+            "scope_reason": scope_reason, "budget_estimate": money("estimate"),
             "implementer": "property_company" if rng.random() < 0.7 else "street_office"})
         if stop == "plan_budget":
             sc.mark()
@@ -740,7 +743,8 @@ class _Seeder:
             self._fire_t(sc, self.g(1, 2), "fc", "return_for_correction", {
                 "reason": "申请表缺业委会盖章，分摊范围与联席会议纪要不一致，请补正。"})
             submit(self.g(2, 4), m["budget"])
-            self._fire_t(sc, self.g(1, 2), "fc", "confirm_cost", {"reviewed_amount": money("reviewed")})
+            self._doc(sc, self.g(1, 2), "fc", "cost_review_report", "造价审核报告（复审）.pdf")  # a new round
+            self._fire_t(sc, 0, "fc", "confirm_cost", {"reviewed_amount": money("reviewed")})
             self._doc(sc, 0, applicant, "application_form", "维修资金应急使用申请表（补正）.pdf")
         self._fire_t(sc, self.g(1, 2), "fc", "approve", {
             "approved_amount": money("approved"),
@@ -792,6 +796,7 @@ class _Seeder:
         # 11. public notice
         self._doc(sc, 0, "so", "notice_text", "费用公示.pdf")
         self._doc(sc, 0, "so", "cost_table", "分户费用分摊表.pdf")
+        self._fire_t(sc, 0, "so", "post_notice", {"notice_place": "小区公示栏及各单元入口"})
         self._doc(sc, 0, "so", "notice_photos", "公示张贴照片.pdf")
         if stop == "public_notice":
             sc.mark()

@@ -130,6 +130,10 @@ class Case(SQLModel, table=True):
     updated_at: datetime = _utc(nullable=False)
     closed_at: Optional[datetime] = _utc()
     scope_building_ids: list = Field(default_factory=list, sa_type=JSONData, nullable=False)  # [] = whole estate
+    # trigger -> when that act last happened (occurred_at, UTC ISO): deadlines and periods count from these
+    act_times: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    doc_round: int = 1  # documents are uploaded in rounds; a return for correction starts a new one
+    renewed_documents: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)  # doc type -> round from which it counts
     event_count: int = 0
     head_hash: str = Field(default="", max_length=64)  # hash of the last event: deleting it shows
     version: int = Field(default=1, sa_column=_case_version)
@@ -209,6 +213,7 @@ class Document(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     uploaded_by: int = Field(foreign_key="users.id")
     uploaded_at: datetime = _utc(nullable=False)
+    round: int = 1  # the case's document round it was uploaded in
 
 
 # -- people ------------------------------------------------------------------------------

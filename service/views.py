@@ -6,15 +6,27 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import and_, not_
 from sqlmodel import Session, select
 
+from workflow.deadlines import deadline_status
 from workflow.definition import Definition, FieldSpec
 from workflow.engine import CaseSnapshot
-from workflow.tz import SHANGHAI, local_date
+from workflow.tz import SHANGHAI
 
 from .tables import Case, Community, Event, Stage, StreetOffice, User
 
-__all__ = ["case_view", "stage_view", "event_view", "field_view", "money", "iso"]
+__all__ = ["case_view", "stage_view", "event_view", "field_view", "money", "iso", "overdue_clause", "not_overdue_clause"]
+
+
+def overdue_clause(now: datetime):
+    """``workflow.deadlines.deadline_status(...).overdue`` as SQL, for lists and figures: an open
+    stage past its due moment, of a case that is not suspended."""
+    return and_(Stage.due_at.is_not(None), Stage.due_at <= now, Case.suspended_since.is_(None))
+
+
+def not_overdue_clause(now: datetime):
+    return not_(overdue_clause(now))
 
 
 def money(value: Decimal | None) -> str | None:
@@ -35,10 +47,7 @@ def field_view(f: FieldSpec) -> dict[str, Any]:
 def stage_view(svc, d: Definition, stage: Stage | None, now: datetime, suspended: bool) -> dict[str, Any] | None:
     if stage is None:
         return None
-    overdue = bool(stage.due_at and stage.due_at <= now and not suspended)
-    left = None
-    if stage.due_date is not None:
-        left = svc.calendar.workdays_between(local_date(now), stage.due_date).count
+    status = deadline_status(stage.due_date, stage.due_at, stage.warn_at, now, svc.calendar, suspended)
     return {
         "state": stage.state,
         "label": d.states[stage.state].label if stage.state in d.states else stage.state,
@@ -49,9 +58,9 @@ def stage_view(svc, d: Definition, stage: Stage | None, now: datetime, suspended
         "rule": stage.rule,
         "calendar_source": stage.calendar_source,
         "provisional": stage.provisional,
-        "overdue": overdue,
-        "warned": bool(stage.warn_at and stage.warn_at <= now and not overdue and not suspended),
-        "working_days_left": left,
+        "overdue": status.overdue,
+        "warned": status.warned,
+        "working_days_left": status.working_days_left,
     }
 
 
@@ -65,6 +74,8 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
         "to_state": e.to_state, "to_label": label(e.to_state),
         "user": e.user_name, "role": e.role, "org": e.org, "data": e.data, "comment": e.comment,
         "at": iso(e.at), "hash": e.hash,
+        # when the act happened (offline), beside when it was recorded (``at``); in the hashed data
+        "occurred_at": iso(datetime.fromisoformat(e.data["occurred_at"])) if isinstance((e.data or {}).get("occurred_at"), str) else None,
     }
 
 

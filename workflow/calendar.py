@@ -3,9 +3,11 @@
 Working days come from the ``chinesecalendar`` package (holidays and weekend
 make-up working days, 调休) for the years it knows, from whole-year overrides
 (``calendars/overrides.yaml``, see ``calendars/README.md``) for years published
-after the package release or needing correction, and from the plain Mon-Fri rule
-for any other year.  Results that relied on the Mon-Fri rule are flagged
-``provisional``.  Per-year sorted arrays of working-day ordinals are built
+after the package release or needing correction, and for any other year from
+Mon-Fri less the statutory holidays the rules fix (``holidays.py``: New Year's
+Day, 1-2 May, 1-3 October and the lunar holidays, computed).  Results that relied
+on such a computed year are flagged ``provisional`` (its bridging days and make-up
+working days are not known until it is published).  Per-year sorted arrays of working-day ordinals are built
 lazily and searched with ``bisect``.  This module never reads the clock: pass
 ``as_of`` to decide which override entries are in force.
 """
@@ -24,6 +26,7 @@ import yaml
 from chinese_calendar import constants as _cc
 
 from .errors import CalendarError  # message reads ``file:yaml.path: problem``
+from .holidays import statutory_holidays
 
 __all__ = ["CalendarError", "WorkCalendar", "WorkdayCount", "WorkdayResult"]
 
@@ -33,6 +36,7 @@ _PACKAGE_YEARS = frozenset(range(min(_cc.holidays).year, max(_cc.holidays).year 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
 _YEAR_KEYS = frozenset({"effective", "source", "holidays", "workdays"})
+PROVISIONAL_SOURCE = "weekdays less the statutory holidays (provisional)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,7 @@ class WorkCalendar:
         if (o := self._overrides.get(year)) is not None:
             cite = f", {o.citation}" if o.citation else ""
             return f"override {self._file} (effective {o.effective.isoformat()}{cite})"
-        return _PACKAGE_SOURCE if year in _PACKAGE_YEARS else "weekdays (provisional)"
+        return _PACKAGE_SOURCE if year in _PACKAGE_YEARS else PROVISIONAL_SOURCE
 
     def _year(self, year: int) -> list[int]:
         ords = self._ords.get(year)
@@ -99,7 +103,7 @@ class WorkCalendar:
             elif year in _PACKAGE_YEARS:
                 hol, extra = _cc.holidays, _cc.workdays
             else:
-                hol, extra = (), ()
+                hol, extra = statutory_holidays(year), ()
             first, last = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
             ords = [o for o in range(first, last + 1)
                     if (d := date.fromordinal(o)) in extra or (d.weekday() < 5 and d not in hol)]

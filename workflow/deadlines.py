@@ -6,8 +6,13 @@ Moments follow one convention, in Asia/Shanghai, returned as aware UTC datetimes
   began (that day itself does not count), N calendar days after it, or the date in a case
   field;
 * the stage is **overdue** from 00:00 of the day after the due date (``due_at``);
-* the **warning** comes at 00:00 of the day from which only ``warn_before_working_days``
-  working days remain, the due date included;
+* the **warning** comes at 00:00 of the ``warn_before_working_days``-th working day before
+  the due date (``warn_before_working_days: 1`` and due on Friday: from Thursday), or when the
+  stage begins if that is later; none when the stage begins overdue;
+* a deadline **counts from** (``from:``) the act that entered the stage (``stage_entered``, the
+  default), the report (``case_opened``), the latest act of a trigger (``{act: TRIGGER}``; from
+  the stage's entry until it has happened) or a date of the case data (``{field: NAME}``); every
+  act's moment is when it happened (``occurred_at``), not when it was recorded;
 * an escalation step ``after_working_days: k`` fires once k working days have passed after
   the due date (k = 0: at ``due_at``), then again every ``repeat_every_working_days``.
 
@@ -24,10 +29,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping
 
 from .calendar import WorkCalendar
-from .definition import DeadlineKind, DeadlineRule
+from .definition import Anchor, DeadlineKind, DeadlineRule
 from .tz import local_date, require_aware, start_of_local_day
 
-__all__ = ["StageDeadlines", "EscalationMoment", "compute_deadlines", "escalation_moments", "suspension_length"]
+__all__ = ["StageDeadlines", "EscalationMoment", "Anchors", "DeadlineStatus", "compute_deadlines", "count_from",
+           "deadline_status", "escalation_moments", "suspension_length"]
 
 ONE_DAY = timedelta(days=1)
 
@@ -54,6 +60,28 @@ class StageDeadlines:
     suspended_days: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    """The moments a deadline may count from besides the stage's entry."""
+
+    opened_at: datetime | None = None  # when the report that opened the case happened
+    acts: Mapping[str, datetime] | None = None  # trigger -> when it last happened
+
+
+def count_from(rule: DeadlineRule, entered_at: datetime, anchors: Anchors | None, data: Mapping[str, Any] | None) -> datetime:
+    """The moment the rule counts from; the stage's entry when the anchor is not known (yet)."""
+    a = anchors or Anchors()
+    if rule.anchor is Anchor.CASE_OPENED and a.opened_at is not None:
+        return a.opened_at
+    if rule.anchor is Anchor.ACT and a.acts and rule.anchor_ref in a.acts:
+        return a.acts[rule.anchor_ref]
+    if rule.anchor is Anchor.FIELD:
+        raw = (data or {}).get(rule.anchor_ref or "")
+        if raw is not None:
+            return start_of_local_day(raw if isinstance(raw, date) else date.fromisoformat(str(raw)))
+    return entered_at
+
+
 def _end_of(day: date) -> datetime:
     return start_of_local_day(day + ONE_DAY)
 
@@ -66,20 +94,28 @@ def compute_deadlines(
     *,
     suspended_working_days: int = 0,
     suspended_days: int = 0,
+    anchors: Anchors | None = None,
 ) -> StageDeadlines | None:
     """The deadlines of a stage begun at ``entered_at``; None when it has no rule (or its
     date field is not set)."""
     if rule is None:
         return None
     require_aware(entered_at, "entered_at")
+    start = count_from(rule, entered_at, anchors, data)
     field_value = None
     if rule.kind is DeadlineKind.DATE_FIELD:
         raw = (data or {}).get(rule.date_field or "")
         if raw is None:
             return None
         field_value = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
-    m = _moments(rule, local_date(entered_at), suspended_working_days, suspended_days, field_value, calendar)
-    return StageDeadlines(entered_at, m.due_date, m.due_at, m.warn_at, m.escalations, m.provisional, m.rule,
+    m = _moments(rule, local_date(start), suspended_working_days, suspended_days, field_value, calendar)
+    warn_at = None
+    if m.warn_at is not None:
+        # never before the stage began; none when it begins overdue
+        warn_at = max(m.warn_at, entered_at)
+        if warn_at >= m.due_at:
+            warn_at = None
+    return StageDeadlines(entered_at, m.due_date, m.due_at, warn_at, m.escalations, m.provisional, m.rule,
                           m.calendar_source, suspended_working_days, suspended_days)
 
 
@@ -109,10 +145,9 @@ def _moments(rule: DeadlineRule, start: date, suspended_working_days: int, suspe
         due = field_value + timedelta(days=suspended_days)
     warn_at = None
     if rule.warn_before_working_days:
-        w = calendar.add_workdays(due + ONE_DAY, -rule.warn_before_working_days)
+        w = calendar.add_workdays(due, -rule.warn_before_working_days)
         provisional |= w.provisional
-        # never before the stage began
-        warn_at = max(start_of_local_day(w.date), start_of_local_day(start + ONE_DAY))
+        warn_at = start_of_local_day(w.date)
     firsts = []
     for level, step in enumerate(rule.escalations, start=1):
         e = calendar.add_workdays(due, step.after_working_days)
@@ -152,3 +187,35 @@ def suspension_length(calendar: WorkCalendar, since: datetime, until: datetime) 
     suspended, up to and including the day it resumed."""
     a, b = local_date(since), local_date(until)
     return max(0, calendar.workdays_between(a, b).count), max(0, (b - a).days)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineStatus:
+    """Where a running stage stands: the one rule pages, alerts, the API and the figures use.
+
+    * ``overdue``: from ``due_at`` (00:00 the day after the due date), unless suspended;
+    * ``warned``: from ``warn_at`` until overdue, unless suspended;
+    * ``working_days_left``: the working days after today up to and including the due date
+      (0 on the due date itself); once overdue, minus the working days since the due date.
+    """
+
+    overdue: bool
+    warned: bool
+    working_days_left: int | None
+
+
+def deadline_status(due_date: date | None, due_at: datetime | None, warn_at: datetime | None, now: datetime,
+                    calendar: WorkCalendar, suspended: bool = False) -> DeadlineStatus:
+    require_aware(now, "now")
+    if due_date is None or due_at is None:
+        return DeadlineStatus(False, False, None)
+    today = local_date(now)
+    left = calendar.workdays_between(today, due_date).count
+    overdue = not suspended and is_overdue(due_at, now)
+    warned = not suspended and not overdue and warn_at is not None and warn_at <= now
+    return DeadlineStatus(overdue, warned, left)
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    """Past its due moment (the service's SQL filters mirror this: ``due_at <= now``, not suspended)."""
+    return due_at is not None and due_at <= now

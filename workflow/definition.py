@@ -16,6 +16,7 @@ __all__ = [
     "Definition",
     "DeadlineRule",
     "DeadlineKind",
+    "Anchor",
     "Escalation",
     "Effect",
     "FieldSpec",
@@ -55,6 +56,16 @@ class FieldType(str, enum.Enum):
     REASON = "reason"  # free text, non-empty, at least a few characters
     CHOICE = "choice"  # one of ``choices``
     INTEGER = "integer"
+    SCOPE = "scope"  # who pays: {"whole_estate": true} or {"buildings": [names]}; sets the case's paying scope
+
+
+class Anchor(str, enum.Enum):
+    """Where a deadline counts from (``from:`` in the YAML)."""
+
+    STAGE_ENTERED = "stage_entered"  # the act that entered the stage (the default)
+    CASE_OPENED = "case_opened"  # the report that opened the case (Dongguan: the site survey)
+    ACT = "act"  # the latest act (trigger) of the case, e.g. the posting of a notice
+    FIELD = "field"  # a date in the case data
 
 
 class DeadlineKind(str, enum.Enum):
@@ -105,6 +116,8 @@ class DeadlineRule:
     date_field: str | None = None  # the case-data field that holds the due date
     warn_before_working_days: int | None = None
     escalations: tuple[Escalation, ...] = ()
+    anchor: Anchor = Anchor.STAGE_ENTERED
+    anchor_ref: str | None = None  # the trigger (ACT) or the date field (FIELD) it counts from
 
     def describe(self) -> str:
         """A short Chinese description, e.g. ``5个工作日``."""
@@ -154,6 +167,7 @@ class Transition:
     documents_exempt: bool = False  # leaving without the state's documents (withdraw, reject...)
     effect: Effect | None = None
     path: str = ""  # YAML path, for messages
+    new_round: tuple[str, ...] = ()  # document types that must be supplied afresh after this move
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +189,12 @@ class Definition:
     suspension: Suspension | None = None
     source: str = "<memory>"  # the file it came from
     open_roles: frozenset[str] = frozenset()  # who may open (report) a case; none = nobody
+    # document type -> the roles that may upload it; a type not listed: any party of the case
+    document_roles: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def may_upload(self, doc_type: str, role: str) -> bool:
+        roles = self.document_roles.get(doc_type)
+        return not roles or role in roles
 
     @property
     def key(self) -> tuple[str, int]:

@@ -22,15 +22,16 @@ from typing import Any, Mapping
 from transitions import Machine
 
 from .calendar import WorkCalendar
-from .deadlines import StageDeadlines, compute_deadlines, suspension_length
-from .definition import RESUME, SUSPEND, Definition, FieldSpec, FieldType, Transition
+from .deadlines import Anchors, StageDeadlines, compute_deadlines, suspension_length
+from .definition import RESUME, SUSPEND, Anchor, Definition, FieldSpec, FieldType, Transition
 from .errors import Refusal, RefusalCode
 from .guards import REGISTRY, GuardContext, Vote
 from .loader import DefinitionRegistry
 from .money import parse_amount, to_json
+from .occurred import resolve_occurred_at
 from .tz import require_aware
 
-__all__ = ["Engine", "CaseSnapshot", "Actor", "Event", "Outcome", "Action", "SUSPEND_FIELDS"]
+__all__ = ["Engine", "CaseSnapshot", "Actor", "Event", "Outcome", "Action", "SUSPEND_FIELDS", "parse_scope"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 MIN_REASON_CHARS = 2
@@ -62,6 +63,13 @@ class CaseSnapshot:
     suspended_since: datetime | None = None
     suspended_working_days: int = 0  # accumulated in the current stage
     suspended_days: int = 0
+    opened_at: datetime | None = None  # when the report that opened the case happened
+    acts: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)  # trigger -> when it last happened
+    last_act_at: datetime | None = None  # when the case's latest act happened
+
+    @property
+    def anchors(self) -> Anchors:
+        return Anchors(self.opened_at, self.acts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +79,9 @@ class Event:
     from_state: str
     to_state: str
     actor: Actor
-    at: datetime
+    at: datetime  # when it was recorded
     data: Mapping[str, Any]  # the fields given, in their stored (JSON) form
+    occurred_at: datetime | None = None  # when it happened (offline); the recording time if not given
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,9 @@ class Outcome:
     suspended_since: datetime | None = None
     money: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)  # figure -> amount set now
     debit: Decimal | None = None  # debit the household ledgers in scope by this amount
+    occurred_at: datetime | None = None  # when the act happened: the new stage's start
+    renew_documents: tuple[str, ...] = ()  # a new round: these documents must be supplied afresh
+    scope: Mapping[str, Any] | None = None  # the paying scope the act decided (a ``scope`` field)
 
     @property
     def ok(self) -> bool:
@@ -198,6 +210,7 @@ def _compile(definition: Definition) -> _Compiled:
                                          if t.effect and t.effect.sign}),
             "counters": MappingProxyType({t.effect.counter: t.label for t in definition.transitions
                                           if t.effect and t.effect.counter and t.effect.delta > 0}),
+            "acts": MappingProxyType({t.trigger: t.label for t in definition.transitions}),
         },
     )
 
@@ -218,7 +231,7 @@ def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
         try:
             value = date.fromisoformat(raw.strip())
         except ValueError:
-            raise ValueError(f"日期格式不正确：{raw!r}，应为 YYYY-MM-DD") from None
+            raise ValueError(f"日期格式不正确：“{str(raw)[:40]}”，应为 YYYY-MM-DD") from None
         return value, value.isoformat()
     if t is FieldType.INTEGER:
         if isinstance(raw, bool) or not isinstance(raw, int):
@@ -227,6 +240,9 @@ def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
             else:
                 raise ValueError("应为整数")
         return raw, raw
+    if t is FieldType.SCOPE:
+        value = parse_scope(raw)
+        return value, value
     if t is FieldType.CHOICE:
         if raw not in spec.choice_labels:
             options = "、".join(f"{k}（{v}）" for k, v in spec.choice_labels.items())
@@ -241,6 +257,28 @@ def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
     if t is FieldType.REASON and len(text) < MIN_REASON_CHARS:
         raise ValueError(f"请写明原因（至少 {MIN_REASON_CHARS} 个字）")
     return text, text
+
+
+MAX_SCOPE_BUILDINGS = 500
+
+
+def parse_scope(raw: Any) -> dict[str, Any]:
+    """The paying scope: ``{"whole_estate": true}`` or ``{"buildings": ["1栋", ...]}`` (a list of
+    names alone is read as buildings). Names are checked against the community by the service."""
+    if isinstance(raw, (list, tuple)):
+        raw = {"buildings": list(raw)}
+    if not isinstance(raw, Mapping) or set(raw) - {"whole_estate", "buildings"}:
+        raise ValueError("应为全小区（whole_estate）或楼栋列表（buildings）")
+    if raw.get("whole_estate") is True:
+        if raw.get("buildings"):
+            raise ValueError("不能同时选择全小区和具体楼栋")
+        return {"whole_estate": True}
+    names = raw.get("buildings")
+    if not isinstance(names, (list, tuple)) or not names:
+        raise ValueError("请选择分摊的楼栋，或选择全小区")
+    if len(names) > MAX_SCOPE_BUILDINGS or not all(isinstance(n, str) and n.strip() and len(n) <= 64 for n in names):
+        raise ValueError("楼栋名称应为不超过 64 字的文字")
+    return {"buildings": sorted({n.strip() for n in names})}
 
 
 class Engine:
@@ -266,7 +304,7 @@ class Engine:
         """The definition a new case runs on and the deadlines of its first stage."""
         require_aware(now, "now")
         d = self.registry.get(definition_id, version)
-        return d, compute_deadlines(d.states[d.initial].deadline, now, self.calendar, data)
+        return d, compute_deadlines(d.states[d.initial].deadline, now, self.calendar, data, anchors=Anchors(now))
 
     def owned_keys(self, definition: Definition) -> frozenset[str]:
         """Case-data keys the procedure itself writes: its transitions' fields and the
@@ -289,7 +327,10 @@ class Engine:
         return tuple(out)
 
     # -- firing ------------------------------------------------------------------------
-    def fire(self, case: CaseSnapshot, trigger: str, actor: Actor, data: Mapping[str, Any] | None, now: datetime) -> Outcome | Refusal:
+    def fire(self, case: CaseSnapshot, trigger: str, actor: Actor, data: Mapping[str, Any] | None, now: datetime,
+             occurred_at: date | datetime | None = None) -> Outcome | Refusal:
+        """``occurred_at``: when the act happened offline (a day or a moment); not in the future,
+        not before the stage was entered nor before the case's previous act. Default: ``now``."""
         require_aware(now, "now")
         c = self._machine(case.definition_id, case.version)
         definition = c.definition
@@ -318,6 +359,13 @@ class Engine:
             who = "、".join(c.role_labels[r] for r in sorted(tr.roles)) or "无"
             return refuse(RefusalCode.ROLE_NOT_ALLOWED,
                           f"{c.role_labels.get(actor.role, actor.role)}无权执行“{tr.label}”（可执行：{who}）")
+
+        bounds = [(t, w) for t, w in ((case.stage_entered_at, "本环节开始时间"), (case.last_act_at, "案件上一办理事项"))
+                  if t is not None]
+        lower = max(bounds, key=lambda b: b[0]) if bounds else (None, "")
+        happened = resolve_occurred_at(occurred_at, now, lower[0], lower[1])
+        if isinstance(happened, str):
+            return refuse(RefusalCode.FIELD_INVALID, happened, field="occurred_at")
 
         # fields
         values: dict[str, Any] = {}
@@ -364,7 +412,7 @@ class Engine:
 
         ctx = GuardContext(values, case.data, case.documents, case.votes, case.balance, now,
                            case.stage_entered_at, c.role_labels, c.labels["documents"], c.labels["records"],
-                           c.labels["counters"])
+                           c.labels["counters"], happened, case.acts, c.labels["acts"])
         adapter = _Adapter(case.state, ctx)
         c.machine.events[trigger].trigger(adapter)
         if adapter.refusal is not None:
@@ -372,8 +420,11 @@ class Engine:
             return refuse(RefusalCode.GUARD_REFUSED, reason, guard=name)
         new_state = adapter.state
 
-        event = Event(trigger, tr.label, case.state, new_state, actor, now, MappingProxyType(stored))
+        event = Event(trigger, tr.label, case.state, new_state, actor, now, MappingProxyType(stored), happened)
         dest = definition.states[new_state]
+        acts = MappingProxyType({**case.acts, trigger: happened})
+        anchors = Anchors(case.opened_at, acts)
+        scope = next((stored[f.name] for f in tr.fields if f.type is FieldType.SCOPE and f.name in stored), None)
         if leaving:
             # A new visit to a state starts with no signatures and no open counts of its own:
             # an acceptance after rework is signed again.
@@ -382,22 +433,31 @@ class Engine:
                 new_data["signatures"] = {k: v for k, v in new_data["signatures"].items() if k not in records}
             if counters and new_data.get("counters"):
                 new_data["counters"] = {k: v for k, v in new_data["counters"].items() if k not in counters}
-            deadlines = None if dest.terminal else compute_deadlines(dest.deadline, now, self.calendar, new_data)
+            deadlines = None if dest.terminal else compute_deadlines(dest.deadline, happened, self.calendar, new_data,
+                                                                     anchors=anchors)
             money = {f.money: values[f.name] for f in tr.fields if f.money and values.get(f.name) is not None}
             debit = parse_amount(new_data[effect.debit]) if effect is not None and effect.debit else None
             return Outcome(new_state, case.state, event, new_data, True, deadlines, False, dest.terminal,
-                           money=MappingProxyType(money), debit=debit)
+                           money=MappingProxyType(money), debit=debit, occurred_at=happened,
+                           renew_documents=tr.new_round, scope=scope)
         if tr is c.suspend:
-            return Outcome(new_state, case.state, event, new_data, False, None, True, False, suspended_since=now)
+            return Outcome(new_state, case.state, event, new_data, False, None, True, False, suspended_since=happened,
+                           occurred_at=happened)
+        deadlines = None
+        work = days = 0
         if tr is c.resume:
-            work, days = suspension_length(self.calendar, case.suspended_since, now)
-            deadlines = None
-            if case.stage_entered_at is not None:
-                deadlines = compute_deadlines(
-                    state.deadline, case.stage_entered_at, self.calendar, new_data,
-                    suspended_working_days=case.suspended_working_days + work,
-                    suspended_days=case.suspended_days + days,
-                )
-            return Outcome(new_state, case.state, event, new_data, False, deadlines, False, False)
-        return Outcome(new_state, case.state, event, new_data, False, None, suspended, False,
-                       suspended_since=case.suspended_since)
+            work, days = suspension_length(self.calendar, case.suspended_since, happened)
+        rule = state.deadline
+        recount = rule is not None and rule.anchor is Anchor.ACT and rule.anchor_ref == trigger
+        if (tr is c.resume or recount) and case.stage_entered_at is not None:
+            # resumed: the due date moves by the days suspended; or the act this stage's
+            # deadline counts from has just happened
+            deadlines = compute_deadlines(
+                rule, case.stage_entered_at, self.calendar, new_data,
+                suspended_working_days=case.suspended_working_days + work,
+                suspended_days=case.suspended_days + days, anchors=anchors,
+            )
+        if tr is c.resume:
+            return Outcome(new_state, case.state, event, new_data, False, deadlines, False, False, occurred_at=happened)
+        return Outcome(new_state, case.state, event, new_data, False, deadlines, suspended, False,
+                       suspended_since=case.suspended_since, occurred_at=happened, scope=scope)

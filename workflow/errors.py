@@ -67,11 +67,16 @@ class CalendarError(FundflowError, ValueError):
 
 
 class UnknownDefinition(FundflowError, LookupError):
-    def __init__(self, definition_id: str, version: int | None = None, known: tuple[str, ...] = ()):
+    def __init__(self, definition_id: str, version: int | None = None, known: tuple[str, ...] = (),
+                 versions: tuple[int, ...] = ()):
         self.definition_id = definition_id
         self.version = version
+        self.versions = versions
         what = definition_id if version is None else f"{definition_id} v{version}"
-        hint = f"（已有：{', '.join(known)}）" if known else ""
+        if versions:  # the procedure exists, not in that version
+            hint = f"（{definition_id} 已有版本：{', '.join(str(v) for v in versions)}）"
+        else:
+            hint = f"（已有：{', '.join(known)}）" if known else ""
         super().__init__(f"未找到流程定义 {what}{hint}")
 
 

@@ -15,7 +15,8 @@ Registered guards:
                           projects above a threshold get an advance at all
 ``documents_present``     documents attached (optionally only above an amount)
 ``signed_by``             a record (e.g. the acceptance report) signed by the required parties
-``period_elapsed``        at least N calendar days since the stage began (public notice)
+``period_elapsed``        at least N calendar days since the stage began, or since an act
+                          (the notice's posting), up to the day the act happens
 ``counter_zero``          a counter in the case data is zero (no open objections)
 ``date_not_past``         a date field is not before today
 """
@@ -52,6 +53,7 @@ class ParamKind(str, enum.Enum):
     COUNT = "count"  # integer >= 0
     RECORD = "record"  # a record signed through an effect ``sign``
     COUNTER = "counter"  # a counter changed through an effect ``count``
+    TRIGGER = "trigger"  # an act of the procedure (a transition's trigger)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +85,19 @@ class GuardContext:
     documents: frozenset[str]
     votes: Mapping[str, Vote]
     balance: Decimal | None
-    now: datetime
-    stage_entered_at: datetime | None
+    now: datetime  # when the act is recorded
+    stage_entered_at: datetime | None  # when the act that entered the stage happened
     role_labels: Mapping[str, str] = field(default_factory=dict)
     document_labels: Mapping[str, str] = field(default_factory=dict)
     record_labels: Mapping[str, str] = field(default_factory=dict)  # record -> the action that signs it
     counter_labels: Mapping[str, str] = field(default_factory=dict)  # counter -> the action that raises it
+    occurred_at: datetime | None = None  # when the act happened (offline); None: now
+    acts: Mapping[str, datetime] = field(default_factory=dict)  # trigger -> when it last happened
+    act_labels: Mapping[str, str] = field(default_factory=dict)  # trigger -> label
+
+    @property
+    def happened(self) -> datetime:
+        return self.occurred_at or self.now
 
     def amount(self, name: str) -> Decimal | None:
         """The amount ``name`` from this transition's fields, else from the case data."""
@@ -282,15 +291,25 @@ def signed_by(ctx: GuardContext, record: str, parties: tuple[str, ...]) -> str |
     "period_elapsed",
     "已满规定期限",
     calendar_days=ParamSpec(ParamKind.COUNT),
+    from_act=ParamSpec(ParamKind.TRIGGER, required=False),
 )
-def period_elapsed(ctx: GuardContext, calendar_days: int) -> str | None:
-    if ctx.stage_entered_at is None:
-        return "本阶段开始时间未知"
+def period_elapsed(ctx: GuardContext, calendar_days: int, from_act: str | None = None) -> str | None:
+    """Counted from the day the act ``from_act`` happened (e.g. the notice was posted), else
+    from the day the stage was entered, up to the day this act happens (both offline dates)."""
+    if from_act is not None:
+        start = ctx.acts.get(from_act)
+        if start is None:
+            return f"尚未办理“{ctx.act_labels.get(from_act, from_act)}”，期限尚未起算"
+    else:
+        start = ctx.stage_entered_at
+        if start is None:
+            return "本阶段开始时间未知"
     # "不少于N日": the day it starts does not count (Civil Code Art. 201), so the period
     # runs out at the end of start + N days and the stage may close the day after.
-    ends = local_date(ctx.stage_entered_at) + timedelta(days=calendar_days)
-    if local_date(ctx.now) <= ends:
-        return f"期限不少于 {calendar_days} 日，至 {ends.isoformat()} 届满，届满次日起方可结束"
+    ends = local_date(start) + timedelta(days=calendar_days)
+    if local_date(ctx.happened) <= ends:
+        since = f"自 {local_date(start).isoformat()} 起" if from_act is not None else ""
+        return f"期限{since}不少于 {calendar_days} 日，至 {ends.isoformat()} 届满，届满次日起方可结束"
     return None
 
 

@@ -26,6 +26,7 @@ from .definition import (
     OUTCOMES,
     RESUME,
     SUSPEND,
+    Anchor,
     DeadlineKind,
     DeadlineRule,
     Definition,
@@ -70,9 +71,11 @@ RESPONSIBLE = "responsible"  # in an escalation's ``to``: the state's responsibl
 
 _TOP_KEYS = ("id", "version", "title", "description", "roles", "open_roles", "documents", "initial", "states", "transitions", "suspension")
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")
-_DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "warn_before_working_days", "escalate")
+_DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "from", "warn_before_working_days", "escalate")
+_ANCHOR_KEYS = ("act", "field")
+_DOCUMENT_KEYS = ("label", "roles")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
-_TRANSITION_KEYS = ("trigger", "from", "to", "label", "roles", "guards", "fields", "documents_exempt", "effect", "description")
+_TRANSITION_KEYS = ("trigger", "from", "to", "label", "roles", "guards", "fields", "documents_exempt", "effect", "description", "new_round")
 _FIELD_KEYS = ("name", "type", "label", "required", "choices", "money")
 _EFFECT_KEYS = ("sign", "count", "debit")
 _SUSPENSION_KEYS = ("roles", "resume_roles")
@@ -195,6 +198,37 @@ def _parse_labels(c: _Checker, value: Any, path: str, what: str) -> dict[str, st
     return out
 
 
+def _parse_documents(c: _Checker, value: Any, roles: dict) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """``documents``: id -> Chinese label, or id -> {label, roles: [who may upload it]}."""
+    if not isinstance(value, dict):
+        c.error("documents", f"expected a mapping of document id to Chinese label, got {_kind(value)}")
+        return {}, {}
+    labels: dict[str, str] = {}
+    uploaders: dict[str, frozenset[str]] = {}
+    plain = {}
+    for key, raw in value.items():
+        if not isinstance(raw, dict):
+            plain[key] = raw
+            continue
+        path = _join("documents", str(key))
+        if not isinstance(key, str) or not _IDENT.match(key):
+            c.error(path, f"'{key}' is not a valid document id (lowercase letters, digits, _)")
+            continue
+        m = c.mapping(raw, path, _DOCUMENT_KEYS)
+        if m is None:
+            continue
+        label = c.text(m, "label", path)
+        allowed = c.names(m.get("roles", []), _join(path, "roles"), roles, "role")
+        if "roles" in m and not allowed:
+            c.error(_join(path, "roles"), "name at least one role, or leave roles out (any party may upload)")
+        if label:
+            labels[key] = label
+            if allowed:
+                uploaders[key] = frozenset(allowed)
+    labels.update(_parse_labels(c, plain, "documents", "document"))
+    return {k: labels[k] for k in value if k in labels}, uploaders
+
+
 def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: str | None) -> DeadlineRule | None:
     d = c.mapping(raw, path, _DEADLINE_KEYS)
     if d is None:
@@ -213,6 +247,9 @@ def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: 
             if d.get(kind.value) is None:
                 c.error(_join(path, kind.value), "required")
             return None
+    anchor, anchor_ref = _parse_anchor(c, d.get("from"), _join(path, "from")) if "from" in d else (Anchor.STAGE_ENTERED, None)
+    if anchor is not Anchor.STAGE_ENTERED and kind is DeadlineKind.DATE_FIELD:
+        c.error(_join(path, "from"), "a date_field deadline is a date: it counts from nothing")
     warn = c.count(d, "warn_before_working_days", path, minimum=1)
     if warn is not None and kind is DeadlineKind.WORKING_DAYS and warn >= amount:
         c.error(_join(path, "warn_before_working_days"), f"must be less than working_days ({amount}): a warning {warn} working days before the due date would fall when the stage starts")
@@ -235,7 +272,31 @@ def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: 
         if escalations and after <= escalations[-1].after_working_days:
             c.error(_join(step_path, "after_working_days"), "escalation steps must come later and later")
         escalations.append(Escalation(after, to, repeat))
-    return DeadlineRule(kind, amount, date_field, warn, tuple(escalations))
+    return DeadlineRule(kind, amount, date_field, warn, tuple(escalations), anchor, anchor_ref)
+
+
+def _parse_anchor(c: _Checker, raw: Any, path: str) -> tuple[Anchor, str | None]:
+    """``from: stage_entered | case_opened`` or ``from: {act: TRIGGER}`` / ``from: {field: DATE_FIELD}``;
+    the trigger and the field are checked against the transitions later."""
+    simple = (Anchor.STAGE_ENTERED.value, Anchor.CASE_OPENED.value)
+    if isinstance(raw, str):
+        if raw in simple:
+            return Anchor(raw), None
+        if raw in _ANCHOR_KEYS:
+            c.error(path, f"name the {raw}: from: {{{raw}: {'TRIGGER' if raw == 'act' else 'DATE_FIELD'}}}")
+        else:
+            c.error(path, f"unknown anchor '{raw}'{_nearest(raw, simple + _ANCHOR_KEYS)}: expected stage_entered, "
+                          "case_opened, {act: TRIGGER} or {field: DATE_FIELD}")
+        return Anchor.STAGE_ENTERED, None
+    m = c.mapping(raw, path, _ANCHOR_KEYS)
+    if m is None:
+        return Anchor.STAGE_ENTERED, None
+    if len(m) != 1:
+        c.error(path, "name exactly one of act, field")
+        return Anchor.STAGE_ENTERED, None
+    key = next(iter(m))
+    ref = c.ident(m, key, path)
+    return (Anchor(key), ref) if ref else (Anchor.STAGE_ENTERED, None)
 
 
 def _parse_state(c: _Checker, raw: Any, path: str, roles: dict, documents: dict) -> State | None:
@@ -399,6 +460,10 @@ def _parse_transition(c: _Checker, raw: Any, path: str, roles: dict) -> tuple[Tr
         c.error(_join(path, "documents_exempt"), f"expected true or false, got {_kind(exempt)}")
         exempt = False
     effect = _parse_effect(c, t["effect"], _join(path, "effect")) if "effect" in t else None
+    new_round = t.get("new_round", [])  # checked against the documents in _build
+    if not isinstance(new_round, list) or not all(isinstance(x, str) for x in new_round):
+        c.error(_join(path, "new_round"), f"expected a list of document types, got {_kind(new_round)}")
+        new_round = []
     if trigger is None or label is None:
         return None, guards, t
     sources = (sources_raw,) if isinstance(sources_raw, str) else tuple(c.seq(sources_raw, _join(path, "from")))
@@ -423,12 +488,14 @@ def _parse_transition(c: _Checker, raw: Any, path: str, roles: dict) -> tuple[Tr
         documents_exempt=exempt,
         effect=effect,
         path=path,
+        new_round=tuple(new_round),
     )
     return transition, guards, t
 
 
 def _check_guard_params(c: _Checker, name: str, params: dict, path: str, roles: dict, documents: dict,
-                        fields: dict[str, FieldSpec], records: set, counters: set) -> GuardCall | None:
+                        fields: dict[str, FieldSpec], records: set, counters: set,
+                        triggers: frozenset[str] = frozenset()) -> GuardCall | None:
     spec = REGISTRY[name]
     ok = True
     values: dict[str, Any] = {}
@@ -468,6 +535,11 @@ def _check_guard_params(c: _Checker, name: str, params: dict, path: str, roles: 
                     c.error(ppath, f"no transition signs '{raw}'{_nearest(raw, records)}: add an effect 'sign: {raw}'")
                     ok = False
                 values[key] = raw
+            elif kind is ParamKind.TRIGGER:
+                if raw not in triggers:
+                    c.error(ppath, f"unknown act '{raw}'{_nearest(raw, triggers)}: no transition has this trigger")
+                    ok = False
+                values[key] = raw
             elif kind is ParamKind.COUNTER:
                 if raw not in counters:
                     c.error(ppath, f"no transition counts '{raw}'{_nearest(raw, counters)}: add an effect 'count: {{{raw}: 1}}'")
@@ -494,7 +566,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
     if "roles" not in top:
         c.error("roles", "required: the roles that take part")
     roles = _parse_labels(c, top.get("roles", {}), "roles", "role")
-    documents = _parse_labels(c, top.get("documents", {}), "documents", "document") if "documents" in top else {}
+    documents, document_roles = _parse_documents(c, top.get("documents", {}), roles) if "documents" in top else ({}, {})
     if "open_roles" not in top:
         c.warn("open_roles", "no open_roles declared: nobody may open a case")
     open_roles = c.names(top.get("open_roles", []), "open_roles", roles, "role")
@@ -565,12 +637,18 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             c.warn(f"{tr.path}.to", "an action that keeps the state and records nothing but the event")
         calls = []
         for name, params, gpath in guards:
-            call = _check_guard_params(c, name, params, gpath, roles, documents, all_fields, records, counters)
+            call = _check_guard_params(c, name, params, gpath, roles, documents, all_fields, records, counters,
+                                       frozenset(t.trigger for t, _, _ in parsed))
             if call is not None:
                 calls.append(call)
+        for j, doc in enumerate(tr.new_round):
+            if doc not in documents:
+                c.error(f"{tr.path}.new_round[{j}]", f"unknown document '{doc}'{_nearest(doc, documents)}")
+        if tr.new_round and tr.dest is None:
+            c.error(f"{tr.path}.new_round", "only a transition that moves the case can start a new round")
         transitions.append(
             Transition(tr.trigger, tr.sources, tr.dest, tr.label, tr.roles, tuple(calls), tr.fields,
-                       tr.documents_exempt, tr.effect, tr.path)
+                       tr.documents_exempt, tr.effect, tr.path, tr.new_round)
         )
 
     for sid, state in states.items():
@@ -582,6 +660,20 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
                 c.error(f"states[{i}].deadline.date_field", f"unknown field '{rule.date_field}'{_nearest(rule.date_field, all_fields)}: no transition declares it")
             elif spec.type is not FieldType.DATE:
                 c.error(f"states[{i}].deadline.date_field", f"field '{rule.date_field}' is {spec.type.value}, not a date")
+
+    triggers = {tr.trigger for tr in transitions}
+    for sid, state in states.items():
+        rule, apath = state.deadline, f"states[{position[sid]}].deadline.from"
+        if rule is None or rule.anchor_ref is None:
+            continue
+        if rule.anchor is Anchor.ACT and rule.anchor_ref not in triggers:
+            c.error(f"{apath}.act", f"unknown act '{rule.anchor_ref}'{_nearest(rule.anchor_ref, triggers)}: no transition has this trigger")
+        elif rule.anchor is Anchor.FIELD:
+            spec = all_fields.get(rule.anchor_ref)
+            if spec is None:
+                c.error(f"{apath}.field", f"unknown field '{rule.anchor_ref}'{_nearest(rule.anchor_ref, all_fields)}: no transition declares it")
+            elif spec.type is not FieldType.DATE:
+                c.error(f"{apath}.field", f"field '{rule.anchor_ref}' is {spec.type.value}, not a date")
 
     for tr in transitions:
         if tr.effect is not None and tr.effect.debit is not None:
@@ -620,6 +712,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         suspension=suspension,
         source=c.file,
         open_roles=frozenset(open_roles),
+        document_roles=MappingProxyType(document_roles),
     )
 
 
@@ -730,7 +823,8 @@ class DefinitionRegistry:
         try:
             return self._by_key[(definition_id, version)]
         except KeyError:
-            raise UnknownDefinition(definition_id, version, self.ids()) from None
+            versions = tuple(sorted(v for (i, v) in self._by_key if i == definition_id))
+            raise UnknownDefinition(definition_id, version, self.ids(), versions) from None
 
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted({i for i, _ in self._by_key}))

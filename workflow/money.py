@@ -24,7 +24,7 @@ def parse_amount(raw: object) -> Decimal:
     try:
         value = Decimal(raw) if not isinstance(raw, Decimal) else raw
     except (InvalidOperation, TypeError, ValueError):
-        raise ValueError(f"金额格式不正确：{raw!r}") from None
+        raise ValueError(f"金额格式不正确：“{str(raw)[:40]}”，应为数字，如 86000.00") from None
     if not value.is_finite():
         raise ValueError("金额必须是有限数字")
     if value < 0:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="住宅小区重大火灾隐患维修资金应急使用：案件、环节、期限、联席会议、资金与审计。",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below with local assets: an intranet has no CDN
     )
     app.state.services = services
     database_figures.register(DatabaseFigures(lambda: app.state.services))
@@ -150,6 +152,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                                        code="metrics_token_required")
         body = generate_latest(metrics.registry) + generate_latest(PROCESS) + generate_latest(database_figures)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API 文档",
+                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
 
     app.include_router(router)
     install_openapi(app)  # every operation's 4xx answers, with the error schema

@@ -131,7 +131,7 @@ def open_case(body: CaseCreate, svc: Services = Depends(get_services), user: Use
     try:
         reply = cases.open_case(svc, user, definition=body.definition, version=body.version,
                                 community_id=body.community_id, title=body.title, data=body.data,
-                                buildings=body.buildings, now=now)
+                                buildings=body.buildings, now=now, occurred_at=body.occurred_at)
     except UnknownDefinition as exc:
         raise InvalidInput(str(exc), code="unknown_definition", detail={"definitions": list(svc.registry.ids())}) from None
     return _reply(reply)
@@ -173,7 +173,8 @@ def fire(case_id: Id, body: TransitionRequest, request: Request, svc: Services =
             raise InvalidInput("If-Match 应为案件版本号", code="invalid_if_match")
         version = int(raw)
     reply = cases.fire_transition(svc, user, case_id, trigger=body.trigger, data=body.data, comment=body.comment,
-                                  now=now, if_match=version, idempotency_key=idempotency_key)
+                                  now=now, if_match=version, idempotency_key=idempotency_key,
+                                  occurred_at=body.occurred_at)
     request.app.state.metrics.transitions.labels(reply.body["definition"]["id"], body.trigger).inc()
     transition_log.info(json.dumps({
         "event": "transition", "request_id": getattr(request.state, "request_id", None), "case_id": case_id,

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from workflow.alerts import next_moment, stage_moments
-from workflow.deadlines import compute_deadlines
+from workflow.deadlines import Anchors, compute_deadlines
 from workflow.tz import local_date
 
 from ..alert_text import KIND_LABELS, calendar_alert_text, stage_alert_text
@@ -31,7 +31,7 @@ from ..jurisdiction import ORG_LEVELS, case_clause
 from ..notify.targets import TargetRefused, check_target
 from ..tables import Alert, AlertAck, Case, Channel, Community, Delivery, Stage, User
 from ..views import iso
-from .cases import append_event, set_deadlines  # the one place that writes a stage's deadlines
+from .cases import OPEN_TRIGGER, act_moments, append_event, set_deadlines  # the one place that writes a stage's deadlines
 
 __all__ = ["scan", "ScanResult", "check_calendar", "recompute_provisional", "list_alerts", "ack_alert",
            "add_channel", "list_channels", "CHANNEL_KINDS"]
@@ -186,9 +186,11 @@ def recompute_provisional(svc: Services, now: datetime) -> list[int]:
                                   .where(Stage.left_at.is_(None), Stage.provisional.is_(True))).all():
             d = svc.registry.get(case.definition_id, case.definition_version)
             rule = d.states[stage.state].deadline
+            acts = act_moments(case)
             fresh = compute_deadlines(rule, stage.entered_at, svc.calendar, case.data,
                                       suspended_working_days=stage.suspended_working_days,
-                                      suspended_days=stage.suspended_days)
+                                      suspended_days=stage.suspended_days,
+                                      anchors=Anchors(acts.get(OPEN_TRIGGER, case.created_at), acts))
             if fresh is None or (fresh.due_date == stage.due_date and fresh.provisional == stage.provisional):
                 continue
             before = stage.due_date

@@ -26,7 +26,8 @@ from workflow.deadlines import StageDeadlines
 from workflow.engine import Actor, CaseSnapshot, Outcome
 from workflow.errors import Refusal, TransitionRefused
 from workflow.guards import Vote, VoteChoice
-from workflow.tz import SHANGHAI
+from workflow.occurred import parse_occurred_at, resolve_occurred_at
+from workflow.tz import SHANGHAI, UTC
 
 from ..audit import GENESIS, event_hash
 from ..context import Services
@@ -39,7 +40,8 @@ from ..tables import (
 )
 from ..views import case_view
 
-__all__ = ["open_case", "fire_transition", "get_case", "load_case", "snapshot", "actor_of", "Reply"]
+__all__ = ["open_case", "fire_transition", "get_case", "load_case", "snapshot", "actor_of", "Reply",
+           "valid_documents", "occurred_value", "act_moments"]
 
 OPEN_TRIGGER = "open"
 
@@ -85,12 +87,40 @@ def scope_households(session: Session, case: Case) -> list[Household]:
     return list(session.exec(stmt.order_by(Household.building_id, Household.unit, Household.room, Household.id)))
 
 
+def valid_documents(session: Session, case: Case) -> frozenset[str]:
+    """The document types on the case that count now: a type renewed by a new round (a return
+    for correction, a failed acceptance) counts only with a document of that round or later."""
+    renewed = case.renewed_documents or {}
+    rows = session.exec(select(Document.doc_type, func.max(Document.round)).where(Document.case_id == case.id)
+                        .group_by(Document.doc_type)).all()
+    return frozenset(t for t, r in rows if (r or 1) >= int(renewed.get(t, 0)))
+
+
+def act_moments(case: Case) -> dict[str, datetime]:
+    """trigger -> when that act last happened, from the case row."""
+    return {k: datetime.fromisoformat(v) for k, v in (case.act_times or {}).items()}
+
+
+def _utc_text(moment: datetime) -> str:
+    """How an act's moment is written in event data and ``cases.act_times``: UTC, ISO, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def occurred_value(raw: Any):
+    """An ``occurred_at`` from a request (text, date or datetime) -> date | aware datetime | None."""
+    try:
+        return parse_occurred_at(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"实际发生时间{exc}", code="invalid_occurred_at", detail={"field": "occurred_at"}) from None
+
+
 def snapshot(session: Session, case: Case, stage: Stage | None) -> CaseSnapshot:
-    documents = frozenset(session.exec(select(Document.doc_type).where(Document.case_id == case.id)).all())
+    documents = valid_documents(session, case)
     votes = {
         v.party: Vote(v.attended, VoteChoice(v.vote) if v.vote else None)
         for v in session.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))
     }
+    acts = act_moments(case)
     return CaseSnapshot(
         definition_id=case.definition_id,
         version=case.definition_version,
@@ -103,6 +133,9 @@ def snapshot(session: Session, case: Case, stage: Stage | None) -> CaseSnapshot:
         suspended_since=case.suspended_since,
         suspended_working_days=stage.suspended_working_days if stage else 0,
         suspended_days=stage.suspended_days if stage else 0,
+        opened_at=acts.get(OPEN_TRIGGER, case.created_at),
+        acts=acts,
+        last_act_at=max(acts.values()) if acts else None,
     )
 
 
@@ -120,8 +153,9 @@ def set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
     stage.due_date, stage.due_at, stage.warn_at = d.due_date, d.due_at, d.warn_at
     stage.escalate_at = d.escalations[0].at if d.escalations else None
     # the scan looks from the first moment on; alerts are unique per moment, so a moment
-    # already alerted (before a suspension) is not alerted again
-    stage.next_alert_at = d.warn_at or d.due_at
+    # already alerted (before a suspension) is not alerted again; a stage that begins overdue
+    # (an offline act recorded late) is looked at by the next scan
+    stage.next_alert_at = min(m for m in (d.warn_at, d.due_at) if m is not None)
     stage.provisional, stage.rule, stage.calendar_source = d.provisional, d.rule, d.calendar_source
     stage.suspended_working_days, stage.suspended_days = d.suspended_working_days, d.suspended_days
 
@@ -158,8 +192,13 @@ def _clean_comment(comment: str | None) -> str | None:
 
 
 def open_case(svc: Services, user: User, *, definition: str, community_id: int, title: str, data: dict,
-              buildings: list[str] | None, now: datetime, version: int | None = None) -> Reply:
+              buildings: list[str] | None, now: datetime, version: int | None = None,
+              occurred_at: Any = None) -> Reply:
+    """``occurred_at``: when the hazard was reported, if that was before it is recorded here."""
     d = svc.registry.get(definition, version)
+    happened = resolve_occurred_at(occurred_value(occurred_at), now, None)
+    if isinstance(happened, str):
+        raise InvalidInput(happened, code="invalid_occurred_at", detail={"field": "occurred_at"})
     if user.role not in d.open_roles:
         raise Forbidden(f"{d.roles[user.role].label if user.role in d.roles else user.role}不能发起“{d.title}”案件",
                         code="role_cannot_open")
@@ -184,17 +223,19 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
         if owned:
             raise InvalidInput(f"以下字段由流程各环节填写，立案时不能提供：{'、'.join(owned)}", code="reserved_case_data",
                                detail={"fields": owned})
-        _, deadlines = svc.engine.start(d.id, data, now, d.version)
+        _, deadlines = svc.engine.start(d.id, data, happened, d.version)
         clean = {k: v for k, v in (data or {}).items()}
         case = Case(number=f"T-{uuid.uuid4().hex[:28]}", title=title, definition_id=d.id,
                     definition_version=d.version, state=d.initial, community_id=community.id,
                     street_office_id=office.id, district_id=office.district_id, data=clean,
-                    scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now)
+                    scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now,
+                    act_times={OPEN_TRIGGER: _utc_text(happened)})
         s.add(case)
         s.flush()
-        case.number = f"FF{now.astimezone(SHANGHAI).year}{case.id:06d}"
-        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial, clean, None, now)
-        stage = _stage_row(case.id, d.initial, now, deadlines)
+        case.number = f"FF{happened.astimezone(SHANGHAI).year}{case.id:06d}"
+        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial,
+                     {**clean, "occurred_at": _utc_text(happened)}, None, now)
+        stage = _stage_row(case.id, d.initial, happened, deadlines)
         s.add(stage)
         s.flush()
         body = case_view(svc, s, user, case, stage, now)
@@ -213,19 +254,22 @@ def _check_json(data: dict | None) -> None:
 # -- fire ----------------------------------------------------------------------------------
 
 
-def _request_hash(case_id: int, trigger: str, data: dict, comment: str | None) -> str:
-    raw = json.dumps([case_id, trigger, data, comment], sort_keys=True, ensure_ascii=False, default=str)
+def _request_hash(case_id: int, trigger: str, data: dict, comment: str | None, occurred: Any = None) -> str:
+    parts = [case_id, trigger, data, comment] + ([occurred.isoformat()] if occurred is not None else [])
+    raw = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, data: dict | None,
                     comment: str | None, now: datetime, if_match: int | None = None,
-                    idempotency_key: str | None = None) -> Reply:
+                    idempotency_key: str | None = None, occurred_at: Any = None) -> Reply:
+    """``occurred_at``: when the act happened offline (a day or a moment); default now."""
     data = data or {}
     comment = _clean_comment(comment)
+    occurred = occurred_value(occurred_at)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
         raise InvalidInput("Idempotency-Key 长度应为 1-128 个字符", code="invalid_idempotency_key")
-    req_hash = _request_hash(case_id, trigger, data, comment)
+    req_hash = _request_hash(case_id, trigger, data, comment, occurred)
     try:
         with transaction(svc.sessions) as s:
             # Lock the case first, then look for the key: a request with the same key that is
@@ -240,7 +284,7 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
                 raise PreconditionFailed(f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
                                          detail={"current_version": case.version})
             stage = current_stage(s, case)
-            out = svc.engine.fire(snapshot(s, case, stage), trigger, actor_of(user), data, now)
+            out = svc.engine.fire(snapshot(s, case, stage), trigger, actor_of(user), data, now, occurred)
             if isinstance(out, Refusal):
                 raise TransitionRefused(out)
             stage = apply_outcome(svc, s, case, stage, out, user, comment, now)
@@ -274,17 +318,27 @@ def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | No
 
 def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, out: Outcome, user: User,
                   comment: str | None, now: datetime) -> Stage | None:
-    """Write an engine outcome: case row, stage rows, event, money, ledgers."""
+    """Write an engine outcome: case row, stage rows, event, money, ledgers. Stages begin and
+    end when their acts happened (``occurred_at``); the event keeps both moments."""
     event_data = dict(out.event.data)
+    happened = out.occurred_at or now
+    event_data["occurred_at"] = _utc_text(happened)
+    case.act_times = {**(case.act_times or {}), out.event.trigger: _utc_text(happened)}
+    if out.scope is not None:
+        event_data.update(set_scope(s, case, out.scope))
+    if out.renew_documents:
+        case.doc_round = (case.doc_round or 1) + 1
+        case.renewed_documents = {**(case.renewed_documents or {}), **{t: case.doc_round for t in out.renew_documents}}
+        event_data["new_round"] = {"round": case.doc_round, "documents": list(out.renew_documents)}
     if out.new_stage:
         if stage is not None:
-            stage.left_at = now
+            stage.left_at = happened
             s.add(stage)
         stage = None
         if not out.closed:
-            stage = _stage_row(case.id, out.state, now, out.deadlines)
+            stage = _stage_row(case.id, out.state, happened, out.deadlines)
             s.add(stage)
-    elif out.deadlines is not None and stage is not None:  # resumed: the due date moved
+    elif out.deadlines is not None and stage is not None:  # resumed, or the anchor act happened: the due date moved
         set_deadlines(stage, out.deadlines)
         s.add(stage)
     elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
@@ -296,7 +350,7 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
     case.updated_at = now
     if out.closed:
         d = svc.registry.get(case.definition_id, case.definition_version)
-        case.closed, case.closed_at, case.outcome = True, now, d.states[out.state].outcome
+        case.closed, case.closed_at, case.outcome = True, happened, d.states[out.state].outcome
     for kind, amount in out.money.items():
         if kind == "approved":
             case.approved_amount = amount
@@ -312,6 +366,23 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
     append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now)
     s.add(case)
     return stage
+
+
+def set_scope(s: Session, case: Case, scope: dict[str, Any]) -> dict[str, Any]:
+    """Set the paying scope the meeting decided (buildings of the community, or the whole
+    estate: ``scope_building_ids`` []); returns what the event records of it."""
+    before = list(case.scope_building_ids or [])
+    if scope.get("whole_estate"):
+        ids: list[int] = []
+    else:
+        known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
+        unknown = [b for b in scope["buildings"] if b not in known]
+        if unknown:
+            raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
+                               detail={"unknown": unknown, "known": sorted(known)})
+        ids = sorted({known[b] for b in scope["buildings"]})
+    case.scope_building_ids = ids
+    return {"scope_building_ids": ids, "scope_building_ids_before": before}
 
 
 def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict[str, Any]:

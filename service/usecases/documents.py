@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from ..context import Services
 from ..db import read_only, transaction
-from ..errors import InvalidInput, NotFound, PayloadTooLarge
+from ..errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from ..tables import Document, User
 from ..views import iso
 from .cases import append_event, load_case
@@ -32,10 +32,13 @@ def _path(svc: Services, case_id: int, sha: str) -> Path:
     return svc.settings.documents_dir / str(case_id) / sha
 
 
-def document_view(doc: Document, labels: dict[str, str]) -> dict:
+def document_view(doc: Document, labels: dict[str, str], renewed: dict[str, int] | None = None) -> dict:
+    """``round``: the document round it was uploaded in; ``current``: whether it still counts
+    (a document of a round before its type was renewed is kept and shown, but counts no more)."""
     return {"id": doc.id, "doc_type": doc.doc_type, "doc_type_label": labels.get(doc.doc_type, doc.doc_type),
             "filename": doc.filename, "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256,
-            "uploaded_at": iso(doc.uploaded_at)}
+            "uploaded_at": iso(doc.uploaded_at), "round": doc.round,
+            "current": doc.round >= int((renewed or {}).get(doc.doc_type, 0))}
 
 
 def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, filename: str, content_type: str | None,
@@ -53,6 +56,11 @@ def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, f
                                detail={"document_types": dict(d.documents)})
         if d.states[case.state].terminal:
             raise InvalidInput("案件已办结，不能再上传材料", code="case_closed")
+        if not d.may_upload(doc_type, user.role):
+            who = "、".join(d.roles[r].label for r in sorted(d.document_roles[doc_type]) if r in d.roles)
+            mine = d.roles[user.role].label if user.role in d.roles else "您的单位"
+            raise Forbidden(f"{mine}不能上传“{d.documents[doc_type]}”（由{who}上传）", code="document_role_not_allowed",
+                            detail={"doc_type": doc_type})
         target = _path(svc, case.id, sha)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
@@ -61,14 +69,15 @@ def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, f
             os.replace(tmp, target)  # the file exists before the row that names it commits
         doc = Document(case_id=case.id, doc_type=doc_type, filename=_safe_name(filename),
                        content_type=(content_type or "application/octet-stream")[:128], size=len(content),
-                       sha256=sha, uploaded_by=user.id, uploaded_at=now)
+                       sha256=sha, uploaded_by=user.id, uploaded_at=now, round=case.doc_round or 1)
         s.add(doc)
         append_event(s, case, user, "attach_document", f"上传材料：{d.documents[doc_type]}", case.state, case.state,
-                     {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content)}, None, now)
+                     {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content),
+                      "round": doc.round}, None, now)
         case.updated_at = now
         s.add(case)
         s.flush()
-        return document_view(doc, dict(d.documents))
+        return document_view(doc, dict(d.documents), case.renewed_documents)
 
 
 def list_documents(svc: Services, user: User, case_id: int) -> list[dict]:
@@ -76,7 +85,7 @@ def list_documents(svc: Services, user: User, case_id: int) -> list[dict]:
         case = load_case(s, user, case_id)
         d = svc.registry.get(case.definition_id, case.definition_version)
         rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
-        return [document_view(r, dict(d.documents)) for r in rows]
+        return [document_view(r, dict(d.documents), case.renewed_documents) for r in rows]
 
 
 def open_document(svc: Services, user: User, case_id: int, document_id: int) -> tuple[Document, Path]:

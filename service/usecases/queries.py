@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_
+from sqlalchemy import Integer, and_, case as sql_case, func, or_
 from sqlmodel import select
 
 from workflow.apportionment import ApportionmentError, apportion
-from workflow.definition import COMPLETED
+from workflow.definition import COMPLETED, OUTCOMES
 from workflow.tz import local_date
 
 from ..context import Services
@@ -19,7 +19,7 @@ from ..db import read_only, transaction
 from ..errors import InvalidInput
 from ..jurisdiction import case_clause
 from ..tables import Building, Case, Community, District, Household, Stage, StreetOffice, User
-from ..views import event_view, events_of, iso, money, stage_view
+from ..views import event_view, events_of, iso, money, not_overdue_clause, overdue_clause, stage_view
 from .cases import load_case, scope_households
 
 __all__ = ["list_cases", "list_events", "apportionment_of", "city_stats", "APPORTION_FIGURES"]
@@ -50,9 +50,9 @@ def list_cases(svc: Services, user: User, *, now: datetime, state: str | None = 
         if not include_closed:
             stmt = stmt.where(Case.closed.is_(False))
         if overdue is True:
-            stmt = stmt.where(Stage.due_at <= now, Case.suspended_since.is_(None))
+            stmt = stmt.where(overdue_clause(now))
         elif overdue is False:
-            stmt = stmt.where(or_(Stage.due_at.is_(None), Stage.due_at > now, Case.suspended_since.is_not(None)))
+            stmt = stmt.where(or_(Stage.id.is_(None), not_overdue_clause(now)))
         if q:
             like = f"%{q.strip()[:100]}%"
             stmt = stmt.where(or_(Case.title.ilike(like), Case.number.ilike(like), Community.name.ilike(like)))
@@ -137,18 +137,22 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
     with read_only(svc.sessions) as s:
         offices = {o.id: o for o in s.exec(select(StreetOffice))}
         districts = {d.id: d for d in s.exec(select(District))}
+        others = [o for o in OUTCOMES if o != COMPLETED]  # withdrawn, rejected, diverted
         rows = s.exec(
             select(Case.street_office_id,
                    func.count(),
                    func.sum(func.cast(and_(Case.closed, Case.outcome == COMPLETED), Integer)),
                    func.sum(func.cast(Case.closed, Integer)),
                    func.coalesce(func.sum(Case.approved_amount), 0),
-                   func.coalesce(func.sum(Case.paid_amount), 0))
+                   func.coalesce(func.sum(Case.paid_amount), 0),
+                   func.count(func.distinct(Case.community_id)),
+                   func.count(func.distinct(sql_case((and_(Case.closed, Case.outcome == COMPLETED), Case.community_id)))),
+                   *[func.sum(func.cast(and_(Case.closed, Case.outcome == o), Integer)) for o in others])
             .where(scope).group_by(Case.street_office_id)).all()
         overdue = dict(s.exec(
             select(Case.street_office_id, func.count())
             .join(Stage, and_(Stage.case_id == Case.id, Stage.left_at.is_(None)))
-            .where(scope, Stage.due_at <= now, Case.suspended_since.is_(None))
+            .where(scope, overdue_clause(now))
             .group_by(Case.street_office_id)).all())
         stage_days: dict[tuple[str, str], list[int]] = defaultdict(list)
         for definition_id, state, entered, left in s.exec(
@@ -158,12 +162,14 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
             stage_days[(definition_id, state)].append(
                 svc.calendar.workdays_between(local_date(entered), local_date(left)).count)
         by_office = []
-        totals = defaultdict(lambda: {"started": 0, "finished": 0, "closed": 0, "in_progress": 0, "overdue": 0,
-                                      "approved": 0, "paid": 0})
-        for office_id, started, finished, closed, approved, paid in rows:
+        totals = defaultdict(lambda: dict(EMPTY_FIGURES))
+        for office_id, started, finished, closed, approved, paid, communities, communities_finished, *ended in rows:
             office = offices.get(office_id)
             item = {"started": int(started), "finished": int(finished or 0), "closed": int(closed or 0),
                     "in_progress": int(started) - int(closed or 0), "overdue": int(overdue.get(office_id, 0)),
+                    **{o: int(n or 0) for o, n in zip(others, ended)},
+                    # a community belongs to one street office: these add up over offices and districts
+                    "communities_started": int(communities), "communities_finished": int(communities_finished),
                     "approved": Decimal(approved), "paid": Decimal(paid)}
             t = totals[office.district_id if office else 0]
             for k, v in item.items():
@@ -179,13 +185,19 @@ def city_stats(svc: Services, user: User, now: datetime, definition_id: str | No
                 city[k] += v
         return {
             "as_of": iso(now),
-            "city": _money(dict(city)) if city else _money({"started": 0, "finished": 0, "closed": 0,
-                                                           "in_progress": 0, "overdue": 0, "approved": 0, "paid": 0}),
+            "city": _money(dict(city)) if city else _money(dict(EMPTY_FIGURES)),
             "districts": by_district,
             "street_offices": sorted(by_office, key=lambda x: (x["district_id"] or 0, x["street_office_id"])),
             "stages": [{"definition": key[0], "state": key[1], "label": labels.get(key, key[1]), "count": len(v),
                         "average_working_days": round(sum(v) / len(v), 1)} for key, v in sorted(stage_days.items())],
         }
+
+
+#: The figures of a street office, a district and the city. started = finished + in_progress +
+#: withdrawn + rejected + diverted (the outcomes of ``workflow.definition.OUTCOMES``).
+EMPTY_FIGURES = {"started": 0, "finished": 0, "closed": 0, "in_progress": 0, "overdue": 0,
+                 **{o: 0 for o in OUTCOMES if o != COMPLETED},
+                 "communities_started": 0, "communities_finished": 0, "approved": 0, "paid": 0}
 
 
 def _money(item: dict) -> dict:

@@ -17,7 +17,7 @@ from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooMany
 from ..tables import Community, District, StreetOffice, User
 
 __all__ = ["add_user", "login", "logout", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles",
-           "revoke_tokens", "deactivate", "new_api_token"]
+           "revoke_tokens", "deactivate", "new_api_token", "CITY_ORG_NAME"]
 
 #: The organisation level each role belongs to. Parties inside a community are scoped to it;
 #: the fire authority to its district; the fund center, bureau and admins see the city.
@@ -42,10 +42,14 @@ def known_roles(svc: Services) -> set[str]:
     return roles
 
 
+#: The organisation name of a city-level user (the fund center, the housing bureau, admins).
+CITY_ORG_NAME = "市级"
+
+
 def resolve_org(s: Session, level: str, org: str | None) -> tuple[int | None, str]:
     """``city``; a district code; a street office code; a community code -> (id, name)."""
     if level == "city":
-        return None, "市级"
+        return None, CITY_ORG_NAME
     model = {"district": District, "street_office": StreetOffice, "community": Community}[level]
     row = s.exec(select(model).where(model.code == (org or ""))).first()
     if row is None:

@@ -23,6 +23,7 @@ from workflow.alerts import AlertKind
 from workflow.diagram import to_mermaid
 from workflow.errors import TransitionRefused, UnknownDefinition
 from workflow.guards import REGISTRY, VoteChoice
+from workflow.tz import SHANGHAI, local_date
 
 from ..api.deps import get_now, get_services
 from ..context import Services
@@ -51,7 +52,11 @@ FORM_ERRORS = (TransitionRefused, Conflict, InvalidInput, Forbidden, Preconditio
 DATA_LABELS = {
     "hazard_category": "隐患类别", "description": "情况描述", "reported_by": "上报单位", "hazard": "隐患情况",
     "fault": "故障情况", "signatures": "签署情况", "counters": "待了结事项", "ledger": "分户账扣减",
+    "occurred_at": "实际发生时间", "scope_building_ids": "分摊楼栋", "scope_building_ids_before": "原分摊楼栋",
+    "new_round": "材料重新提交", "whole_estate": "全小区", "buildings": "楼栋",
 }
+#: The form value of the "whole estate" box of a paying-scope field.
+WHOLE_ESTATE = "__whole_estate__"
 #: The joint meeting's votes: value, label, badge colour.
 VOTES = ((VoteChoice.AGREE.value, "同意", "green"), (VoteChoice.DISAGREE.value, "不同意", "red"),
          (VoteChoice.ABSTAIN.value, "弃权", "muted"))
@@ -76,12 +81,34 @@ class Page:
 
     def render(self, name: str, context: dict[str, Any], status: int = 200,
                headers: dict[str, str] | None = None) -> Response:
-        return render(self.request, name, {"user": self.user, "csrf": self.csrf, "nav": self.nav, **context},
+        return render(self.request, name, {"user": self.user, "csrf": self.csrf, "nav": self.nav,
+                                           "unit": unit_name(self.user, self.svc), **context},
                       status=status, headers=headers)
 
     def text(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None
         return value.strip() if isinstance(value, str) else default
+
+
+#: Roles outside the procedures' parties, by their Chinese name.
+OTHER_ROLES = {"admin": "系统管理员"}
+
+
+def role_name(svc: Services, role: str) -> str:
+    for d in svc.registry.latest():
+        if role in d.roles:
+            return d.roles[role].label
+    return OTHER_ROLES.get(role, "")
+
+
+def unit_name(user: User, svc: Services) -> str:
+    """The user's unit as people name it: 维修资金管理中心 (a city-level role), 月塘街道, 桂园新村业主委员会."""
+    role = role_name(svc, user.role)
+    if user.org_level == "city":
+        return role or user.org_name
+    if user.org_level == "community":
+        return f"{user.org_name}{role}"
+    return user.org_name
 
 
 def page(request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)) -> Page:
@@ -253,7 +280,8 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
         "active": "new", "definitions": definitions, "communities": communities, "buildings": buildings,
         "values": {"definition": definitions[0].id, "title": "", "hazard_category": "", "description": "",
                    "buildings": [], **values, "community_id": chosen},
-        "photo_types": photo_types, "categories": HAZARD_CATEGORIES, "error": error}, status=status)
+        "photo_types": photo_types, "categories": HAZARD_CATEGORIES, "error": error,
+        "upload_limit": p.svc.settings.max_upload_bytes}, status=status)
 
 
 def _buildings(p: Page, community_id: int) -> list[dict[str, Any]]:
@@ -350,10 +378,13 @@ def _case_page(p: Page, case_id: int, *, flash: str | None = None, done: bool = 
     # in the definition's order of roles
     shown_parties = parties or [r for r in d.roles if r in by_party] + [r for r in by_party if r not in d.roles]
     labels = _field_labels(d)
+    community_buildings = _buildings(p, view["community"]["id"]) if view["community"] else []
+    names = {b["id"]: b["name"] for b in community_buildings}
     for e in events:
-        e["rows"] = _data_rows(e["data"] or {}, labels, d)
+        e["rows"] = _data_rows({k: v for k, v in (e["data"] or {}).items() if k != "occurred_at"}, labels, d, names)
         e["moved"] = e["from_state"] != e["to_state"]
-    present = {doc["doc_type"] for doc in docs}
+        e["org"] = None if e["org"] == users.CITY_ORG_NAME else e["org"]  # the name says the unit
+    present = {doc["doc_type"] for doc in docs if doc["current"]}
     required = [{"type": t, "label": d.documents.get(t, t), "present": t in present}
                 for t in d.states[view["state"]].documents] if not view["terminal"] else []
     shown = {f"action:{a['trigger']}" for a in view["actions"]} | ({"vote"} if voters else set())
@@ -366,10 +397,13 @@ def _case_page(p: Page, case_id: int, *, flash: str | None = None, done: bool = 
         "apportion_note": apportion_note, "parties": [{"role": r, "label": d.roles[r].label if r in d.roles else r,
                                                      "vote": by_party.get(r)} for r in shown_parties],
         "voters": [{"role": r, "label": d.roles[r].label if r in d.roles else r} for r in voters],
-        "required_documents": required, "document_types": list(d.documents.items()),
+        "required_documents": required, "document_types": [(t, label) for t, label in d.documents.items() if d.may_upload(t, user.role)],
         "labels": labels, "role_labels": {r.id: r.label for r in d.roles.values()},
         "flash": flash, "problem": problem, "idem": uuid.uuid4().hex,
-        "data_rows": _data_rows(view["data"], labels, d),
+        "data_rows": _data_rows(view["data"], labels, d, names),
+        "scope_buildings": community_buildings, "whole_estate": WHOLE_ESTATE,
+        "scope_text": _scope_text(view["scope_building_ids"], names),
+        "today": local_date(p.now).isoformat(), "upload_limit": svc.settings.max_upload_bytes,
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
@@ -390,8 +424,24 @@ def _field_labels(d) -> dict[str, str]:
     return labels
 
 
-def _display(value: Any, name: str, d, labels: dict[str, str] | None = None) -> str:
+def _scope_text(ids: list[int], names: dict[int, str]) -> str:
+    return "全小区" if not ids else "、".join(names.get(i, "（已删除楼栋）") for i in ids)
+
+
+def _display(value: Any, name: str, d, labels: dict[str, str] | None = None, names: dict[int, str] | None = None) -> str:
     """A data value as text: choices by their label, lists joined, records spelled out."""
+    if name in ("scope_building_ids", "scope_building_ids_before") and isinstance(value, list):
+        return _scope_text(value, names or {})
+    if name == "occurred_at" and isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return value
+    if name == "new_round" and isinstance(value, dict):
+        docs = "、".join(d.documents.get(t, t) for t in value.get("documents", ()))
+        return f"第 {value.get('round')} 轮材料：{docs}须重新上传"
+    if isinstance(value, dict) and set(value) <= {"whole_estate", "buildings"}:
+        return "全小区" if value.get("whole_estate") else "、".join(value.get("buildings", ()))
     for t in d.transitions:
         for f in t.fields:
             if f.name == name and f.choices and isinstance(value, str):
@@ -407,8 +457,9 @@ def _display(value: Any, name: str, d, labels: dict[str, str] | None = None) -> 
     return "" if value is None else str(value)
 
 
-def _data_rows(data: dict[str, Any], labels: dict[str, str], d) -> list[tuple[str, str]]:
-    return [(labels.get(k, k), _display(v, k, d, labels)) for k, v in data.items() if v not in (None, "", [], {})]
+def _data_rows(data: dict[str, Any], labels: dict[str, str], d, names: dict[int, str] | None = None) -> list[tuple[str, str]]:
+    return [(labels.get(k, k), _display(v, k, d, labels, names)) for k, v in data.items()
+            if v not in (None, "", {}) and (v != [] or k.startswith("scope_building_ids"))]
 
 
 def _timeline(stages: list[dict[str, Any]], events: list[dict[str, Any]], view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -442,22 +493,35 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
     values: dict[str, Any] = {}
     data: dict[str, Any] = {}
     for f in (action["fields"] if action else []):
+        if f["type"] == "scope":
+            assert p.form is not None
+            picked = [b for b in p.form.getlist(f["name"]) if isinstance(b, str) and b.strip()]
+            values[f["name"]] = picked
+            if WHOLE_ESTATE in picked:
+                data[f["name"]] = {"whole_estate": True}
+            elif picked:
+                data[f["name"]] = {"buildings": picked}
+            continue
         raw = p.text(f["name"])
         values[f["name"]] = raw
         if raw != "":
             data[f["name"]] = raw
     comment = p.text("comment") or None
     values["comment"] = comment or ""
+    occurred = p.text("occurred_at")
+    values["occurred_at"] = occurred
     version = p.text("version")
     key = p.text("idempotency_key")
     try:
         # an action the page did not offer goes to the engine all the same: it says why not
         cases.fire_transition(p.svc, p.user, case_id, trigger=trigger[:64], data=data, comment=comment, now=p.now,
                               if_match=int(version) if version.isdigit() and len(version) < 10 else None,
-                              idempotency_key=key[:128] or None)
+                              idempotency_key=key[:128] or None, occurred_at=occurred[:40] or None)
     except FORM_ERRORS as exc:
         _count_refusal(p.request, exc)
         refusal_field = exc.refusal.field if isinstance(exc, TransitionRefused) else None
+        if isinstance(exc, InvalidInput) and isinstance(exc.detail, dict):
+            refusal_field = exc.detail.get("field", refusal_field)
         return _case_page(p, case_id, problem=Problem(f"action:{trigger}", _message(exc), refusal_field, values),
                           status=status_for(exc))
     return _after_post(p, case_id, "case-top")
@@ -527,6 +591,7 @@ def dashboard(p: Page = Depends(page), definition: Optional[str] = Query(None, m
         order = list(p.svc.registry.get(def_id).states) if def_id in known else []
         rows.sort(key=lambda r: order.index(r["state"]) if r["state"] in order else len(order))
     return p.render("dashboard.html", {
+        "scope_name": "全市" if p.user.org_level == "city" else p.user.org_name,
         "active": "dashboard", "stats": stats, "by_district": by_district, "max_count": max_count,
         "max_district": max_district,
         "max_money": max_money, "max_days": max_days, "definitions": known, "chosen": chosen,

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import select
 
+from workflow.deadlines import is_overdue
 from workflow.definition import Definition
 
 from ..context import Services
@@ -41,7 +42,7 @@ def stage_history(svc: Services, user: User, case_id: int, now: datetime) -> lis
             elif case.suspended_since is not None:
                 status = "suspended"
             else:
-                status = "overdue" if st.due_at <= now else "running"
+                status = "overdue" if is_overdue(st.due_at, now) else "running"
             out.append({
                 "state": st.state, "label": d.states[st.state].label if st.state in d.states else st.state,
                 "responsible": d.states[st.state].responsible if st.state in d.states else None,

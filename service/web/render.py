@@ -48,6 +48,12 @@ def _moment(value: Any) -> datetime | None:
     raise TypeError(f"not a moment: {value!r}")
 
 
+#: Path and query parameters of the pages, as a clerk knows them (never the raw name).
+PARAM_NAMES = {"case_id": "案件编号", "document_id": "材料编号", "alert_id": "提醒编号", "community_id": "小区",
+               "page": "页码", "definition_id": "流程", "version": "版本", "definition": "流程", "state": "环节",
+               "street_office_id": "街道", "q": "搜索内容", "trigger": "操作", "unread": "筛选条件"}
+
+
 def fmt_dt(value: Any) -> str:
     """``2026-11-26 10:30`` in Asia/Shanghai; ``—`` for none."""
     m = _moment(value)
@@ -159,9 +165,10 @@ class PageRoute(APIRoute):
                 return error_page(request, status, _TITLES.get(status, "出错了"), message,
                                   getattr(request.state, "user", None))
             except RequestValidationError as exc:
-                where = "、".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors()[:5])
-                return error_page(request, 422, "请求参数有误", f"请求参数有误：{where}",
-                                  getattr(request.state, "user", None))
+                names = [PARAM_NAMES.get(str(e.get("loc", ("", ""))[-1]), "") for e in exc.errors()[:5]]
+                where = "、".join(dict.fromkeys(n for n in names if n))
+                message = f"页面地址中的{where}不正确，请从列表重新进入。" if where else "页面地址不正确，请从列表重新进入。"
+                return error_page(request, 422, "请求参数有误", message, getattr(request.state, "user", None))
             except StarletteHTTPException as exc:
                 return error_page(request, exc.status_code, _TITLES.get(exc.status_code, "出错了"),
                                   str(exc.detail) if isinstance(exc.detail, str) else "请求错误",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlmodel import select
 
 from service.api import create_app
 from service.config import Settings
@@ -145,6 +146,27 @@ USERS = {
     "hb": ("housing_bureau", None),
     "admin": ("admin", None),
 }
+
+
+def uploader(registry, doc_type: str, who: str | None = "so", definition: str = "fire_hazard_emergency") -> str:
+    """The user (a USERS key) to upload ``doc_type``: ``who`` if the definition lets that role
+    upload it, else the first user whose role may (the fire notice: the fire authority)."""
+    d = registry.get(definition)
+    if who is not None and d.may_upload(doc_type, USERS[who][0]):
+        return who
+    return next(k for k, (role, _) in USERS.items() if d.may_upload(doc_type, role))
+
+
+def meeting_scope(svc, case_id: int) -> dict:
+    """The meeting's paying-scope fields that keep the buildings the report named (none: the
+    whole estate)."""
+    from service.tables import Building, Case
+
+    with svc.sessions() as s:
+        ids = s.get(Case, case_id).scope_building_ids
+        names = sorted(b.name for b in s.exec(select(Building).where(Building.id.in_(ids)))) if ids else []
+    return {"paying_scope": {"buildings": names} if names else {"whole_estate": True},
+            "scope_reason": "受益范围与上报楼栋一致"}
 
 
 def build_world(svc: Services, now: datetime = NOW) -> World:

@@ -38,10 +38,10 @@ def kinds(result):
 
 def test_a_case_walked_across_the_national_day_holiday(world, reported):
     svc = world.svc
-    assert alerts.scan(svc, at(2025, 10, 12, 23)).alerts == []              # Sunday night: nothing yet
-    r = alerts.scan(svc, at(2025, 10, 13, 8))                              # the due date: 1 working day left
+    assert alerts.scan(svc, at(2025, 10, 10, 23)).alerts == []              # Friday night: nothing yet
+    r = alerts.scan(svc, at(2025, 10, 11, 8))     # the make-up Saturday: 1 working day before the due date
     assert kinds(r) == [("warning", 0)]
-    assert "2025-10-13" in r.alerts[0]["title"]
+    assert "2025-10-13" in r.alerts[0]["title"] and r.alerts[0]["at"].startswith("2025-10-11")
     assert alerts.scan(svc, at(2025, 10, 13, 9)).alerts == []              # a repeated scan records nothing
     r = alerts.scan(svc, at(2025, 10, 14, 9))                              # overdue from 00:00 on the 14th
     assert kinds(r) == [("overdue", 0)]
@@ -92,7 +92,7 @@ def test_a_suspended_case_is_not_alerted_and_its_clock_moves(world, reported):
 
 def test_the_scan_looks_only_at_stages_falling_due(world, reported):
     r = alerts.scan(world.svc, at(2025, 10, 1, 9))
-    assert r.stages == 0  # the stage's first moment is the warning on 10-13
+    assert r.stages == 0  # the stage's first moment is the warning on 10-11
 
 
 def test_calendar_alert_once_a_day_from_november(world):

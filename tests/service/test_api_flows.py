@@ -112,14 +112,14 @@ def test_fire_hazard_case_from_report_to_archive(world):
     body = w.refused("fr", "confirm_major", finding, "guard_refused")
     assert body["detail"]["guard"] == "documents_present" and "confirm_major" in body["detail"]["available"]
     w.upload("fr", "fire_notice")
-    w.step("fr", "confirm_major", finding, "site_survey", date(2026, 3, 5))
+    w.step("fr", "confirm_major", finding, "site_survey", date(2026, 3, 4))
 
-    # 3. site survey (2 working days): the site record must be there before leaving
-    clock.now = at(3, 5)
-    survey = {"survey_date": "2026-03-05", "survey_findings": "消防水泵电机烧毁，控制柜损坏"}
+    # 3. site survey (Dongguan: 2 working days from the report of Monday 2 March)
+    clock.now = at(3, 4)
+    survey = {"survey_date": "2026-03-04", "survey_findings": "消防水泵电机烧毁，控制柜损坏"}
     w.refused("so", "complete_survey", survey, "documents_missing")
     w.upload("so", "site_record")
-    w.step("so", "complete_survey", survey, "joint_meeting", date(2026, 3, 12))
+    w.step("so", "complete_survey", survey, "joint_meeting", date(2026, 3, 11))
 
     # 4. joint meeting: the street office convenes and records the absent parties' votes;
     #    the fund center and the fire authority record their own
@@ -133,7 +133,8 @@ def test_fire_hazard_case_from_report_to_archive(world):
         assert r.status_code == 200, r.text
     listed = world.client.get(f"{API}/cases/{case['id']}/votes", headers=world.h("oc")).json()
     assert {v["party"]: v["vote"] for v in listed} == {p: c for _, p, c in votes}
-    meeting = {"budget_estimate": "12000", "implementer": "property_company", "scope_note": "全小区分摊"}
+    meeting = {"budget_estimate": "12000", "implementer": "property_company",
+               "paying_scope": {"whole_estate": True}, "scope_reason": "水泵房为全小区共用设施，全体业主分摊"}
     w.step("so", "meeting_approve", meeting, "plan_budget", date(2026, 3, 26))
 
     # 5. plan and budget by the property company; rectification due 8 May
@@ -209,6 +210,7 @@ def test_fire_hazard_case_from_report_to_archive(world):
 
     w.upload("so", "notice_text", "notice_photos")
     w.upload("so", "cost_table", content=xlsx.content)
+    drv.fire(case["id"], "so", "post_notice", {"notice_place": "小区公示栏"})  # posted on 11 May
     clock.now = at(5, 12)
     objection = drv.fire(case["id"], "oc", "raise_objection", {"objection": "2栋业主对分摊方式有疑问"})
     assert objection["data"]["counters"]["open_objections"] == 1
@@ -346,8 +348,8 @@ def test_lift_fault_case_reaches_repair(world):
 
 
 def test_a_case_scoped_to_one_building_draws_on_that_building_only(world):
-    """Buildings named at the report are the scope: the balance check and the apportionment
-    use that building's households only (1栋: three households, CNY 95,000.00)."""
+    """Buildings named at the report and kept by the meeting are the scope: the balance check and
+    the apportionment use that building's households only (1栋: three households, CNY 95,000.00)."""
     drv = CaseDriver(world)
     r = world.client.post(f"{API}/cases", headers=world.h("so"), json={
         "definition": MAIN.id, "community_id": world.ids["community_a"], "title": "1栋报警系统故障",

@@ -24,7 +24,7 @@ from service.db import transaction
 from service.household_import import HouseholdRow
 from service.tables import Case, Event, Household, LedgerEntry, User
 from service.usecases import cases, communities, documents, meetings, users
-from tests.service.conftest import NOW, World
+from tests.service.conftest import NOW, World, meeting_scope, uploader
 
 DEF = "fire_hazard_emergency"
 CENT = Decimal("0.01")
@@ -65,7 +65,7 @@ class Flow:
 
     def doc(self, case_id: int, *doc_types: str) -> None:
         for t in doc_types:
-            documents.attach_document(self.svc, self.u["so"], case_id, doc_type=t, filename=f"{t}.pdf",
+            documents.attach_document(self.svc, self.u[uploader(self.svc.registry, t)], case_id, doc_type=t, filename=f"{t}.pdf",
                                       content_type="application/pdf", content=f"{t}-{uuid.uuid4()}".encode(), now=self.now)
 
     def fire(self, who: str | User, case_id: int, trigger: str, data: dict | None = None, **kw: Any) -> dict:
@@ -92,7 +92,8 @@ class Flow:
                 meetings.record_vote(self.svc, self.u["so"], case_id, party=party, attended=True, vote="agree",
                                      opinion=None, now=self.now)
             self.doc(case_id, "meeting_minutes", "sign_in_sheet")
-            return self.fire("so", case_id, "meeting_approve", {"budget_estimate": "50000.00", "implementer": "property_company"})
+            return self.fire("so", case_id, "meeting_approve", {"budget_estimate": "50000.00", "implementer": "property_company",
+                                                                **meeting_scope(self.svc, case_id)})
         if state == "plan_budget":
             self.doc(case_id, "repair_plan", "budget")
             return self.fire("so", case_id, "submit_plan", {"budget_amount": "50000.00", "rectification_deadline": "2026-06-30"})
@@ -117,6 +118,7 @@ class Flow:
             return self.fire("so", case_id, "submit_settlement", {"settled_amount": settled})
         if state == "public_notice":
             self.doc(case_id, "notice_text", "notice_photos", "cost_table")
+            self.fire("so", case_id, "post_notice")
             self.now += timedelta(days=8)  # the 7-day notice has run out
             return self.fire("so", case_id, "close_notice")
         if state == "disbursement":

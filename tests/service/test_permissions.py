@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.api.deps import get_now
-from tests.service.conftest import NOW, ROOT, USERS
-from workflow.definition import FieldType, Transition
+from tests.service.conftest import NOW, ROOT, USERS, meeting_scope, uploader
+from workflow.definition import Effect, FieldType, Transition
 from workflow.loader import load_file
 from workflow.tz import local_date
 
@@ -106,7 +106,10 @@ class CaseDriver:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def upload(self, case_id: int, doc_type: str, who: str = "so", content: bytes | None = None):
+    def upload(self, case_id: int, doc_type: str, who: str | None = None, content: bytes | None = None):
+        """As ``who``, or as a user whose role the definition lets upload ``doc_type``."""
+        if who is None:
+            who = uploader(self.world.svc.registry, doc_type, "so", self.definition.id)
         files = {"file": (f"{doc_type}.pdf", content or f"%PDF-1.4 {doc_type}".encode(), "application/pdf")}
         return self.client.post(f"{API}/cases/{case_id}/documents", data={"doc_type": doc_type}, files=files,
                                 headers=self.world.h(who))
@@ -142,6 +145,8 @@ class CaseDriver:
                 out[f.name] = f.choices[0]
             elif f.type is FieldType.INTEGER:
                 out[f.name] = 1
+            elif f.type is FieldType.SCOPE:
+                out[f.name] = {"whole_estate": True}
             else:  # text and reason
                 out[f.name] = f"{f.label}：经核实情况属实"
         return out
@@ -165,6 +170,11 @@ class CaseDriver:
                     if role not in signed:
                         self.fire(case_id, ROLE_USER[role], self._effect_trigger(state, "sign", g.params["record"]))
             elif g.name == "period_elapsed":
+                act = g.params.get("from_act")
+                if act is not None:  # the period runs from an act (the notice's posting): do it first
+                    at = self.definition.transition(act, state)
+                    self.prepare(case_id, state, at)
+                    self.fire(case_id, ROLE_USER[sorted(at.roles)[0]], act, self.data_for(at))
                 self.clock.advance(days=g.params["calendar_days"] + 1)
             elif g.name == "counter_zero":
                 data = data or self.get(case_id)["data"]
@@ -190,7 +200,10 @@ class CaseDriver:
     def leave(self, case_id: int, state: str, trigger: str, who: str) -> dict:
         t = self.definition.transition(trigger, state)
         self.prepare(case_id, state, t)
-        return self.fire(case_id, who, trigger, self.data_for(t))
+        data = self.data_for(t)
+        if any(f.type is FieldType.SCOPE for f in t.fields):  # the meeting keeps the report's buildings
+            data.update(meeting_scope(self.world.svc, case_id))
+        return self.fire(case_id, who, trigger, data)
 
     def advance_to(self, case_id: int, target: str, case: dict | None = None) -> dict:
         """Walk the case along ``HAPPY`` until it is in ``target``."""
@@ -289,7 +302,7 @@ def test_every_transition_succeeds_for_its_roles_and_is_refused_to_every_other_v
             here = sorted(n for n in need if n[1] == state)
             in_place = [n for n in here if MAIN.transition(n[0], state).dest is None]
             # raise objections (+1) before answering them (-1)
-            in_place.sort(key=lambda n: -(MAIN.transition(n[0], state).effect.delta or 0))
+            in_place.sort(key=lambda n: -((MAIN.transition(n[0], state).effect or Effect()).delta or 0))
             for trigger, _, role in in_place:
                 case = succeed(case, state, trigger, role)
             moves = [n for n in here if MAIN.transition(n[0], state).dest is not None]

@@ -51,7 +51,7 @@ def open_case(world, when: datetime, title: str = "1栋消防泵") -> int:
 
 @pytest.fixture
 def reported(world):
-    """Reported Monday 2025-09-29 10:00: warning 10-13, overdue 10-14, escalations 10-16, 10-21, ..."""
+    """Reported Monday 2025-09-29 10:00: warning 10-11 (the make-up Saturday), overdue 10-14, escalations 10-16, 10-21, ..."""
     return open_case(world, at(2025, 9, 29))
 
 
@@ -136,7 +136,7 @@ def test_catch_up_after_downtime(world, reported, other):
     assert got == sorted([
         (reported, "overdue", "2025-10-14"), (reported, "escalation", "2025-10-16"),
         (reported, "escalation", "2025-10-21"),
-        (second, "warning", "2025-10-15"), (second, "overdue", "2025-10-16"),
+        (second, "warning", "2025-10-14"), (second, "overdue", "2025-10-16"),
         (second, "escalation", "2025-10-18"),
     ])
     again = sched.tick(other, at(2025, 10, 21, 9, 1))
@@ -433,7 +433,7 @@ def test_fundflow_scan(world, reported, run_cli):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["warning", "overdue"]
-    assert "2025-10-13T00:00:00+08:00" in lines[0] and "2025-10-14T00:00:00+08:00" in lines[1]
+    assert "2025-10-11T00:00:00+08:00" in lines[0] and "2025-10-14T00:00:00+08:00" in lines[1]
     assert "2025-10-14T09:00:00+08:00: 2 alert(s) recorded from 1 stage(s)" in result.stderr
     again, _ = run_cli("scan", "--now", "2025-10-14T01:00:00+00:00")  # the same moment, aware
     assert again.exit_code == 0 and again.stdout == "" and "0 alert(s)" in again.stderr
@@ -458,3 +458,25 @@ def test_fundflow_calendar_recompute(world, run_cli, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"case {case_id} {number} reported: due 2027-01-05 (known)"]
     assert "1 case(s) recomputed" in result.stderr
+
+
+def test_fundflow_demo_prints_the_addresses_of_the_port_it_serves(world, run_cli, monkeypatch):
+    """``fundflow demo --port N`` names the pages and the docs at that port (not 8000)."""
+    import types
+
+    from service import seed
+
+    monkeypatch.setattr(seed, "seed_demo", lambda svc, now, reset=False: types.SimpleNamespace(
+        summary=lambda base: seed.SeedResult.summary(_empty_seed_result(), base)))
+    result, _ = run_cli("demo", "--no-serve", "--port", "8765")
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8765/docs" in result.stdout and "http://127.0.0.1:8765/login" in result.stdout
+    assert ":8000" not in result.stdout
+
+
+def _empty_seed_result():
+    from service import seed
+
+    fields = {f: 0 for f in seed.SeedResult.__dataclass_fields__}
+    fields.update(users=[], skipped=True)
+    return seed.SeedResult(**fields)

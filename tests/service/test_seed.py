@@ -148,7 +148,8 @@ def test_tokens_and_passwords(seeded):
     assert users.login(svc, "so_yuetang", DEMO_PASSWORD, NOW)[0].username == "so_yuetang"
     assert users.login(svc, "so_cigutang", DEMO_PASSWORD, NOW)[0].role == "street_office"
     text = result.summary()
-    assert "http://127.0.0.1:8000/docs" in text
+    assert "http://127.0.0.1:8000/docs" in text and "http://127.0.0.1:8000/login" in text
+    assert "http://10.0.0.5:8765/docs" in result.summary("http://10.0.0.5:8765")
     assert all(r[1] in text and r[4] in text for r in result.users)
 
 

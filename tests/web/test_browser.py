@@ -152,7 +152,10 @@ class Session:
         box.locator("summary").click()
         for name, value in fields.items():
             control = page.locator(f"#a-{trigger}-{name}")
-            if control.evaluate("e => e.tagName") == "SELECT":
+            if isinstance(value, list):  # checkboxes in a fieldset (the paying scope): by their label
+                for choice in value:
+                    control.get_by_label(choice).check()
+            elif control.evaluate("e => e.tagName") == "SELECT":
                 control.select_option(value)
             else:
                 control.fill(value)
@@ -265,7 +268,9 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
     so.upload("sign_in_sheet")
     so.expect(so.page.locator("#meeting")).not_to_contain_text("尚未登记")
     so.shot("06-case-joint-meeting", full=True)
-    so.act("meeting_approve", "编制维修方案与预算", budget_estimate="86000", implementer="property_company")
+    so.act("meeting_approve", "编制维修方案与预算", paying_scope=["1栋"], scope_reason="水泵仅供1栋使用，由1栋业主分摊",
+           budget_estimate="86000", implementer="property_company")
+    so.expect(so.page.locator("#case-scope")).to_have_text("1栋")
 
     # 5. plan and budget by the property company; cost review and fund review by the fund center
     pc.case(case_id)
@@ -303,7 +308,8 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
         so.page.get_by_role("link", name="导出 Excel 分摊表").click()
     assert download.value.suggested_filename.endswith(".xlsx")
 
-    # closing the notice now is refused, and the page says why: it must stay up 7 days
+    # posted today; closing the notice now is refused, and the page says why: it must stay up 7 days
+    so.act("post_notice", notice_place="小区公示栏")
     box = so.page.locator("#action-close_notice")
     box.locator("summary").focus()
     so.page.keyboard.press("Enter")  # the keyboard opens the action's form
@@ -383,7 +389,7 @@ def test_the_housing_bureau_dashboard_and_the_procedure(live):
     hb = live.as_("housing_bureau")
     hb.goto("/dashboard")
     hb.expect(hb.page.locator("main")).to_contain_text("各街道办事处")
-    hb.expect(hb.page.locator(".kpi").first).to_contain_text("发起案件")
+    hb.expect(hb.page.locator(".kpis")).to_contain_text("发起案件")
     hb.shot("12-dashboard")
     hb.shot("12-dashboard-full", full=True)
     hb.goto("/procedures/fire_hazard_emergency")
@@ -425,6 +431,200 @@ def test_the_login_page(live):
         page.wait_for_url(re.compile(r"/login$"))
     finally:
         context.close()
+
+
+# -- the console without rough edges ------------------------------------------------------------
+
+PHONE_PHOTOS = """async (n) => {
+  // n phone photos of 4000 x 3000 pixels (12 MP), noisy enough that each JPEG is several MB
+  const input = document.querySelector('#n-photos');
+  const dt = new DataTransfer();
+  for (let k = 0; k < n; k++) {
+    const c = document.createElement('canvas');
+    c.width = 4000; c.height = 3000;
+    const ctx = c.getContext('2d');
+    const img = ctx.createImageData(4000, 3000);
+    const d = img.data;
+    for (let i = 0; i < d.length; i += 4) {
+      const v = (Math.random() * 256) | 0;
+      d[i] = v; d[i + 1] = (v + k * 40) & 255; d[i + 2] = 255 - v; d[i + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    const blob = await new Promise(r => c.toBlob(r, 'image/jpeg', 0.9));
+    dt.items.add(new File([blob], 'IMG_2026030' + k + '.jpg', {type: 'image/jpeg'}));
+  }
+  input.files = dt.files;
+  return Array.from(input.files).map(f => f.size);
+}"""
+
+
+def test_three_phone_photos_are_accepted_on_the_report_form(live):
+    """Three 12-megapixel phone photos (together above the upload limit) are shrunk in the
+    browser and the case is opened with all three; the form states the limit."""
+    so = live.as_("so_yuetang")
+    page = so.page
+    so.goto("/cases/new")
+    so.expect(page.locator("#n-photos-limit")).to_contain_text("不超过 20 MB")
+    page.fill("#n-title", "3栋疏散楼梯应急照明损坏")
+    sizes = page.evaluate(PHONE_PHOTOS, 3)
+    limit = live.svc.settings.max_upload_bytes
+    assert min(sizes) > 4 * 1024 * 1024 and sum(sizes) > limit, sizes  # as sent, the server would refuse them
+    page.get_by_role("button", name="提交上报").click()
+    page.wait_for_url(re.compile(r"/cases/\d+\?created=1$"))
+    so.expect(page.locator(".flash.ok")).to_have_text("案件已立案。")
+    docs = page.locator("#documents tbody tr")
+    so.expect(docs).to_have_count(3)
+    so.expect(page.locator("#documents")).to_contain_text("IMG_20260300.jpg")
+    so.shot("15-case-with-phone-photos")
+
+
+def test_a_file_over_the_limit_is_refused_in_place_keeping_what_was_typed(live):
+    """On the report form and on the case page the error is Chinese, in the form, and nothing
+    typed is lost (no raw JSON replaces the page)."""
+    so = live.as_("so_yuetang")
+    page = so.page
+    so.goto("/cases/new")
+    page.fill("#n-title", "地下车库喷淋管道锈蚀")
+    page.fill("#n-description", "喷淋末端试水压力不足")
+    big = {"name": "整改方案扫描件.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 " + b"0" * (21 * 1024 * 1024)}
+    page.set_input_files("#n-photos", files=[big])
+    page.get_by_role("button", name="提交上报").click()
+    error = page.locator("form .upload-error")
+    so.expect(error).to_be_visible()
+    so.expect(error).to_contain_text("超过 20 MB 的上限")
+    assert page.url.endswith("/cases/new")
+    so.expect(page.locator("#n-title")).to_have_value("地下车库喷淋管道锈蚀")
+    so.expect(page.locator("#n-description")).to_have_value("喷淋末端试水压力不足")
+    so.shot("16-new-case-file-too-large")
+    # the case page: the document form says so in place; the page stays
+    case_id = _open_case(live, "so_yuetang")
+    so.case(case_id)
+    page.set_input_files("#d-file", files=[big])
+    page.locator("#documents form button[type=submit]").click()
+    error = page.locator("#documents .upload-error")
+    so.expect(error).to_contain_text("超过 20 MB 的上限")
+    so.expect(page.locator("#case-title")).to_be_visible()
+    assert "payload_too_large" not in page.content()
+    so.shot("17-case-file-too-large")
+    # without the browser's check the server's 413 JSON is not swapped in either
+    page.evaluate("document.querySelector('#documents form').removeAttribute('data-max-bytes')")
+    page.set_input_files("#d-file", files=[big])
+    page.locator("#documents form button[type=submit]").click()
+    so.expect(page.locator("#documents .upload-error")).to_contain_text("文件过大")
+    so.expect(page.locator("#case-title")).to_be_visible()
+    assert '"code"' not in page.locator("main").inner_text()
+
+
+def test_the_pages_show_names_not_identifiers(live):
+    fc = live.as_("fund_center")
+    fc.goto("/cases/abc")
+    main = fc.page.locator("main")
+    fc.expect(main).to_contain_text("案件编号")
+    assert "case_id" not in main.inner_text()
+    fc.goto("/procedures/fire_hazard_emergency")
+    crumb = fc.page.locator("main p.hint").first
+    fc.expect(crumb).to_contain_text("住宅小区重大火灾隐患维修资金应急使用 第 1 版")
+    assert "fire_hazard_emergency" not in crumb.inner_text()
+    fc.case(_case_in_state(live, "cost_review", "fund_center") or _case_in_state(live, "fund_review", "fund_center"))
+    fc.expect(fc.page.locator("#actions")).to_contain_text("您（维修资金管理中心）")
+    assert "市级" not in fc.page.locator("#actions").inner_text()
+
+
+def test_an_amount_in_words_is_refused_without_python_quotes(live):
+    case_id = _case_in_state(live, "plan_budget", "fund_center")
+    assert case_id is not None, "the demo city has a case in plan_budget"
+    pc = live.as_(_street_office_user(live, case_id))
+    pc.case(case_id)
+    box = pc.page.locator("#action-submit_plan")
+    box.locator("summary").click()
+    pc.page.locator("#a-submit_plan-budget_amount").fill("8万6千")
+    pc.page.locator("#a-submit_plan-rectification_deadline").fill((_today() + timedelta(days=30)).isoformat())
+    box.locator("button[type=submit]").click()
+    refusal = pc.page.locator("#action-submit_plan .refusal")
+    pc.expect(refusal).to_contain_text("“8万6千”")
+    assert "'8万6千'" not in refusal.inner_text()
+
+
+def test_the_dashboard_adds_up_and_counts_communities(live):
+    hb = live.as_("housing_bureau")
+    hb.goto("/dashboard")
+    n = {k: int(hb.page.locator(f"#kpi-{k}").inner_text()) for k in
+         ("started", "finished", "in-progress", "ended", "communities", "communities-finished")}
+    assert n["started"] == n["finished"] + n["in-progress"] + n["ended"], n
+    assert 0 < n["communities-finished"] <= n["communities"] <= n["started"]
+    hb.expect(hb.page.locator("#kpi-sum")).to_contain_text(f"发起 {n['started']} 件")
+    stages = hb.page.locator("#h-stages").locator("xpath=..")
+    assert " 天" not in stages.inner_text() and "个工作日" in stages.inner_text()
+    hb.shot("18-dashboard-adds-up", full=True)
+
+
+def test_the_api_docs_and_the_diagram_work_without_internet(live):
+    """Every request that leaves the server is blocked: Swagger UI and the Mermaid diagram are
+    served from /static/vendor and drawn all the same."""
+    context = live.browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(live.base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    try:
+        context.route("**/*", only_local)
+        page = context.new_page()
+        page.goto(live.base + "/docs")
+        live.sync_api.expect(page.locator(".swagger-ui .information-container")).to_contain_text("fundflow")
+        live.sync_api.expect(page.locator(".opblock").first).to_be_visible()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "19-api-docs-offline.png"))
+        page.goto(live.base + "/login")
+        page.get_by_label("用户名").fill("housing_bureau")
+        page.get_by_label("密码").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(live.base + "/")
+        page.goto(live.base + "/procedures/fire_hazard_emergency")
+        svg = page.locator(".mermaid-wrap svg")
+        live.sync_api.expect(svg).to_be_visible()
+        live.sync_api.expect(svg).to_contain_text("六方联席会议")
+        svg.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "20-procedure-diagram.png"))
+        assert outside == []
+    finally:
+        context.close()
+
+
+def _street_office_user(live: Live, case_id: int) -> str:
+    from service.tables import Case, User
+    from sqlmodel import select
+
+    with live.svc.sessions() as s:
+        case = s.get(Case, case_id)
+        return s.exec(select(User.username).where(User.role == "street_office", User.org_level == "street_office",
+                                                  User.org_id == case.street_office_id)).first()
+
+
+def _open_case(live: Live, username: str) -> int:
+    from service.usecases import queries
+    from service.tables import User
+    from sqlmodel import select
+
+    with live.svc.sessions() as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+    items = queries.list_cases(live.svc, user, now=datetime.now(timezone.utc), include_closed=False)["items"]
+    return next(i["id"] for i in items if not i["suspended"])
+
+
+def _case_in_state(live: Live, state: str, username: str) -> int | None:
+    from service.usecases import queries
+    from service.tables import User
+    from sqlmodel import select
+
+    with live.svc.sessions() as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+    items = queries.list_cases(live.svc, user, now=datetime.now(timezone.utc), state=state)["items"]
+    return items[0]["id"] if items else None
 
 
 def _case_id(live: Live, title: str) -> int:

@@ -149,14 +149,27 @@ def test_my_work_lists_the_cases_waiting_on_my_role_by_due_date_overdue_in_red(w
 
 
 def test_a_warned_case_is_amber_with_its_working_days_left(web):
+    """Due on the next working day: amber with 1 working day left on the page, in the API and in
+    the warning the scan sends (one rule: workflow.deadlines.deadline_status)."""
+    from service.usecases import alerts
+
     cal = web.svc.calendar
-    opened = cal.add_workdays(NOW.date(), -5).date  # due today: warned, not yet overdue
+    opened = cal.add_workdays(NOW.date(), -4).date  # due on the next working day
     web.flow.now = NOW.replace(year=opened.year, month=opened.month, day=opened.day)
     case_id = open_case(web)
     stage = case_uc.get_case(web.svc, load_user(web.svc, web.ids["user_fr"]), case_id, NOW)["stage"]
-    assert stage["warned"] and not stage["overdue"]
+    assert stage["warned"] and not stage["overdue"] and stage["working_days_left"] == 1
     page = web.as_("fr").get("/").text
-    assert 'class="warned"' in page and f"即将到期：剩 {stage['working_days_left']} 个工作日" in page
+    assert 'class="warned"' in page and "即将到期：剩 1 个工作日" in page
+    warning = [a for a in alerts.scan(web.svc, NOW).alerts if a["case_id"] == case_id and a["kind"] == "warning"]
+    assert len(warning) == 1
+    inbox = web.as_("fr").get("/api/v1/alerts").json()["items"]
+    assert any("剩余 1 个工作日" in a["message"] for a in inbox if a["case_id"] == case_id)
+    # on the due date itself: 0 left, said as 今日到期 everywhere
+    due = cal.add_workdays(NOW.date(), 1).date
+    then = NOW.replace(year=due.year, month=due.month, day=due.day)
+    stage = case_uc.get_case(web.svc, load_user(web.svc, web.ids["user_fr"]), case_id, then)["stage"]
+    assert stage["warned"] and stage["working_days_left"] == 0
 
 
 def test_the_case_list_filters_and_pages(web):

@@ -83,14 +83,31 @@ def test_five_working_day_deadline_from_2026_02_13_spans_spring_festival():
 def test_package_years_are_known_and_2027_is_not():
     assert CAL.known_years() == tuple(range(2004, 2027))
     assert CAL.source_of(2026) == "chinesecalendar 1.11.0"
-    assert CAL.source_of(2027) == "weekdays (provisional)" and not CAL.is_known(2027)
+    assert CAL.source_of(2027) == "weekdays less the statutory holidays (provisional)" and not CAL.is_known(2027)
 
 
-def test_crossing_into_2027_without_overrides_is_provisional_weekday_arithmetic():
-    # 12-28..12-31, 2027-01-01 (Fri, counted as a weekday), 01-04..01-08
-    assert CAL.add_workdays(d("2026-12-25"), 10) == WorkdayResult(d("2027-01-08"), True)
-    assert CAL.add_workdays(d("2026-12-20"), 15) == WorkdayResult(d("2027-01-08"), True)
-    assert CAL.workdays_between(d("2026-12-25"), d("2027-01-08")) == WorkdayCount(10, True)
+def test_crossing_into_2027_without_overrides_is_provisional_and_skips_new_years_day():
+    # 12-28..12-31, 2027-01-01 (Fri, New Year's Day: off), 01-04..01-08, 01-11
+    assert CAL.add_workdays(d("2026-12-25"), 10) == WorkdayResult(d("2027-01-11"), True)
+    assert CAL.add_workdays(d("2026-12-28"), 5) == WorkdayResult(d("2027-01-05"), True)
+    assert CAL.workdays_between(d("2026-12-25"), d("2027-01-11")) == WorkdayCount(10, True)
+
+
+def test_a_provisional_year_knows_the_fixed_and_the_lunar_statutory_holidays():
+    """2027 from the rules: 1 January, the Spring Festival (eve 02-05 to 02-09 the 3rd day),
+    Qingming 04-05, 1-2 May, Dragon Boat 06-09, Mid-Autumn 09-15, 1-3 October."""
+    from workflow.holidays import statutory_holidays
+
+    off = {d("2027-01-01"), d("2027-02-05"), d("2027-02-06"), d("2027-02-07"), d("2027-02-08"),
+           d("2027-04-05"), d("2027-05-01"), d("2027-05-02"), d("2027-06-09"), d("2027-09-15"),
+           d("2027-10-01"), d("2027-10-02"), d("2027-10-03")}
+    assert statutory_holidays(2027) == off
+    weekdays_off = sorted(x for x in off if x.weekday() < 5)
+    assert weekdays_off and not any(CAL.is_workday(x) for x in weekdays_off)
+    assert CAL.is_workday(d("2027-02-10")) and CAL.is_workday(d("2027-09-16"))
+    # the 2026 dates the package publishes agree with the rules' lunar days
+    assert {d("2026-02-17"), d("2026-04-05"), d("2026-06-19"), d("2026-09-25")} <= statutory_holidays(2026)
+    assert not any(CAL.is_workday(x) for x in (d("2026-02-17"), d("2026-06-19"), d("2026-09-25")))
 
 
 def test_result_within_known_year_is_not_provisional_even_near_unknown_year():
@@ -116,12 +133,12 @@ def test_override_replaces_a_year_the_package_knows():
 def test_override_not_yet_effective_on_as_of_is_ignored():
     before = WorkCalendar(OVERRIDE_2027, as_of=d("2026-11-09"))
     assert not before.is_known(2027)
-    assert before.add_workdays(d("2026-12-25"), 10) == WorkdayResult(d("2027-01-08"), True)
+    assert before.add_workdays(d("2026-12-25"), 10) == WorkdayResult(d("2027-01-11"), True)
     assert WorkCalendar(OVERRIDE_2027, as_of=d("2026-11-10")).is_known(2027)
 
 
-def test_years_before_2004_use_the_weekday_rule_provisionally():
-    assert CAL.is_workday(d("2003-10-01")) and not CAL.is_known(2003)
+def test_years_before_2004_use_the_rules_provisionally():
+    assert not CAL.is_workday(d("2003-10-01")) and CAL.is_workday(d("2003-10-08")) and not CAL.is_known(2003)
     # 2004-01-01 is New Year's Day, so one working day before 2004-01-02 is 2003-12-31.
     assert CAL.add_workdays(d("2004-01-02"), -1) == WorkdayResult(d("2003-12-31"), True)
 

@@ -89,6 +89,12 @@ def test_diagram_unknown_id():
     assert "fire_hazard_emergency" in result.stderr  # lists the known ids
 
 
+def test_diagram_of_a_version_that_does_not_exist_lists_the_versions_that_do():
+    result = invoke("diagram", "fire_hazard_emergency", "--version", "9")
+    assert result.exit_code != 0
+    assert "fire_hazard_emergency v9" in result.stderr and "已有版本：1" in result.stderr
+
+
 # -- workdays ----------------------------------------------------------------------------
 
 
@@ -104,6 +110,12 @@ def test_workdays_add_into_unpublished_year_is_provisional():
     assert result.exit_code == 0, result.output
     assert "provisional" in result.stdout
     assert result.stdout.startswith("2027-")
+
+
+def test_workdays_add_does_not_count_new_years_day_of_an_unpublished_year():
+    result = invoke("workdays", "add", "2026-12-28", "5")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2027-01-05") and "provisional" in result.stdout
 
 
 def test_workdays_between_matches_chinesecalendar():

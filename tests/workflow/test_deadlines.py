@@ -26,7 +26,7 @@ def test_two_working_days_from_the_eve_of_national_day_2025(calendar):
     d = compute_deadlines(rule(), at(2025, 9, 30, 16), calendar)
     assert d.due_date == date(2025, 10, 10)  # 10-09 is the 1st working day, 10-10 the 2nd
     assert local(d.due_at) == at(2025, 10, 11, 0)
-    assert local(d.warn_at) == at(2025, 10, 10, 0)  # one working day left: the due date itself
+    assert local(d.warn_at) == at(2025, 10, 9, 0)  # warned 1 working day before the due date
     assert not d.provisional and d.calendar_source.startswith("chinesecalendar")
 
 
@@ -79,18 +79,18 @@ def test_a_deadline_from_a_case_field(calendar):
 def test_a_deadline_into_2027_is_provisional_never_a_crash(calendar):
     d = compute_deadlines(rule(amount=10), at(2026, 12, 24, 10), calendar)
     assert d.provisional
-    # 12-25, 28, 29, 30, 31, then weekdays only: 2027-01-01 (a Friday) counts, so the 10th is 01-07
-    assert d.due_date == date(2027, 1, 7)
+    # 12-25, 28, 29, 30, 31, then 2027 from the rules: New Year's Day (a Friday) is off, so the 10th is 01-08
+    assert d.due_date == date(2027, 1, 8)
     assert "provisional" in d.calendar_source or "weekday" in d.calendar_source
 
 
 def test_the_2027_deadline_is_recomputed_once_the_year_is_known(calendar):
     override = WorkCalendar({"years": {2027: {
         "effective": "2026-11-10", "source": "测试用安排",
-        "holidays": ["2027-01-01..2027-01-03"], "workdays": []}}}, source="test.yaml")
+        "holidays": ["2027-01-01..2027-01-04"], "workdays": []}}}, source="test.yaml")
     before = compute_deadlines(rule(amount=10), at(2026, 12, 24, 10), calendar)
     after = compute_deadlines(rule(amount=10), at(2026, 12, 24, 10), override)
-    assert not after.provisional and after.due_date == date(2027, 1, 8)
+    assert not after.provisional and after.due_date == date(2027, 1, 11)
     assert after.due_date != before.due_date
 
 

@@ -40,6 +40,8 @@ def good_value(spec):
         return spec.choices[0]
     if spec.type is FieldType.INTEGER:
         return 3
+    if spec.type is FieldType.SCOPE:
+        return {"buildings": ["1栋"]}
     return "情况已核实，说明详见附件"
 
 
@@ -63,6 +65,7 @@ def good_case(definition, state: str, **changes) -> CaseSnapshot:
         votes={r: Vote(True, VoteChoice.AGREE) for r in SIX},
         balance=Decimal("1000000.00"),
         stage_entered_at=NOW - timedelta(days=10),
+        acts={"post_notice": NOW - timedelta(days=9)},
     )
     return dataclasses.replace(base, **changes)
 
@@ -82,7 +85,7 @@ def _big_advance(case, values):
 def _expensive_without_assessment(case, values):
     if "budget_amount" in values:  # the assessment is required from CNY 300,000 only
         values = {**values, "budget_amount": "350000.00"}
-    return dataclasses.replace(case, documents=case.documents - {"safety_assessment", "fire_notice"}), values
+    return dataclasses.replace(case, documents=case.documents - {"safety_assessment", "fire_notice", "notice_text"}), values
 
 
 def _past_date(case, values):
@@ -94,7 +97,7 @@ def _unsigned(case, values):
 
 
 def _just_started(case, values):
-    return dataclasses.replace(case, stage_entered_at=NOW - timedelta(hours=1)), values
+    return dataclasses.replace(case, stage_entered_at=NOW - timedelta(hours=1), acts={"post_notice": NOW - timedelta(hours=1)}), values
 
 
 def _open_objection(case, values):
