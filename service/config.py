@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per HTTP request or SMTP conversation step
     delivery_lease_seconds: int = Field(300, ge=30, le=3600)  # a claimed delivery is another process's again after this
 
+    # -- tamper evidence (service/integrity) ----------------------------------------------------
+    # The Ed25519 private key (PEM, from `fundflow audit keygen`); never stored in the database.
+    # None: events are not sealed and no checkpoints are written (development only).
+    signing_key_file: Optional[Path] = None
+    # The public key that verifies checkpoints (default: derived from signing_key_file).
+    public_key_file: Optional[Path] = None
+    checkpoint_interval_seconds: int = Field(300, ge=1, le=24 * 3600)  # at most this long between checkpoints
+    witness_channel: Optional[str] = None  # name of a channel that receives every checkpoint
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> "Settings":
         if self.environment == "production":
@@ -54,6 +63,9 @@ class Settings(BaseSettings):
                 raise ValueError("FUNDFLOW_SECRET_KEY must be set to a random value of 32+ characters in production")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production runs on PostgreSQL: set FUNDFLOW_DATABASE_URL")
+            if self.signing_key_file is None:
+                raise ValueError("FUNDFLOW_SIGNING_KEY_FILE must name the audit signing key in production "
+                                 "(`fundflow audit keygen`)")
         return self
 
     @property
@@ -63,6 +75,11 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Every signed checkpoint, one JSON line each: the copy outside the database."""
+        return self.data_dir / "checkpoints.jsonl"
 
 
 @lru_cache

@@ -14,7 +14,7 @@ from .types import Area, JSONData, Money, UTCDateTime
 __all__ = [
     "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry",
     "Case", "Stage", "Event", "MeetingVote", "Document", "User", "ApiToken", "IdempotencyRecord",
-    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "metadata",
+    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "Checkpoint", "metadata",
 ]
 
 # Stable constraint names, so that migrations can name what they alter.
@@ -163,7 +163,12 @@ class Stage(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """Append-only; ``hash`` chains each event to the case's previous one."""
+    """Append-only; ``hash`` chains each event to the case's previous one.
+
+    ``facts`` (hashed with the event) holds digests of the rows the event wrote (see
+    service/integrity/facts.py); ``seal`` is an HMAC of ``hash`` under a key kept outside the
+    database; ``gseq`` is the global sequence number a signed checkpoint gave the event (null
+    until the next checkpoint)."""
 
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
@@ -183,6 +188,9 @@ class Event(SQLModel, table=True):
     at: datetime = _utc(nullable=False)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    facts: Optional[dict] = Field(default=None, sa_type=JSONData, nullable=True)
+    seal: Optional[str] = Field(default=None, max_length=64)
+    gseq: Optional[int] = Field(default=None, unique=True)
 
 
 class MeetingVote(SQLModel, table=True):
@@ -324,3 +332,25 @@ class SchedulerLease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=128)
     expires_at: datetime = _utc(nullable=False)
+
+
+# -- integrity ---------------------------------------------------------------------------
+
+
+class Checkpoint(SQLModel, table=True):
+    """A signed statement: events 1..``upto`` of the global sequence hash to ``head``.
+
+    ``cases`` maps each case touched since the previous checkpoint to its last event then
+    ([seq, hash]), so that a deleted case or tail can be named. ``statement`` is the signed
+    canonical text (service/integrity/checkpoints.py), also appended to a file and sent to the
+    witness channel."""
+
+    __tablename__ = "checkpoints"
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    upto: int
+    head: str = Field(max_length=64)
+    cases: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    at: datetime = _utc(nullable=False)
+    key_id: str = Field(max_length=16)
+    statement: str = Field(sa_type=Text)
+    signature: str = Field(max_length=128)

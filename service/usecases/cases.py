@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ from workflow.tz import SHANGHAI
 from ..audit import GENESIS, event_hash
 from ..context import Services
 from ..db import read_only, transaction
+from ..integrity.facts import DOCUMENTS, LEDGER, STAGES, VOTES, collect
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..jurisdiction import can_see_case, can_see_community
 from ..tables import (
@@ -130,16 +131,22 @@ SYSTEM_NAME, SYSTEM_ROLE = "系统", "system"
 
 
 def append_event(session: Session, case: Case, user: User | None, trigger: str, label: str, from_state: str | None,
-                 to_state: str, data: dict, comment: str | None, at: datetime) -> Event:
-    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar)."""
+                 to_state: str, data: dict, comment: str | None, at: datetime,
+                 writes: Iterable[tuple[str, list]] = ()) -> Event:
+    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar).
+
+    Call it once the case row and every row in ``writes`` hold their new values: their digests
+    (service/integrity/facts.py) go into the event, and the event is sealed when a key is set."""
     seq = case.event_count + 1
     prev = case.head_hash or GENESIS
     user_id, name, role, org = ((user.id, user.display_name, user.role, user.org_name) if user is not None
                                 else (None, SYSTEM_NAME, SYSTEM_ROLE, None))
-    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev)
+    facts = collect(case, writes)
+    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev, facts)
+    signer = session.info.get("signer")
     event = Event(case_id=case.id, seq=seq, trigger=trigger, label=label, from_state=from_state, to_state=to_state,
                   user_id=user_id, user_name=name, role=role, org=org, data=data, comment=comment, at=at,
-                  prev_hash=prev, hash=h)
+                  prev_hash=prev, hash=h, facts=facts, seal=signer.seal(h) if signer is not None else None)
     session.add(event)
     case.event_count, case.head_hash = seq, h
     return event
@@ -193,8 +200,9 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
         s.add(case)
         s.flush()
         case.number = f"FF{now.astimezone(SHANGHAI).year}{case.id:06d}"
-        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial, clean, None, now)
         stage = _stage_row(case.id, d.initial, now, deadlines)
+        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial, clean, None, now,
+                     [STAGES.added([stage])])
         s.add(stage)
         s.flush()
         body = case_view(svc, s, user, case, stage, now)
@@ -276,17 +284,21 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
                   comment: str | None, now: datetime) -> Stage | None:
     """Write an engine outcome: case row, stage rows, event, money, ledgers."""
     event_data = dict(out.event.data)
+    writes: list[tuple[str, list]] = []
     if out.new_stage:
         if stage is not None:
             stage.left_at = now
             s.add(stage)
+            writes.append(STAGES.changed(stage))
         stage = None
         if not out.closed:
             stage = _stage_row(case.id, out.state, now, out.deadlines)
             s.add(stage)
+            writes.append(STAGES.added([stage]))
     elif out.deadlines is not None and stage is not None:  # resumed: the due date moved
         set_deadlines(stage, out.deadlines)
         s.add(stage)
+        writes.append(STAGES.changed(stage))
     elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
         stage.next_alert_at = None
         s.add(stage)
@@ -308,14 +320,17 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
         elif kind == "paid":
             case.paid_amount = (case.paid_amount or Decimal("0.00")) + amount
     if out.debit is not None:
-        event_data["ledger"] = debit_ledgers(s, case, out.debit, now)
-    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now)
+        event_data["ledger"], entries = debit_ledgers(s, case, out.debit, now)
+        writes.append(LEDGER.added(entries))
+    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now,
+                 writes)
     s.add(case)
     return stage
 
 
-def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict[str, Any]:
-    """Debit each household in scope by its floor-area share of ``total``; flag low balances."""
+def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> tuple[dict[str, Any], list[LedgerEntry]]:
+    """Debit each household in scope by its floor-area share of ``total``; flag low balances.
+    Returns the summary for the event and the entries written."""
     with s.no_autoflush:  # the case row is flushed once, with its event
         households = scope_households(s, case)
     if not households:
@@ -323,17 +338,19 @@ def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict
     shares = apportion(total, [(str(h.id), h.area) for h in households])
     by_id = {str(h.id): h for h in households}
     low = check_balances(shares, {k: h.balance for k, h in by_id.items()}, {k: h.first_deposit for k, h in by_id.items()})
+    entries = []
     for share in shares:
         h = by_id[share.key]
         h.balance = h.balance - share.amount
         s.add(h)
-        s.add(LedgerEntry(household_id=h.id, case_id=case.id, amount=share.amount, balance_after=h.balance, at=now))
+        entries.append(LedgerEntry(household_id=h.id, case_id=case.id, amount=share.amount, balance_after=h.balance, at=now))
+    s.add_all(entries)
     return {
         "debited": str(total),
         "households": len(shares),
         "low_balance_households": [int(x.key) for x in low],
         "insufficient_households": [int(x.key) for x in low if x.insufficient],
-    }
+    }, entries
 
 
 # -- read ----------------------------------------------------------------------------------

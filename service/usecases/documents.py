@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from ..context import Services
 from ..db import read_only, transaction
+from ..integrity.facts import DOCUMENTS
 from ..errors import InvalidInput, NotFound, PayloadTooLarge
 from ..tables import Document, User
 from ..views import iso
@@ -64,7 +65,8 @@ def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, f
                        sha256=sha, uploaded_by=user.id, uploaded_at=now)
         s.add(doc)
         append_event(s, case, user, "attach_document", f"上传材料：{d.documents[doc_type]}", case.state, case.state,
-                     {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content)}, None, now)
+                     {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content)}, None, now,
+                     [DOCUMENTS.added([doc])])
         case.updated_at = now
         s.add(case)
         s.flush()
