@@ -296,8 +296,11 @@ def _checkpoints(session: Session, verifier: Verifier | None, copies: list[Copy]
                                             "checkpoint", e.case_id, numbers.get(e.case_id))
     for lo, hi in gaps:
         add("deleted", f"global events {lo}-{hi}", "missing below a signed checkpoint")
+    starts = [cp.upto for cp in cps]
     for cp in bad:
-        _explain(session, cp, numbers, add)
+        after = starts[cps.index(cp) - 1] if cps.index(cp) else 0
+        gap = any(after < lo <= cp.upto for lo, _ in gaps)
+        _explain(session, cp, numbers, add, quiet=gap)
 
     # the copies outside the database
     by_number = {cp.number: cp for cp in cps}
@@ -320,7 +323,7 @@ def _checkpoints(session: Session, verifier: Verifier | None, copies: list[Copy]
                                        "the database was rolled back or its newest checkpoints deleted")
 
 
-def _explain(session: Session, cp, numbers: dict[int, str], add) -> None:
+def _explain(session: Session, cp, numbers: dict[int, str], add, quiet: bool) -> None:
     """Name the cases behind an interval whose head does not reproduce, from the checkpoint's
     map of each touched case's last event."""
     et = Event.__table__
@@ -342,7 +345,7 @@ def _explain(session: Session, cp, numbers: dict[int, str], add) -> None:
         elif found[(cid, seq)] != h:
             named = True
             add("altered", f"event #{seq}", f"differs from the event signed in checkpoint {cp.number}", cid, numbers.get(cid))
-    if not named:
+    if not named and not quiet:  # quiet: a gap in this interval is reported already
         add("altered", f"checkpoint {cp.number}", f"events up to {cp.upto} no longer hash to the signed head")
 
 
