@@ -35,15 +35,18 @@ def audit_keygen(
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     now: Annotated[Optional[str], typer.Option("--now", help="时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
+    adopt_legacy: Annotated[bool, typer.Option("--adopt-legacy", help="先为启用密钥前写入的事件加封（仅首次启用时）")] = False,
 ) -> None:
     """Sign a checkpoint over the events not yet covered (whatever the interval); print it."""
     from fundflow.cli import _fail, _now, _parse_moment, _services
-    from service.integrity.checkpoints import write_checkpoint
+    from service.integrity.checkpoints import seal_legacy, write_checkpoint
 
     svc = _services()
     try:
         if svc.signer is None:
             _fail("未配置签名密钥（FUNDFLOW_SIGNING_KEY_FILE）")
+        if adopt_legacy:
+            typer.echo(f"{seal_legacy(svc)} event(s) from before the key sealed", err=True)
         cp = write_checkpoint(svc, _parse_moment(now) if now else _now(), force=True)
     finally:
         svc.close()

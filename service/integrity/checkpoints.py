@@ -43,7 +43,7 @@ from ..db import read_only, transaction
 from ..tables import Alert, Channel, Checkpoint, Delivery, Event
 from .keys import Verifier
 
-__all__ = ["write_checkpoint", "sync_file", "link", "statement_digest", "read_copies", "Copy", "GENESIS_HEAD",
+__all__ = ["write_checkpoint", "seal_legacy", "sync_file", "link", "statement_digest", "read_copies", "Copy", "GENESIS_HEAD",
            "MAX_EVENTS", "WITNESS_KIND"]
 
 log = logging.getLogger("fundflow.checkpoints")
@@ -120,6 +120,22 @@ def write_checkpoint(svc: Services, now: datetime, *, force: bool = False) -> Ch
         return None
     sync_file(svc)
     return cp
+
+
+def seal_legacy(svc: Services) -> int:
+    """Seal the events written before the service had a key (no facts, no seal, no number), so
+    that the next checkpoint adopts them. Run once, by an operator, when a key is first set on
+    an existing database: it vouches for whatever those rows say at that moment."""
+    signer = svc.signer
+    if signer is None:
+        return 0
+    with transaction(svc.sessions) as s:
+        rows = s.execute(select(_EVENTS.c.id, _EVENTS.c.hash).where(
+            _EVENTS.c.seal.is_(None), _EVENTS.c.facts.is_(None), _EVENTS.c.gseq.is_(None))).all()
+        if rows:
+            s.execute(update(_EVENTS).where(_EVENTS.c.id == bindparam("_id")).values(seal=bindparam("_seal")),
+                      [{"_id": r.id, "_seal": signer.seal(r.hash)} for r in rows])
+    return len(rows)
 
 
 def _line(cp: Checkpoint) -> str:
