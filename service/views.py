@@ -64,7 +64,7 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
         "from_state": e.from_state, "from_label": label(e.from_state),
         "to_state": e.to_state, "to_label": label(e.to_state),
         "user": e.user_name, "role": e.role, "org": e.org, "data": e.data, "comment": e.comment,
-        "at": iso(e.at), "hash": e.hash,
+        "at": iso(e.at), "hash": e.hash, "facts": e.facts,  # the row digests, hashed with the event
     }
 
 

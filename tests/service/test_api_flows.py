@@ -267,7 +267,7 @@ def test_fire_hazard_case_from_report_to_archive(world):
         assert len(e["hash"]) == 64
         assert e["hash"] == event_hash(case["id"], e["seq"], e["trigger"], e["from_state"], e["to_state"],
                                        user_ids[e["user"]], e["user"], e["role"], e["org"], e["data"],
-                                       e["comment"], datetime.fromisoformat(e["at"]), prev), e["seq"]
+                                       e["comment"], datetime.fromisoformat(e["at"]), prev, e["facts"]), e["seq"]
         prev = e["hash"]
 
     # the city's figures
