@@ -81,7 +81,7 @@ def get_community(community_id: Id, svc: Services = Depends(get_services), user:
                      "file": {"type": "string", "format": "binary"}}}},
              }}})
 async def import_households(community_id: Id, request: Request, svc: Services = Depends(get_services),
-                            user: User = Depends(current_user)):
+                            user: User = Depends(current_user), now: datetime = Depends(get_now)):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if ctype == "application/json":
@@ -105,7 +105,7 @@ async def import_households(community_id: Id, request: Request, svc: Services = 
     except ImportRejected as exc:
         raise communities.as_invalid_input(exc) from None
     try:
-        return communities.import_households(svc, user, community_id, rows)
+        return communities.import_households(svc, user, community_id, rows, now=now)
     except ImportRejected as exc:
         raise communities.as_invalid_input(exc) from None
 
