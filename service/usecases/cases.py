@@ -120,7 +120,7 @@ def snapshot(session: Session, case: Case, stage: Stage | None, households: list
     if households is not None:
         accounts = tuple(ledger.accounts_of(session, case, households))
         balance = sum((Decimal(a.available_to_case) for a in accounts), Decimal(0)) / 100
-        money = ledger.case_money(session, case)
+        money = ledger.case_money(session, case, accounts)
     return CaseSnapshot(
         definition_id=case.definition_id,
         version=case.definition_version,
@@ -273,10 +273,11 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
                                          detail={"current_version": case.version})
             stage = current_stage(s, case)
             households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
-            out = svc.engine.fire(snapshot(s, case, stage, households), trigger, actor_of(user), data, now)
+            snap = snapshot(s, case, stage, households)
+            out = svc.engine.fire(snap, trigger, actor_of(user), data, now)
             if isinstance(out, Refusal):
                 raise refused(out)
-            stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households)
+            stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
             s.flush()
             reply = Reply(200, case_view(svc, s, user, case, stage, now))
             if idempotency_key is not None:
@@ -306,7 +307,8 @@ def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | No
 
 
 def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, out: Outcome, user: User,
-                  comment: str | None, now: datetime, households: list[Household] | None = None) -> Stage | None:
+                  comment: str | None, now: datetime, households: list[Household] | None = None,
+                  accounts: tuple = ()) -> Stage | None:
     """Write an engine outcome: case row, stage rows, event, money, ledgers (``households``:
     the scope, locked, when the outcome may move money)."""
     event_data = dict(out.event.data)
@@ -343,7 +345,8 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
         if households is None:
             households = scope_households(s, case, lock=True)
         try:
-            record = ledger.post_case(s, case, households, out.ledger, out.closed, case.event_count + 1, now)
+            record = ledger.post_case(s, case, households, out.ledger, out.closed, case.event_count + 1, now,
+                                      accounts or None)
         except LedgerError as exc:
             raise Conflict(str(exc), code="ledger_refused") from None
         if record is not None:

@@ -71,11 +71,15 @@ def accounts_of(s: Session, case: Case, households: Sequence[Household]) -> list
     return out
 
 
-def case_money(s: Session, case: Case) -> CaseMoney:
-    frozen = held = 0
-    for sums in case_positions(s, case.id).values():
-        f, h, _ = _case_figures(sums)
-        frozen, held = frozen + f, held + h
+def case_money(s: Session, case: Case, accounts: Sequence[Account] | None = None) -> CaseMoney:
+    """The case's figures; its frozen and held totals from ``accounts`` when given (same transaction)."""
+    if accounts is not None:
+        frozen, held = sum(a.case_frozen for a in accounts), sum(a.case_held for a in accounts)
+    else:
+        frozen = held = 0
+        for sums in case_positions(s, case.id).values():
+            f, h, _ = _case_figures(sums)
+            frozen, held = frozen + f, held + h
     return CaseMoney(case.approved_amount, case.settled_amount, case.paid_amount or ZERO, from_fen(frozen),
                      from_fen(held))
 
@@ -106,10 +110,10 @@ def _moves_of(op: LedgerOp | None, closed: bool, accounts: list[Account], case: 
 
 
 def post_case(s: Session, case: Case, households: Sequence[Household], op: LedgerOp | None, closed: bool,
-              seq: int, now: datetime) -> dict[str, Any] | None:
+              seq: int, now: datetime, accounts: Sequence[Account] | None = None) -> dict[str, Any] | None:
     """Write the journal entries of one event of ``case``; the record the event carries, or
-    None when nothing moved."""
-    accounts = accounts_of(s, case, households)
+    None when nothing moved. ``accounts``: those the engine saw, read in this transaction."""
+    accounts = list(accounts) if accounts is not None else accounts_of(s, case, households)
     moves = _moves_of(op, closed, accounts, case)
     if not moves:
         return None
