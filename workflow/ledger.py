@@ -40,12 +40,15 @@ from .apportionment import TOP_UP_SHARE, ApportionmentError, allocate
 from .money import FEN, format_cny, from_fen
 
 __all__ = [
-    "KINDS", "EFFECTS", "PAYMENTS", "area_shares", "LedgerError", "Account", "Move", "Posted", "CaseMoney",
+    "KINDS", "KIND_LABELS", "EFFECTS", "PAYMENTS", "area_shares", "LedgerError", "Account", "Move", "Posted", "CaseMoney",
     "freeze", "settle", "pay", "hold_retention", "release_retention", "release_all", "post",
     "retention_of", "check_payment", "check_settlement", "check_retention_use", "top_up", "TopUp",
 ]
 
 KINDS = ("deposit", "freeze", "unfreeze", "debit", "retention_hold", "retention_release", "adjustment")
+
+KIND_LABELS = {"deposit": "交存", "freeze": "冻结", "unfreeze": "解冻", "debit": "支取", "retention_hold": "质保金留存",
+               "retention_release": "质保金支付", "adjustment": "调账"}
 
 #: kind -> (sign on balance, sign on frozen)
 EFFECTS: dict[str, tuple[int, int]] = {

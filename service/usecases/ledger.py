@@ -25,10 +25,15 @@ from workflow.ledger import Account, CaseMoney, Move
 from workflow.ledger_digest import digest
 from workflow.money import from_fen, to_fen
 
-from ..tables import Building, Case, Event, Household, LedgerEntry, TopUpNotice
+from ..context import Services
+from ..db import read_only
+from ..errors import NotFound
+from ..jurisdiction import can_see_community
+from ..tables import Building, Case, Community, Event, Household, LedgerEntry, StreetOffice, TopUpNotice, User
+from ..views import iso, money, top_up_view
 
 __all__ = ["accounts_of", "case_money", "post_case", "deposit", "household_label", "case_positions",
-           "verify_ledgers"]
+           "verify_ledgers", "household_statement", "top_up_notice"]
 
 ZERO = Decimal("0.00")
 
@@ -168,6 +173,57 @@ def deposit(s: Session, h: Household, amount: Decimal, now: datetime, reason: st
                     frozen_after=h.frozen, reason=reason, at=now)
     s.add(e)
     return e
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+def household_statement(svc: Services, user: User, household_id: int) -> dict[str, Any]:
+    """A household's ledger (分户账明细): every entry with its running balance and frozen amount."""
+    with read_only(svc.sessions) as s:
+        h = s.get(Household, household_id)
+        community = s.get(Community, h.community_id) if h is not None else None
+        office = s.get(StreetOffice, community.street_office_id) if community is not None else None
+        if h is None or office is None or not can_see_community(user, community, office.district_id):
+            raise NotFound("房屋不存在或不在您的管辖范围内", code="household_not_found", detail={"household_id": household_id})
+        buildings = _buildings(s, h.community_id)
+        entries = s.exec(select(LedgerEntry).where(LedgerEntry.household_id == h.id).order_by(LedgerEntry.id)).all()
+        numbers = {c.id: (c.number, c.title) for c in s.exec(select(Case).where(
+            Case.id.in_({e.case_id for e in entries if e.case_id is not None})))} if entries else {}
+        rows = []
+        for e in entries:
+            db, df = rules.EFFECTS.get(e.kind, (0, 0))
+            number, title = numbers.get(e.case_id, (None, None))
+            rows.append({"id": e.id, "at": iso(e.at), "kind": e.kind, "kind_label": rules.KIND_LABELS.get(e.kind, e.kind),
+                         "amount": money(e.amount), "balance_change": money(db * e.amount),
+                         "frozen_change": money(df * e.amount), "balance_after": money(e.balance_after),
+                         "frozen_after": money(e.frozen_after), "available_after": money(e.balance_after - e.frozen_after),
+                         "case_id": e.case_id, "case_number": number, "case_title": title, "event_seq": e.event_seq,
+                         "reason": e.reason})
+        return {
+            "household": {"id": h.id, "community": {"id": community.id, "name": community.name},
+                          "building": buildings.get(h.building_id, ""), "unit": h.unit, "room": h.room,
+                          "label": household_label(h, buildings), "owner": h.owner, "area": str(h.area),
+                          "first_deposit": money(h.first_deposit), "balance": money(h.balance), "frozen": money(h.frozen),
+                          "available": money(h.balance - h.frozen),
+                          "top_up_line": money((h.first_deposit * rules.TOP_UP_SHARE).quantize(Decimal("0.01")))},
+            "entries": rows,
+        }
+
+
+def top_up_notice(svc: Services, user: User, case_id: int, notice_id: int) -> dict[str, Any]:
+    """One top-up notice (续交通知) of a case, with the case it belongs to."""
+    from .cases import load_case  # noqa: PLC0415 - cases imports this module
+
+    with read_only(svc.sessions) as s:
+        case = load_case(s, user, case_id)
+        n = s.get(TopUpNotice, notice_id)
+        if n is None or n.case_id != case.id:
+            raise NotFound("续交通知不存在", code="top_up_notice_not_found", detail={"notice_id": notice_id})
+        community = s.get(Community, case.community_id)
+        office = s.get(StreetOffice, case.street_office_id)
+        return {**top_up_view(n), "case_id": case.id, "case_number": case.number, "title": case.title,
+                "community": community.name if community else "", "street_office": office.name if office else ""}
 
 
 # -- verify ---------------------------------------------------------------------------------
