@@ -82,9 +82,16 @@ OLD=$(curl -sf "$API/cases?state=public_notice" -H "Authorization: Bearer $FC" |
 SOQ=$(login so_qingyun)     # 庆云街道 (its street office)
 fire "$SOQ" "$OLD" answer_objection '{"answer":"分摊按不动产登记建筑面积计算，已当面解释"}'
 fire "$SOQ" "$OLD" close_notice '{}'
+# The final payment: the settlement less what was advanced and the 10% retention (质保金),
+# which stays frozen in the owners' ledgers for the one-year warranty.
 DUE=$(curl -sf "$API/cases/$OLD" -H "Authorization: Bearer $FC" |
-  python3 -c "import sys, json; from decimal import Decimal as D; m = json.load(sys.stdin)['money']; print(D(m['settled']) - D(m['advanced'] or 0))")
+  python3 -c "import sys, json; from decimal import Decimal as D; m = json.load(sys.stdin)['money']; s = D(m['settled']); print(s - (s / 10).quantize(D('0.01'), 'ROUND_HALF_UP') - D(m['paid'] or 0))")
 fire "$FC" "$OLD" disburse "{\"paid_amount\":\"$DUE\"}"
-fire "$SOQ" "$OLD" archive '{"archive_no":"QY-2026-007"}'
-curl -sf "$API/cases/$OLD/events" -H "Authorization: Bearer $FC" | python3 -c "import sys, json; print(len(json.load(sys.stdin)), 'events, chained')"
+curl -sf "$API/cases/$OLD" -H "Authorization: Bearer $FC" | field '["money"]["retention_held"], d["money"]["frozen"]'
+# 13. Archive a seeded case whose warranty is over and its retention paid: 石岭雅苑 of 响石岭街道
+ARC=$(curl -sf "$API/cases?state=archiving" -H "Authorization: Bearer $FC" |
+  python3 -c "import sys, json; print(json.load(sys.stdin)['items'][0]['id'])")
+SOX=$(login so_xiangshiling)
+fire "$SOX" "$ARC" archive '{"archive_no":"XSL-2026-007"}'
+curl -sf "$API/cases/$ARC/events" -H "Authorization: Bearer $FC" | python3 -c "import sys, json; print(len(json.load(sys.stdin)), 'events, chained')"
 curl -sf "$API/stats" -H "Authorization: Bearer $FC" | field '["city"]'

@@ -21,6 +21,8 @@ db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="用户与令牌", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+ledger_app = typer.Typer(help="分户账（维修资金明细账）", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 
 DefinitionsDir = Annotated[Path, typer.Option("--definitions", envvar="FUNDFLOW_DEFINITIONS_DIR", help="流程定义目录")]
 OverridesFile = Annotated[Path, typer.Option("--calendar-overrides", envvar="FUNDFLOW_CALENDAR_OVERRIDES", help="工作日历补充文件")]
@@ -169,6 +171,25 @@ def user_add(
         user, token = add_user(svc, username=name, display_name=display_name or name, role=role, org=org,
                                password=password, now=_now())
     typer.echo(f"user {user.username} ({user.role}, {user.org_name}) token: {token}")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every household's balance and frozen amount from the journal, every case's paid
+    total from its payments and every event's ledger record; name each mismatch; exit 1 on any."""
+    from service.usecases.ledger import verify_ledgers
+
+    svc = _services()
+    try:
+        with svc.sessions() as session:
+            counts, problems = verify_ledgers(session)
+    finally:
+        svc.close()
+    for p in problems:
+        typer.echo(p)
+    typer.echo(f"{counts['households']} household(s), {counts['entries']} journal entries, {counts['cases']} case(s), "
+               f"{counts['events']} event record(s) checked; {len(problems)} mismatch(es)", err=True)
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

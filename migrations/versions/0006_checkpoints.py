@@ -1,7 +1,7 @@
 """integrity: event facts, seals and global sequence; signed checkpoints
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003 (re-chained after merging the ledger branch)
 Create Date: 2026-12-01
 """
 from typing import Sequence, Union
@@ -15,7 +15,7 @@ from sqlalchemy import Text  # noqa: F401  (autogenerate writes JSONB(astext_typ
 
 
 revision: str = '0006'
-down_revision: Union[str, None] = '0002'
+down_revision: Union[str, None] = '0003'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -3,7 +3,7 @@
 An event's ``facts`` (hashed into the event, so covered by its chain, seal and checkpoint) hold
 a digest of the case row as the event left it and, per table, what it did to that table's rows:
 
-* ``["+", n, digest]``: appended ``n`` rows (sequence tables: stages, documents, ledger entries);
+* ``["+", n, digest]``: appended ``n`` rows (sequence tables: stages, documents);
 * ``[".", 1, digest]``: changed the newest row of the case (a stage closed, resumed, recomputed);
 * ``["=", key, digest]``: put the row with this key (keyed tables: a meeting vote per party).
 
@@ -24,10 +24,9 @@ from typing import Any, Iterable
 
 from sqlmodel import SQLModel
 
-from ..tables import Case, Document, LedgerEntry, MeetingVote, Stage
+from ..tables import Case, Document, MeetingVote, Stage
 
-__all__ = ["Rule", "CASE_FIELDS", "SEQUENCE_RULES", "KEYED_RULES", "RULES", "STAGES", "DOCUMENTS", "LEDGER",
-           "VOTES", "case_digest", "digest", "collect"]
+__all__ = ["Rule", "CASE_FIELDS", "SEQUENCE_RULES", "KEYED_RULES", "RULES", "STAGES", "DOCUMENTS", "VOTES", "case_digest", "digest", "collect"]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -106,11 +105,12 @@ STAGES = Rule("stages", "环节", Stage, ("state", "entered_at", "left_at", "due
                                          "suspended_working_days", "suspended_days"))
 DOCUMENTS = Rule("documents", "材料", Document, ("doc_type", "filename", "content_type", "size", "sha256",
                                                  "uploaded_by", "uploaded_at"))
-LEDGER = Rule("ledger", "分户账记录", LedgerEntry, ("household_id", "amount", "balance_after", "at"))
 VOTES = Rule("votes", "表决", MeetingVote, ("party", "attended", "vote", "opinion", "recorded_by", "recorded_at"),
              key="party")
 
-SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS, LEDGER)
+SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS)
+# The ledger journal (ledger_entries) is covered by the record its causing event carries in
+# its data (workflow.ledger_digest: count, totals per kind, sha256): see verify._journal.
 KEYED_RULES: tuple[Rule, ...] = (VOTES,)
 RULES: tuple[Rule, ...] = SEQUENCE_RULES + KEYED_RULES
 

@@ -233,7 +233,7 @@ def delete_last_event_and_reset_the_case(e: Estate):
 
 
 def delete_whole_case(e: Estate):
-    for table in ("events", "stages", "documents", "meeting_votes", "ledger_entries"):
+    for table in ("events", "stages", "documents", "meeting_votes", "ledger_entries", "top_up_notices"):
         sql(e.svc, f"DELETE FROM {table} WHERE case_id = :c", c=e.c)
     sql(e.svc, "DELETE FROM deliveries WHERE alert_id IN (SELECT id FROM alerts WHERE case_id = :c)", c=e.c)
     sql(e.svc, "DELETE FROM alerts WHERE case_id = :c", c=e.c)
@@ -312,6 +312,21 @@ def delete_ledger_entry(e: Estate):
     return "deleted", e.a
 
 
+def edit_household_frozen(e: Estate):
+    sql(e.svc, "UPDATE households SET frozen = frozen + 5000 WHERE id = (SELECT MIN(id) FROM households)")
+    return "out_of_step", None
+
+
+def forge_journal_entry(e: Estate):
+    """A debit added to case A's journal under the event that made its payment."""
+    row = one(e.svc, "SELECT household_id, event_seq, balance_after, frozen_after, at FROM ledger_entries "
+                     "WHERE case_id = :c AND kind = 'debit' ORDER BY id DESC", c=e.a)
+    sql(e.svc, "INSERT INTO ledger_entries (household_id, case_id, event_seq, kind, amount, balance_after, frozen_after, "
+               "at) VALUES (:h, :c, :s, 'debit', 100, :b, :f, :at)", h=row[0], c=e.a, s=row[1], b=row[2] - 100,
+        f=row[3], at=row[4])
+    return "inserted", e.a
+
+
 def edit_case_data(e: Estate):
     with transaction(e.svc.sessions) as s:
         data = dict(s.get(Case, e.b).data, budget_estimate="990000.00")
@@ -384,7 +399,8 @@ CORPUS = [
     edit_event_and_recompute_every_hash, edit_event_actor, forge_appended_event, forge_event_numbered_past_the_checkpoint,
     delete_middle_event, delete_last_event_and_reset_the_case, delete_whole_case, swap_events_and_recompute, swap_seq,
     edit_stage_due_date, edit_stage_history, edit_suspension, insert_stage_row, edit_money_columns,
-    edit_money_and_recompute_the_digest, edit_household_balance, edit_ledger_entry, delete_ledger_entry, edit_case_data,
+    edit_money_and_recompute_the_digest, edit_household_balance, edit_household_frozen, edit_ledger_entry,
+    delete_ledger_entry, forge_journal_entry, edit_case_data,
     edit_case_title, rewind_case_state, edit_meeting_vote, delete_meeting_vote, edit_document_row, change_document_file,
     delete_document_file, alter_checkpoint_row, delete_newest_checkpoint, roll_back_the_database_past_a_witnessed_checkpoint,
 ]

@@ -56,5 +56,7 @@ def test_the_walkthrough_takes_a_case_to_the_notice_and_another_to_the_archive(t
     lines = result.stdout.splitlines()
     assert lines[0] == "现场查勘"
     assert "费用公示" in lines and "期限不少于 7 日" in result.stdout  # the notice cannot close early
-    assert lines[-4:-2] == ["资料归档", "已办结归档"]
+    assert lines[-5] == "质保期（质保金留存）" and lines[-3] == "已办结归档"
+    held, frozen = lines[-4].split()
+    assert held == frozen and held != "0.00"  # the retention stays frozen through the warranty
     assert "events, chained" in lines[-2]
