@@ -136,7 +136,12 @@ def prepare(url: str, data_dir: Path, now: datetime = NOW) -> Prepared:
     """Migrate a fresh database and build the tests' small city (tests/service/conftest.py)."""
     from tests.service.conftest import build_world
 
-    svc = build_services(Settings(database_url=url, data_dir=data_dir))
+    from service.integrity.keys import generate
+
+    key = data_dir / "audit.pem"  # as in production: every event is sealed
+    if not key.exists():
+        generate(key)
+    svc = build_services(Settings(database_url=url, data_dir=data_dir, signing_key_file=key))
     upgrade(svc.db)
     world = build_world(svc, now)
     world.client.close()

@@ -183,8 +183,9 @@ class Server:
     --workers P``) in a process group of its own, on a fixed port so it can be restarted."""
 
     def __init__(self, url: str, data_dir: Path, workers: int, log_path: Path, launcher: str = "fundflow",
-                 port: Optional[int] = None):
+                 port: Optional[int] = None, env: Optional[dict] = None):
         self.url, self.data_dir, self.workers, self.launcher = url, data_dir, workers, launcher
+        self.extra_env = env or {}
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -195,6 +196,10 @@ class Server:
     def start(self) -> None:
         env = dict(os.environ, FUNDFLOW_DATABASE_URL=self.url, FUNDFLOW_DATA_DIR=str(self.data_dir),
                    FUNDFLOW_SCHEDULER="off", FUNDFLOW_ENVIRONMENT="development")
+        key = self.data_dir / "audit.pem"  # written by bench_service.prepare: the server seals its events
+        if key.exists():
+            env["FUNDFLOW_SIGNING_KEY_FILE"] = str(key)
+        env.update(self.extra_env)
         if self.launcher == "fundflow":
             cmd = fundflow_cmd() + ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
         else:  # what `fundflow serve` ran before the fix: uvicorn.run(..., workers=P)

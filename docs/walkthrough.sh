@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One case from hazard report to archive with curl, against the demo city (./scripts/demo).
+# One case from hazard report to its final payment with curl, against the demo city (./scripts/demo).
 # The acts happened offline over the last days and are recorded now, each with the day it
 # happened (occurred_at): the 7-day public notice, posted 8 days ago, may close today.
 # Runs again and again (each run records a new case).
@@ -81,9 +81,12 @@ curl -s -X POST "$API/cases/$CASE/transitions" -H "Authorization: Bearer $SO" -H
   -d "{\"trigger\":\"close_notice\",\"data\":{},\"occurred_at\":\"$(day 1)\"}" | field '["message"]'
 # "not less than 7 days" from the posting: it closes today
 fire "$SO" "$CASE" close_notice '{}'
-# 12-13. Disbursement from the ledgers of building 1, then the archive
-fire "$FC" "$CASE" disburse '{"paid_amount":"8398.04"}'
-fire "$SO" "$CASE" archive "{\"archive_no\":\"GY-$CASE\"}"
+# 12. The final payment: the settlement less what was advanced and the 10% retention (质保金),
+# which stays frozen in the owners' ledgers for the one-year warranty, then is paid and archived.
+DUE=$(curl -sf "$API/cases/$CASE" -H "Authorization: Bearer $FC" |
+  python3 -c "import sys, json; from decimal import Decimal as D; m = json.load(sys.stdin)['money']; s = D(m['settled']); print(s - (s / 10).quantize(D('0.01'), 'ROUND_HALF_UP') - D(m['paid'] or 0))")
+fire "$FC" "$CASE" disburse "{\"paid_amount\":\"$DUE\"}"
+curl -sf "$API/cases/$CASE" -H "Authorization: Bearer $FC" | field '["money"]["retention_held"], d["money"]["frozen"]'
 curl -sf "$API/cases/$CASE/events" -H "Authorization: Bearer $FC" | python3 -c "
 import sys, json
 events = json.load(sys.stdin)

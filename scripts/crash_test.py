@@ -20,7 +20,10 @@ After the last restart and the end of the load, against the database:
 * ``service.audit.verify_all`` (what ``fundflow audit verify`` runs) finds no break;
 * no case is half-written: ``event_count`` = its number of events, ``state`` = the last
   event's ``to_state``, exactly one open stage (in that state) for each open case, none for
-  a closed one; every document row names a file that exists.
+  a closed one; every document row names a file that exists;
+* the servers seal their events and their embedded schedulers sign a checkpoint every second
+  (so kills land mid-checkpoint too): after one last checkpoint every event is numbered, and
+  ``verify_state`` (what ``fundflow audit verify`` runs) has no finding.
 
 Prints a summary; exit 1 on any violation, 2 if PostgreSQL cannot be reached.
 """
@@ -63,6 +66,7 @@ class Outcome:
     cases: int = 0
     events: int = 0
     audit_checked: int = 0
+    checkpoints_during_load: int = 0
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -74,7 +78,8 @@ class Outcome:
             f"  {self.requests} requests answered; {sum(self.acks.values())} changes acknowledged 2xx ({acks}); "
             f"{self.transport_errors} requests without an answer (killed mid-flight or server down)",
             f"  races: {self.races}, one 200 + one 409: {self.race_ok} (the others lost a request to a kill)",
-            f"  database: {self.cases} cases, {self.events} events; audit chains verified: {self.audit_checked} cases",
+            f"  database: {self.cases} cases, {self.events} events; audit chains verified: {self.audit_checked} cases; "
+            f"{self.checkpoints_during_load} checkpoints signed under load, whole state verified",
             f"  {len(self.violations)} violation(s)" + ("" if not self.violations else ":"),
         ]
         lines += [f"    {v}" for v in self.violations[:50]]
@@ -94,7 +99,10 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
             now = datetime.now(timezone.utc)
             p = bs.prepare(url, tmp / "data", now)
             p.svc.db.dispose()
-            server = load.Server(url, tmp / "data", workers, tmp / "server.log")
+            # the embedded scheduler signs a checkpoint every second, so that kills land mid-checkpoint too
+            server = load.Server(url, tmp / "data", workers, tmp / "server.log",
+                                 env={"FUNDFLOW_SCHEDULER": "embedded", "FUNDFLOW_SCAN_INTERVAL_SECONDS": "1",
+                                      "FUNDFLOW_CHECKPOINT_INTERVAL_SECONDS": "1"})
             clerks_thread = None
             plan = None
             try:
@@ -159,7 +167,8 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
                 out.violations += [f"unexpected answer: {u}" for u in tally.unexpected]
                 if load.expected_409s(tally) != tally.race_ok:
                     out.violations.append(f"{load.expected_409s(tally)} 409s but {tally.race_ok} well-formed races")
-                p2 = bs.build_services(bs.Settings(database_url=url, data_dir=tmp / "data"))
+                p2 = bs.build_services(bs.Settings(database_url=url, data_dir=tmp / "data",
+                                                   signing_key_file=tmp / "data" / "audit.pem"))
                 try:
                     check(p2, tally.acks, out)
                 finally:
@@ -229,6 +238,19 @@ def check(svc, acks: list, out: Outcome) -> None:
     for d in docs.values():
         if not (docs_dir / str(d.case_id) / d.sha256).is_file():
             v.append(f"half-written: document {d.id} of case {d.case_id} names a missing file")
+    # 4. the whole state, after a last checkpoint over what the killed schedulers left unnumbered
+    from service.integrity.checkpoints import write_checkpoint
+    from service.integrity.verify import verify_state
+
+    with svc.sessions() as s:
+        out.checkpoints_during_load = s.execute(text("SELECT COUNT(*) FROM checkpoints")).scalar_one()
+    write_checkpoint(svc, datetime.now(timezone.utc), force=True)
+    with svc.sessions() as s:
+        report = verify_state(s, svc.settings, signer=svc.signer, verifier=svc.signer.verifier)
+        unnumbered = s.execute(text("SELECT COUNT(*) FROM events WHERE gseq IS NULL")).scalar_one()
+    v += [f"verify: {f}" for f in report.findings]
+    if unnumbered:
+        v.append(f"{unnumbered} event(s) left out of every checkpoint")
 
 
 def main(argv=None) -> int:

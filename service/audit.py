@@ -28,18 +28,20 @@ def _canonical(value):
 
 def event_hash(case_id: int, seq: int, trigger: str, from_state: str | None, to_state: str, user_id: int | None,
                user_name: str, role: str, org: str | None, data: dict, comment: str | None, at: datetime,
-               prev_hash: str) -> str:
+               prev_hash: str, facts: dict | None = None) -> str:
     body = {
         "case": case_id, "seq": seq, "trigger": trigger, "from": from_state, "to": to_state,
         "user": user_id, "name": user_name, "role": role, "org": org, "data": data, "comment": comment,
         "at": at.astimezone(timezone.utc).isoformat(timespec="microseconds"), "prev": prev_hash,
     }
+    if facts is not None:  # events written before facts existed hash as they always did
+        body["facts"] = facts
     return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
 
 
 def hash_of(e: Event) -> str:
     return event_hash(e.case_id, e.seq, e.trigger, e.from_state, e.to_state, e.user_id, e.user_name, e.role,
-                      e.org, e.data, e.comment, e.at, e.prev_hash)
+                      e.org, e.data, e.comment, e.at, e.prev_hash, e.facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +50,26 @@ class ChainBreak:
     case_number: str
     seq: int | None
     problem: str
+    kind: str = "altered"  # altered | deleted | inserted | reordered | out_of_step (see integrity/verify.py)
 
     def __str__(self) -> str:
         where = f" event #{self.seq}" if self.seq is not None else ""
         return f"case {self.case_number} (id {self.case_id}){where}: {self.problem}"
 
 
+def _reordered(events: list) -> int | None:
+    """The seq of the first event that cannot follow the one before it: leaving a state the case
+    was not in, or chained to an event that comes after it. (Not time: two processes' clocks
+    may differ by a few milliseconds.)"""
+    later = {e.hash: e.seq for e in events}
+    for before, e in zip(events, events[1:]):
+        if e.from_state != before.to_state or later.get(e.prev_hash, 0) > e.seq:
+            return e.seq
+    return None
+
+
 def verify_case(case: Case, events: Iterable[Event]) -> list[ChainBreak]:
+    events = list(events)
     breaks: list[ChainBreak] = []
     prev = GENESIS
     expected_seq = 1
@@ -63,16 +78,23 @@ def verify_case(case: Case, events: Iterable[Event]) -> list[ChainBreak]:
     for e in events:
         count += 1
         if e.seq != expected_seq:
-            breaks.append(ChainBreak(case.id, case.number, e.seq, f"expected event #{expected_seq}: events deleted or reordered"))
+            breaks.append(ChainBreak(case.id, case.number, e.seq, f"expected event #{expected_seq}: events deleted or reordered",
+                                     "deleted" if e.seq > expected_seq else "reordered"))
         if e.prev_hash != prev:
             breaks.append(ChainBreak(case.id, case.number, e.seq, "does not follow the previous event (chain broken)"))
         if hash_of(e) != e.hash:
             breaks.append(ChainBreak(case.id, case.number, e.seq, "content altered (hash mismatch)"))
         prev, expected_seq, last_to = e.hash, e.seq + 1, e.to_state
+    moved = _reordered(events)
+    if moved is not None:
+        breaks.append(ChainBreak(case.id, case.number, moved, "out of order with the event before it", "reordered"))
     if count != case.event_count or prev != (case.head_hash or GENESIS):
-        breaks.append(ChainBreak(case.id, case.number, None, f"case records {case.event_count} events, found {count}: events deleted or added"))
+        kind = "deleted" if count < case.event_count else "inserted" if count > case.event_count else "altered"
+        breaks.append(ChainBreak(case.id, case.number, None,
+                                 f"case records {case.event_count} events, found {count}: events deleted or added", kind))
     elif last_to is not None and last_to != case.state:
-        breaks.append(ChainBreak(case.id, case.number, None, f"case is in '{case.state}' but its last event leads to '{last_to}'"))
+        breaks.append(ChainBreak(case.id, case.number, None, f"case is in '{case.state}' but its last event leads to '{last_to}'",
+                                 "out_of_step"))
     return breaks
 
 

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     metrics_access: Literal["open", "token", "off"] = "open"
     metrics_token: Optional[SecretStr] = None
 
+    # -- tamper evidence (service/integrity) ----------------------------------------------------
+    # The Ed25519 private key (PEM, from `fundflow audit keygen`); never stored in the database.
+    # None: events are not sealed and no checkpoints are written (development only).
+    signing_key_file: Optional[Path] = None
+    # The public key that verifies checkpoints (default: derived from signing_key_file).
+    public_key_file: Optional[Path] = None
+    checkpoint_interval_seconds: int = Field(300, ge=1, le=24 * 3600)  # at most this long between checkpoints
+    witness_channel: Optional[str] = None  # name of a channel that receives every checkpoint
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> "Settings":
         if self.environment == "production":
@@ -66,6 +75,9 @@ class Settings(BaseSettings):
                 raise ValueError("FUNDFLOW_SECRET_KEY must be set to a random value of 32+ characters in production")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production runs on PostgreSQL: set FUNDFLOW_DATABASE_URL")
+            if self.signing_key_file is None:
+                raise ValueError("FUNDFLOW_SIGNING_KEY_FILE must name the audit signing key in production "
+                                 "(`fundflow audit keygen`)")
         if self.metrics_access == "token" and (self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 16):
             raise ValueError("FUNDFLOW_METRICS_ACCESS=token needs FUNDFLOW_METRICS_TOKEN of 16+ characters")
         return self
@@ -81,6 +93,11 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Every signed checkpoint, one JSON line each: the copy outside the database."""
+        return self.data_dir / "checkpoints.jsonl"
 
 
 @lru_cache

@@ -14,6 +14,7 @@ from workflow.loader import DefinitionRegistry, load_directory
 
 from .config import Settings
 from .db import make_engine, make_sessionmaker
+from .integrity.keys import Signer, load_signer
 
 __all__ = ["Services", "build_services"]
 
@@ -24,6 +25,7 @@ class Services:
     db: SQLEngine
     sessions: sessionmaker[Session]
     engine: Engine
+    signer: Signer | None = None  # seals events and signs checkpoints; None: no key configured
 
     @property
     def registry(self) -> DefinitionRegistry:
@@ -41,4 +43,6 @@ def build_services(settings: Settings) -> Services:
     registry, _ = load_directory(settings.definitions_dir)
     calendar = WorkCalendar.from_file(settings.calendar_overrides)
     db = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    return Services(settings, db, make_sessionmaker(db), Engine(registry, calendar))
+    signer = load_signer(settings.signing_key_file)
+    # append_event finds the signer in the session's info (it seals every event it writes)
+    return Services(settings, db, make_sessionmaker(db, info={"signer": signer}), Engine(registry, calendar), signer)

@@ -56,8 +56,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, echo: bool = False) -
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, class_=Session, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:
+    return sessionmaker(engine, class_=Session, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -6,6 +6,7 @@
     ├── DefinitionError, CalendarError      configuration: 500, never caused by a request
     ├── UnknownDefinition                   404 (422 where it is a request field)
     ├── TransitionRefused                   409 with the engine's reason and available triggers
+    │   └── AmountRefused                   422: an amount that is not a plain positive amount
     └── ServiceError                        raised by the use cases
         ├── NotAuthenticated                401
         ├── Forbidden                       403
@@ -25,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflow.errors import (
+    AmountRefused,
     CalendarError,
     DefinitionError,
     FundflowError,
@@ -89,6 +91,7 @@ STATUS: dict[type[BaseException], int] = {
     UnknownDefinition: 404,
     Conflict: 409,
     TransitionRefused: 409,
+    AmountRefused: 422,
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
     InvalidInput: 422,
@@ -114,7 +117,7 @@ def error_body(exc: FundflowError) -> dict[str, Any]:
             "code": r.code.value,
             "message": r.message,
             "detail": {"trigger": r.trigger, "state": r.state, "available": list(r.available),
-                       "field": r.field, "guard": r.guard},
+                       "field": r.field, "guard": r.guard, **({"found": dict(r.detail)} if r.detail else {})},
         }
     if isinstance(exc, ServiceError):
         return {"code": exc.code, "message": exc.message, "detail": exc.detail}

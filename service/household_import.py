@@ -144,7 +144,7 @@ def _amount(text: str) -> Decimal:
     value = _decimal(text, "元")
     if value >= Decimal("1e13"):  # checked here: parse_amount's quantize overflows from 1e26 up
         raise ValueError("金额过大")
-    return parse_amount(value)
+    return parse_amount(value, allow_zero=True)
 
 
 def _floor(text: str) -> int:

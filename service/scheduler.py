@@ -49,6 +49,7 @@ from workflow.tz import local_date, require_aware, start_of_local_day
 from .config import Settings
 from .context import Services
 from .db import read_only, transaction
+from .integrity import checkpoints
 from .tables import SchedulerLease
 from .metrics import STEP_FAILURES, STEP_SECONDS
 from .usecases import alerts
@@ -145,6 +146,7 @@ class TickResult:
     daily: bool = False  # the daily work ran in this tick
     calendar_alert: dict[str, Any] | None = None
     recomputed: list[int] = field(default_factory=list)  # case ids whose provisional deadline changed
+    checkpoint: int | None = None  # the number of the checkpoint this tick signed, if any
     errors: list[str] = field(default_factory=list)  # "step: Exception: message"; each step runs anyway
 
     def summary(self) -> str:
@@ -154,6 +156,8 @@ class TickResult:
         if self.scan is not None:
             parts.append("scan skipped (another scan running)" if self.scan.skipped
                          else f"{len(self.scan.alerts)} alert(s) from {self.scan.stages} stage(s)")
+        if self.checkpoint is not None:
+            parts.append(f"checkpoint {self.checkpoint}")
         if self.delivered is not None and hasattr(self.delivered, "summary"):
             parts.append(f"deliveries: {self.delivered.summary()}")
         if self.daily:
@@ -235,10 +239,14 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
         if len(result.errors) == failed:  # otherwise the next tick tries again
             step("daily mark", lambda: _mark_daily(svc, now))
     result.scan = step("scan", lambda: alerts.scan(svc, now))
+    # after the scan (its recomputed deadlines are events too), before the deliveries (the
+    # witness copy goes out in the same tick)
+    cp = step("checkpoint", lambda: checkpoints.write_checkpoint(svc, now))
+    result.checkpoint = cp.number if cp is not None else None
     deliver = step("deliver import", _deliver_pending)
     if deliver is not None:
         result.delivered = step("deliver_pending", lambda: deliver(svc, now))
-    busy = (result.daily or result.errors or (result.scan is not None and result.scan.alerts)
+    busy = (result.daily or result.errors or (result.scan is not None and result.scan.alerts) or result.checkpoint
             or getattr(result.delivered, "sent", None) or getattr(result.delivered, "failed", None))
     log.log(logging.INFO if busy else logging.DEBUG, "%s", result.summary())  # an idle tick a minute: DEBUG
     return result

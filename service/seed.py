@@ -27,6 +27,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from workflow.deadlines import compute_deadlines
+from workflow.ledger import retention_of
 from workflow.tz import SHANGHAI, local_date, require_aware
 
 from .auth import hash_password, issue_token
@@ -364,6 +365,11 @@ SPECS: list[_Spec] = [
           amount=112_000, flags=frozenset({"open_objection"}), description="泵房水泵、管道阀门锈蚀，不能正常供水。"),
     _Spec("jianan-disbursement", "LS-JN-03", "建安新村消防车通道整治", "lane", "disbursement", status="ok",
           amount=52_000, description="消防车通道被地锁、花坛占用。"),
+    _Spec("hepan-warranty", "TY-MJH-01", "河畔新村楼梯间防火门更换", "doors", "warranty", status="ok",
+          amount=47_000, min_idle=30, description="楼梯间防火门闭门器缺失，门扇变形不能关闭。"),
+    _Spec("xinqiao-supplementary", "LS-JS-01", "新桥小区消防给水立管更换", "hydrant", "supplementary_review",
+          status="ok", amount=64_000, flags=frozenset({"supplementary"}),
+          description="消防给水立管锈蚀渗漏，高区消火栓压力不足。"),
     _Spec("shiling-archiving", "SF-XSL-01", "石岭雅苑防排烟系统修复", "smoke", "archiving", status="ok",
           amount=84_000, description="楼梯间正压送风口损坏，送风机不能启动。"),
     # -- the other terminal outcomes -------------------------------------------------------
@@ -388,7 +394,7 @@ SPECS: list[_Spec] = [
 
 FIRE_OPEN_STATES = ("reported", "site_survey", "joint_meeting", "plan_budget", "cost_review", "fund_review",
                     "advance_payment", "rectification", "acceptance", "settlement", "public_notice",
-                    "disbursement", "archiving")
+                    "supplementary_review", "disbursement", "warranty", "archiving")
 
 
 @dataclass
@@ -607,7 +613,8 @@ class _Seeder:
         advance = Decimal(0)
         if approved > 100_000:
             advance = (approved * Decimal(rng.choice(["0.3", "0.4", "0.5"]))).quantize(FEN, rounding=ROUND_DOWN)
-        retention = (settled * Decimal("0.10")).quantize(FEN) if "retention" in spec.flags else Decimal(0)
+        # the definition's retention share (10%), held back for the warranty
+        retention = retention_of(settled, self.svc.registry.get(FIRE).transition("disburse", "disbursement").effect.retain)
         return {"estimate": estimate, "budget": budget, "reviewed": reviewed, "approved": approved,
                 "settled": settled, "advance": advance, "retention": retention,
                 "paid": settled - advance - retention}
@@ -792,6 +799,14 @@ class _Seeder:
         # 10. settlement
         self._doc(sc, self.g(5, 8), who_docs, "settlement_statement", "工程结算书.pdf")
         self._doc(sc, 0, who_docs, "invoices", "发票.pdf")
+        if "supplementary" in spec.flags:  # the final account came out above the approval
+            over = _pct(m["approved"], 1.04, 1.08, rng)
+            self._fire_t(sc, 0, who_docs, "request_supplementary", {
+                "settled_amount": str(over), "reason": "施工中发现消防立管另有两处锈穿，经现场签证增加更换工程量。"})
+            if stop == "supplementary_review":
+                sc.mark()
+                return
+            raise ValueError(f"{spec.key}: a supplementary approval is seeded only as an open case")
         self._fire_t(sc, 0, who_docs, "submit_settlement", {"settled_amount": money("settled")})
         # 11. public notice
         self._doc(sc, 0, "so", "notice_text", "费用公示.pdf")
@@ -814,10 +829,14 @@ class _Seeder:
             sc.mark()
             return
         # 12. disbursement
-        data = {"paid_amount": money("paid")}
-        if m["retention"]:
-            data["retention_amount"] = money("retention")
-        self._fire_t(sc, self.g(2, 4), "fc", "disburse", data)
+        self._fire_t(sc, self.g(2, 4), "fc", "disburse", lambda t: {
+            "paid_amount": money("paid"), "payment_date": local_date(t).isoformat()})
+        if stop == "warranty":
+            sc.mark()
+            return
+        # 12a. the retention, paid once the one-year warranty is over
+        self._fire_t(sc, ("cal", 367), "fc", "release_retention", lambda t: {"payment_date": local_date(t).isoformat()},
+                     comment="质保期满，经回访无质量问题，支付质保金。")
         if stop == "archiving":
             sc.mark()
             return
@@ -941,7 +960,7 @@ class _Seeder:
                 self.svc, admin, name=place.name, street_office_id=self.office_ids[place.office],
                 address=place.address, buildings=place.buildings, code=place.code, now=self.setup_at)
             place.id = view["id"]
-            community_uc.import_households(self.svc, admin, place.id, place.rows)
+            community_uc.import_households(self.svc, admin, place.id, place.rows, now=self.setup_at)
         for role, username, display, org in DEMO_USERS:
             if username not in self.users:
                 user, token = user_uc.add_user(self.svc, username=username, display_name=display, role=role,

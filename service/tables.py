@@ -12,9 +12,9 @@ from sqlmodel import Field, SQLModel
 from .types import Area, JSONData, Money, UTCDateTime
 
 __all__ = [
-    "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry",
+    "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry", "TopUpNotice",
     "Case", "Stage", "Event", "MeetingVote", "Document", "User", "ApiToken", "IdempotencyRecord",
-    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "metadata",
+    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "Checkpoint", "metadata",
 ]
 
 # Stable constraint names, so that migrations can name what they alter.
@@ -83,21 +83,49 @@ class Household(SQLModel, table=True):
     floor: Optional[int] = None
     area: Decimal = Field(sa_type=Area(), nullable=False)  # building floor area, m²
     owner: Optional[str] = Field(default=None, max_length=128)
+    # projections of the ledger journal (LedgerEntry); ``fundflow ledger verify`` recomputes them
     balance: Decimal = _money(nullable=False)  # ledger balance (分户账余额)
+    frozen: Decimal = _money(nullable=False)  # frozen for approved, unpaid uses (冻结); available = balance - frozen
     first_deposit: Decimal = _money(nullable=False)  # 首次交存额
 
 
 class LedgerEntry(SQLModel, table=True):
-    """A debit of a household ledger by its share of a case's cost."""
+    """The household ledger journal: append-only, one movement of one household's money.
+
+    ``kind`` is one of ``workflow.ledger.KINDS``; ``amount`` > 0 (an adjustment may be
+    negative); ``balance_after`` and ``frozen_after`` are the household's figures after it;
+    ``case_id`` and ``event_seq`` name the event that caused it (null for deposits and
+    adjustments made outside a case, and for entries carried over by migration 0003).
+    """
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (UniqueConstraint("case_id", "household_id"),)
+    __table_args__ = (Index("ix_ledger_entries_household_seq", "household_id", "id"),
+                      Index("ix_ledger_entries_case_event", "case_id", "event_seq"))
     id: Optional[int] = Field(default=None, primary_key=True)
-    household_id: int = Field(foreign_key="households.id", index=True)
-    case_id: int = Field(foreign_key="cases.id", index=True)
+    household_id: int = Field(foreign_key="households.id")
+    case_id: Optional[int] = Field(default=None, foreign_key="cases.id")
+    event_seq: Optional[int] = None
+    kind: str = Field(max_length=24)
     amount: Decimal = _money(nullable=False)
     balance_after: Decimal = _money(nullable=False)
+    frozen_after: Decimal = _money(nullable=False)
+    reason: Optional[str] = Field(default=None, sa_type=Text)
     at: datetime = _utc(nullable=False)
+
+
+class TopUpNotice(SQLModel, table=True):
+    """A top-up notice (续交通知) for the street office: households of a case's scope that an
+    event took below 30% of their first deposit, and what each must pay in."""
+
+    __tablename__ = "top_up_notices"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    event_seq: int
+    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
+    households: int
+    total: Decimal = _money(nullable=False)
+    rows: list = Field(default_factory=list, sa_type=JSONData, nullable=False)
+    created_at: datetime = _utc(nullable=False)
 
 
 # -- cases -------------------------------------------------------------------------------
@@ -167,7 +195,12 @@ class Stage(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """Append-only; ``hash`` chains each event to the case's previous one."""
+    """Append-only; ``hash`` chains each event to the case's previous one.
+
+    ``facts`` (hashed with the event) holds digests of the rows the event wrote (see
+    service/integrity/facts.py); ``seal`` is an HMAC of ``hash`` under a key kept outside the
+    database; ``gseq`` is the global sequence number a signed checkpoint gave the event (null
+    until the next checkpoint)."""
 
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
@@ -187,6 +220,9 @@ class Event(SQLModel, table=True):
     at: datetime = _utc(nullable=False)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    facts: Optional[dict] = Field(default=None, sa_type=JSONData, nullable=True)
+    seal: Optional[str] = Field(default=None, max_length=64)
+    gseq: Optional[int] = Field(default=None, unique=True)
 
 
 class MeetingVote(SQLModel, table=True):
@@ -340,3 +376,23 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     last_failure_at: datetime = _utc(nullable=False)
     locked_until: Optional[datetime] = _utc()
+# -- integrity ---------------------------------------------------------------------------
+
+
+class Checkpoint(SQLModel, table=True):
+    """A signed statement: events 1..``upto`` of the global sequence hash to ``head``.
+
+    ``cases`` maps each case touched since the previous checkpoint to its last event then
+    ([seq, hash]), so that a deleted case or tail can be named. ``statement`` is the signed
+    canonical text (service/integrity/checkpoints.py), also appended to a file and sent to the
+    witness channel."""
+
+    __tablename__ = "checkpoints"
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    upto: int
+    head: str = Field(max_length=64)
+    cases: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    at: datetime = _utc(nullable=False)
+    key_id: str = Field(max_length=16)
+    statement: str = Field(sa_type=Text)
+    signature: str = Field(max_length=128)

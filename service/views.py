@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, not_
+from sqlalchemy import and_, func, not_
 from sqlmodel import Session, select
 
 from workflow.deadlines import deadline_status
@@ -14,9 +14,10 @@ from workflow.definition import Definition, FieldSpec
 from workflow.engine import CaseSnapshot
 from workflow.tz import SHANGHAI
 
-from .tables import Case, Community, Event, Stage, StreetOffice, User
+from .tables import Case, Community, Event, LedgerEntry, Stage, StreetOffice, TopUpNotice, User
 
-__all__ = ["case_view", "stage_view", "event_view", "field_view", "money", "iso", "overdue_clause", "not_overdue_clause"]
+__all__ = ["case_view", "stage_view", "event_view", "field_view", "money_view", "top_up_view", "money", "iso",
+           "overdue_clause", "not_overdue_clause"]
 
 
 def overdue_clause(now: datetime):
@@ -73,7 +74,7 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
         "from_state": e.from_state, "from_label": label(e.from_state),
         "to_state": e.to_state, "to_label": label(e.to_state),
         "user": e.user_name, "role": e.role, "org": e.org, "data": e.data, "comment": e.comment,
-        "at": iso(e.at), "hash": e.hash,
+        "at": iso(e.at), "hash": e.hash, "facts": e.facts,  # the row digests, hashed with the event
         # when the act happened (offline), beside when it was recorded (``at``); in the hashed data
         "occurred_at": iso(datetime.fromisoformat(e.data["occurred_at"])) if isinstance((e.data or {}).get("occurred_at"), str) else None,
     }
@@ -113,12 +114,41 @@ def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None
         "suspended_since": iso(case.suspended_since),
         "stage": stage_view(svc, d, stage, now, case.suspended_since is not None),
         "actions": actions,
-        "money": {"approved": money(case.approved_amount), "advanced": money(case.advanced_amount),
-                  "settled": money(case.settled_amount), "paid": money(case.paid_amount)},
+        "money": money_view(session, case),
+        "top_up_notices": [top_up_view(n) for n in session.exec(
+            select(TopUpNotice).where(TopUpNotice.case_id == case.id).order_by(TopUpNotice.id))],
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "closed_at": iso(case.closed_at),
     }
+
+
+PAYMENT_KINDS = ("debit", "retention_release")
+
+
+def money_view(session: Session, case: Case) -> dict[str, Any]:
+    """approved, advanced, settled, paid, frozen, retention held, remaining, and each payment."""
+    from .usecases.ledger import case_money  # noqa: PLC0415 - the use cases import this module
+
+    m = case_money(session, case)
+    rows = session.exec(select(LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at))
+                        .where(LedgerEntry.case_id == case.id, LedgerEntry.kind.in_(PAYMENT_KINDS))
+                        .group_by(LedgerEntry.event_seq, LedgerEntry.kind).order_by(LedgerEntry.event_seq)).all()
+    seqs = [seq for seq, *_ in rows if seq is not None]
+    labels = dict(session.exec(select(Event.seq, Event.label).where(Event.case_id == case.id, Event.seq.in_(seqs))).all()) if seqs else {}
+    payments = [{"event_seq": seq, "label": labels.get(seq, "迁移前的拨付") if seq is not None else "迁移前的拨付",
+                 "kind": kind, "amount": money(Decimal(total)), "at": iso(at)} for seq, kind, total, at in rows]
+    ceiling = m.ceiling
+    return {"approved": money(case.approved_amount), "advanced": money(case.advanced_amount),
+            "settled": money(case.settled_amount), "paid": money(case.paid_amount),
+            "frozen": money(m.frozen), "retention_held": money(m.held),
+            "remaining": money(ceiling - m.paid) if ceiling is not None else None,
+            "payments": payments}
+
+
+def top_up_view(n: TopUpNotice) -> dict[str, Any]:
+    return {"id": n.id, "event_seq": n.event_seq, "households": n.households, "total": money(n.total),
+            "created_at": iso(n.created_at), "rows": n.rows}
 
 
 def events_of(session: Session, case: Case) -> list[Event]:

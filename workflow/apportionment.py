@@ -22,7 +22,10 @@ from fractions import Fraction
 
 from .money import FEN
 
-__all__ = ["ApportionmentError", "Share", "LowBalance", "apportion", "check_balances"]
+__all__ = ["ApportionmentError", "Share", "LowBalance", "allocate", "apportion", "check_balances", "TOP_UP_SHARE"]
+
+#: A household whose ledger falls below this share of its first deposit must top up (续交).
+TOP_UP_SHARE = Decimal("0.30")
 
 
 _TOO_LARGE = Decimal("1e13")  # the same ceiling as money.parse_amount
@@ -78,22 +81,42 @@ def apportion(total: Decimal, areas: Sequence[tuple[str, Decimal]]) -> list[Shar
         if area <= 0:
             raise ApportionmentError(f"住户 {key} 的建筑面积必须大于 0：{area}")
         checked.append((key, area))
-    total_area = sum((Fraction(a) for _, a in checked), Fraction(0))  # > 0: every area is
-    total_fen = int(Fraction(total) * 100)
-    exact = [total_fen * Fraction(a) / total_area for _, a in checked]
-    fen = [e.numerator // e.denominator for e in exact]
-    left = total_fen - sum(fen)  # 0 <= left < number of households
-    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - fen[i]), i))
-    for i in by_remainder[:left]:
-        fen[i] += 1
+    fen = allocate(int(Fraction(total) * 100), [Fraction(a) for _, a in checked])
     return [Share(k, a, (Decimal(f) / 100).quantize(FEN)) for (k, a), f in zip(checked, fen)]
+
+
+def allocate(total: int, weights: Sequence[Fraction | int]) -> list[int]:
+    """Split ``total`` integer units in proportion to ``weights`` (>= 0) by largest remainder.
+
+    Each part is the floor of its exact share; the units left over go one by one to the
+    largest fractional remainders, ties to the earlier weight. The parts add up to ``total``,
+    a zero weight gets nothing, and no part exceeds its exact share by a whole unit (so a
+    part never exceeds its weight when ``total`` is at most the sum of the weights, in units).
+    """
+    if total < 0:
+        raise ApportionmentError(f"分配总额不能为负数：{total}")
+    weights = [Fraction(w) for w in weights]
+    if any(w < 0 for w in weights):
+        raise ApportionmentError("分配权重不能为负数")
+    whole = sum(weights, Fraction(0))
+    if whole == 0:
+        if total:
+            raise ApportionmentError("没有可分配的对象")
+        return [0] * len(weights)
+    exact = [total * w / whole for w in weights]
+    parts = [e.numerator // e.denominator for e in exact]
+    left = total - sum(parts)  # 0 <= left < number of non-zero weights
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[:left]:
+        parts[i] += 1
+    return parts
 
 
 def check_balances(
     shares: Sequence[Share],
     balances: Mapping[str, Decimal],
     first_deposits: Mapping[str, Decimal],
-    threshold: Decimal = Decimal("0.30"),
+    threshold: Decimal = TOP_UP_SHARE,
 ) -> list[LowBalance]:
     """Households whose balance after their share is below ``threshold`` x first deposit.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -141,18 +142,36 @@ class State:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """What an in-place transition records in the case data.
+    """What a transition records in the case data or moves in the household ledgers.
 
     ``sign``: the actor's role signs the named record (e.g. ``acceptance``).
     ``count``: add ``delta`` to the named counter (e.g. open objections).
-    ``debit``: debit the household ledgers in scope by their shares of the amount in this
-    case-data field (the service apportions it by floor area).
+    The money effects (the service writes their journal entries, ``workflow.ledger``):
+    ``reserve``: hold the case's freeze at the floor-area shares of the amount in this field,
+    less what is paid (an approval freezes; a settlement unfreezes the excess, a supplementary
+    approval freezes the difference).
+    ``pay``: debit the amount in this field out of the case's freeze; with ``retain``, it is
+    the final payment and that share of the settlement stays frozen as the retention.
+    ``release_retention``: pay out the retention held (the warranty is over).
+    ``use_retention``: pay the amount in this field out of the retention (a warranty repair).
     """
 
     sign: str | None = None
     counter: str | None = None
     delta: int = 0
-    debit: str | None = None
+    reserve: str | None = None
+    pay: str | None = None
+    retain: Fraction | None = None
+    release_retention: bool = False
+    use_retention: str | None = None
+
+    @property
+    def moves_money(self) -> bool:
+        return bool(self.reserve or self.pay or self.release_retention or self.use_retention)
+
+    @property
+    def amount_field(self) -> str | None:
+        return self.reserve or self.pay or self.use_retention
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -27,11 +28,12 @@ from .definition import RESUME, SUSPEND, Anchor, Definition, FieldSpec, FieldTyp
 from .errors import Refusal, RefusalCode
 from .guards import REGISTRY, GuardContext, Vote
 from .loader import DefinitionRegistry
+from .ledger import Account, CaseMoney, check_payment, check_retention_use, check_settlement
 from .money import parse_amount, to_json
 from .occurred import resolve_occurred_at
 from .tz import require_aware
 
-__all__ = ["Engine", "CaseSnapshot", "Actor", "Event", "Outcome", "Action", "SUSPEND_FIELDS", "parse_scope"]
+__all__ = ["Engine", "CaseSnapshot", "Actor", "Event", "Outcome", "Action", "LedgerOp", "SUSPEND_FIELDS", "parse_scope"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 MIN_REASON_CHARS = 2
@@ -58,7 +60,9 @@ class CaseSnapshot:
     data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     documents: frozenset[str] = frozenset()
     votes: Mapping[str, Vote] = field(default_factory=lambda: _EMPTY)
-    balance: Decimal | None = None  # of the household accounts in scope
+    balance: Decimal | None = None  # available to this case in the accounts in scope
+    accounts: tuple[Account, ...] = ()  # the household accounts in scope, as this case sees them
+    money: CaseMoney | None = None  # the case's figures (approved, settled, paid, frozen, held)
     stage_entered_at: datetime | None = None
     suspended_since: datetime | None = None
     suspended_working_days: int = 0  # accumulated in the current stage
@@ -85,6 +89,16 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerOp:
+    """What the household ledgers must record for an outcome (see ``workflow.ledger``)."""
+
+    op: str  # reserve | pay | release_retention | use_retention
+    amount: Decimal | None = None
+    retain: Fraction | None = None  # pay: the final payment; this share of the settlement stays
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     state: str
     previous: str
@@ -96,7 +110,7 @@ class Outcome:
     closed: bool
     suspended_since: datetime | None = None
     money: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)  # figure -> amount set now
-    debit: Decimal | None = None  # debit the household ledgers in scope by this amount
+    ledger: LedgerOp | None = None  # the money this transition moves in the household ledgers
     occurred_at: datetime | None = None  # when the act happened: the new stage's start
     renew_documents: tuple[str, ...] = ()  # a new round: these documents must be supplied afresh
     scope: Mapping[str, Any] | None = None  # the paying scope the act decided (a ``scope`` field)
@@ -158,6 +172,15 @@ class _Compiled:
     labels: dict[str, Mapping[str, str]] = field(default_factory=dict)  # for the guards' messages
 
 
+def _field_labels(definition: Definition) -> dict[str, str]:
+    """Each field's label where it is first declared, without its unit (``核准金额（元）`` -> ``核准金额``)."""
+    out: dict[str, str] = {}
+    for t in definition.transitions:
+        for f in t.fields:
+            out.setdefault(f.name, f.label.split("（")[0])
+    return out
+
+
 def _compile(definition: Definition) -> _Compiled:
     open_states = [s.id for s in definition.states.values() if not s.terminal]
     specs = []
@@ -210,7 +233,8 @@ def _compile(definition: Definition) -> _Compiled:
                                          if t.effect and t.effect.sign}),
             "counters": MappingProxyType({t.effect.counter: t.label for t in definition.transitions
                                           if t.effect and t.effect.counter and t.effect.delta > 0}),
-            "acts": MappingProxyType({t.trigger: t.label for t in definition.transitions}),
+            "triggers": MappingProxyType({t.trigger: t.label for t in definition.transitions}),
+            "fields": MappingProxyType(_field_labels(definition)),
         },
     )
 
@@ -279,6 +303,27 @@ def parse_scope(raw: Any) -> dict[str, Any]:
     if len(names) > MAX_SCOPE_BUILDINGS or not all(isinstance(n, str) and n.strip() and len(n) <= 64 for n in names):
         raise ValueError("楼栋名称应为不超过 64 字的文字")
     return {"buildings": sorted({n.strip() for n in names})}
+
+
+def _ledger_op(effect, values: Mapping[str, Any], data: Mapping[str, Any], m: CaseMoney) -> tuple[LedgerOp | None, str | None]:
+    """The ledger operation of a money effect, or why the payment rules refuse it."""
+    name = effect.amount_field
+    amount = None
+    if name is not None:
+        amount = values.get(name)
+        if amount is None:
+            try:
+                amount = parse_amount(data.get(name))
+            except ValueError:
+                return None, f"缺少金额 {name}"
+    reason = values.get("reason")
+    if effect.reserve:
+        return LedgerOp("reserve", amount), check_settlement(m, amount)
+    if effect.pay:
+        return LedgerOp("pay", amount, effect.retain), check_payment(m, amount, effect.retain)
+    if effect.use_retention:
+        return LedgerOp("use_retention", amount, reason=reason), check_retention_use(m, amount)
+    return LedgerOp("release_retention"), None
 
 
 class Engine:
@@ -383,7 +428,8 @@ class Engine:
             try:
                 values[spec.name], stored[spec.name] = _parse_field(spec, raw)
             except ValueError as exc:
-                return refuse(RefusalCode.FIELD_INVALID, f"“{spec.label}”{exc}", field=spec.name)
+                code = RefusalCode.INVALID_AMOUNT if spec.type is FieldType.AMOUNT else RefusalCode.FIELD_INVALID
+                return refuse(code, f"“{spec.label}”{exc}", field=spec.name)
 
         leaving = tr.dest is not None
         if leaving and not tr.documents_exempt and state.documents:
@@ -412,19 +458,26 @@ class Engine:
 
         ctx = GuardContext(values, case.data, case.documents, case.votes, case.balance, now,
                            case.stage_entered_at, c.role_labels, c.labels["documents"], c.labels["records"],
-                           c.labels["counters"], happened, case.acts, c.labels["acts"])
+                           c.labels["counters"], occurred_at=happened, acts=case.acts,
+                           trigger_labels=c.labels["triggers"], accounts=case.accounts, field_labels=c.labels["fields"])
         adapter = _Adapter(case.state, ctx)
         c.machine.events[trigger].trigger(adapter)
         if adapter.refusal is not None:
             name, reason = adapter.refusal
-            return refuse(RefusalCode.GUARD_REFUSED, reason, guard=name)
+            return refuse(RefusalCode.GUARD_REFUSED, reason, guard=name, detail=getattr(reason, "detail", None))
         new_state = adapter.state
+        ledger = None
+        if effect is not None and effect.moves_money:
+            ledger, why = _ledger_op(effect, values, new_data, case.money or CaseMoney())
+            if why is not None:
+                return refuse(RefusalCode.GUARD_REFUSED, why, guard="ledger")
 
         event = Event(trigger, tr.label, case.state, new_state, actor, now, MappingProxyType(stored), happened)
         dest = definition.states[new_state]
         acts = MappingProxyType({**case.acts, trigger: happened})
         anchors = Anchors(case.opened_at, acts)
         scope = next((stored[f.name] for f in tr.fields if f.type is FieldType.SCOPE and f.name in stored), None)
+        money = {f.money: values[f.name] for f in tr.fields if f.money and values.get(f.name) is not None}
         if leaving:
             # A new visit to a state starts with no signatures and no open counts of its own:
             # an acceptance after rework is signed again.
@@ -435,10 +488,8 @@ class Engine:
                 new_data["counters"] = {k: v for k, v in new_data["counters"].items() if k not in counters}
             deadlines = None if dest.terminal else compute_deadlines(dest.deadline, happened, self.calendar, new_data,
                                                                      anchors=anchors)
-            money = {f.money: values[f.name] for f in tr.fields if f.money and values.get(f.name) is not None}
-            debit = parse_amount(new_data[effect.debit]) if effect is not None and effect.debit else None
             return Outcome(new_state, case.state, event, new_data, True, deadlines, False, dest.terminal,
-                           money=MappingProxyType(money), debit=debit, occurred_at=happened,
+                           money=MappingProxyType(money), ledger=ledger, occurred_at=happened,
                            renew_documents=tr.new_round, scope=scope)
         if tr is c.suspend:
             return Outcome(new_state, case.state, event, new_data, False, None, True, False, suspended_since=happened,
@@ -460,4 +511,5 @@ class Engine:
         if tr is c.resume:
             return Outcome(new_state, case.state, event, new_data, False, deadlines, False, False, occurred_at=happened)
         return Outcome(new_state, case.state, event, new_data, False, deadlines, suspended, False,
-                       suspended_since=case.suspended_since, occurred_at=happened, scope=scope)
+                       suspended_since=case.suspended_since, money=MappingProxyType(money), ledger=ledger,
+                       occurred_at=happened, scope=scope)

@@ -8,7 +8,8 @@
     ├── CalendarError                  an override calendar file is wrong (file:path: message)
     ├── UnknownDefinition              no definition with that id (and version)
     └── TransitionRefused              the engine refused a fire(); carries the Refusal
-                                       (code, Chinese message, available triggers)
+        │                              (code, Chinese message, available triggers)
+        └── AmountRefused              an amount field is not a plain positive amount
 
 The engine's ``fire()`` returns a ``Refusal`` rather than raising; callers that want an
 exception (the service's use cases) raise ``TransitionRefused(refusal)``. The service maps
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 __all__ = [
     "FundflowError",
@@ -26,6 +28,8 @@ __all__ = [
     "CalendarError",
     "UnknownDefinition",
     "TransitionRefused",
+    "AmountRefused",
+    "refused",
     "Problem",
     "Severity",
     "Refusal",
@@ -91,6 +95,7 @@ class RefusalCode(str, enum.Enum):
     ROLE_NOT_ALLOWED = "role_not_allowed"
     FIELD_MISSING = "field_missing"
     FIELD_INVALID = "field_invalid"
+    INVALID_AMOUNT = "invalid_amount"  # an amount field that is not a plain positive amount
     DOCUMENTS_MISSING = "documents_missing"
     GUARD_REFUSED = "guard_refused"
 
@@ -106,6 +111,7 @@ class Refusal:
     available: tuple[str, ...] = ()  # triggers the actor may fire in this state
     field: str | None = None  # the offending field, for FIELD_*
     guard: str | None = None  # the refusing guard, for GUARD_REFUSED
+    detail: Mapping[str, Any] | None = None  # what the guard found (e.g. the shortfall and who lacks funds)
 
     @property
     def ok(self) -> bool:
@@ -116,3 +122,13 @@ class TransitionRefused(FundflowError):
     def __init__(self, refusal: Refusal):
         self.refusal = refusal
         super().__init__(f"{refusal.code.value}: {refusal.message}")
+
+
+class AmountRefused(TransitionRefused):
+    """An amount typed in a transition is not an amount (sign, exponent, more than two
+    decimals, zero): a request error (422), not a refusal of the procedure."""
+
+
+def refused(refusal: Refusal) -> TransitionRefused:
+    """The exception for a refusal: ``AmountRefused`` for a bad amount, else ``TransitionRefused``."""
+    return AmountRefused(refusal) if refusal.code is RefusalCode.INVALID_AMOUNT else TransitionRefused(refusal)

@@ -10,7 +10,9 @@ Registered guards:
 
 ``meeting_quorum``        the joint meeting: who must attend, who must agree, the share of
                           present parties that must agree
-``amount_within_balance`` an amount field does not exceed the balance of the accounts in scope
+``amount_within_balance`` an amount field does not exceed the available balance in scope
+``amount_at_most``        an amount field does not exceed another (approval <= cost review)
+``amount_above``          an amount field exceeds another (a supplementary approval)
 ``advance_within_share``  an advance does not exceed a share of the approved amount, and only
                           projects above a threshold get an advance at all
 ``documents_present``     documents attached (optionally only above an amount)
@@ -30,7 +32,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
-from .money import format_cny, parse_amount
+from .ledger import Account, LedgerError, area_shares
+from .money import format_cny, from_fen, parse_amount, to_fen
 from .tz import local_date
 
 __all__ = [
@@ -42,7 +45,20 @@ __all__ = [
     "VoteChoice",
     "REGISTRY",
     "register",
+    "Reason",
 ]
+
+
+class Reason(str):
+    """A guard's refusal with what it found, for the API's ``detail``."""
+
+    detail: Mapping[str, Any]
+
+    def __new__(cls, text: str, detail: Mapping[str, Any]):
+        self = super().__new__(cls, text)
+        self.detail = detail
+        return self
+
 
 class ParamKind(str, enum.Enum):
     ROLES = "roles"  # list of role ids of the definition
@@ -54,6 +70,7 @@ class ParamKind(str, enum.Enum):
     RECORD = "record"  # a record signed through an effect ``sign``
     COUNTER = "counter"  # a counter changed through an effect ``count``
     TRIGGER = "trigger"  # an act of the procedure (a transition's trigger)
+    FLAG = "flag"  # true or false
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +110,9 @@ class GuardContext:
     counter_labels: Mapping[str, str] = field(default_factory=dict)  # counter -> the action that raises it
     occurred_at: datetime | None = None  # when the act happened (offline); None: now
     acts: Mapping[str, datetime] = field(default_factory=dict)  # trigger -> when it last happened
-    act_labels: Mapping[str, str] = field(default_factory=dict)  # trigger -> label
+    trigger_labels: Mapping[str, str] = field(default_factory=dict)  # trigger -> label
+    accounts: tuple[Account, ...] = ()  # the household accounts in scope, as this case sees them
+    field_labels: Mapping[str, str] = field(default_factory=dict)  # without the unit, e.g. 核准金额
 
     @property
     def happened(self) -> datetime:
@@ -119,6 +138,9 @@ class GuardContext:
 
     def label(self, role: str) -> str:
         return self.role_labels.get(role, role)
+
+    def field_label(self, name: str) -> str:
+        return self.field_labels.get(name, name)
 
 
 GuardFn = Callable[..., "str | None"]
@@ -203,20 +225,79 @@ def meeting_quorum(
 
 @register(
     "amount_within_balance",
-    "金额不超过范围内分户账余额",
+    "金额不超过范围内分户账可用余额",
     field=ParamSpec(ParamKind.FIELD),
+    each_household=ParamSpec(ParamKind.FLAG, required=False),
 )
-def amount_within_balance(ctx: GuardContext, field: str) -> str | None:
+def amount_within_balance(ctx: GuardContext, field: str, each_household: bool = False) -> str | None:
+    """The available balance (balance less what other open cases froze) of the accounts in
+    scope covers the amount. ``each_household``: every household must cover its own
+    floor-area share; by default (Ganzhou) it is enough that the accounts in scope together
+    cover it, and the households short of their share are asked to top up."""
     amount = ctx.amount(field)
     if amount is None:
         return f"缺少金额 {field}"
     if ctx.balance is None:
         return "未能取得分摊范围内分户账余额，不能核对资金是否足额"
+    short = []
+    if ctx.accounts:
+        try:
+            shares = area_shares(ctx.accounts, to_fen(amount))
+        except LedgerError as exc:
+            return str(exc)
+        short = [(a, s) for a, s in zip(ctx.accounts, shares) if s > a.available_to_case]
+    lacking = [{"household_id": a.key, "household": a.label, "share": str(from_fen(s)),
+                "available": str(from_fen(a.available_to_case)), "shortfall": str(from_fen(s - a.available_to_case))}
+               for a, s in short]
+    names = "、".join(f"{x['household'] or x['household_id']}（差 {format_cny(Decimal(x['shortfall']))}）"
+                     for x in lacking[:10]) + ("等" if len(lacking) > 10 else "")
+    who = f"；可用余额不足其分摊额的房屋 {len(lacking)} 户：{names}" if lacking else ""
     if amount > ctx.balance:
-        return (
-            f"金额 {format_cny(amount)} 超过分摊范围内维修资金余额 {format_cny(ctx.balance)}，"
-            f"差额 {format_cny(amount - ctx.balance)} 需先行筹集（续交）"
-        )
+        gap = amount - ctx.balance
+        return Reason(
+            f"金额 {format_cny(amount)} 超过分摊范围内维修资金可用余额 {format_cny(ctx.balance)}"
+            f"（已扣除其他案件冻结），差额 {format_cny(gap)} 需先行筹集（续交）{who}",
+            {"amount": str(amount), "available": str(ctx.balance), "shortfall": str(gap), "households": lacking})
+    if each_household and lacking:
+        return Reason(f"按规定每户须以本户可用余额承担分摊额{who}",
+                      {"amount": str(amount), "available": str(ctx.balance), "shortfall": "0.00", "households": lacking})
+    return None
+
+
+@register(
+    "amount_at_most",
+    "金额不超过另一金额",
+    field=ParamSpec(ParamKind.FIELD),
+    at_most=ParamSpec(ParamKind.FIELD),
+    otherwise=ParamSpec(ParamKind.TRIGGER, required=False),
+)
+def amount_at_most(ctx: GuardContext, field: str, at_most: str, otherwise: str | None = None) -> str | None:
+    """E.g. the approval does not exceed the cost-reviewed amount. ``otherwise``: the action
+    the definition offers instead (a supplementary approval)."""
+    amount, ceiling = ctx.amount(field), ctx.amount(at_most)
+    if amount is None or ceiling is None:
+        return f"缺少金额（{field}、{at_most}）"
+    if amount > ceiling:
+        instead = f"，请改为“{ctx.trigger_labels.get(otherwise, otherwise)}”" if otherwise else ""
+        return Reason(f"{ctx.field_label(field)} {format_cny(amount)} 超过{ctx.field_label(at_most)} "
+                      f"{format_cny(ceiling)}，差额 {format_cny(amount - ceiling)}{instead}",
+                      {"amount": str(amount), "limit": str(ceiling), "excess": str(amount - ceiling),
+                       "otherwise": otherwise})
+    return None
+
+
+@register(
+    "amount_above",
+    "金额超过另一金额",
+    field=ParamSpec(ParamKind.FIELD),
+    than=ParamSpec(ParamKind.FIELD),
+)
+def amount_above(ctx: GuardContext, field: str, than: str) -> str | None:
+    amount, other = ctx.amount(field), ctx.amount(than)
+    if amount is None or other is None:
+        return f"缺少金额（{field}、{than}）"
+    if amount <= other:
+        return f"{ctx.field_label(field)} {format_cny(amount)} 未超过{ctx.field_label(than)} {format_cny(other)}，无需此操作"
     return None
 
 
@@ -299,7 +380,7 @@ def period_elapsed(ctx: GuardContext, calendar_days: int, from_act: str | None =
     if from_act is not None:
         start = ctx.acts.get(from_act)
         if start is None:
-            return f"尚未办理“{ctx.act_labels.get(from_act, from_act)}”，期限尚未起算"
+            return f"尚未办理“{ctx.trigger_labels.get(from_act, from_act)}”，期限尚未起算"
     else:
         start = ctx.stage_entered_at
         if start is None:

@@ -77,7 +77,8 @@ _DOCUMENT_KEYS = ("label", "roles")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
 _TRANSITION_KEYS = ("trigger", "from", "to", "label", "roles", "guards", "fields", "documents_exempt", "effect", "description", "new_round")
 _FIELD_KEYS = ("name", "type", "label", "required", "choices", "money")
-_EFFECT_KEYS = ("sign", "count", "debit")
+_EFFECT_KEYS = ("sign", "count", "reserve", "pay", "retain", "release_retention", "use_retention")
+_MONEY_EFFECTS = ("reserve", "pay", "use_retention")
 _SUSPENSION_KEYS = ("roles", "resume_roles")
 
 
@@ -380,12 +381,29 @@ def _parse_effect(c: _Checker, raw: Any, path: str) -> Effect | None:
     e = c.mapping(raw, path, _EFFECT_KEYS)
     if e is None:
         return None
-    if len(e) != 1:
-        c.error(path, "an effect is exactly one of sign, count, debit")
+    kinds = [k for k in e if k != "retain"]
+    if len(kinds) != 1:
+        c.error(path, "an effect is exactly one of sign, count, reserve, pay, release_retention, use_retention")
         return None
-    if "debit" in e:
-        amount_field = c.ident(e, "debit", path)
-        return Effect(debit=amount_field) if amount_field else None
+    retain = None
+    if "retain" in e:
+        if "pay" not in e:
+            c.error(_join(path, "retain"), "only a payment (pay) keeps a retention back")
+            return None
+        try:
+            retain = parse_share(e["retain"])
+        except (ValueError, TypeError, ZeroDivisionError):
+            c.error(_join(path, "retain"), f"expected a share in (0, 1], e.g. 0.1 or 10%, got {e['retain']!r}")
+            return None
+    for key in _MONEY_EFFECTS:
+        if key in e:
+            amount_field = c.ident(e, key, path)
+            return Effect(**{key: amount_field}, retain=retain) if amount_field else None
+    if "release_retention" in e:
+        if e["release_retention"] is not True:
+            c.error(_join(path, "release_retention"), "expected true")
+            return None
+        return Effect(release_retention=True)
     if "sign" in e:
         record = c.ident(e, "sign", path)
         return Effect(sign=record) if record else None
@@ -540,6 +558,10 @@ def _check_guard_params(c: _Checker, name: str, params: dict, path: str, roles: 
                     c.error(ppath, f"unknown act '{raw}'{_nearest(raw, triggers)}: no transition has this trigger")
                     ok = False
                 values[key] = raw
+            elif kind is ParamKind.FLAG:
+                if not isinstance(raw, bool):
+                    raise ValueError(f"expected true or false, got {_kind(raw)}")
+                values[key] = raw
             elif kind is ParamKind.COUNTER:
                 if raw not in counters:
                     c.error(ppath, f"no transition counts '{raw}'{_nearest(raw, counters)}: add an effect 'count: {{{raw}: 1}}'")
@@ -676,10 +698,15 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
                 c.error(f"{apath}.field", f"field '{rule.anchor_ref}' is {spec.type.value}, not a date")
 
     for tr in transitions:
-        if tr.effect is not None and tr.effect.debit is not None:
-            spec = all_fields.get(tr.effect.debit)
+        name = tr.effect.amount_field if tr.effect is not None else None
+        if name is not None:
+            key = next(k for k in _MONEY_EFFECTS if getattr(tr.effect, k) == name)
+            spec = all_fields.get(name)
             if spec is None or spec.type is not FieldType.AMOUNT:
-                c.error(f"{tr.path}.effect.debit", f"unknown amount field '{tr.effect.debit}'{_nearest(tr.effect.debit, all_fields)}: no transition declares it as an amount")
+                c.error(f"{tr.path}.effect.{key}", f"unknown amount field '{name}'{_nearest(name, all_fields)}: no transition declares it as an amount")
+        paid = [f.name for f in tr.fields if f.money in ("advanced", "paid")]
+        if paid and not (tr.effect is not None and tr.effect.pay in paid):
+            c.error(f"{tr.path}.effect", f"'{paid[0]}' is a payment (money: paid/advanced): declare 'effect: {{pay: {paid[0]}}}' so the ledgers are debited when it is paid")
 
     suspension = None
     if "suspension" in top:

@@ -1,7 +1,7 @@
 """security: login throttling
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01
 """
 from typing import Sequence, Union

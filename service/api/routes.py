@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from datetime import datetime
 from typing import Annotated, Any, Optional
 
@@ -17,14 +18,14 @@ from workflow.errors import UnknownDefinition
 
 from ..context import Services
 from ..errors import InvalidInput
-from ..exports import apportionment_xlsx
+from ..exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
 from ..household_import import ImportRejected, parse_household_json, parse_households
 from ..schemas import (
     NUL_MESSAGE, CaseCreate, ChannelCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest,
     contains_nul,
 )
 from ..tables import User
-from ..usecases import alerts, cases, communities, delivery, documents, meetings, queries, users
+from ..usecases import alerts, cases, communities, delivery, documents, ledger, meetings, queries, users
 from ..views import field_view
 from .deps import bearer, current_user, get_now, get_services, no_nul_in_url
 
@@ -91,7 +92,7 @@ def get_community(community_id: Id, svc: Services = Depends(get_services), user:
                      "file": {"type": "string", "format": "binary"}}}},
              }}})
 async def import_households(community_id: Id, request: Request, svc: Services = Depends(get_services),
-                            user: User = Depends(current_user)):
+                            user: User = Depends(current_user), now: datetime = Depends(get_now)):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if ctype == "application/json":
@@ -117,7 +118,7 @@ async def import_households(community_id: Id, request: Request, svc: Services = 
     except ImportRejected as exc:
         raise communities.as_invalid_input(exc) from None
     try:
-        return await run_in_threadpool(communities.import_households, svc, user, community_id, rows)
+        return await run_in_threadpool(partial(communities.import_households, now=now), svc, user, community_id, rows)
     except ImportRejected as exc:
         raise communities.as_invalid_input(exc) from None
 
@@ -232,6 +233,26 @@ def apportionment(case_id: Id, format: str = Query("json", pattern="^(json|xlsx)
 @router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
 def apportionment_excel(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return _xlsx(queries.apportionment_of(svc, user, case_id))
+
+
+@router.get("/cases/{case_id}/top-up-notices/{notice_id}", tags=["ledger"], summary="续交通知（JSON；format=xlsx 导出 Excel）")
+def top_up_notice(case_id: Id, notice_id: Id, format: str = Query("json", pattern="^(json|xlsx)$"),
+                  svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    notice = ledger.top_up_notice(svc, user, case_id, notice_id)
+    if format == "xlsx":
+        return Response(top_up_xlsx(notice), media_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="top-up-{notice["case_number"]}-{notice_id}.xlsx"'})
+    return notice
+
+
+@router.get("/households/{household_id}/ledger", tags=["ledger"], summary="分户账明细（JSON；format=xlsx 导出 Excel）")
+def household_ledger(household_id: Id, format: str = Query("json", pattern="^(json|xlsx)$"),
+                     svc: Services = Depends(get_services), user: User = Depends(current_user)):
+    statement = ledger.household_statement(svc, user, household_id)
+    if format == "xlsx":
+        return Response(statement_xlsx(statement), media_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="ledger-{household_id}.xlsx"'})
+    return statement
 
 
 def _xlsx(table: dict) -> Response:

@@ -31,6 +31,7 @@ from ..jurisdiction import ORG_LEVELS, case_clause
 from ..notify.targets import TargetRefused, check_target
 from ..tables import Alert, AlertAck, Case, Channel, Community, Delivery, Stage, User
 from ..views import iso
+from ..integrity.facts import STAGES
 from .cases import OPEN_TRIGGER, act_moments, append_event, set_deadlines  # the one place that writes a stage's deadlines
 
 __all__ = ["scan", "ScanResult", "check_calendar", "recompute_provisional", "list_alerts", "ack_alert",
@@ -201,7 +202,7 @@ def recompute_provisional(svc: Services, now: datetime) -> list[int]:
             append_event(s, case, None, "recompute_deadline", "工作日历更新，重新计算期限", case.state, case.state,
                          {"due_date_before": before.isoformat() if before else None,
                           "due_date": fresh.due_date.isoformat(), "provisional": fresh.provisional,
-                          "calendar_source": fresh.calendar_source}, None, now)
+                          "calendar_source": fresh.calendar_source}, None, now, [STAGES.changed(stage)])
             case.updated_at = now
             s.add(case)
             changed.append(case.id)

@@ -14,30 +14,33 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import func
+from sqlalchemy.sql import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
-from workflow.apportionment import apportion, check_balances
 from workflow.deadlines import StageDeadlines
 from workflow.engine import Actor, CaseSnapshot, Outcome
-from workflow.errors import Refusal, TransitionRefused
+from workflow.errors import Refusal, refused
 from workflow.guards import Vote, VoteChoice
+from workflow.ledger import LedgerError
 from workflow.occurred import parse_occurred_at, resolve_occurred_at
 from workflow.tz import SHANGHAI, UTC
 
 from ..audit import GENESIS, event_hash
 from ..context import Services
 from ..db import read_only, transaction
+from ..integrity.facts import STAGES, collect
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..jurisdiction import can_see_case, can_see_community
 from ..tables import (
-    Building, Case, Community, Document, Event, Household, IdempotencyRecord, LedgerEntry,
-    MeetingVote, Stage, StreetOffice, User,
+    Building, Case, Community, Document, Event, Household, IdempotencyRecord, MeetingVote, Stage, StreetOffice,
+    User,
 )
+from . import ledger
 from ..views import case_view
 
 __all__ = ["open_case", "fire_transition", "get_case", "load_case", "snapshot", "actor_of", "Reply",
@@ -72,19 +75,28 @@ def current_stage(session: Session, case: Case) -> Stage | None:
     return session.exec(select(Stage).where(Stage.case_id == case.id, Stage.left_at.is_(None))).first()
 
 
+def _in_scope(stmt: Select, case: Case) -> Select:
+    """The households that pay for ``case``: its community, narrowed to its buildings."""
+    stmt = stmt.where(Household.community_id == case.community_id)
+    if case.scope_building_ids:
+        stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
+    return stmt
+
+
 def scope_balance(session: Session, case: Case) -> Decimal:
-    stmt = select(func.coalesce(func.sum(Household.balance), 0)).where(Household.community_id == case.community_id)
-    if case.scope_building_ids:
-        stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
     # SUM keeps the column's type, so the fen come back as Decimal yuan
-    return Decimal(session.exec(stmt).one()).quantize(Decimal("0.01"))
+    total = session.exec(_in_scope(select(func.coalesce(func.sum(Household.balance), 0)), case)).one()
+    return Decimal(total).quantize(Decimal("0.01"))
 
 
-def scope_households(session: Session, case: Case) -> list[Household]:
-    stmt = select(Household).where(Household.community_id == case.community_id)
-    if case.scope_building_ids:
-        stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
-    return list(session.exec(stmt.order_by(Household.building_id, Household.unit, Household.room, Household.id)))
+def scope_households(session: Session, case: Case, *, lock: bool = False) -> list[Household]:
+    """The households in scope, by id: the order shares are computed in and rows are locked
+    in (PostgreSQL: SELECT ... FOR UPDATE; SQLite serialises writers with BEGIN IMMEDIATE),
+    so two cases over overlapping buildings always lock in the same order."""
+    stmt = _in_scope(select(Household), case).order_by(Household.id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return list(session.exec(stmt))
 
 
 def valid_documents(session: Session, case: Case) -> frozenset[str]:
@@ -114,13 +126,32 @@ def occurred_value(raw: Any):
         raise InvalidInput(f"实际发生时间{exc}", code="invalid_occurred_at", detail={"field": "occurred_at"}) from None
 
 
-def snapshot(session: Session, case: Case, stage: Stage | None) -> CaseSnapshot:
+_BALANCE_GUARDS = frozenset({"amount_within_balance"})
+
+
+def touches_ledger(svc: Services, case: Case, trigger: str) -> bool:
+    """Whether ``trigger`` from the case's state may read or move the ledgers in scope."""
+    d = svc.registry.get(case.definition_id, case.definition_version)
+    tr = d.transition(trigger, case.state)
+    if tr is None:
+        return False
+    return bool((tr.effect is not None and tr.effect.moves_money) or (tr.dest is not None and d.states[tr.dest].terminal)
+                or any(g.name in _BALANCE_GUARDS for g in tr.guards))
+
+
+def snapshot(session: Session, case: Case, stage: Stage | None, households: list[Household] | None = None) -> CaseSnapshot:
+    """What the engine sees of a case; with ``households`` (locked), its ledgers in scope too."""
     documents = valid_documents(session, case)
     votes = {
         v.party: Vote(v.attended, VoteChoice(v.vote) if v.vote else None)
         for v in session.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))
     }
     acts = act_moments(case)
+    accounts, balance, money = (), None, None
+    if households is not None:
+        accounts = tuple(ledger.accounts_of(session, case, households))
+        balance = sum((Decimal(a.available_to_case) for a in accounts), Decimal(0)) / 100
+        money = ledger.case_money(session, case, accounts)
     return CaseSnapshot(
         definition_id=case.definition_id,
         version=case.definition_version,
@@ -128,7 +159,9 @@ def snapshot(session: Session, case: Case, stage: Stage | None) -> CaseSnapshot:
         data=case.data,
         documents=documents,
         votes=votes,
-        balance=scope_balance(session, case),
+        balance=balance.quantize(Decimal("0.01")) if balance is not None else None,
+        accounts=accounts,
+        money=money,
         stage_entered_at=stage.entered_at if stage else None,
         suspended_since=case.suspended_since,
         suspended_working_days=stage.suspended_working_days if stage else 0,
@@ -164,16 +197,22 @@ SYSTEM_NAME, SYSTEM_ROLE = "系统", "system"
 
 
 def append_event(session: Session, case: Case, user: User | None, trigger: str, label: str, from_state: str | None,
-                 to_state: str, data: dict, comment: str | None, at: datetime) -> Event:
-    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar)."""
+                 to_state: str, data: dict, comment: str | None, at: datetime,
+                 writes: Iterable[tuple[str, list]] = ()) -> Event:
+    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar).
+
+    Call it once the case row and every row in ``writes`` hold their new values: their digests
+    (service/integrity/facts.py) go into the event, and the event is sealed when a key is set."""
     seq = case.event_count + 1
     prev = case.head_hash or GENESIS
     user_id, name, role, org = ((user.id, user.display_name, user.role, user.org_name) if user is not None
                                 else (None, SYSTEM_NAME, SYSTEM_ROLE, None))
-    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev)
+    facts = collect(case, writes)
+    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev, facts)
+    signer = session.info.get("signer")
     event = Event(case_id=case.id, seq=seq, trigger=trigger, label=label, from_state=from_state, to_state=to_state,
                   user_id=user_id, user_name=name, role=role, org=org, data=data, comment=comment, at=at,
-                  prev_hash=prev, hash=h)
+                  prev_hash=prev, hash=h, facts=facts, seal=signer.seal(h) if signer is not None else None)
     session.add(event)
     case.event_count, case.head_hash = seq, h
     return event
@@ -233,9 +272,9 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
         s.add(case)
         s.flush()
         case.number = f"FF{happened.astimezone(SHANGHAI).year}{case.id:06d}"
-        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial,
-                     {**clean, "occurred_at": _utc_text(happened)}, None, now)
         stage = _stage_row(case.id, d.initial, happened, deadlines)
+        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial,
+                     {**clean, "occurred_at": _utc_text(happened)}, None, now, [STAGES.added([stage])])
         s.add(stage)
         s.flush()
         body = case_view(svc, s, user, case, stage, now)
@@ -284,10 +323,12 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
                 raise PreconditionFailed(f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
                                          detail={"current_version": case.version})
             stage = current_stage(s, case)
-            out = svc.engine.fire(snapshot(s, case, stage), trigger, actor_of(user), data, now, occurred)
+            households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
+            snap = snapshot(s, case, stage, households)
+            out = svc.engine.fire(snap, trigger, actor_of(user), data, now, occurred)
             if isinstance(out, Refusal):
-                raise TransitionRefused(out)
-            stage = apply_outcome(svc, s, case, stage, out, user, comment, now)
+                raise refused(out)
+            stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
             s.flush()
             reply = Reply(200, case_view(svc, s, user, case, stage, now))
             if idempotency_key is not None:
@@ -317,10 +358,13 @@ def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | No
 
 
 def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, out: Outcome, user: User,
-                  comment: str | None, now: datetime) -> Stage | None:
-    """Write an engine outcome: case row, stage rows, event, money, ledgers. Stages begin and
-    end when their acts happened (``occurred_at``); the event keeps both moments."""
+                  comment: str | None, now: datetime, households: list[Household] | None = None,
+                  accounts: tuple = ()) -> Stage | None:
+    """Write an engine outcome: case row, stage rows, event, money, ledgers (``households``:
+    the scope, locked, when the outcome may move money). Stages begin and end when their acts
+    happened (``occurred_at``); the event keeps both moments."""
     event_data = dict(out.event.data)
+    writes: list[tuple[str, list]] = []
     happened = out.occurred_at or now
     event_data["occurred_at"] = _utc_text(happened)
     case.act_times = {**(case.act_times or {}), out.event.trigger: _utc_text(happened)}
@@ -334,13 +378,16 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
         if stage is not None:
             stage.left_at = happened
             s.add(stage)
+            writes.append(STAGES.changed(stage))
         stage = None
         if not out.closed:
             stage = _stage_row(case.id, out.state, happened, out.deadlines)
             s.add(stage)
+            writes.append(STAGES.added([stage]))
     elif out.deadlines is not None and stage is not None:  # resumed, or the anchor act happened: the due date moved
         set_deadlines(stage, out.deadlines)
         s.add(stage)
+        writes.append(STAGES.changed(stage))
     elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
         stage.next_alert_at = None
         s.add(stage)
@@ -358,12 +405,20 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
             case.settled_amount = amount
         elif kind == "advanced":
             case.advanced_amount = amount
-            case.paid_amount = (case.paid_amount or Decimal("0.00")) + amount
-        elif kind == "paid":
-            case.paid_amount = (case.paid_amount or Decimal("0.00")) + amount
-    if out.debit is not None:
-        event_data["ledger"] = debit_ledgers(s, case, out.debit, now)
-    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now)
+        # "paid": the paid total is what the ledgers were debited (below)
+    if out.ledger is not None or out.closed:
+        if households is None:
+            households = scope_households(s, case, lock=True)
+        try:
+            record = ledger.post_case(s, case, households, out.ledger, out.closed, case.event_count + 1, now,
+                                      accounts or None)
+        except LedgerError as exc:
+            raise Conflict(str(exc), code="ledger_refused") from None
+        if record is not None:
+            event_data["ledger"] = record
+    # the journal's entries are covered by the record in the event's data (hashed with it)
+    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now,
+                 writes)
     s.add(case)
     return stage
 
@@ -383,28 +438,6 @@ def set_scope(s: Session, case: Case, scope: dict[str, Any]) -> dict[str, Any]:
         ids = sorted({known[b] for b in scope["buildings"]})
     case.scope_building_ids = ids
     return {"scope_building_ids": ids, "scope_building_ids_before": before}
-
-
-def debit_ledgers(s: Session, case: Case, total: Decimal, now: datetime) -> dict[str, Any]:
-    """Debit each household in scope by its floor-area share of ``total``; flag low balances."""
-    with s.no_autoflush:  # the case row is flushed once, with its event
-        households = scope_households(s, case)
-    if not households:
-        raise InvalidInput("分摊范围内没有房屋，无法分摊扣减分户账", code="no_households_in_scope")
-    shares = apportion(total, [(str(h.id), h.area) for h in households])
-    by_id = {str(h.id): h for h in households}
-    low = check_balances(shares, {k: h.balance for k, h in by_id.items()}, {k: h.first_deposit for k, h in by_id.items()})
-    for share in shares:
-        h = by_id[share.key]
-        h.balance = h.balance - share.amount
-        s.add(h)
-        s.add(LedgerEntry(household_id=h.id, case_id=case.id, amount=share.amount, balance_after=h.balance, at=now))
-    return {
-        "debited": str(total),
-        "households": len(shares),
-        "low_balance_households": [int(x.key) for x in low],
-        "insufficient_households": [int(x.key) for x in low if x.insufficient],
-    }
 
 
 # -- read ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from ..household_import import HouseholdRow, ImportRejected, ImportTooLarge, Row
 from ..jurisdiction import can_see_community
 from ..tables import Building, Community, District, Household, StreetOffice, User
 from ..views import money
+from . import ledger
 
 __all__ = ["create_community", "get_community", "import_households", "MANAGING_LEVELS"]
 
@@ -106,8 +107,10 @@ def get_community(svc: Services, user: User, community_id: int) -> dict:
         return community_view(s, community, office)
 
 
-def import_households(svc: Services, user: User, community_id: int, rows: list[HouseholdRow]) -> dict:
-    """All or nothing: every row is added, or none and the report says which rows are wrong."""
+def import_households(svc: Services, user: User, community_id: int, rows: list[HouseholdRow], *,
+                      now: datetime) -> dict:
+    """All or nothing: every row is added, or none and the report says which rows are wrong.
+    Each household's balance enters its ledger journal as an opening deposit at ``now``."""
     _require_manager(user)
     with transaction(svc.sessions) as s:
         community, office = _visible_community(s, user, community_id)
@@ -126,10 +129,16 @@ def import_households(svc: Services, user: User, community_id: int, rows: list[H
         ]
         if problems:
             raise ImportRejected(problems)
+        added = []
         for row in rows:
-            s.add(Household(community_id=community.id, building_id=buildings[row.building].id, unit=row.unit,
-                            room=row.room, floor=row.floor, area=row.area, owner=row.owner, balance=row.balance,
-                            first_deposit=row.first_deposit))
+            h = Household(community_id=community.id, building_id=buildings[row.building].id, unit=row.unit,
+                          room=row.room, floor=row.floor, area=row.area, owner=row.owner, balance=Decimal("0.00"),
+                          first_deposit=row.first_deposit)
+            s.add(h)
+            added.append((h, row.balance))
+        s.flush()
+        for h, balance in added:  # the balance is the journal's: an opening deposit
+            ledger.deposit(s, h, balance, now, "导入房屋清单：期初余额")
         s.flush()
         return {"imported": len(rows), "community": community_view(s, community, office)}
 

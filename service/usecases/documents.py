@@ -13,6 +13,7 @@ from sqlmodel import select
 from ..context import Services
 from ..db import read_only, transaction
 from ..errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from ..integrity.facts import DOCUMENTS
 from ..tables import Document, User
 from ..views import iso
 from .cases import append_event, load_case
@@ -73,7 +74,7 @@ def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, f
         s.add(doc)
         append_event(s, case, user, "attach_document", f"上传材料：{d.documents[doc_type]}", case.state, case.state,
                      {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content),
-                      "round": doc.round}, None, now)
+                      "round": doc.round}, None, now, [DOCUMENTS.added([doc])])
         case.updated_at = now
         s.add(case)
         s.flush()

@@ -16,6 +16,7 @@ from workflow.guards import VoteChoice
 
 from ..context import Services
 from ..db import read_only, transaction
+from ..integrity.facts import VOTES
 from ..errors import Conflict, Forbidden, InvalidInput
 from ..tables import MeetingVote, User
 from .cases import Reply, append_event, current_stage, load_case
@@ -63,7 +64,8 @@ def record_vote(svc: Services, user: User, case_id: int, *, party: str, attended
             row.attended, row.vote, row.opinion, row.recorded_by, row.recorded_at = attended, vote, opinion, user.id, now
         s.add(row)
         append_event(s, case, user, "record_vote", f"登记表决：{d.roles[party].label}", case.state, case.state,
-                     {"party": party, "attended": attended, "vote": vote, "opinion": opinion}, None, now)
+                     {"party": party, "attended": attended, "vote": vote, "opinion": opinion}, None, now,
+                     [VOTES.put(row)])
         case.updated_at = now
         s.add(case)
         s.flush()

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Integer, and_, case as sql_case, func, or_
 from sqlmodel import select
 
-from workflow.apportionment import ApportionmentError, apportion
+from workflow.apportionment import TOP_UP_SHARE, ApportionmentError, apportion
 from workflow.definition import COMPLETED, OUTCOMES
+from workflow.money import from_fen
 from workflow.tz import local_date
 
 from ..context import Services
@@ -20,6 +21,7 @@ from ..errors import InvalidInput
 from ..jurisdiction import case_clause
 from ..tables import Building, Case, Community, District, Household, Stage, StreetOffice, User
 from ..views import event_view, events_of, iso, money, not_overdue_clause, overdue_clause, stage_view
+from . import ledger
 from .cases import load_case, scope_households
 
 __all__ = ["list_cases", "list_events", "apportionment_of", "city_stats", "APPORTION_FIGURES"]
@@ -112,19 +114,26 @@ def apportionment_of(svc: Services, user: User, case_id: int) -> dict[str, Any]:
             raise InvalidInput(str(exc), code="apportionment_failed") from None
         names = {b.id: b.name for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
         community = s.get(Community, case.community_id)
+        accounts = {a.key: a for a in ledger.accounts_of(s, case, households)}
         rows = []
         for h, share in zip(households, shares):
-            after = h.balance - share.amount
+            a = accounts[h.id]
+            paid = from_fen(a.case_paid)
+            # what the balance will be once this case has paid its share: what it paid here
+            # is already out of the balance, so only the rest is taken off (never twice)
+            after = h.balance - max(share.amount - paid, Decimal("0.00"))
             rows.append({
                 "household_id": h.id, "building": names.get(h.building_id, ""), "unit": h.unit, "room": h.room,
-                "owner": h.owner, "area": str(h.area), "share": money(share.amount), "balance": money(h.balance),
-                "balance_after": money(after),
-                "below_30_percent": after < h.first_deposit * Decimal("0.30"),
+                "owner": h.owner, "area": str(h.area), "share": money(share.amount), "paid": money(paid),
+                "frozen": money(from_fen(a.case_frozen)), "balance": money(h.balance),
+                "available": money(from_fen(a.available)), "balance_after": money(after),
+                "below_30_percent": after < h.first_deposit * TOP_UP_SHARE,
             })
+        rows.sort(key=lambda r: (r["building"], r["unit"], r["room"], r["household_id"]))
         return {
             "case_id": case.id, "case_number": case.number, "title": case.title,
             "community": community.name if community else "",
-            "basis": basis, "total": money(total),
+            "basis": basis, "total": money(total), "paid": money(case.paid_amount or Decimal("0.00")),
             "total_area": str(sum((h.area for h in households), Decimal("0"))),
             "households": len(rows), "rows": rows,
         }

@@ -31,9 +31,9 @@ from ..errors import (
     Conflict, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge, PreconditionFailed, TooManyRequests, error_body,
     status_for,
 )
-from ..exports import apportionment_xlsx
+from ..exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
 from ..tables import User
-from ..usecases import alerts, cases, documents, meetings, queries, users
+from ..usecases import alerts, cases, documents, ledger, meetings, queries, users
 from . import reads
 from .render import CsrfFailed, PageRoute, render
 from .security import (
@@ -565,6 +565,26 @@ def apportionment_excel(case_id: int, p: Page = Depends(page)):
     table = queries.apportionment_of(p.svc, p.user, case_id)
     return Response(apportionment_xlsx(table), media_type=XLSX, headers={
         "Content-Disposition": f'attachment; filename="apportionment-{table["case_number"]}.xlsx"'})
+
+
+@router.get("/cases/{case_id}/top-up-notices/{notice_id}.xlsx")
+def top_up_excel(case_id: int, notice_id: int, p: Page = Depends(page)):
+    notice = ledger.top_up_notice(p.svc, p.user, case_id, notice_id)
+    return Response(top_up_xlsx(notice), media_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="top-up-{notice["case_number"]}-{notice_id}.xlsx"'})
+
+
+@router.get("/households/{household_id}")
+def household_page(household_id: int, p: Page = Depends(page)):
+    """分户账明细: a household's ledger, entry by entry."""
+    return p.render("household.html", {"active": "cases", "statement": ledger.household_statement(p.svc, p.user, household_id)})
+
+
+@router.get("/households/{household_id}/ledger.xlsx")
+def household_excel(household_id: int, p: Page = Depends(page)):
+    statement = ledger.household_statement(p.svc, p.user, household_id)
+    return Response(statement_xlsx(statement), media_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="ledger-{household_id}.xlsx"'})
 
 
 # -- the city's figures, the procedures ------------------------------------------------------------

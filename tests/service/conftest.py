@@ -193,10 +193,10 @@ def build_world(svc: Services, now: datetime = NOW) -> World:
     ids.update({f"building_a_{x['name']}": x["id"] for x in a["buildings"]})
     rows = [HouseholdRow(bld, unit, room, None, Decimal(area), None, Decimal(bal), Decimal(first))
             for bld, unit, room, area, bal, first in HOUSEHOLDS]
-    communities.import_households(svc, city, a["id"], rows)
+    communities.import_households(svc, city, a["id"], rows, now=now)
     for cid in (b["id"], c["id"]):
         communities.import_households(svc, city, cid, [HouseholdRow("1栋", "1单元", "101", None, Decimal("100"), None,
-                                                                    Decimal("500000.00"), Decimal("500000.00"))])
+                                                                    Decimal("500000.00"), Decimal("500000.00"))], now=now)
     tokens = {}
     for name, (role, org) in USERS.items():
         user, tokens[name] = users.add_user(svc, username=name, display_name=name, role=role, org=org,

@@ -223,24 +223,39 @@ def test_fire_hazard_case_from_report_to_archive(world):
     clock.now = at(5, 19, 9)
     w.step("so", "close_notice", {}, "disbursement", date(2026, 5, 26))
 
-    # 12. disbursement: each household ledger pays its floor-area share of the settlement
+    # 12. disbursement: the final payment leaves the 10% retention (质保金) frozen
     clock.now = at(5, 20)
-    out = w.step("fc", "disburse", {"paid_amount": "10000.00"}, "archiving", date(2026, 6, 3))
-    assert out["money"] == {"approved": "12000.00", "advanced": None, "settled": "10000.00", "paid": "10000.00"}
+    body = w.refused("fc", "disburse", {"paid_amount": "10000.00"}, "guard_refused")
+    assert body["detail"]["guard"] == "ledger" and "¥1,000.00" in body["message"] and "质保金" in body["message"]
+    out = w.step("fc", "disburse", {"paid_amount": "9000.00"}, "warranty", date(2027, 5, 27))
+    assert {k: out["money"][k] for k in ("approved", "settled", "paid", "frozen", "retention_held", "remaining")} == {
+        "approved": "12000.00", "settled": "10000.00", "paid": "9000.00", "frozen": "1000.00",
+        "retention_held": "1000.00", "remaining": "1000.00"}
+    assert [(p["label"], p["amount"]) for p in out["money"]["payments"]] == [("拨付尾款", "9000.00")]
+    community = world.client.get(f"{API}/communities/{cid_a}", headers=world.h("so")).json()
+    assert community["total_balance"] == "122000.00"  # 131,000 less the 9,000 paid
+    after = world.client.get(f"{API}/cases/{case['id']}/apportionment", headers=world.h("so")).json()
+    for row in after["rows"]:  # right after the payout: the share is not taken twice
+        old = shares[(row["building"], row["unit"], row["room"])]
+        assert money(row["balance"]) == money(old["balance"]) - money(row["paid"])
+        assert money(row["balance_after"]) == money(old["balance"]) - money(old["share"])
+    events = world.client.get(f"{API}/cases/{case['id']}/events", headers=world.h("so")).json()
+    record = next(e for e in events if e["trigger"] == "disburse")["data"]["ledger"]
+    assert record["entries"] == 10 and record["totals"] == {"debit": "9000.00", "retention_hold": "1000.00"}
+    assert len(record["sha256"]) == 64
+
+    # 12a. the warranty: one year; the retention is paid when it is over
+    clock.now = at(5, 21)
+    body = w.refused("fc", "release_retention", {}, "guard_refused")
+    assert body["detail"]["guard"] == "period_elapsed"
+    clock.now = datetime(2027, 5, 21, 10, tzinfo=SHANGHAI)
+    out = w.step("fc", "release_retention", {}, "archiving", date(2027, 6, 4))
+    assert (out["money"]["paid"], out["money"]["frozen"], out["money"]["retention_held"]) == ("10000.00", "0.00", "0.00")
     community = world.client.get(f"{API}/communities/{cid_a}", headers=world.h("so")).json()
     assert community["total_balance"] == "121000.00"
-    after = world.client.get(f"{API}/cases/{case['id']}/apportionment", headers=world.h("so")).json()
-    for row in after["rows"]:
-        old = shares[(row["building"], row["unit"], row["room"])]
-        assert money(row["balance"]) == money(old["balance"]) - money(old["share"])
-    events = world.client.get(f"{API}/cases/{case['id']}/events", headers=world.h("so")).json()
-    ledger = next(e for e in events if e["trigger"] == "disburse")["data"]["ledger"]
-    assert ledger == {"debited": "10000.00", "households": 5,
-                      "low_balance_households": [shares[("2栋", "1单元", "102")]["household_id"]],
-                      "insufficient_households": []}
 
     # 13. archive
-    clock.now = at(5, 21)
+    clock.now = datetime(2027, 5, 24, 10, tzinfo=SHANGHAI)
     out = w.step("so", "archive", {"archive_no": "YT-2026-007"}, "archived")
     assert out["outcome"] == "completed" and out["closed_at"] is not None
     for who in SEES_A:
@@ -257,7 +272,8 @@ def test_fire_hazard_case_from_report_to_archive(world):
              if e["trigger"] not in ("attach_document", "record_vote") and e["from_state"] != e["to_state"]]
     assert [m[0] for m in moves] == ["open", "confirm_major", "complete_survey", "meeting_approve", "submit_plan",
                                       "confirm_cost", "approve", "skip_advance", "complete_works",
-                                      "pass_acceptance", "submit_settlement", "close_notice", "disburse", "archive"]
+                                      "pass_acceptance", "submit_settlement", "close_notice", "disburse",
+                                      "release_retention", "archive"]
     assert all(a[2] == b[1] for a, b in zip(moves, moves[1:]))  # each move starts where the last ended
     assert sum(e["trigger"] == "attach_document" for e in events) == w.uploads
     assert sum(e["trigger"] == "record_vote" for e in events) == 6
@@ -269,7 +285,7 @@ def test_fire_hazard_case_from_report_to_archive(world):
         assert len(e["hash"]) == 64
         assert e["hash"] == event_hash(case["id"], e["seq"], e["trigger"], e["from_state"], e["to_state"],
                                        user_ids[e["user"]], e["user"], e["role"], e["org"], e["data"],
-                                       e["comment"], datetime.fromisoformat(e["at"]), prev), e["seq"]
+                                       e["comment"], datetime.fromisoformat(e["at"]), prev, e["facts"]), e["seq"]
         prev = e["hash"]
 
     # the city's figures
@@ -299,7 +315,7 @@ def test_definitions_and_their_diagram(world):
     assert [s["id"] for s in main["states"]] == list(MAIN.states)
     assert [(t["trigger"], t["to"]) for t in main["transitions"]] == [(t.trigger, t.dest) for t in MAIN.transitions]
     approve = next(t for t in main["transitions"] if t["trigger"] == "approve")
-    assert approve["roles"] == ["fund_center"] and approve["guards"] == ["amount_within_balance"]
+    assert approve["roles"] == ["fund_center"] and approve["guards"] == ["amount_at_most", "amount_within_balance"]
     assert {f["name"]: f["type"] for f in approve["fields"]} == {"approved_amount": "amount",
                                                                  "approval_opinion": "text"}
 

@@ -149,17 +149,19 @@ def test_an_apportionment_failure_is_a_422_not_a_500(world, monkeypatch):
         assert "建筑面积" in body["message"]
 
 
-def test_amounts_that_could_break_the_ledger_debit_are_refused_by_the_engine(world):
-    """The disbursement debit shares the settled amount without catching ApportionmentError:
-    negative, sub-fen or huge amounts never get that far, the settlement refuses them (409)."""
+def test_amounts_that_are_not_plain_positive_amounts_answer_422(world):
+    """Signs (-0.00 too), exponents, more than two decimals, zero, NaN and words never reach
+    the ledger: 422 invalid_amount naming the field, and the case is untouched."""
     drv = CaseDriver(world)
     case = drv.case_in("settlement")
     drv.upload(case["id"], "settlement_statement")
     drv.upload(case["id"], "invoices")
-    for bad in ("-1.00", "100.001", "1e13", "NaN", "一万"):
+    version = drv.get(case["id"])["version"]
+    for bad in ("-1.00", "-0.00", "+5", "0", "0.00", "100.001", "1e13", "1E3", "NaN", "Infinity", "一万", "1,00"):
         body = assert_error_shape(drv.post_fire(case["id"], "pc", "submit_settlement", {"settled_amount": bad}),
-                                  409, "field_invalid")
-        assert body["detail"]["field"] == "settled_amount"
+                                  422, "invalid_amount")
+        assert body["detail"]["field"] == "settled_amount" and "结算金额" in body["message"], bad
+    assert drv.get(case["id"])["version"] == version
 
 
 def test_unexpected_errors_answer_a_plain_500(world, monkeypatch):

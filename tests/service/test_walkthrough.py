@@ -33,7 +33,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_walkthrough_takes_a_case_with_offline_dates_to_the_archive_twice_in_a_row(tmp_path):
+def test_the_walkthrough_takes_a_case_with_offline_dates_to_its_final_payment_twice_in_a_row(tmp_path):
     svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", data_dir=tmp_path))
     upgrade(svc.db)
     seed_demo(svc, datetime.now(timezone.utc))
@@ -58,6 +58,9 @@ def test_the_walkthrough_takes_a_case_with_offline_dates_to_the_archive_twice_in
         lines = result.stdout.splitlines()
         assert lines[0] == "现场查勘"
         assert "费用公示" in lines and "晚于今天" in result.stdout  # an act cannot be dated tomorrow
-        assert lines[-6:-3] == ["资金拨付", "资料归档", "已办结归档"]  # the notice posted 8 days ago closes today
+        # the notice posted 8 days ago closes today; the final payment leaves the retention frozen
+        assert lines[-6:-4] == ["资金拨付", "质保期（质保金留存）"]
+        held, frozen = lines[-4].split()
+        assert held == frozen and held != "0.00"  # the retention stays frozen through the warranty
         assert lines[-3].startswith("meeting held ") and lines[-3][13:23] != lines[-3][-10:]
         assert "events, chained" in lines[-2]

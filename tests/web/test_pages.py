@@ -520,3 +520,23 @@ def test_another_street_office_sees_none_of_these_alerts(web):
     page = web.as_("so_other").get("/alerts").text
     assert "暂无提醒" in page
     assert web.as_("so_other").post("/alerts/1/ack", data={"csrf_token": web.csrf("so_other")}).status_code == 404
+
+
+def test_the_case_page_shows_the_money_and_the_household_statement_page_its_entries(web):
+    """Approved, frozen, paid by payment, retention held, remaining on the case page; each
+    household's statement (分户账明细) one click away, with its Excel."""
+    flow = web.flow
+    case_id = flow.open(buildings=["2栋"])
+    flow.advance(case_id, "warranty", approved="2000.00", settled="1800.00")
+    page = web.as_("fc").get(f"/cases/{case_id}").text
+    for figure, value in (("approved", "2000.00"), ("settled", "1800.00"), ("paid", "1620.00"), ("frozen", "180.00"),
+                          ("retention_held", "180.00"), ("remaining", "180.00")):
+        assert f'data-money="{figure}" data-amount="{value}"' in page, figure
+    assert "拨付记录" in page and "拨付尾款" in page and "质保金留存" in page
+    assert "续交通知" in page and ".xlsx" in page  # 2栋102 is below 30% of its first deposit
+    hid = int(page.split('href="/households/')[1].split('"')[0])
+    statement = web.as_("fc").get(f"/households/{hid}")
+    assert statement.status_code == 200 and "分户账明细" in statement.text and "冻结" in statement.text
+    assert "支取" in statement.text and f"/households/{hid}/ledger.xlsx" in statement.text
+    xlsx = web.as_("fc").get(f"/households/{hid}/ledger.xlsx")
+    assert xlsx.status_code == 200 and xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")

@@ -12,11 +12,13 @@ import dataclasses
 import json
 from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from workflow.definition import RESUME, SUSPEND, FieldType
-from workflow.engine import Actor, CaseSnapshot, Outcome
+from workflow.engine import Actor, CaseSnapshot, LedgerOp, Outcome
+from workflow.ledger import CaseMoney
 from workflow.errors import Refusal, RefusalCode
 from workflow.guards import Vote, VoteChoice
 
@@ -28,7 +30,8 @@ ALL_ROLES = ("street_office", "fund_center", "fire_rescue", "residents_committee
              "property_company", "housing_bureau", "admin")
 SIX = ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee", "property_company")
 
-AMOUNTS = {"advance_amount": "80000.00", "budget_amount": "200000.00"}
+AMOUNTS = {"advance_amount": "80000.00", "budget_amount": "200000.00", "paid_amount": "150000.00",
+           "repair_amount": "1000.00"}
 
 
 def good_value(spec):
@@ -55,6 +58,7 @@ def good_case(definition, state: str, **changes) -> CaseSnapshot:
         VERSION,
         state,
         data={
+            "reviewed_amount": "200000.00",
             "approved_amount": "200000.00",
             "settled_amount": "190000.00",
             "rectification_deadline": (NOW.date() + timedelta(days=20)).isoformat(),
@@ -64,6 +68,8 @@ def good_case(definition, state: str, **changes) -> CaseSnapshot:
         documents=frozenset(definition.documents),
         votes={r: Vote(True, VoteChoice.AGREE) for r in SIX},
         balance=Decimal("1000000.00"),
+        money=CaseMoney(Decimal("200000.00"), Decimal("190000.00"), Decimal("0.00"), Decimal("190000.00"),
+                        Decimal("19000.00")),
         stage_entered_at=NOW - timedelta(days=10),
         acts={"post_notice": NOW - timedelta(days=9)},
     )
@@ -76,6 +82,15 @@ def _no_votes(case, values):
 
 def _low_balance(case, values):
     return dataclasses.replace(case, balance=Decimal("1.00")), values
+
+
+def _too_much(case, values):
+    values = {k: ("990000.00" if k.endswith("_amount") else v) for k, v in values.items()}
+    return dataclasses.replace(case, data={**case.data, "settled_amount": "995000.00"}), values
+
+
+def _not_above(case, values):
+    return case, {**values, "settled_amount": "100.00"}
 
 
 def _big_advance(case, values):
@@ -107,6 +122,8 @@ def _open_objection(case, values):
 BREAK_GUARD = {
     "meeting_quorum": _no_votes,
     "amount_within_balance": _low_balance,
+    "amount_at_most": _too_much,
+    "amount_above": _not_above,
     "advance_within_share": _big_advance,
     "documents_present": _expensive_without_assessment,
     "date_not_past": _past_date,
@@ -120,6 +137,14 @@ BREAK_GUARD = {
 PREPARE = {
     "sign_acceptance": lambda case: dataclasses.replace(case, data={**case.data, "signatures": {}}),
     "answer_objection": lambda case: _open_objection(case, {})[0],
+    "release_retention": lambda case: dataclasses.replace(case, stage_entered_at=NOW - timedelta(days=400)),
+}
+
+#: Input an action needs to make sense: a settlement above the approval; a supplementary
+#: approval that covers the settlement.
+VALUES = {
+    "request_supplementary": {"settled_amount": "250000.00"},
+    "approve_supplementary": {"approved_amount": "250000.00"},
 }
 
 
@@ -167,7 +192,7 @@ def actor_for(tr) -> Actor:
 def test_every_transition_is_allowed_with_good_input(engine, fire_def, trigger, source):
     tr = fire_def.transition(trigger, source)
     case = PREPARE.get(trigger, lambda c: c)(good_case(fire_def, source))
-    out = engine.fire(case, trigger, actor_for(tr), good_values(tr), NOW)
+    out = engine.fire(case, trigger, actor_for(tr), {**good_values(tr), **VALUES.get(trigger, {})}, NOW)
     assert isinstance(out, Outcome), out
     assert out.state == (tr.dest or source)
     assert out.previous == source
@@ -175,7 +200,7 @@ def test_every_transition_is_allowed_with_good_input(engine, fire_def, trigger, 
     for f in tr.fields:
         assert f.name in out.data
     assert set(out.money) == {f.money for f in tr.fields if f.money and tr.dest}
-    assert (out.debit is not None) is bool(tr.effect and tr.effect.debit)
+    assert (out.ledger is not None) is bool(tr.effect and tr.effect.moves_money)
     if tr.dest is not None:
         dest = fire_def.states[tr.dest]
         assert out.new_stage
@@ -207,7 +232,7 @@ def test_a_role_not_declared_is_refused(engine, fire_def, trigger, source, role)
 @pytest.mark.parametrize("trigger,source,guard", _rows(FIRE, "guard"))
 def test_each_guard_refuses_with_its_reason(engine, fire_def, trigger, source, guard):
     tr = fire_def.transition(trigger, source)
-    case, values = BREAK_GUARD[guard](good_case(fire_def, source), good_values(tr))
+    case, values = BREAK_GUARD[guard](good_case(fire_def, source), {**good_values(tr), **VALUES.get(trigger, {})})
     out = engine.fire(case, trigger, actor_for(tr), values, NOW)
     assert isinstance(out, Refusal), out
     assert out.code is RefusalCode.GUARD_REFUSED
@@ -233,11 +258,14 @@ def test_the_table_covers_every_transition(fire_def):
 
 
 @pytest.mark.parametrize("bad,code", [
-    ({"approved_amount": "12.345", "approval_opinion": "同意"}, RefusalCode.FIELD_INVALID),
-    ({"approved_amount": "-5", "approval_opinion": "同意"}, RefusalCode.FIELD_INVALID),
-    ({"approved_amount": "NaN", "approval_opinion": "同意"}, RefusalCode.FIELD_INVALID),
-    ({"approved_amount": "abc", "approval_opinion": "同意"}, RefusalCode.FIELD_INVALID),
-    ({"approved_amount": True, "approval_opinion": "同意"}, RefusalCode.FIELD_INVALID),
+    ({"approved_amount": "12.345", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": "-5", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": "-0.00", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": "0.00", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": "1e5", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": "NaN", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": "abc", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+    ({"approved_amount": True, "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
     ({"approved_amount": "100", "approval_opinion": "   "}, RefusalCode.FIELD_MISSING),
     ({"approved_amount": "100", "approval_opinion": "同意", "extra": 1}, RefusalCode.FIELD_INVALID),
 ])
@@ -257,11 +285,19 @@ def test_bad_choice_and_date_are_refused(engine, fire_def):
     assert out.code is RefusalCode.FIELD_INVALID and out.field == "completion_date"
 
 
-def test_disbursement_debits_the_settled_amount(engine, fire_def):
+def test_disbursement_pays_and_keeps_the_declared_retention(engine, fire_def):
     tr = fire_def.transition("disburse", "disbursement")
     out = engine.fire(good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"), good_values(tr), NOW)
-    assert out.debit == Decimal("190000.00")
-    assert out.money == {"paid": Decimal("180000.00")}
+    assert out.ledger == LedgerOp("pay", Decimal("150000.00"), Fraction(1, 10))
+    assert out.money == {"paid": Decimal("150000.00")}
+    # 190,000 settled less 10% retention: 171,000.00 may be paid, not a fen more
+    over = engine.fire(good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"),
+                       {"paid_amount": "171000.01"}, NOW)
+    assert isinstance(over, Refusal) and over.guard == "ledger" and "¥171,000.00" in over.message
+    assert "10%" in over.message and "¥19,000.00" in over.message
+    ok = engine.fire(good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"),
+                     {"paid_amount": "171000.00"}, NOW)
+    assert isinstance(ok, Outcome) and ok.state == "warranty"
 
 
 def test_amounts_are_stored_as_exact_fen_strings(engine, fire_def):
@@ -373,13 +409,13 @@ HAPPY_PATH = [
     ("sign_acceptance", "fire_rescue"), ("sign_acceptance", "street_office"), ("sign_acceptance", "fund_center"),
     ("sign_acceptance", "owners_committee"), ("pass_acceptance", "street_office"),
     ("submit_settlement", "property_company"), ("close_notice", "street_office"), ("disburse", "fund_center"),
-    ("archive", "street_office"),
+    ("release_retention", "fund_center"), ("archive", "street_office"),
 ]
 
 
 def test_a_case_walks_every_stage_in_order_surviving_save_and_reload(engine, fire_def):
     """Each step's snapshot goes through JSON, as storage would, before the next fire."""
-    case = good_case(fire_def, fire_def.initial, data={}, stage_entered_at=NOW - timedelta(days=10))
+    case = good_case(fire_def, fire_def.initial, data={}, stage_entered_at=NOW - timedelta(days=400))
     visited = [case.state]
     for trigger, role in HAPPY_PATH:
         tr = fire_def.transition(trigger, case.state)
@@ -391,7 +427,7 @@ def test_a_case_walks_every_stage_in_order_surviving_save_and_reload(engine, fir
             visited.append(out.state)
     assert visited == ["reported", "site_survey", "joint_meeting", "plan_budget", "cost_review", "fund_review",
                        "advance_payment", "rectification", "acceptance", "settlement", "public_notice",
-                       "disbursement", "archiving", "archived"]
+                       "disbursement", "warranty", "archiving", "archived"]
     assert engine.fire(case, "withdraw", Actor("u", "street_office"), {"reason": "撤回"}, NOW).code is RefusalCode.CASE_CLOSED
 
 
