@@ -180,20 +180,31 @@ import xlsx_bombs  # noqa: E402
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+@pytest.fixture
+def openpyxl_never_loads(monkeypatch):
+    """The refusals below come before openpyxl parses the workbook (which is what took seconds
+    and gigabytes): loading one fails the test. Time and memory are measured in
+    benchmarks/xlsx_bombs.py, not here."""
+    import openpyxl
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("openpyxl.load_workbook was called on a hostile workbook")
+
+    monkeypatch.setattr(openpyxl, "load_workbook", refuse)
+
+
 @pytest.mark.parametrize("build, says", [
     (lambda: xlsx_bombs.cell_bomb(40), "MB 上限"),  # declares 40 MB inflated: refused before inflating
     (lambda: xlsx_bombs.cell_bomb(20), "1000 个字符"),  # under the archive cap: one cell too long
     (lambda: xlsx_bombs.blank_rows(100_000, dimension=True), "21000 行"),
     (lambda: xlsx_bombs.blank_rows(100_000, dimension=False), "21000 行"),
 ], ids=["cell-40MB", "cell-20MB", "rows-with-dimension", "rows-without-dimension"])
-def test_workbook_bombs_are_refused_with_413_within_a_second(world, build, says):
+def test_workbook_bombs_are_refused_with_413_before_openpyxl_parses_them(world, build, says, openpyxl_never_loads):
     content = build()
-    started = time.perf_counter()
     r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households", content=content,
                           headers=world.h("so", **{"Content-Type": XLSX}))
-    elapsed = time.perf_counter() - started
     assert r.status_code == 413 and r.json()["code"] == "import_too_large", r.text[:300]
-    assert says in r.json()["message"] and elapsed < 1.0, (elapsed, r.json()["message"])
+    assert says in r.json()["message"], r.json()["message"]
 
 
 def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
@@ -203,10 +214,8 @@ def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
     content = xlsx_bombs._rewrite({"xl/worksheets/sheet1.xml": lambda text, stream: stream.write(
         text.replace("</sheetData>", '<row r="1000000"><c r="A1000000"><v>1</v></c></row></sheetData>')
         .replace('<dimension ref="A1:G2" />', "").encode())})
-    started = time.perf_counter()
     with pytest.raises(ImportTooLarge, match="21000"):
         parse_households(content)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_a_good_workbook_still_imports(world):
@@ -235,14 +244,12 @@ def test_parsing_an_upload_does_not_block_the_event_loop(world, monkeypatch):
                 f"/api/v1/communities/{world.ids['community_a']}/households", content=b"PK\x03\x04",
                 headers=world.h("so", **{"Content-Type": XLSX})))
             await asyncio.sleep(0.2)
-            started = time.perf_counter()
             health = await client.get("/healthz")
-            waited = time.perf_counter() - started
             assert not upload.done()
-            return health, waited, await upload
+            return health, await upload
 
-    health, waited, upload = asyncio.run(run())
-    assert health.status_code == 200 and waited < 0.5, waited
+    health, upload = asyncio.run(run())
+    assert health.status_code == 200  # answered while the upload was still being parsed (asserted above)
     assert upload.status_code == 422
 
 
