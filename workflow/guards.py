@@ -231,7 +231,7 @@ def meeting_quorum(
 )
 def amount_within_balance(ctx: GuardContext, field: str, each_household: bool = False) -> str | None:
     """The available balance (balance less what other open cases froze) of the accounts in
-    scope covers the amount. ``each_household``: every household must cover its own
+    scope, with what this case holds frozen and has already paid there, covers the amount. ``each_household``: every household must cover its own
     floor-area share; by default (Ganzhou) it is enough that the accounts in scope together
     cover it, and the households short of their share are asked to top up."""
     amount = ctx.amount(field)
@@ -245,9 +245,9 @@ def amount_within_balance(ctx: GuardContext, field: str, each_household: bool = 
             shares = area_shares(ctx.accounts, to_fen(amount))
         except LedgerError as exc:
             return str(exc)
-        short = [(a, s) for a, s in zip(ctx.accounts, shares) if s > a.available_to_case]
+        short = [(a, s) for a, s in zip(ctx.accounts, shares) if s > a.covers]
     lacking = [{"household_id": a.key, "household": a.label, "share": str(from_fen(s)),
-                "available": str(from_fen(a.available_to_case)), "shortfall": str(from_fen(s - a.available_to_case))}
+                "available": str(from_fen(a.covers)), "shortfall": str(from_fen(s - a.covers))}
                for a, s in short]
     names = "、".join(f"{x['household'] or x['household_id']}（差 {format_cny(Decimal(x['shortfall']))}）"
                      for x in lacking[:10]) + ("等" if len(lacking) > 10 else "")

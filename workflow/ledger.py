@@ -92,6 +92,12 @@ class Account:
         """What this case may use here: the available balance and its own freeze."""
         return self.available + self.case_frozen
 
+    @property
+    def covers(self) -> int:
+        """How much of a case's total this household can bear: what the case may still use here
+        and what the case has already paid out of it (an advance counts towards the settlement)."""
+        return self.available_to_case + self.case_paid
+
 
 @dataclass(frozen=True, slots=True)
 class Move:

@@ -150,7 +150,7 @@ def snapshot(session: Session, case: Case, stage: Stage | None, households: list
     accounts, balance, money = (), None, None
     if households is not None:
         accounts = tuple(ledger.accounts_of(session, case, households))
-        balance = sum((Decimal(a.available_to_case) for a in accounts), Decimal(0)) / 100
+        balance = sum((Decimal(a.covers) for a in accounts), Decimal(0)) / 100
         money = ledger.case_money(session, case, accounts)
     return CaseSnapshot(
         definition_id=case.definition_id,

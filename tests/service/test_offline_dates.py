@@ -59,44 +59,69 @@ def events(drv, case_id) -> list[dict]:
     return drv.client.get(f"{API}/cases/{case_id}/events", headers=drv.world.h("fc")).json()
 
 
-def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_the_archive_the_same_day(world, drv):
-    """Everything happened offline from Thursday 5 March (the notice went up on Sunday the 8th)
-    and is recorded on Monday 16 March: the 7-day notice has run, so the case is archived today."""
-    cid = open_offline(drv, "2026-03-05")
+def record_to_the_notice(drv, d0: date) -> int:
+    """Report on ``d0``, finding the same day, survey and meeting the next, works done the day
+    after, the notice posted on the fourth day: everything recorded now (NOW)."""
+    d = [(d0 + timedelta(days=i)).isoformat() for i in range(4)]
+    cid = open_offline(drv, d[0])
     upload(drv, cid, "so", "hazard_photos")
     upload(drv, cid, "fr", "fire_notice")
     ok(drv, cid, "fr", "confirm_major", {"notice_no": "株荷消隐字〔2026〕3号", "finding_route": "direct",
-                                         "hazard_elements": "消防水泵无法启动"}, "2026-03-05")
+                                         "hazard_elements": "消防水泵无法启动"}, d[0])
     upload(drv, cid, "so", "site_record")
-    ok(drv, cid, "so", "complete_survey", {"survey_date": "2026-03-06", "survey_findings": "电机烧毁"}, "2026-03-06T08:30")
+    ok(drv, cid, "so", "complete_survey", {"survey_date": d[1], "survey_findings": "电机烧毁"}, f"{d[1]}T08:30")
     for party in ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
                   "property_company"):
         assert drv.vote(cid, "so", party).status_code == 200
     upload(drv, cid, "so", "meeting_minutes", "sign_in_sheet")
     ok(drv, cid, "so", "meeting_approve", {"paying_scope": {"buildings": ["1栋"]}, "scope_reason": "1栋自用水泵",
                                            "budget_estimate": "60000", "implementer": "property_company"},
-       "2026-03-06T09:30")
+       f"{d[1]}T09:30")
     upload(drv, cid, "pc", "repair_plan", "budget")
-    ok(drv, cid, "pc", "submit_plan", {"budget_amount": "60000.00", "rectification_deadline": "2026-04-30"}, "2026-03-06")
+    ok(drv, cid, "pc", "submit_plan", {"budget_amount": "60000.00", "rectification_deadline": "2026-04-30"}, d[1])
     upload(drv, cid, "fc", "cost_review_report")
-    ok(drv, cid, "fc", "confirm_cost", {"reviewed_amount": "60000.00"}, "2026-03-06")
+    ok(drv, cid, "fc", "confirm_cost", {"reviewed_amount": "60000.00"}, d[1])
     upload(drv, cid, "oc", "application_form")
-    ok(drv, cid, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"}, "2026-03-06")
-    ok(drv, cid, "fc", "skip_advance", {}, "2026-03-06")
+    ok(drv, cid, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"}, d[1])
+    ok(drv, cid, "fc", "skip_advance", {}, d[1])
     upload(drv, cid, "pc", "construction_contract")
-    ok(drv, cid, "pc", "complete_works", {"completion_date": "2026-03-07"}, "2026-03-07")
+    ok(drv, cid, "pc", "complete_works", {"completion_date": d[2]}, d[2])
     for who in ("fr", "so", "fc", "oc"):
-        ok(drv, cid, who, "sign_acceptance", {"opinion": "合格"}, "2026-03-07")
+        ok(drv, cid, who, "sign_acceptance", {"opinion": "合格"}, d[2])
     upload(drv, cid, "so", "acceptance_report")
-    ok(drv, cid, "so", "pass_acceptance", {}, "2026-03-07")
+    ok(drv, cid, "so", "pass_acceptance", {}, d[2])
     upload(drv, cid, "pc", "settlement_statement", "invoices")
-    ok(drv, cid, "pc", "submit_settlement", {"settled_amount": "58000.00"}, "2026-03-07")
+    ok(drv, cid, "pc", "submit_settlement", {"settled_amount": "58000.00"}, d[2])
     upload(drv, cid, "so", "notice_text", "cost_table", "notice_photos")
-    ok(drv, cid, "so", "post_notice", {"notice_place": "小区公示栏"}, "2026-03-08")
-    ok(drv, cid, "so", "close_notice", {})  # today: 7 full days after 8 March ran out on the 15th
-    ok(drv, cid, "fc", "disburse", {"paid_amount": "58000.00"})
-    out = ok(drv, cid, "so", "archive", {"archive_no": "YT-2026-031"})
+    ok(drv, cid, "so", "post_notice", {"notice_place": "小区公示栏"}, d[3])
+    return cid
+
+
+def test_a_case_recorded_with_offline_dates_a_year_ago_reaches_the_archive_the_same_day(world, drv):
+    """Everything, the one-year warranty included, happened offline from 3 February 2025 and is
+    recorded on 16 March 2026: the case goes from the report to the archive today."""
+    cid = record_to_the_notice(drv, date(2025, 2, 3))
+    ok(drv, cid, "so", "close_notice", {}, "2025-02-14")
+    # the final payment keeps the 10% retention (5,800.00) frozen for the warranty
+    out = ok(drv, cid, "fc", "disburse", {"paid_amount": "52200.00"}, "2025-02-17")
+    assert out["state"] == "warranty"
+    ok(drv, cid, "fc", "release_retention", {}, "2026-02-20")  # 365 days after the warranty began
+    out = ok(drv, cid, "so", "archive", {"archive_no": "YT-2026-030"})
     assert out["state"] == "archived" and out["outcome"] == "completed"
+    assert out["money"]["paid"] == "58000.00" and out["money"]["frozen"] == "0.00"
+
+
+def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_its_final_payment_the_same_day(world, drv):
+    """Everything happened offline from Thursday 5 March (the notice went up on Sunday the 8th)
+    and is recorded on Monday 16 March: the 7-day notice has run, so the notice closes and the
+    final payment is made today; the retention then waits out its one-year warranty."""
+    cid = record_to_the_notice(drv, date(2026, 3, 5))
+    ok(drv, cid, "so", "close_notice", {})  # today: 7 full days after 8 March ran out on the 15th
+    out = ok(drv, cid, "fc", "disburse", {"paid_amount": "52200.00"})
+    assert out["state"] == "warranty"
+    assert out["money"]["retention_held"] == "5800.00"
+    r = post(drv, cid, "fc", "release_retention", {})
+    assert r.status_code == 409 and r.json()["detail"]["guard"] == "period_elapsed"
 
     with world.svc.sessions() as s:
         case = s.get(Case, cid)
@@ -107,7 +132,7 @@ def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_the_archive_the_s
     assert stages[0].entered_at.astimezone(SHANGHAI).date() == date(2026, 3, 5)
     notice = next(st for st in stages if st.state == "public_notice")
     assert notice.entered_at.astimezone(SHANGHAI).date() == date(2026, 3, 7)
-    assert all(st.left_at is not None for st in stages)
+    assert all(st.left_at is not None for st in stages[:-1]) and stages[-1].state == "warranty"
     log = events(drv, cid)
     acts = [e for e in log if e["trigger"] not in ("attach_document", "record_vote")]
     assert all(e["occurred_at"] is not None and datetime.fromisoformat(e["at"]) == NOW for e in acts)
@@ -115,7 +140,7 @@ def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_the_archive_the_s
     assert meeting["occurred_at"] == "2026-03-06T09:30:00+08:00"
     post_notice = next(e for e in acts if e["trigger"] == "post_notice")
     assert post_notice["occurred_at"].startswith("2026-03-08T12:00")  # a day alone: noon of that day
-    assert next(e for e in acts if e["trigger"] == "archive")["occurred_at"] == NOW.isoformat()
+    assert next(e for e in acts if e["trigger"] == "disburse")["occurred_at"] == NOW.isoformat()
 
 
 def test_occurred_at_may_not_be_in_the_future_nor_before_the_stage_nor_before_the_last_act(world, drv):
