@@ -225,7 +225,7 @@ def test_processes_scanning_at_the_same_moment_create_each_alert_once(world, dat
 
 OVERRIDE_2027 = {"years": {2027: {
     "effective": "2026-11-10", "source": "测试用安排（非真实）",
-    "holidays": ["2027-01-01..2027-01-03", "2027-02-06..2027-02-12"],
+    "holidays": ["2027-01-01..2027-01-04", "2027-02-06..2027-02-12"],  # a bridging Monday off
     "workdays": ["2027-02-14"],
 }}}
 
@@ -238,11 +238,11 @@ def with_calendar(svc, calendar: WorkCalendar):
 
 def test_a_newer_calendar_turns_a_provisional_deadline_into_a_known_one(world):
     svc = world.svc
-    # Monday 2026-12-28: 5 working days cross into 2027, unknown to the calendar: Mon-Fri rule
-    # gives 29, 30, 31, 2027-01-01, 01-04
+    # Monday 2026-12-28: 5 working days cross into 2027, unknown to the calendar: weekdays less
+    # the statutory holidays (New Year's Day) give 29, 30, 31, 01-04, 01-05
     case_id = open_case(world, at(2026, 12, 28))
     body = world.client.get(f"/api/v1/cases/{case_id}", headers=world.h("so")).json()
-    assert body["stage"]["due_date"] == "2027-01-04" and body["stage"]["provisional"] is True
+    assert body["stage"]["due_date"] == "2027-01-05" and body["stage"]["provisional"] is True
     assert sched.tick(svc, at(2026, 12, 28, 11)).recomputed == []  # the same calendar: nothing changes
 
     newer = with_calendar(svc, WorkCalendar(OVERRIDE_2027))
@@ -251,16 +251,16 @@ def test_a_newer_calendar_turns_a_provisional_deadline_into_a_known_one(world):
     assert r.ran and r.daily and r.recomputed == [case_id] and r.errors == []
     with svc.sessions() as s:
         stage = s.exec(select(Stage).where(Stage.case_id == case_id, Stage.left_at.is_(None))).one()
-        assert (stage.due_date.isoformat(), stage.provisional) == ("2027-01-05", False)  # 01-01..03 off
+        assert (stage.due_date.isoformat(), stage.provisional) == ("2027-01-06", False)  # 01-01..04 off
         assert "override" in stage.calendar_source
         event = s.exec(select(Event).where(Event.case_id == case_id).order_by(Event.seq.desc())).first()
         assert event.trigger == "recompute_deadline" and event.user_name == "系统"
-        assert event.data["due_date_before"] == "2027-01-04" and event.data["due_date"] == "2027-01-05"
+        assert event.data["due_date_before"] == "2027-01-05" and event.data["due_date"] == "2027-01-06"
         assert event.data["provisional"] is False
         checked, breaks = verify_all(s)
     assert checked >= 1 and breaks == []
     body = world.client.get(f"/api/v1/cases/{case_id}", headers=world.h("so")).json()
-    assert body["stage"]["due_date"] == "2027-01-05" and body["stage"]["provisional"] is False
+    assert body["stage"]["due_date"] == "2027-01-06" and body["stage"]["provisional"] is False
     # once a day: not again the same day, and the next day there is nothing left to change
     assert not sched.tick(newer, at(2026, 12, 28, 15)).daily
     again = sched.tick(newer, at(2026, 12, 29, 0, 0, 30))
@@ -456,7 +456,7 @@ def test_fundflow_calendar_recompute(world, run_cli, monkeypatch, tmp_path):
     get_settings.cache_clear()
     result, _ = run_cli("calendar", "recompute")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [f"case {case_id} {number} reported: due 2027-01-05 (known)"]
+    assert result.stdout.splitlines() == [f"case {case_id} {number} reported: due 2027-01-06 (known)"]
     assert "1 case(s) recomputed" in result.stderr
 
 
