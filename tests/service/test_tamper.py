@@ -482,7 +482,8 @@ def test_each_checkpoint_reaches_the_witness_and_a_rollback_shows_against_its_co
     receiver.start()
     try:
         svc = build_services(Settings(database_url=database_url, data_dir=tmp_path / "data", signing_key_file=key_file,
-                                      witness_channel="审计见证"))
+                                      witness_channel="审计见证",
+                                      webhook_allowed_hosts="127.0.0.1"))  # the local receiver
         _wipe(svc)
         try:
             from tests.service.conftest import build_world
