@@ -178,6 +178,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import xlsx_bombs  # noqa: E402
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HEAD_LINE = "楼栋,单元,房号,建筑面积,分户账余额,首次交存额"
 
 
 @pytest.mark.parametrize("build, says", [
@@ -207,6 +208,19 @@ def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
     with pytest.raises(ImportTooLarge, match="21000"):
         parse_households(content)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("body", [b"\n" * 5_000_000 + HEAD_LINE.encode(), (HEAD_LINE + "\n" + ",,,,,,\n" * 30_000).encode(),
+                                  (HEAD_LINE + "\n").encode() + b"\r\n" * 1_000_000],
+                         ids=["5M-newlines", "30k-empty-records", "header-then-1M-blank-lines"])
+def test_csv_files_of_blank_lines_are_refused_with_413_within_a_second(world, body):
+    """Blank lines used to be skipped one by one (and split into a list first): now counted."""
+    started = time.perf_counter()
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households", content=body,
+                          headers=world.h("so", **{"Content-Type": "text/csv"}))
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 413 and "21000 行" in r.json()["message"], r.text[:300]
+    assert elapsed < 1.0, elapsed
 
 
 def test_a_good_workbook_still_imports(world):
