@@ -54,6 +54,7 @@ _XLSX_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls / .et
 _XLSX_TYPES = ("spreadsheetml", "ms-excel")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FIRST_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
@@ -283,9 +284,12 @@ def _header(texts: Sequence[object], row: int) -> dict[str, tuple[int, str]]:
 def _from_table(records: Iterator[tuple[int, Sequence[object]]], max_rows: int) -> list[HouseholdRow]:
     header = None
     numbered: list[tuple[int, _Values]] = []
+    max_lines = max_rows + MAX_BLANK_ROWS
     with closing(records):
         for n, cells in records:
-            texts = [_cell(c, excel=True) for c in cells]
+            if n > max_lines:  # blank lines too: a file of a million empty rows stops here
+                raise _too_large(f"表格超过 {max_lines} 行上限（含空行）：请删除多余的空行，或分批导入", n)
+            texts = [_cell(c, excel=True) for c in cells[:MAX_COLUMNS]]
             if all(t is None for t in texts):
                 continue
             if header is None:
@@ -314,7 +318,8 @@ def _csv_records(content: bytes) -> Iterator[tuple[int, list[str]]]:
         raise _rejected("无法识别文件编码：请上传 UTF-8 或 GBK 编码的 CSV，或 Excel 工作簿（.xlsx）")
     if _CONTROL.search(text):
         raise _rejected("不是文本表格（含有控制字符）：请上传 CSV 或 Excel 工作簿（.xlsx）")
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    found = _FIRST_LINE.search(text)  # not splitlines(): a file of newlines would be a list of millions
+    first = found.group(0) if found else ""
     delimiter = "," if "," in first else "\t" if "\t" in first else ";" if ";" in first else ","
     n = 0
     try:
@@ -389,9 +394,7 @@ def _xlsx_records(content: bytes, max_rows: int) -> Iterator[tuple[int, list[obj
         formulas.reset_dimensions()
         rows = zip(values.iter_rows(values_only=True, max_col=MAX_COLUMNS),
                    formulas.iter_rows(values_only=True, max_col=MAX_COLUMNS))
-        for n, (shown, written) in enumerate(rows, 1):
-            if n > max_sheet_rows:
-                raise _too_large(f"工作表超过 {max_sheet_rows} 行上限（含空行）：请删除多余的空行，或分批导入", n)
+        for n, (shown, written) in enumerate(rows, 1):  # _from_table stops after max_sheet_rows
             yield n, [_xlsx_value(v, f) for v, f in zip_longest(shown, written)]
     except ImportRejected:
         raise

@@ -211,3 +211,16 @@ def world(services) -> World:
     w = build_world(services)
     yield w
     w.client.close()
+
+
+@pytest.fixture
+def clock(world):
+    """The API's clock, fixed: ``clock(moment)`` sets it (at first ``NOW``)."""
+    from service.api import deps
+
+    def set_(moment: datetime) -> None:
+        world.client.app.dependency_overrides[deps.get_now] = lambda: moment
+
+    set_(NOW)
+    yield set_
+    world.client.app.dependency_overrides.pop(deps.get_now, None)

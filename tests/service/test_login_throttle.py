@@ -8,22 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from service.api import deps
 from service.context import build_services
 from service.errors import NotAuthenticated, TooManyRequests
 from service.usecases import users
 from tests.service.conftest import NOW
 
 LOGIN = "/api/v1/login"
-
-
-@pytest.fixture
-def clock(world):
-    def set_(moment):
-        world.client.app.dependency_overrides[deps.get_now] = lambda: moment
-    set_(NOW)
-    yield set_
-    world.client.app.dependency_overrides.pop(deps.get_now, None)
 
 
 def attempt(world, password: str, username: str = "so"):

@@ -11,20 +11,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service.api import deps
 from service.tables import ApiToken
 from service.usecases import users
 from tests.service.conftest import NOW
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def clock(world):
-    def set_(moment):
-        world.client.app.dependency_overrides[deps.get_now] = lambda: moment
-    yield set_
-    world.client.app.dependency_overrides.pop(deps.get_now, None)
 
 
 def me(world, token: str, **headers) -> int:
