@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -320,7 +320,7 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
     so.expect(timeline.locator("li.met")).to_have_count(10)  # ten stages, each within its deadline
 
 
-def test_the_seeded_case_whose_notice_has_run_is_disbursed_and_archived(live):
+def test_the_seeded_case_whose_notice_has_run_is_disbursed_and_one_past_its_warranty_archived(live):
     soq, fc = live.as_("so_qingyun"), live.as_("fund_center")
     soq.goto("/cases?q=织锦新村")
     soq.page.get_by_role("link", name="织锦新村消防水泵房改造").click()
@@ -329,15 +329,21 @@ def test_the_seeded_case_whose_notice_has_run_is_disbursed_and_archived(live):
     soq.act("close_notice", "资金拨付")
     case_id = int(re.search(r"/cases/(\d+)", soq.page.url).group(1))
     fc.case(case_id)
-    money = {k: fc.page.locator(f'[data-money="{k}"]').get_attribute("data-amount") for k in ("settled", "advanced")}
-    due = Decimal(money["settled"]) - Decimal(money["advanced"] or "0")
-    fc.act("disburse", "资料归档", paid_amount=str(due))
-    soq.case(case_id)
-    soq.act("archive", "已办结归档", archive_no="QY-2026-007")
-    soq.expect(soq.page.locator("#case-top")).to_contain_text("已结案")
-    soq.expect(soq.page.locator("#actions")).to_contain_text("无需再办理")
-    soq.expect(soq.page.locator("#timeline li.end")).to_contain_text("已办结归档")
-    soq.shot("08-case-archived")
+    money = {k: fc.page.locator(f'[data-money="{k}"]').get_attribute("data-amount") for k in ("settled", "paid")}
+    settled = Decimal(money["settled"])
+    retention = (settled / 10).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    fc.act("disburse", "质保期（质保金留存）", paid_amount=str(settled - retention - Decimal(money["paid"] or "0")))
+    fc.expect(fc.page.locator('[data-money="retention_held"]')).to_have_attribute("data-amount", str(retention))
+    fc.shot("08-case-warranty")
+    sox = live.as_("so_xiangshiling")  # 石岭雅苑: warranty over, retention paid, to archive
+    sox.goto("/cases?q=石岭雅苑防排烟")
+    sox.page.get_by_role("link", name="石岭雅苑防排烟系统修复").click()
+    sox.state("资料归档")
+    sox.act("archive", "已办结归档", archive_no="XSL-2026-007")
+    sox.expect(sox.page.locator("#case-top")).to_contain_text("已结案")
+    sox.expect(sox.page.locator("#actions")).to_contain_text("无需再办理")
+    sox.expect(sox.page.locator("#timeline li.end")).to_contain_text("已办结归档")
+    sox.shot("08-case-archived")
 
 
 def test_a_street_office_cannot_see_another_offices_case(live):

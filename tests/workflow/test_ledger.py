@@ -202,3 +202,24 @@ def test_the_top_up_line_names_who_fell_below_and_the_amount():
     assert [(t.key, t.available, t.line, t.amount) for t in L.top_up(before, below)] == [(1, 5_999, 6_000, 1)]
     _, paid = L.post(below, L.pay([a for a in below], 8_002))  # a payment converts the freeze: nobody lower
     assert L.top_up(below, paid) == []
+
+
+def _ctx(amount: str, accounts, balance):
+    from datetime import datetime, timezone
+
+    from workflow.guards import GuardContext
+    return GuardContext({"approved_amount": Decimal(amount)}, {}, frozenset(), {}, balance,
+                        datetime(2026, 3, 2, tzinfo=timezone.utc), None, accounts=tuple(accounts))
+
+
+def test_the_balance_guard_names_the_shortfall_and_the_households_and_can_require_each_to_cover():
+    from workflow.guards import amount_within_balance
+
+    acc = [Account(1, Decimal("1"), 100_00, 0, label="1栋101"), Account(2, Decimal("1"), 1_000_00, 0, label="1栋102")]
+    # 800.00 shared 400/400: 1栋101 holds only 100.00; together they hold 1,100.00
+    assert amount_within_balance(_ctx("800.00", acc, Decimal("1100.00")), "approved_amount") is None  # Ganzhou
+    strict = amount_within_balance(_ctx("800.00", acc, Decimal("1100.00")), "approved_amount", each_household=True)
+    assert "1栋101（差 ¥300.00）" in strict and strict.detail["households"][0]["household_id"] == 1
+    over = amount_within_balance(_ctx("1200.00", acc, Decimal("1100.00")), "approved_amount")
+    assert "差额 ¥100.00" in over and over.detail["shortfall"] == "100.00"
+    assert [x["household"] for x in over.detail["households"]] == ["1栋101"]  # 600.00 of 1,000.00 is covered
