@@ -311,7 +311,10 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
     # posted today; closing the notice now is refused, and the page says why: it must stay up 7 days
     so.act("post_notice", notice_place="小区公示栏")
     box = so.page.locator("#action-close_notice")
-    box.locator("summary").focus()
+    summary = box.locator("summary")
+    so.expect(box).not_to_have_attribute("open", "")
+    summary.focus()
+    so.expect(summary).to_be_focused()  # the page has settled: the key goes to this summary
     so.page.keyboard.press("Enter")  # the keyboard opens the action's form
     so.expect(box.locator("button[type=submit]")).to_be_visible()
     box.locator("button[type=submit]").click()
