@@ -201,14 +201,12 @@ def openpyxl_never_loads(monkeypatch):
     (lambda: xlsx_bombs.blank_rows(100_000, dimension=False), "21000 行"),
 ], ids=["cell-40MB", "cell-20MB", "rows-with-dimension", "rows-without-dimension"])
 def test_workbook_bombs_are_refused_with_413_before_openpyxl_parses_them(world, build, says, openpyxl_never_loads):
-    content = build()
-    started = time.process_time()
-    r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households", content=content,
+    """Refused before openpyxl is called (the fixture fails the test otherwise); how long and how
+    much memory the refusal takes is measured in benchmarks/xlsx_bombs.py, not timed here."""
+    r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households", content=build(),
                           headers=world.h("so", **{"Content-Type": XLSX}))
-    cpu = time.process_time() - started  # CPU seconds of this process (client, server, parse):
-    # the wall clock of a machine shared by several test runs says more about them than about this
     assert r.status_code == 413 and r.json()["code"] == "import_too_large", r.text[:300]
-    assert says in r.json()["message"] and cpu < 1.0, (cpu, r.json()["message"])
+    assert says in r.json()["message"], r.json()["message"]
 
 
 def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
@@ -218,23 +216,19 @@ def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
     content = xlsx_bombs._rewrite({"xl/worksheets/sheet1.xml": lambda text, stream: stream.write(
         text.replace("</sheetData>", '<row r="1000000"><c r="A1000000"><v>1</v></c></row></sheetData>')
         .replace('<dimension ref="A1:G2" />', "").encode())})
-    started = time.process_time()
     with pytest.raises(ImportTooLarge, match="21000"):
         parse_households(content)
-    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize("body", [b"\n" * 5_000_000 + HEAD_LINE.encode(), (HEAD_LINE + "\n" + ",,,,,,\n" * 30_000).encode(),
                                   (HEAD_LINE + "\n").encode() + b"\r\n" * 1_000_000],
                          ids=["5M-newlines", "30k-empty-records", "header-then-1M-blank-lines"])
-def test_csv_files_of_blank_lines_are_refused_with_413_within_a_second(world, body):
-    """Blank lines used to be skipped one by one (and split into a list first): now counted."""
-    started = time.process_time()
+def test_csv_files_of_blank_lines_are_refused_with_413(world, body):
+    """Blank lines used to be skipped one by one (and split into a list first): now counted.
+    The time a refusal takes is measured in benchmarks/xlsx_bombs.py, not asserted here."""
     r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households", content=body,
                           headers=world.h("so", **{"Content-Type": "text/csv"}))
-    cpu = time.process_time() - started  # CPU seconds, as above
     assert r.status_code == 413 and "21000 行" in r.json()["message"], r.text[:300]
-    assert cpu < 1.0, cpu
 
 
 def test_a_good_workbook_still_imports(world):
