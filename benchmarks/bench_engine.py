@@ -3,13 +3,13 @@
     .venv/bin/python benchmarks/bench_engine.py           # full run (about half a minute)
     .venv/bin/python benchmarks/bench_engine.py --quick   # smoke run (about 2 s)
 
-Measures, on ``definitions/fire_hazard_emergency.v1.yaml``:
+Measures, on ``fundflow/definitions/fire_hazard_emergency.v1.yaml``:
 
 1. microseconds per ``Engine.fire()``: a guarded transition (fund_review --approve-->
    advance_payment) and an unguarded one (site_survey --complete_survey--> joint_meeting),
    each against a bare ``transitions`` trigger between the same states; plus a breakdown
    of where a guarded fire spends its time;
-2. loading and checking every definition in ``definitions/`` (``load_directory``) and
+2. loading and checking every definition in ``fundflow/definitions/`` (``load_directory``) and
    compiling each definition's machine (an engine's first fire);
 3. traced memory growth between 10,000 and 100,000 fires (outcomes discarded), the peak,
    and the engine's cache of compiled machines.
@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFINITIONS = ROOT / "definitions"
-CALENDAR = ROOT / "calendars" / "overrides.yaml"
+DEFINITIONS = ROOT / "fundflow" / "definitions"
+CALENDAR = ROOT / "fundflow" / "calendars" / "overrides.yaml"
 DEFINITION_ID, VERSION = "fire_hazard_emergency", 1
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 RATIO_GOAL = 3.0
@@ -44,10 +44,10 @@ RATIO_GOAL = 3.0
 try:
     from transitions import Machine
 
-    from workflow.calendar import WorkCalendar
-    from workflow.deadlines import compute_deadlines
-    from workflow.engine import Actor, CaseSnapshot, Engine, Outcome
-    from workflow.loader import load_directory
+    from fundflow.domain.calendar import WorkCalendar
+    from fundflow.domain.deadlines import compute_deadlines
+    from fundflow.domain.engine import Actor, CaseSnapshot, Engine, Outcome
+    from fundflow.domain.loader import load_directory
 except Exception as exc:  # the package must import before anything can be measured
     print(f"bench_engine: cannot import the engine: {type(exc).__name__}: {exc}")
     sys.exit(2)
@@ -184,8 +184,8 @@ def bench_breakdown(engine: Engine, n: int, repeats: int) -> dict[str, float] | 
     """The parts of a guarded fire timed one by one (private engine internals: returns None
     if they have changed shape)."""
     try:
-        from workflow import engine as eng
-        from workflow.guards import GuardContext
+        from fundflow.domain import engine as eng
+        from fundflow.domain.guards import GuardContext
 
         s = GUARDED
         c = engine._machine(DEFINITION_ID, VERSION)
@@ -359,7 +359,7 @@ def main(argv=None) -> int:
     print()
     print("2. definitions".ljust(w) + "   median ms")
     warnings = sum(1 for pr in problems if pr.severity.name == "WARNING")
-    print(f"   load_directory(definitions/): {len(registry)} file(s), {warnings} warning(s)".ljust(w) + f"  {load_ms:8.2f}")
+    print(f"   load_directory(fundflow/definitions/): {len(registry)} file(s), {warnings} warning(s)".ljust(w) + f"  {load_ms:8.2f}")
     for key, first_ms, again_ms in compile_rows:
         print(f"   first fire, fresh engine: {key}".ljust(w) + f"  {first_ms:8.2f}"
               f"   (compiles the machine; a 2nd call takes {again_ms * 1e3:.0f} µs)")

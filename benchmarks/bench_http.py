@@ -8,7 +8,7 @@ For each server (SQLite with 1 process; PostgreSQL with 1 and with 2 uvicorn wor
 
 1. prepare a fresh database (migrate, the tests' small city, cases in ``site_survey`` with
    their documents, as ``bench_service.py`` does) and keep the street office's API token;
-2. start ``python -m uvicorn service.api.asgi:app --host 127.0.0.1 --port <free> [--workers
+2. start ``python -m uvicorn fundflow.http.asgi:app --host 127.0.0.1 --port <free> [--workers
    2]`` with ``FUNDFLOW_DATABASE_URL`` and ``FUNDFLOW_DATA_DIR`` pointing at it;
 3. drive ``POST /api/v1/cases/{id}/transitions`` (``complete_survey``) with 1, 4 and 16
    concurrent clients (asyncio + httpx, one keep-alive connection each), every request on
@@ -76,7 +76,7 @@ class Server:
         self.workers = workers
         self.log_path = log_path
         env = dict(os.environ, FUNDFLOW_DATABASE_URL=url, FUNDFLOW_DATA_DIR=str(data_dir))
-        cmd = [sys.executable, "-m", "uvicorn", "service.api.asgi:app", "--app-dir", str(ROOT),
+        cmd = [sys.executable, "-m", "uvicorn", "fundflow.http.asgi:app", "--app-dir", str(ROOT),
                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,

@@ -31,10 +31,10 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def hot_path(n: int = 20000) -> None:
-    from service.audit import GENESIS, event_hash
-    from service.integrity.facts import STAGES, collect
-    from service.integrity.keys import generate
-    from service.tables import Case, Stage
+    from fundflow.service.audit import GENESIS, event_hash
+    from fundflow.service.integrity.facts import STAGES, collect
+    from fundflow.service.integrity.keys import generate
+    from fundflow.service.tables import Case, Stage
 
     with tempfile.TemporaryDirectory() as d:
         signer = generate(Path(d) / "k.pem")
@@ -73,12 +73,12 @@ def hot_path(n: int = 20000) -> None:
 
 
 def estate(url: str, data_dir: Path, events: int):
-    from service.config import Settings
-    from service.context import build_services
-    from service.integrity.keys import generate
-    from service.migrate import upgrade
-    from service.tables import User
-    from service.usecases import cases, documents
+    from fundflow.service.config import Settings
+    from fundflow.service.context import build_services
+    from fundflow.service.integrity.keys import generate
+    from fundflow.service.migrate import upgrade
+    from fundflow.service.tables import User
+    from fundflow.service.usecases import cases, documents
     from tests.service.conftest import build_world
 
     generate(data_dir / "audit.pem")
@@ -101,8 +101,8 @@ def estate(url: str, data_dir: Path, events: int):
 
 
 def run(name: str, url: str, events: int) -> None:
-    from service.integrity.checkpoints import write_checkpoint
-    from service.integrity.verify import verify_state
+    from fundflow.service.integrity.checkpoints import write_checkpoint
+    from fundflow.service.integrity.verify import verify_state
 
     with tempfile.TemporaryDirectory() as d:
         svc, written, took = estate(url, Path(d), events)

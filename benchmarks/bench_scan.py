@@ -12,7 +12,7 @@ week before ``now`` and are due for their warning at ``now``; all the others wer
 hour before ``now``, so their next alert moment is days ahead. The table then grows to the next
 size, and the same 1,000 stay the only ones due.
 
-Per size: ``service.usecases.alerts.scan(svc, now)`` is timed after an untimed warm-up, each
+Per size: ``fundflow.service.usecases.alerts.scan(svc, now)`` is timed after an untimed warm-up, each
 time on the same 1,000 (the alerts are deleted and their ``next_alert_at`` put back, untimed, in
 between); the idle scan right after it (nothing due) is timed too. The batch query the scan
 sends is captured and timed alone on the raw DBAPI connection, and its plan is shown
@@ -53,14 +53,14 @@ try:
     from sqlalchemy import create_engine, delete, event, insert, text, update
     from sqlalchemy.pool import NullPool
 
-    from service.config import Settings
-    from service.context import Services, build_services
-    from service.migrate import upgrade
-    from service.tables import Alert, Case, Community, Delivery, District, Stage, StreetOffice
-    from service.usecases import alerts
-    from workflow.alerts import stage_moments
-    from workflow.deadlines import compute_deadlines
-    from workflow.tz import SHANGHAI
+    from fundflow.service.config import Settings
+    from fundflow.service.context import Services, build_services
+    from fundflow.service.migrate import upgrade
+    from fundflow.service.tables import Alert, Case, Community, Delivery, District, Stage, StreetOffice
+    from fundflow.service.usecases import alerts
+    from fundflow.domain.alerts import stage_moments
+    from fundflow.domain.deadlines import compute_deadlines
+    from fundflow.domain.tz import SHANGHAI
 except Exception as exc:  # the service must import before anything can be measured
     print(f"bench_scan: cannot import the service: {type(exc).__name__}: {exc}")
     sys.exit(2)

@@ -6,7 +6,7 @@
 
 For each database, in the same run:
 
-* **use case**: ``service.usecases.cases.fire_transition`` fires ``complete_survey``
+* **use case**: ``fundflow.service.usecases.cases.fire_transition`` fires ``complete_survey``
   (site_survey -> joint_meeting) on cases prepared in ``site_survey`` with the required
   document. Each fire enters a new stage, so it writes the versioned case row, closes the
   old stage row, inserts the new one with its deadlines and appends the hash-chained event,
@@ -63,12 +63,12 @@ try:
     from sqlalchemy import create_engine, event, text
     from sqlalchemy.pool import NullPool
 
-    from service.config import Settings
-    from service.context import Services, build_services
-    from service.db import make_sessionmaker, transaction
-    from service.migrate import upgrade
-    from service.tables import Document, User
-    from service.usecases import cases
+    from fundflow.service.config import Settings
+    from fundflow.service.context import Services, build_services
+    from fundflow.service.db import make_sessionmaker, transaction
+    from fundflow.service.migrate import upgrade
+    from fundflow.service.tables import Document, User
+    from fundflow.service.usecases import cases
 except Exception as exc:  # the service must import before anything can be measured
     print(f"bench_service: cannot import the service: {type(exc).__name__}: {exc}")
     sys.exit(2)
@@ -136,7 +136,7 @@ def prepare(url: str, data_dir: Path, now: datetime = NOW) -> Prepared:
     """Migrate a fresh database and build the tests' small city (tests/service/conftest.py)."""
     from tests.service.conftest import build_world
 
-    from service.integrity.keys import generate
+    from fundflow.service.integrity.keys import generate
 
     key = data_dir / "audit.pem"  # as in production: every event is sealed
     if not key.exists():
@@ -436,13 +436,13 @@ def mean_ms(run: Run) -> float:
 #: cumulative time of these functions, per transition (they nest: see the README)
 PARTS = (
     ("pool checkout (+ pre-ping on PostgreSQL)", "sqlalchemy/pool/base.py", "_checkout"),
-    ("load_case (SELECT case [FOR UPDATE])", "service/usecases/cases.py", "load_case"),
-    ("current_stage (SELECT open stage)", "service/usecases/cases.py", "current_stage"),
-    ("snapshot: documents, votes, balance (x2)", "service/usecases/cases.py", "snapshot"),
-    ("Engine.fire", "workflow/engine.py", "fire"),
-    ("apply_outcome (+ event_hash)", "service/usecases/cases.py", "apply_outcome"),
+    ("load_case (SELECT case [FOR UPDATE])", "fundflow/service/usecases/cases.py", "load_case"),
+    ("current_stage (SELECT open stage)", "fundflow/service/usecases/cases.py", "current_stage"),
+    ("snapshot: documents, votes, balance (x2)", "fundflow/service/usecases/cases.py", "snapshot"),
+    ("Engine.fire", "fundflow/domain/engine.py", "fire"),
+    ("apply_outcome (+ event_hash)", "fundflow/service/usecases/cases.py", "apply_outcome"),
     ("Session.flush (the 4 writes; + autoflushes)", "sqlalchemy/orm/session.py", "flush"),
-    ("case_view (reply, incl. 2nd snapshot)", "service/views.py", "case_view"),
+    ("case_view (reply, incl. 2nd snapshot)", "fundflow/service/views.py", "case_view"),
     ("commit", "sqlalchemy/orm/session.py", "commit"),
     ("Session.close", "sqlalchemy/orm/session.py", "close"),
 )
@@ -528,8 +528,8 @@ def bench_parts(svc: Services, user: User, case_id: int, statements: list[Statem
     """The read steps of a fire, each timed alone in a fresh session and transaction (the
     steps only read, so one untouched case serves every repeat), next to the raw DBAPI time
     of the statements each step issues. Returns (label, ORM µs, raw SQL µs, statements)."""
-    from service.usecases.cases import actor_of, current_stage, load_case, snapshot
-    from service.views import case_view
+    from fundflow.service.usecases.cases import actor_of, current_stage, load_case, snapshot
+    from fundflow.service.views import case_view
 
     kinds = {
         "load_case": [s for s in statements if s.kind == "read_case"],

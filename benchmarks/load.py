@@ -104,10 +104,10 @@ def seed_cases(p: bs.Prepared, n: int, now: datetime, batch: int = 5000) -> floa
     Must run on an empty ``cases`` table (ids 1..n are given). A third of the cases are in
     each community; by i % 3 a case sits in ``reported`` (1 event, 1 stage), ``site_survey``
     (2 events, 2 stages) or ``joint_meeting`` (3 events, 3 stages), opened 1-60 days ago, with
-    a valid hash chain (``service.audit.event_hash``) so ``fundflow audit verify`` passes.
+    a valid hash chain (``fundflow.service.audit.event_hash``) so ``fundflow audit verify`` passes.
     Returns the seconds it took."""
-    from service.audit import GENESIS, event_hash
-    from service.tables import Case, Event, Stage, User
+    from fundflow.service.audit import GENESIS, event_hash
+    from fundflow.service.tables import Case, Event, Stage, User
 
     if n <= 0:
         return 0.0
@@ -117,7 +117,7 @@ def seed_cases(p: bs.Prepared, n: int, now: datetime, batch: int = 5000) -> floa
         so = s.get(User, p.ids["user_so"])
         fr = s.get(User, p.ids["user_fr"])
         actors = {"so": (so.id, so.display_name, so.role, so.org_name), "fr": (fr.id, fr.display_name, fr.role, fr.org_name)}
-        from service.tables import Community, StreetOffice
+        from fundflow.service.tables import Community, StreetOffice
         comms = []
         for key in ("community_a", "community_b", "community_c"):
             c = s.get(Community, p.ids[key])
@@ -203,7 +203,7 @@ class Server:
         if self.launcher == "fundflow":
             cmd = fundflow_cmd() + ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
         else:  # what `fundflow serve` ran before the fix: uvicorn.run(..., workers=P)
-            cmd = [sys.executable, "-m", "uvicorn", "service.api.asgi:app", "--app-dir", str(ROOT), "--host",
+            cmd = [sys.executable, "-m", "uvicorn", "fundflow.http.asgi:app", "--app-dir", str(ROOT), "--host",
                    "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
         self.log.write(f"--- start {self.starts + 1}: {' '.join(cmd)}\n".encode())
         self.log.flush()

@@ -110,7 +110,7 @@ def _measure(path: str) -> dict:
     """In this (fresh) process: parse the file, say how it ended and what it cost."""
     sys.path.insert(0, str(ROOT))
     import openpyxl  # noqa: F401 - loaded once by a serving process: not part of the figure
-    from service.household_import import ImportRejected, ImportTooLarge, parse_households
+    from fundflow.service.household_import import ImportRejected, ImportTooLarge, parse_households
 
     content = Path(path).read_bytes()
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -17,7 +17,7 @@ After the last restart and the end of the load, against the database:
 * every acknowledged change is there: the case's event at that seq has that trigger, the
   case's version is at least the one answered, each acknowledged document row exists with
   its file; no trigger of a journey is recorded twice for a case;
-* ``service.audit.verify_all`` (what ``fundflow audit verify`` runs) finds no break;
+* ``fundflow.service.audit.verify_all`` (what ``fundflow audit verify`` runs) finds no break;
 * no case is half-written: ``event_count`` = its number of events, ``state`` = the last
   event's ``to_state``, exactly one open stage (in that state) for each open case, none for
   a closed one; every document row names a file that exists;
@@ -182,7 +182,7 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
 
 def check(svc, acks: list, out: Outcome) -> None:
     """Every acknowledged change is in the database; the chains verify; no case is half-written."""
-    from service.audit import verify_all
+    from fundflow.service.audit import verify_all
 
     v = out.violations
     with svc.db.connect() as conn:
@@ -239,8 +239,8 @@ def check(svc, acks: list, out: Outcome) -> None:
         if not (docs_dir / str(d.case_id) / d.sha256).is_file():
             v.append(f"half-written: document {d.id} of case {d.case_id} names a missing file")
     # 4. the whole state, after a last checkpoint over what the killed schedulers left unnumbered
-    from service.integrity.checkpoints import write_checkpoint
-    from service.integrity.verify import verify_state
+    from fundflow.service.integrity.checkpoints import write_checkpoint
+    from fundflow.service.integrity.verify import verify_state
 
     with svc.sessions() as s:
         out.checkpoints_during_load = s.execute(text("SELECT COUNT(*) FROM checkpoints")).scalar_one()

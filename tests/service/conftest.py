@@ -19,14 +19,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlmodel import select
 
-from service.api import create_app
-from service.config import Settings
-from service.context import Services, build_services
-from service.db import transaction
-from service.household_import import HouseholdRow
-from service.migrate import upgrade
-from service.tables import District, StreetOffice, metadata
-from service.usecases import communities, users
+from fundflow.http.app import create_app
+from fundflow.service.config import Settings
+from fundflow.service.context import Services, build_services
+from fundflow.service.db import transaction
+from fundflow.service.household_import import HouseholdRow
+from fundflow.service.migrate import upgrade
+from fundflow.service.tables import District, StreetOffice, metadata
+from fundflow.service.usecases import communities, users
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -160,7 +160,7 @@ def uploader(registry, doc_type: str, who: str | None = "so", definition: str = 
 def meeting_scope(svc, case_id: int) -> dict:
     """The meeting's paying-scope fields that keep the buildings the report named (none: the
     whole estate)."""
-    from service.tables import Building, Case
+    from fundflow.service.tables import Building, Case
 
     with svc.sessions() as s:
         ids = s.get(Case, case_id).scope_building_ids
@@ -216,7 +216,7 @@ def world(services) -> World:
 @pytest.fixture
 def clock(world):
     """The API's clock, fixed: ``clock(moment)`` sets it (at first ``NOW``)."""
-    from service.api import deps
+    from fundflow.http import deps
 
     def set_(moment: datetime) -> None:
         world.client.app.dependency_overrides[deps.get_now] = lambda: moment

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from sqlmodel import select
 
-from service.tables import Alert, Stage, User
-from service.usecases import alerts, cases
-from workflow.tz import SHANGHAI
+from fundflow.service.tables import Alert, Stage, User
+from fundflow.service.usecases import alerts, cases
+from fundflow.domain.tz import SHANGHAI
 
 
 def at(y, m, d, hh=10, mm=0) -> datetime:
@@ -109,7 +109,7 @@ def test_calendar_alert_once_a_day_from_november(world):
 def test_metrics_show_the_backlog_alerts_and_scheduler_steps(world, reported):
     """/metrics reads the outbox backlog, alerts by kind and overdue stages from the database,
     and times each scheduler step."""
-    from service.scheduler import tick
+    from fundflow.service.scheduler import tick
 
     world.svc.settings = world.svc.settings.model_copy(update={"webhook_allowed_hosts": "127.0.0.1"})  # a local receiver
     alerts.add_channel(world.svc, None, name="hook", kind="webhook", target="http://127.0.0.1:9/x", role=None,

@@ -13,12 +13,12 @@ from decimal import Decimal
 
 import openpyxl
 
-from service.audit import GENESIS, event_hash
+from fundflow.service.audit import GENESIS, event_hash
 from tests.service.conftest import HOUSEHOLDS, USERS
 from tests.service.test_permissions import (
     API, LIFT, MAIN, OTHERS, SEES_A, CaseDriver, expected_actions,
 )
-from workflow.tz import SHANGHAI
+from fundflow.domain.tz import SHANGHAI
 
 
 def at(month: int, day: int, hour: int = 10) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.migrate import head_revision
+from fundflow.service.migrate import head_revision
 
 
 def test_health_reports_database_and_migration(world):
@@ -45,8 +45,8 @@ def test_community_totals_are_exact_sums_of_the_households(world):
 
 def test_the_balance_guard_sees_the_balance_of_the_buildings_in_scope(world):
     """Building 1 holds 95,000.00: approving 95,000.00 passes the guard's check, 95,000.01 does not."""
-    from service.usecases.cases import scope_balance
-    from service.tables import Case
+    from fundflow.service.usecases.cases import scope_balance
+    from fundflow.service.tables import Case
 
     r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
         "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "1栋消防泵",
@@ -90,7 +90,7 @@ def test_the_session_cookie_reads_the_api_but_cannot_write(world):
 
 
 def test_logout_revokes_the_session_token(world):
-    from service.usecases import users
+    from fundflow.service.usecases import users
 
     token = world.client.post("/api/v1/login", json={"username": "so", "password": "password-123"}).json()["token"]
     assert world.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -15,11 +15,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service import context
-from service.audit import verify_all
-from service.config import get_settings
-from service.db import transaction
-from service.tables import Case, Event
+from fundflow.service import context
+from fundflow.service.audit import verify_all
+from fundflow.service.config import get_settings
+from fundflow.service.db import transaction
+from fundflow.service.tables import Case, Event
 from tests.service.conftest import NOW
 from tests.service.test_money import Flow
 

@@ -16,11 +16,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service import backup as bk
-from service.audit import verify_all
-from service.db import transaction
-from service.migrate import head_revision
-from service.tables import Document, Event, Household
+from fundflow.service import backup as bk
+from fundflow.service.audit import verify_all
+from fundflow.service.db import transaction
+from fundflow.service.migrate import head_revision
+from fundflow.service.tables import Document, Event, Household
 
 API = "/api/v1"
 PHOTOS = [b"\xff\xd8 first photo " + bytes(range(256)), b"\xff\xd8 second photo " * 50, "隐患说明".encode() * 30]
@@ -139,13 +139,13 @@ def test_round_trip_brings_everything_back(world, tmp_path):
 
 def test_cli_backup_restore_and_refusals(world, tmp_path, monkeypatch):
     """The commands: backup, refusals with a code and a Chinese message (no traceback), restore --yes."""
-    from service.config import get_settings
+    from fundflow.service.config import get_settings
 
     settings = world.svc.settings
     monkeypatch.setenv("FUNDFLOW_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("FUNDFLOW_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
-    monkeypatch.setattr("service.config.get_settings", get_settings)
+    monkeypatch.setattr("fundflow.service.config.get_settings", get_settings)
     try:
         open_case(world, "命令行备份", [PHOTOS[1]])
         runner = CliRunner()
@@ -200,7 +200,7 @@ def test_postgresql_url_becomes_pg_dump_arguments():
 
 
 def test_missing_tools_are_a_clear_error(monkeypatch, tmp_path):
-    from service.config import Settings
+    from fundflow.service.config import Settings
 
     monkeypatch.setattr(bk.shutil, "which", lambda name: None)
     monkeypatch.setattr(bk.os, "access", lambda *a: False)

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from service.config import Settings
-from service.notify import DeliveryFailed, send
-from service.notify.targets import TargetRefused, check_target
-from service.tables import Alert, Channel
+from fundflow.service.config import Settings
+from fundflow.service.notify import DeliveryFailed, send
+from fundflow.service.notify.targets import TargetRefused, check_target
+from fundflow.service.tables import Alert, Channel
 
 PUBLIC = "101.91.37.20"
 
@@ -28,7 +28,7 @@ def dns(monkeypatch):
         import socket
         return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
-    monkeypatch.setattr("service.notify.targets._resolve", resolve)
+    monkeypatch.setattr("fundflow.service.notify.targets._resolve", resolve)
     return names
 
 

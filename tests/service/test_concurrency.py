@@ -20,15 +20,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from service.api.deps import get_now
-from service.audit import verify_all
-from service.db import transaction
-from service.errors import error_body, status_for
-from service.tables import Case, Event, Stage
-from service.usecases import cases
+from fundflow.http.deps import get_now
+from fundflow.service.audit import verify_all
+from fundflow.service.db import transaction
+from fundflow.service.errors import error_body, status_for
+from fundflow.service.tables import Case, Event, Stage
+from fundflow.service.usecases import cases
 from tests.service.conftest import NOW
 from tests.service.test_money import Flow, add_user, event_count, load_user
-from workflow.errors import FundflowError
+from fundflow.domain.errors import FundflowError
 
 THREADS = 8
 PROCESSES = 4
@@ -143,8 +143,8 @@ def test_conflicting_fires_from_threads_through_http(flow, firefighters):
 
 def _process_fire(url: str, data_dir: str, user_id: int, case_id: int, n: int, barrier, results) -> None:
     """A separate process with services of its own, firing once the others are ready too."""
-    from service.config import Settings
-    from service.context import build_services
+    from fundflow.service.config import Settings
+    from fundflow.service.context import build_services
 
     try:
         svc = build_services(Settings(database_url=url, data_dir=data_dir))

@@ -24,12 +24,12 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service.config import Settings, get_settings
-from service.context import build_services
-from service.notify import DeliveryFailed, dingtalk, send, wecom
-from service.tables import Alert, Channel, Delivery, User
-from service.usecases import alerts, cases, delivery
-from workflow.tz import SHANGHAI
+from fundflow.service.config import Settings, get_settings
+from fundflow.service.context import build_services
+from fundflow.service.notify import DeliveryFailed, dingtalk, send, wecom
+from fundflow.service.tables import Alert, Channel, Delivery, User
+from fundflow.service.usecases import alerts, cases, delivery
+from fundflow.domain.tz import SHANGHAI
 
 
 @pytest.fixture(autouse=True)

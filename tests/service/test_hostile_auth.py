@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from service.api import deps
-from service.auth import issue_token
-from service.db import transaction
-from service.tables import User
-from service.usecases import users
+from fundflow.http import deps
+from fundflow.service.auth import issue_token
+from fundflow.service.db import transaction
+from fundflow.service.tables import User
+from fundflow.service.usecases import users
 from tests.service.conftest import NOW
 
 API = "/api/v1"

@@ -56,7 +56,7 @@ def test_only_the_meeting_parties_vote(world):
     r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
         "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"})
     case = r.json()["id"]
-    from service.tables import Case
+    from fundflow.service.tables import Case
 
     with world.svc.sessions() as s, s.begin():  # put the case at the meeting directly
         row = s.get(Case, case)
@@ -75,7 +75,7 @@ def test_ids_out_of_range_are_422_not_500(world, path):
 
 def test_channel_targets_are_masked(world, monkeypatch):
     """A robot's URL carries its key: the list shows where alerts go, not the key."""
-    monkeypatch.setattr("service.notify.targets._resolve", lambda host, port: ["101.91.37.20"])  # no DNS in tests
+    monkeypatch.setattr("fundflow.service.notify.targets._resolve", lambda host, port: ["101.91.37.20"])  # no DNS in tests
     key = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=0a1b2c3d-secret-4e5f"
     r = world.client.post("/api/v1/channels", headers=world.h("admin"),
                           json={"name": "督办群", "kind": "wecom", "target": key, "role": "housing_bureau"})
@@ -132,7 +132,7 @@ def test_case_data_is_limited_in_size(world, case_id):
 
 def test_the_json_checks_never_recurse():
     """The value check walks 100,000 levels of an already-parsed value with its own stack."""
-    from service.json_limits import check_value, contains_nul, raw_depth
+    from fundflow.service.json_limits import check_value, contains_nul, raw_depth
 
     deep: list = ["\x00"]
     for _ in range(100000):
@@ -211,7 +211,7 @@ def test_workbook_bombs_are_refused_with_413_before_openpyxl_parses_them(world, 
 
 def test_a_sheet_that_jumps_to_row_1000000_is_stopped_while_reading():
     """Few row elements, but openpyxl fills the gap with a million empty rows: counted as read."""
-    from service.household_import import ImportTooLarge, parse_households
+    from fundflow.service.household_import import ImportTooLarge, parse_households
 
     content = xlsx_bombs._rewrite({"xl/worksheets/sheet1.xml": lambda text, stream: stream.write(
         text.replace("</sheetData>", '<row r="1000000"><c r="A1000000"><v>1</v></c></row></sheetData>')
@@ -241,8 +241,8 @@ def test_parsing_an_upload_does_not_block_the_event_loop(world, monkeypatch):
     """A slow parse (here: 3 s) runs in the thread pool: /healthz answers meanwhile."""
     import httpx
 
-    from service.api import routes
-    from service.household_import import ImportRejected, RowProblem
+    from fundflow.http.api import routes
+    from fundflow.service.household_import import ImportRejected, RowProblem
 
     def slow_parse(*args, **kwargs):
         time.sleep(3.0)

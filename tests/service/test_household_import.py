@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.household_import import (
+from fundflow.service.household_import import (
     HouseholdRow,
     ImportRejected,
     RowProblem,

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from service.db import transaction
-from service.household_import import HouseholdRow
-from service.tables import Building, Case, Community, Document, Household, Stage, TopUpNotice
-from service.usecases import cases, ledger
+from fundflow.service.db import transaction
+from fundflow.service.household_import import HouseholdRow
+from fundflow.service.tables import Building, Case, Community, Document, Household, Stage, TopUpNotice
+from fundflow.service.usecases import cases, ledger
 from tests.service.conftest import NOW
 from tests.service.test_money import CENT, Flow, add_user, flow, new_community  # noqa: F401 - the fixture
-from workflow.errors import TransitionRefused
+from fundflow.domain.errors import TransitionRefused
 
 SCOPES = (["1栋", "2栋"], ["1栋"], ["2栋"])  # the estate, and two blocks of it
 #: each step moves one case on (approve, advance, settle, pay, release, archive: whatever is next

@@ -17,13 +17,13 @@ from decimal import Decimal
 
 from sqlmodel import select
 
-from service.db import transaction
-from service.errors import error_body, status_for
-from service.tables import Building, Case, Document, Household, Stage
-from service.usecases import cases, ledger
+from fundflow.service.db import transaction
+from fundflow.service.errors import error_body, status_for
+from fundflow.service.tables import Building, Case, Document, Household, Stage
+from fundflow.service.usecases import cases, ledger
 from tests.service.conftest import NOW
 from tests.service.test_money import load_user
-from workflow.errors import FundflowError
+from fundflow.domain.errors import FundflowError
 
 RACES = 200
 BATCH = 4

@@ -14,10 +14,10 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service.db import transaction
-from service.household_import import HouseholdRow
-from service.tables import Household, LedgerEntry
-from service.usecases import ledger
+from fundflow.service.db import transaction
+from fundflow.service.household_import import HouseholdRow
+from fundflow.service.tables import Household, LedgerEntry
+from fundflow.service.usecases import ledger
 from tests.service.test_money import CENT, Flow, flow, new_community  # noqa: F401 - the fixture
 
 API = "/api/v1"
@@ -87,7 +87,7 @@ def test_the_top_up_notice_is_on_the_case_and_exports_user_text_as_text(flow):
 def ledger_cli(database_url, monkeypatch, tmp_path):
     monkeypatch.setenv("FUNDFLOW_DATABASE_URL", database_url)
     monkeypatch.setenv("FUNDFLOW_DATA_DIR", str(tmp_path))
-    from service.config import get_settings
+    from fundflow.service.config import get_settings
     get_settings.cache_clear()
     yield lambda: CliRunner().invoke(cli, ["ledger", "verify"])
     get_settings.cache_clear()
@@ -118,9 +118,9 @@ def _old_database(url: str) -> None:
     approved open case with an advance paid but never debited."""
     from datetime import datetime, timezone
 
-    from service.config import Settings
-    from service.context import build_services
-    from service.migrate import upgrade
+    from fundflow.service.config import Settings
+    from fundflow.service.context import build_services
+    from fundflow.service.migrate import upgrade
 
     svc = build_services(Settings(database_url=url))
     upgrade(svc.db, "0002")
@@ -156,9 +156,9 @@ def test_migration_0003_moves_an_existing_database_into_the_journal(database_url
 
     from sqlalchemy import create_engine
 
-    from service.config import Settings
-    from service.context import build_services
-    from service.migrate import check_current, head_revision, upgrade
+    from fundflow.service.config import Settings
+    from fundflow.service.context import build_services
+    from fundflow.service.migrate import check_current, head_revision, upgrade
     from tests.service.conftest import pg_base_url
 
     if database_url.startswith("sqlite"):

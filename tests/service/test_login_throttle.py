@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from service.context import build_services
-from service.errors import NotAuthenticated, TooManyRequests
-from service.usecases import users
+from fundflow.service.context import build_services
+from fundflow.service.errors import NotAuthenticated, TooManyRequests
+from fundflow.service.usecases import users
 from tests.service.conftest import NOW
 
 LOGIN = "/api/v1/login"

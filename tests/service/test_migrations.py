@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from service.migrate import check_current, head_revision, upgrade
-from service.tables import metadata
+from fundflow.service.migrate import check_current, head_revision, upgrade
+from fundflow.service.tables import metadata
 
 
 def test_migrated_schema_matches_the_tables(services):

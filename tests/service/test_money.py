@@ -19,11 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import StatementError
 from sqlmodel import select
 
-from service.api.deps import get_now
-from service.db import transaction
-from service.household_import import HouseholdRow
-from service.tables import Case, Event, Household, LedgerEntry, User
-from service.usecases import cases, communities, documents, ledger, meetings, users
+from fundflow.http.deps import get_now
+from fundflow.service.db import transaction
+from fundflow.service.household_import import HouseholdRow
+from fundflow.service.tables import Case, Event, Household, LedgerEntry, User
+from fundflow.service.usecases import cases, communities, documents, ledger, meetings, users
 from tests.service.conftest import NOW, World, meeting_scope, uploader
 
 DEF = "fire_hazard_emergency"

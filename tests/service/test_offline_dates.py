@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from service.audit import verify_case
-from service.tables import Case, Event, Stage
+from fundflow.service.audit import verify_case
+from fundflow.service.tables import Case, Event, Stage
 from tests.service.test_permissions import API, CaseDriver
-from workflow.tz import SHANGHAI
+from fundflow.domain.tz import SHANGHAI
 
 
 def at(m, d, hh=10, mm=0) -> datetime:
@@ -264,7 +264,7 @@ def test_each_document_type_is_uploaded_by_its_roles_only(world, drv):
 def test_a_stage_that_begins_overdue_alerts_at_the_next_scan(world, drv):
     """The site survey counts 2 working days from the report (Dongguan): a report of Monday
     2 March found major on Friday the 13th starts the survey already overdue."""
-    from service.usecases import alerts
+    from fundflow.service.usecases import alerts
 
     cid = open_offline(drv, "2026-03-02")
     upload(drv, cid, "fr", "fire_notice")

@@ -17,14 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from service.api.deps import get_now
+from fundflow.http.deps import get_now
 from tests.service.conftest import NOW, ROOT, USERS, meeting_scope, uploader
-from workflow.definition import Effect, FieldType, Transition
-from workflow.loader import load_file
-from workflow.tz import local_date
+from fundflow.domain.definition import Effect, FieldType, Transition
+from fundflow.domain.loader import load_file
+from fundflow.domain.tz import local_date
 
-MAIN = load_file(ROOT / "definitions" / "fire_hazard_emergency.v1.yaml")
-LIFT = load_file(ROOT / "definitions" / "lift_fault_emergency.v1.yaml")
+MAIN = load_file(ROOT / "fundflow" / "definitions" / "fire_hazard_emergency.v1.yaml")
+LIFT = load_file(ROOT / "fundflow" / "definitions" / "lift_fault_emergency.v1.yaml")
 API = "/api/v1"
 
 #: the user of conftest.USERS who acts for each role on community A (月塘新村, 月塘街道, 荷塘区)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import openpyxl
 from fastapi.testclient import TestClient
 
-from service.api import create_app
+from fundflow.http.app import create_app
 from tests.service.conftest import HOUSEHOLDS, USERS
 
 API = "/api/v1"

@@ -20,16 +20,16 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service import context, scheduler as sched
-from service.api import create_app
-from service.audit import verify_all
-from service.config import Settings, get_settings
-from service.context import build_services
-from service.tables import Alert, Case, Event, SchedulerLease, Stage, User
-from service.usecases import alerts, cases
-from workflow.calendar import WorkCalendar
-from workflow.engine import Engine
-from workflow.tz import SHANGHAI
+from fundflow.service import context, scheduler as sched
+from fundflow.http.app import create_app
+from fundflow.service.audit import verify_all
+from fundflow.service.config import Settings, get_settings
+from fundflow.service.context import build_services
+from fundflow.service.tables import Alert, Case, Event, SchedulerLease, Stage, User
+from fundflow.service.usecases import alerts, cases
+from fundflow.domain.calendar import WorkCalendar
+from fundflow.domain.engine import Engine
+from fundflow.domain.tz import SHANGHAI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -153,10 +153,10 @@ def test_catch_up_after_downtime(world, reported, other):
 
 def _in_process(url: str, data_dir: str, mode: str, moment: str, barrier, out) -> None:
     """A process of its own: build the services, wait for the others, then scan or tick."""
-    from service.config import Settings
-    from service.context import build_services
-    from service.scheduler import tick
-    from service.usecases import alerts as uc
+    from fundflow.service.config import Settings
+    from fundflow.service.context import build_services
+    from fundflow.service.scheduler import tick
+    from fundflow.service.usecases import alerts as uc
 
     svc = build_services(Settings(database_url=url, data_dir=data_dir))
     try:
@@ -313,7 +313,7 @@ def test_deliveries_run_after_the_scan_when_the_delivery_module_exists(world, re
     r = sched.tick(world.svc, t)
     assert calls == [(world.svc, t, 2)] and r.delivered == {"sent": 0}  # after the alerts were written
     monkeypatch.undo()
-    monkeypatch.setattr(sched, "DELIVERY_MODULE", "service.usecases.no_such_module")
+    monkeypatch.setattr(sched, "DELIVERY_MODULE", "fundflow.service.usecases.no_such_module")
     assert sched._deliver_pending() is None
     r = sched.tick(world.svc, t + timedelta(minutes=1))
     assert r.delivered is None and r.errors == []
@@ -464,7 +464,7 @@ def test_fundflow_demo_prints_the_addresses_of_the_port_it_serves(world, run_cli
     """``fundflow demo --port N`` names the pages and the docs at that port (not 8000)."""
     import types
 
-    from service import seed
+    from fundflow.service import seed
 
     monkeypatch.setattr(seed, "seed_demo", lambda svc, now, reset=False: types.SimpleNamespace(
         summary=lambda base: seed.SeedResult.summary(_empty_seed_result(), base)))
@@ -475,7 +475,7 @@ def test_fundflow_demo_prints_the_addresses_of_the_port_it_serves(world, run_cli
 
 
 def _empty_seed_result():
-    from service import seed
+    from fundflow.service import seed
 
     fields = {f: 0 for f in seed.SeedResult.__dataclass_fields__}
     fields.update(users=[], skipped=True)

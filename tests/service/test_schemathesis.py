@@ -17,12 +17,12 @@ import schemathesis
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 
-from service.api import create_app
-from service.api.deps import get_now
-from service.config import Settings
-from service.context import build_services
-from service.migrate import upgrade
-from service.usecases import users
+from fundflow.http.app import create_app
+from fundflow.http.deps import get_now
+from fundflow.service.config import Settings
+from fundflow.service.context import build_services
+from fundflow.service.migrate import upgrade
+from fundflow.service.usecases import users
 from tests.service.conftest import NOW, build_world
 from tests.service.test_money import Flow
 

@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from service.audit import verify_all
-from service.config import Settings
-from service.context import build_services
-from service.db import transaction
-from service.migrate import upgrade
-from service.seed import DEMO_PASSWORD, seed_demo
-from service.tables import (
+from fundflow.service.audit import verify_all
+from fundflow.service.config import Settings
+from fundflow.service.context import build_services
+from fundflow.service.db import transaction
+from fundflow.service.migrate import upgrade
+from fundflow.service.seed import DEMO_PASSWORD, seed_demo
+from fundflow.service.tables import (
     ApiToken, Case, Community, District, Document, Event, Household, LedgerEntry, StreetOffice, User,
 )
-from service.usecases import ledger, queries, users
+from fundflow.service.usecases import ledger, queries, users
 
 NOW = datetime(2026, 11, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 FIRE = "fire_hazard_emergency"

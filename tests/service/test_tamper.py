@@ -23,19 +23,19 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service import backup as bk
-from service import context
-from service.api.deps import get_now
-from service.audit import GENESIS, event_hash
-from service.config import Settings, get_settings
-from service.context import build_services
-from service.integrity.checkpoints import write_checkpoint
-from service.integrity.facts import case_digest
-from service.integrity.keys import generate
-from service.integrity.verify import verify_state
-from service.scheduler import tick
-from service.tables import Case, Channel, Event
-from service.db import transaction
+from fundflow.service import backup as bk
+from fundflow.service import context
+from fundflow.http.deps import get_now
+from fundflow.service.audit import GENESIS, event_hash
+from fundflow.service.config import Settings, get_settings
+from fundflow.service.context import build_services
+from fundflow.service.integrity.checkpoints import write_checkpoint
+from fundflow.service.integrity.facts import case_digest
+from fundflow.service.integrity.keys import generate
+from fundflow.service.integrity.verify import verify_state
+from fundflow.service.scheduler import tick
+from fundflow.service.tables import Case, Channel, Event
+from fundflow.service.db import transaction
 from tests.service.conftest import NOW, _wipe
 from tests.service.test_delivery import Receiver
 from tests.service.test_money import Flow
@@ -533,7 +533,7 @@ def test_production_requires_a_signing_key():
 
 def test_money_is_decimal_in_the_digest():
     """Decimal('5.00') and Decimal('5') are one amount: the row read back has the column's scale."""
-    from service.integrity.facts import digest
+    from fundflow.service.integrity.facts import digest
 
     class Row:
         def __init__(self, v):

@@ -11,8 +11,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from service.tables import ApiToken
-from service.usecases import users
+from fundflow.service.tables import ApiToken
+from fundflow.service.usecases import users
 from tests.service.conftest import NOW
 
 API = "/api/v1"
@@ -23,7 +23,7 @@ def me(world, token: str, **headers) -> int:
 
 
 def test_api_tokens_expire_after_90_days_by_default(world, clock):
-    from service.config import Settings
+    from fundflow.service.config import Settings
 
     assert Settings.model_fields["api_token_days"].default == 90  # tests/conftest.py sets 3650 for the worlds
     world.svc.settings = world.svc.settings.model_copy(update={"api_token_days": 90})
@@ -95,7 +95,7 @@ def test_login_sessions_stop_when_the_user_is_deactivated(world):
 
 @pytest.fixture
 def cli_env(world, monkeypatch):
-    from service.config import get_settings
+    from fundflow.service.config import get_settings
 
     monkeypatch.setenv("FUNDFLOW_DATABASE_URL", world.svc.settings.database_url)
     monkeypatch.setenv("FUNDFLOW_DATA_DIR", str(world.svc.settings.data_dir))
@@ -131,7 +131,7 @@ def _metrics_app(world, **settings):
 
     from fastapi.testclient import TestClient
 
-    from service.api import create_app
+    from fundflow.http.app import create_app
 
     svc = replace(world.svc, settings=world.svc.settings.model_copy(update=settings))
     return TestClient(create_app(services=svc), raise_server_exceptions=False)
@@ -159,7 +159,7 @@ def test_metrics_can_be_off(world):
 
 
 def test_a_metrics_token_is_required_for_token_access():
-    from service.config import Settings
+    from fundflow.service.config import Settings
 
     with pytest.raises(ValueError, match="METRICS_TOKEN"):
         Settings(database_url="sqlite://", metrics_access="token")

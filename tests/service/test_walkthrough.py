@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 
 import uvicorn
 
-from service.api import create_app
-from service.config import Settings
-from service.context import build_services
-from service.migrate import upgrade
-from service.seed import seed_demo
+from fundflow.http.app import create_app
+from fundflow.service.config import Settings
+from fundflow.service.context import build_services
+from fundflow.service.migrate import upgrade
+from fundflow.service.seed import seed_demo
 
 from .conftest import ROOT
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.deps import get_now
-from service.config import Settings
-from service.context import build_services
-from service.migrate import upgrade
+from fundflow.http.deps import get_now
+from fundflow.service.config import Settings
+from fundflow.service.context import build_services
+from fundflow.service.migrate import upgrade
 from tests.service.conftest import NOW, World, build_world
 from tests.service.test_money import Flow
 

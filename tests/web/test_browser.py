@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from service.api import create_app
-from service.config import Settings
-from service.context import build_services
-from service.migrate import upgrade
-from service.seed import DEMO_PASSWORD, seed_demo
-from service.usecases import alerts
-from workflow.tz import SHANGHAI
+from fundflow.http.app import create_app
+from fundflow.service.config import Settings
+from fundflow.service.context import build_services
+from fundflow.service.migrate import upgrade
+from fundflow.service.seed import DEMO_PASSWORD, seed_demo
+from fundflow.service.usecases import alerts
+from fundflow.domain.tz import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -605,7 +605,7 @@ def test_the_api_docs_and_the_diagram_work_without_internet(live):
 
 
 def _street_office_user(live: Live, case_id: int) -> str:
-    from service.tables import Case, User
+    from fundflow.service.tables import Case, User
     from sqlmodel import select
 
     with live.svc.sessions() as s:
@@ -615,8 +615,8 @@ def _street_office_user(live: Live, case_id: int) -> str:
 
 
 def _open_case(live: Live, username: str) -> int:
-    from service.usecases import queries
-    from service.tables import User
+    from fundflow.service.usecases import queries
+    from fundflow.service.tables import User
     from sqlmodel import select
 
     with live.svc.sessions() as s:
@@ -626,8 +626,8 @@ def _open_case(live: Live, username: str) -> int:
 
 
 def _case_in_state(live: Live, state: str, username: str) -> int | None:
-    from service.usecases import queries
-    from service.tables import User
+    from fundflow.service.usecases import queries
+    from fundflow.service.tables import User
     from sqlmodel import select
 
     with live.svc.sessions() as s:
@@ -637,8 +637,8 @@ def _case_in_state(live: Live, state: str, username: str) -> int | None:
 
 
 def _case_id(live: Live, title: str) -> int:
-    from service.usecases import queries
-    from service.tables import User
+    from fundflow.service.usecases import queries
+    from fundflow.service.tables import User
     from sqlmodel import select
 
     with live.svc.sessions() as s:

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from service.usecases import cases as case_uc
-from service.usecases import queries
+from fundflow.service.usecases import cases as case_uc
+from fundflow.service.usecases import queries
 from tests.service.conftest import NOW
 from tests.service.test_money import add_user, load_user
 
 from .conftest import Web, csrf_of
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "service" / "web"
+WEB = ROOT / "fundflow" / "http" / "web"
 
 
 def chinese(text: str) -> bool:
@@ -151,7 +151,7 @@ def test_my_work_lists_the_cases_waiting_on_my_role_by_due_date_overdue_in_red(w
 def test_a_warned_case_is_amber_with_its_working_days_left(web):
     """Due on the next working day: amber with 1 working day left on the page, in the API and in
     the warning the scan sends (one rule: workflow.deadlines.deadline_status)."""
-    from service.usecases import alerts
+    from fundflow.service.usecases import alerts
 
     cal = web.svc.calendar
     opened = cal.add_workdays(NOW.date(), -4).date  # due on the next working day
@@ -480,7 +480,7 @@ def test_the_pages_are_not_in_the_api_schema(web):
 
 
 def _overdue_case_with_alerts(web: Web) -> int:
-    from service.usecases import alerts
+    from fundflow.service.usecases import alerts
 
     web.flow.now = NOW - timedelta(days=14)
     case_id = open_case(web, "2栋应急照明损坏")

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow.calendar import WorkCalendar
-from workflow.engine import Engine
-from workflow.loader import load_directory
+from fundflow.domain.calendar import WorkCalendar
+from fundflow.domain.engine import Engine
+from fundflow.domain.loader import load_directory
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -23,13 +23,13 @@ def at(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
 
 @pytest.fixture(scope="session")
 def registry():
-    reg, _ = load_directory(ROOT / "definitions")
+    reg, _ = load_directory(ROOT / "fundflow" / "definitions")
     return reg
 
 
 @pytest.fixture(scope="session")
 def calendar():
-    return WorkCalendar.from_file(ROOT / "calendars" / "overrides.yaml")
+    return WorkCalendar.from_file(ROOT / "fundflow" / "calendars" / "overrides.yaml")
 
 
 @pytest.fixture(scope="session")

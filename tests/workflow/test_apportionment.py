@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.apportionment import ApportionmentError, LowBalance, Share, apportion, check_balances
+from fundflow.domain.apportionment import ApportionmentError, LowBalance, Share, apportion, check_balances
 
 FEN = Fraction(1, 100)
 

@@ -10,10 +10,10 @@ from chinese_calendar import constants as cc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.calendar import CalendarError, WorkCalendar, WorkdayCount, WorkdayResult
+from fundflow.domain.calendar import CalendarError, WorkCalendar, WorkdayCount, WorkdayResult
 
-SHIPPED = Path(__file__).resolve().parents[2] / "calendars" / "overrides.yaml"
-SRC = "calendars/overrides.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "fundflow" / "calendars" / "overrides.yaml"
+SRC = "fundflow/calendars/overrides.yaml"
 CAL = WorkCalendar()
 
 # Illustrative 2027 arrangement (NOT the real one, which is unpublished as of 2026-11-26).
@@ -96,7 +96,7 @@ def test_crossing_into_2027_without_overrides_is_provisional_and_skips_new_years
 def test_a_provisional_year_knows_the_fixed_and_the_lunar_statutory_holidays():
     """2027 from the rules: 1 January, the Spring Festival (eve 02-05 to 02-09 the 3rd day),
     Qingming 04-05, 1-2 May, Dragon Boat 06-09, Mid-Autumn 09-15, 1-3 October."""
-    from workflow.holidays import statutory_holidays
+    from fundflow.domain.holidays import statutory_holidays
 
     off = {d("2027-01-01"), d("2027-02-05"), d("2027-02-06"), d("2027-02-07"), d("2027-02-08"),
            d("2027-04-05"), d("2027-05-01"), d("2027-05-02"), d("2027-06-09"), d("2027-09-15"),

@@ -33,7 +33,7 @@ def invoke(*args: str):
 
 
 def test_validate_definitions_dir_is_clean():
-    result = invoke("validate", "definitions")
+    result = invoke("validate", str(ROOT / "fundflow" / "definitions"))
     assert result.exit_code == 0, result.output
     assert "0 error(s)" in result.stderr
 

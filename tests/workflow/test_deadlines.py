@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from workflow.calendar import WorkCalendar
-from workflow.deadlines import compute_deadlines, escalation_moments, suspension_length
-from workflow.definition import DeadlineKind, DeadlineRule, Escalation
-from workflow.tz import SHANGHAI
+from fundflow.domain.calendar import WorkCalendar
+from fundflow.domain.deadlines import compute_deadlines, escalation_moments, suspension_length
+from fundflow.domain.definition import DeadlineKind, DeadlineRule, Escalation
+from fundflow.domain.tz import SHANGHAI
 
 from .conftest import at
 

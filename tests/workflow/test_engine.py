@@ -16,11 +16,11 @@ from fractions import Fraction
 
 import pytest
 
-from workflow.definition import RESUME, SUSPEND, FieldType
-from workflow.engine import Actor, CaseSnapshot, LedgerOp, Outcome
-from workflow.ledger import CaseMoney
-from workflow.errors import Refusal, RefusalCode
-from workflow.guards import Vote, VoteChoice
+from fundflow.domain.definition import RESUME, SUSPEND, FieldType
+from fundflow.domain.engine import Actor, CaseSnapshot, LedgerOp, Outcome
+from fundflow.domain.ledger import CaseMoney
+from fundflow.domain.errors import Refusal, RefusalCode
+from fundflow.domain.guards import Vote, VoteChoice
 
 from .conftest import at
 
@@ -174,11 +174,11 @@ def _rows(definition, kind):
 
 
 def _definition():
-    from workflow.loader import load_file
+    from fundflow.domain.loader import load_file
 
     from .conftest import ROOT
 
-    return load_file(ROOT / "definitions" / "fire_hazard_emergency.v1.yaml")
+    return load_file(ROOT / "fundflow" / "definitions" / "fire_hazard_emergency.v1.yaml")
 
 
 FIRE = _definition()

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow import ledger as L
-from workflow.ledger import Account, CaseMoney, LedgerError, Move
-from workflow.money import from_fen
+from fundflow.domain import ledger as L
+from fundflow.domain.ledger import Account, CaseMoney, LedgerError, Move
+from fundflow.domain.money import from_fen
 
 RETAIN = Fraction(1, 10)
 SCOPES = ((0, 1, 2, 3, 4, 5), (0, 1, 2, 3), (3, 4, 5))  # overlapping buildings
@@ -207,13 +207,13 @@ def test_the_top_up_line_names_who_fell_below_and_the_amount():
 def _ctx(amount: str, accounts, balance):
     from datetime import datetime, timezone
 
-    from workflow.guards import GuardContext
+    from fundflow.domain.guards import GuardContext
     return GuardContext({"approved_amount": Decimal(amount)}, {}, frozenset(), {}, balance,
                         datetime(2026, 3, 2, tzinfo=timezone.utc), None, accounts=tuple(accounts))
 
 
 def test_the_balance_guard_names_the_shortfall_and_the_households_and_can_require_each_to_cover():
-    from workflow.guards import amount_within_balance
+    from fundflow.domain.guards import amount_within_balance
 
     acc = [Account(1, Decimal("1"), 100_00, 0, label="1栋101"), Account(2, Decimal("1"), 1_000_00, 0, label="1栋102")]
     # 800.00 shared 400/400: 1栋101 holds only 100.00; together they hold 1,100.00

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from workflow.errors import DefinitionError, Problem, Severity
-from workflow.loader import DefinitionRegistry, check_file, check_paths, check_text, load_directory, load_file
+from fundflow.domain.errors import DefinitionError, Problem, Severity
+from fundflow.domain.loader import DefinitionRegistry, check_file, check_paths, check_text, load_directory, load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parent / "broken"
-DEFINITIONS = ROOT / "definitions"
+DEFINITIONS = ROOT / "fundflow" / "definitions"
 
 #: file name -> (YAML path of the problem, a substring of its message)
 EXPECTED: dict[str, tuple[str, str]] = {

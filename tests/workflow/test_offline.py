@@ -8,12 +8,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from workflow.definition import Anchor
-from workflow.engine import Actor, CaseSnapshot, Outcome, parse_scope
-from workflow.errors import Refusal, RefusalCode
-from workflow.loader import check_text
-from workflow.occurred import parse_occurred_at, resolve_occurred_at
-from workflow.tz import SHANGHAI
+from fundflow.domain.definition import Anchor
+from fundflow.domain.engine import Actor, CaseSnapshot, Outcome, parse_scope
+from fundflow.domain.errors import Refusal, RefusalCode
+from fundflow.domain.loader import check_text
+from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
+from fundflow.domain.tz import SHANGHAI
 
 from .conftest import at
 
@@ -82,9 +82,9 @@ def test_a_deadline_from_an_act_is_recounted_when_the_act_happens(engine, fire_d
     rule = dataclasses.replace(fire_def.states["public_notice"].deadline, anchor=Anchor.ACT, anchor_ref="post_notice")
     states = dict(fire_def.states)
     states["public_notice"] = dataclasses.replace(states["public_notice"], deadline=rule)
-    from workflow.calendar import WorkCalendar
-    from workflow.engine import Engine
-    from workflow.loader import DefinitionRegistry
+    from fundflow.domain.calendar import WorkCalendar
+    from fundflow.domain.engine import Engine
+    from fundflow.domain.loader import DefinitionRegistry
 
     d = dataclasses.replace(fire_def, states=states)
     eng = Engine(DefinitionRegistry([d]), engine.calendar if isinstance(engine.calendar, WorkCalendar) else None)

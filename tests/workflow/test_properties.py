@@ -9,9 +9,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workflow.definition import RESUME, SUSPEND
-from workflow.engine import Actor, Outcome
-from workflow.errors import Refusal, RefusalCode
+from fundflow.domain.definition import RESUME, SUSPEND
+from fundflow.domain.engine import Actor, Outcome
+from fundflow.domain.errors import Refusal, RefusalCode
 
 from .test_engine import ALL_ROLES, FIRE, NOW, good_case, good_values
 

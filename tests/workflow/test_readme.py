@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from workflow.diagram import to_mermaid
+from fundflow.domain.diagram import to_mermaid
 
 from .conftest import ROOT
 

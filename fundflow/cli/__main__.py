@@ -1,0 +1,3 @@
+from fundflow.cli import app
+
+app()

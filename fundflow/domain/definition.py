@@ -1,0 +1,236 @@
+"""A procedure definition as frozen data.
+
+A :class:`Definition` is what ``loader.load_definition`` makes of one YAML file. It is
+immutable: cases refer to it by ``(id, version)`` and never change it. The engine compiles
+one ``transitions`` machine per definition and caches it (see ``engine.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = [
+    "Definition",
+    "DeadlineRule",
+    "DeadlineKind",
+    "Anchor",
+    "Escalation",
+    "Effect",
+    "FieldSpec",
+    "FieldType",
+    "GuardCall",
+    "Role",
+    "State",
+    "Suspension",
+    "Transition",
+    "SUSPEND",
+    "RESUME",
+    "MONEY_KINDS",
+    "COMPLETED",
+    "OUTCOMES",
+]
+
+#: The figures a case keeps of its money, set by amount fields marked ``money: <kind>``.
+#: ``advanced`` and ``paid`` both count as paid out.
+MONEY_KINDS = ("approved", "advanced", "settled", "paid")
+
+#: How a terminal state ends a case. ``completed`` is what the city's figures call finished.
+COMPLETED = "completed"
+OUTCOMES = (COMPLETED, "withdrawn", "rejected", "diverted")
+
+#: Built-in triggers, available in every non-terminal state when the definition declares
+#: ``suspension``. They never change the state; they stop and restart the deadline clock.
+SUSPEND = "suspend"
+RESUME = "resume"
+
+
+class FieldType(str, enum.Enum):
+    """The types a transition's required fields may have."""
+
+    AMOUNT = "amount"  # CNY to the fen, Decimal, >= 0
+    DATE = "date"  # ISO calendar date
+    TEXT = "text"  # free text, non-empty
+    REASON = "reason"  # free text, non-empty, at least a few characters
+    CHOICE = "choice"  # one of ``choices``
+    INTEGER = "integer"
+    SCOPE = "scope"  # who pays: {"whole_estate": true} or {"buildings": [names]}; sets the case's paying scope
+
+
+class Anchor(str, enum.Enum):
+    """Where a deadline counts from (``from:`` in the YAML)."""
+
+    STAGE_ENTERED = "stage_entered"  # the act that entered the stage (the default)
+    CASE_OPENED = "case_opened"  # the report that opened the case (Dongguan: the site survey)
+    ACT = "act"  # the latest act (trigger) of the case, e.g. the posting of a notice
+    FIELD = "field"  # a date in the case data
+
+
+class DeadlineKind(str, enum.Enum):
+    WORKING_DAYS = "working_days"
+    CALENDAR_DAYS = "calendar_days"
+    DATE_FIELD = "date_field"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    type: FieldType
+    label: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    choice_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    money: str | None = None  # amount fields: which of the case's figures it sets (MONEY_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardCall:
+    """A guard named in a transition, with its parameters as written in the YAML."""
+
+    name: str
+    params: Mapping[str, Any]
+    path: str  # YAML path, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """After ``after_working_days`` overdue, tell ``to``; again every ``repeat_every`` working days."""
+
+    after_working_days: int
+    to: tuple[str, ...]
+    repeat_every_working_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRule:
+    kind: DeadlineKind
+    amount: int = 0  # N working or calendar days; unused for DATE_FIELD
+    date_field: str | None = None  # the case-data field that holds the due date
+    warn_before_working_days: int | None = None
+    escalations: tuple[Escalation, ...] = ()
+    anchor: Anchor = Anchor.STAGE_ENTERED
+    anchor_ref: str | None = None  # the trigger (ACT) or the date field (FIELD) it counts from
+
+    def describe(self) -> str:
+        """A short Chinese description, e.g. ``5个工作日``."""
+        if self.kind is DeadlineKind.WORKING_DAYS:
+            return f"{self.amount}个工作日"
+        if self.kind is DeadlineKind.CALENDAR_DAYS:
+            return f"{self.amount}日（自然日）"
+        return f"按案件字段 {self.date_field} 所定日期"
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    id: str
+    label: str
+    responsible: str | None  # role id; None for terminal states
+    terminal: bool = False
+    documents: tuple[str, ...] = ()  # document types required before the state can be left
+    deadline: DeadlineRule | None = None
+    outcome: str | None = None  # terminal states: "completed", "withdrawn", "rejected", "diverted"
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What a transition records in the case data or moves in the household ledgers.
+
+    ``sign``: the actor's role signs the named record (e.g. ``acceptance``).
+    ``count``: add ``delta`` to the named counter (e.g. open objections).
+    The money effects (the service writes their journal entries, ``fundflow.domain.ledger``):
+    ``reserve``: hold the case's freeze at the floor-area shares of the amount in this field,
+    less what is paid (an approval freezes; a settlement unfreezes the excess, a supplementary
+    approval freezes the difference).
+    ``pay``: debit the amount in this field out of the case's freeze; with ``retain``, it is
+    the final payment and that share of the settlement stays frozen as the retention.
+    ``release_retention``: pay out the retention held (the warranty is over).
+    ``use_retention``: pay the amount in this field out of the retention (a warranty repair).
+    """
+
+    sign: str | None = None
+    counter: str | None = None
+    delta: int = 0
+    reserve: str | None = None
+    pay: str | None = None
+    retain: Fraction | None = None
+    release_retention: bool = False
+    use_retention: str | None = None
+
+    @property
+    def moves_money(self) -> bool:
+        return bool(self.reserve or self.pay or self.release_retention or self.use_retention)
+
+    @property
+    def amount_field(self) -> str | None:
+        return self.reserve or self.pay or self.use_retention
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str | None  # None: an in-place action (the state does not change)
+    label: str
+    roles: frozenset[str]
+    guards: tuple[GuardCall, ...] = ()
+    fields: tuple[FieldSpec, ...] = ()
+    documents_exempt: bool = False  # leaving without the state's documents (withdraw, reject...)
+    effect: Effect | None = None
+    path: str = ""  # YAML path, for messages
+    new_round: tuple[str, ...] = ()  # document types that must be supplied afresh after this move
+
+
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    roles: frozenset[str]
+    resume_roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    id: str
+    version: int
+    title: str
+    roles: Mapping[str, Role]
+    documents: Mapping[str, str]  # document type -> Chinese label
+    states: Mapping[str, State]  # in declaration order
+    initial: str
+    transitions: tuple[Transition, ...]
+    suspension: Suspension | None = None
+    source: str = "<memory>"  # the file it came from
+    open_roles: frozenset[str] = frozenset()  # who may open (report) a case; none = nobody
+    # document type -> the roles that may upload it; a type not listed: any party of the case
+    document_roles: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def may_upload(self, doc_type: str, role: str) -> bool:
+        roles = self.document_roles.get(doc_type)
+        return not roles or role in roles
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.id, self.version)
+
+    def state(self, state_id: str) -> State:
+        return self.states[state_id]
+
+    def transitions_from(self, state_id: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if state_id in t.sources)
+
+    def transition(self, trigger: str, state_id: str) -> Transition | None:
+        for t in self.transitions:
+            if t.trigger == trigger and state_id in t.sources:
+                return t
+        return None
+
+    @property
+    def terminal_states(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.states.values() if s.terminal)

@@ -1,0 +1,50 @@
+"""Request-scoped dependencies: the services, the clock, the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fundflow.service.context import Services
+from fundflow.service.errors import InvalidInput, NotAuthenticated
+from fundflow.service.schemas import NUL_MESSAGE
+from fundflow.service.tables import User
+from fundflow.service.usecases.users import authenticate
+
+bearer = HTTPBearer(auto_error=False, description="API 令牌或登录令牌")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_now() -> datetime:
+    """The only place the API reads the clock; tests override it."""
+    return datetime.now(timezone.utc)
+
+
+def current_user(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: Services = Depends(get_services),
+    now: datetime = Depends(get_now),
+) -> User:
+    token = credentials.credentials if credentials else None
+    if token is None and request.cookies.get("fundflow_token"):
+        # The pages' session cookie reads the API too, but writes need the bearer header: a
+        # cookie is sent by the browser on its own, a header is not (no cross-site forgery).
+        if request.method not in ("GET", "HEAD"):
+            raise NotAuthenticated("API 写操作须携带 Authorization: Bearer <令牌>", code="bearer_required")
+        token = request.cookies.get("fundflow_token")
+    if not token:
+        raise NotAuthenticated("请先登录（Authorization: Bearer <令牌>）", code="not_authenticated")
+    return authenticate(svc, token, now)
+
+
+def no_nul_in_url(request: Request) -> None:
+    """Query strings and paths may not carry NUL either (``%00``)."""
+    raw = request.scope.get("query_string", b"") + request.scope.get("raw_path", b"")
+    if b"%00" in raw or b"\x00" in raw:
+        raise InvalidInput(NUL_MESSAGE, code="nul_character")

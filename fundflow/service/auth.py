@@ -1,0 +1,79 @@
+"""Passwords (Argon2 via pwdlib) and bearer tokens (random, stored as SHA-256 only)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from pwdlib import PasswordHash
+from sqlmodel import Session, select
+
+from fundflow.service.tables import ApiToken, User
+
+__all__ = ["hash_password", "verify_password", "issue_token", "user_for_token", "revoke_token", "revoke_all",
+           "TOKEN_PREFIX"]
+
+_hasher = PasswordHash.recommended()
+TOKEN_PREFIX = "ff_"
+MAX_TOKEN_CHARS = 128
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if not password_hash:
+        _hasher.hash(password)  # same cost whether or not the user exists
+        return False
+    try:
+        return _hasher.verify(password, password_hash)
+    except Exception:  # noqa: BLE001 - a malformed stored hash is a failed login, not a 500
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user: User, kind: str, now: datetime, lifetime: timedelta | None = None) -> str:
+    """Create a token and return it in clear: this is the only time it is known."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), kind=kind, created_at=now,
+                         expires_at=(now + lifetime) if lifetime else None))
+    return token
+
+
+def user_for_token(session: Session, token: str, now: datetime, max_age: timedelta) -> User | None:
+    """The active user the token belongs to, or None: unknown, revoked, expired, or the user was
+    deactivated (checked on every request, so deactivation and revocation act at once). A token
+    issued without an end (before tokens expired) ends ``max_age`` after it was issued."""
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+    if row is None or row.revoked:
+        return None
+    if (row.expires_at or row.created_at + max_age) <= now:
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke one token; False if there is no such (unrevoked) token."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token or ""))).first()
+    if row is None or row.revoked:
+        return False
+    row.revoked = True
+    session.add(row)
+    return True
+
+
+def revoke_all(session: Session, user_id: int) -> int:
+    """Revoke every token of a user (API tokens and sessions); the number revoked."""
+    rows = session.exec(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))).all()
+    for row in rows:
+        row.revoked = True
+        session.add(row)
+    return len(rows)

@@ -1,0 +1,45 @@
+"""Who sees which cases: by the user's organisation level, never by role name.
+
+city -> every case; district -> its district's; street_office -> its own communities';
+community -> that community's. Another jurisdiction's case is "not found", not "forbidden".
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, true
+
+from fundflow.service.tables import Case, Community, User
+
+__all__ = ["ORG_LEVELS", "case_clause", "can_see_case", "can_see_community"]
+
+ORG_LEVELS = ("city", "district", "street_office", "community")
+
+
+def case_clause(user: User) -> ColumnElement[bool]:
+    if user.org_level == "city":
+        return true()
+    if user.org_level == "district":
+        return Case.district_id == user.org_id
+    if user.org_level == "street_office":
+        return Case.street_office_id == user.org_id
+    if user.org_level == "community":
+        return Case.community_id == user.org_id
+    return false()
+
+
+def can_see_case(user: User, case: Case) -> bool:
+    return {
+        "city": True,
+        "district": case.district_id == user.org_id,
+        "street_office": case.street_office_id == user.org_id,
+        "community": case.community_id == user.org_id,
+    }.get(user.org_level, False)
+
+
+def can_see_community(user: User, community: Community, district_id: int) -> bool:
+    return {
+        "city": True,
+        "district": district_id == user.org_id,
+        "street_office": community.street_office_id == user.org_id,
+        "community": community.id == user.org_id,
+    }.get(user.org_level, False)

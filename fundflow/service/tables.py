@@ -1,0 +1,398 @@
+"""SQLModel tables. Migrations in ``fundflow/migrations/`` create exactly these (a test checks)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from fundflow.service.types import Area, JSONData, Money, UTCDateTime
+
+__all__ = [
+    "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry", "TopUpNotice",
+    "Case", "Stage", "Event", "MeetingVote", "Document", "User", "ApiToken", "IdempotencyRecord",
+    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "Checkpoint", "metadata",
+]
+
+# Stable constraint names, so that migrations can name what they alter.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime(), nullable=nullable, index=index)
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None if nullable else Decimal("0.00"), sa_type=Money(), nullable=nullable)
+
+
+# -- places ------------------------------------------------------------------------------
+
+
+class District(SQLModel, table=True):
+    __tablename__ = "districts"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=64)
+
+
+class StreetOffice(SQLModel, table=True):
+    __tablename__ = "street_offices"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=64)
+
+
+class Community(SQLModel, table=True):
+    __tablename__ = "communities"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=128)
+    address: str = Field(default="", max_length=256)
+    created_at: datetime = _utc(nullable=False)
+
+
+class Building(SQLModel, table=True):
+    __tablename__ = "buildings"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(max_length=64)
+
+
+class Household(SQLModel, table=True):
+    __tablename__ = "households"
+    __table_args__ = (UniqueConstraint("building_id", "unit", "room"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    building_id: int = Field(foreign_key="buildings.id", index=True)
+    unit: str = Field(default="", max_length=32)
+    room: str = Field(max_length=32)
+    floor: Optional[int] = None
+    area: Decimal = Field(sa_type=Area(), nullable=False)  # building floor area, m²
+    owner: Optional[str] = Field(default=None, max_length=128)
+    # projections of the ledger journal (LedgerEntry); ``fundflow ledger verify`` recomputes them
+    balance: Decimal = _money(nullable=False)  # ledger balance (分户账余额)
+    frozen: Decimal = _money(nullable=False)  # frozen for approved, unpaid uses (冻结); available = balance - frozen
+    first_deposit: Decimal = _money(nullable=False)  # 首次交存额
+
+
+class LedgerEntry(SQLModel, table=True):
+    """The household ledger journal: append-only, one movement of one household's money.
+
+    ``kind`` is one of ``fundflow.domain.ledger.KINDS``; ``amount`` > 0 (an adjustment may be
+    negative); ``balance_after`` and ``frozen_after`` are the household's figures after it;
+    ``case_id`` and ``event_seq`` name the event that caused it (null for deposits and
+    adjustments made outside a case, and for entries carried over by migration 0003).
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_household_seq", "household_id", "id"),
+                      Index("ix_ledger_entries_case_event", "case_id", "event_seq"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="households.id")
+    case_id: Optional[int] = Field(default=None, foreign_key="cases.id")
+    event_seq: Optional[int] = None
+    kind: str = Field(max_length=24)
+    amount: Decimal = _money(nullable=False)
+    balance_after: Decimal = _money(nullable=False)
+    frozen_after: Decimal = _money(nullable=False)
+    reason: Optional[str] = Field(default=None, sa_type=Text)
+    at: datetime = _utc(nullable=False)
+
+
+class TopUpNotice(SQLModel, table=True):
+    """A top-up notice (续交通知) for the street office: households of a case's scope that an
+    event took below 30% of their first deposit, and what each must pay in."""
+
+    __tablename__ = "top_up_notices"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    event_seq: int
+    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
+    households: int
+    total: Decimal = _money(nullable=False)
+    rows: list = Field(default_factory=list, sa_type=JSONData, nullable=False)
+    created_at: datetime = _utc(nullable=False)
+
+
+# -- cases -------------------------------------------------------------------------------
+
+_case_version = Column("version", Integer, nullable=False, default=1)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __mapper_args__ = {"version_id_col": _case_version}
+    id: Optional[int] = Field(default=None, primary_key=True)
+    number: str = Field(max_length=32, unique=True)
+    title: str = Field(max_length=200)
+    definition_id: str = Field(max_length=64)
+    definition_version: int
+    state: str = Field(max_length=64, index=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    closed: bool = Field(default=False, index=True)
+    outcome: Optional[str] = Field(default=None, max_length=32)
+    suspended_since: Optional[datetime] = _utc()
+    approved_amount: Optional[Decimal] = _money()
+    advanced_amount: Optional[Decimal] = _money()
+    settled_amount: Optional[Decimal] = _money()
+    paid_amount: Optional[Decimal] = _money()
+    created_by: Optional[int] = Field(default=None, foreign_key="users.id")
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+    closed_at: Optional[datetime] = _utc()
+    scope_building_ids: list = Field(default_factory=list, sa_type=JSONData, nullable=False)  # [] = whole estate
+    # trigger -> when that act last happened (occurred_at, UTC ISO): deadlines and periods count from these
+    act_times: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    doc_round: int = 1  # documents are uploaded in rounds; a return for correction starts a new one
+    renewed_documents: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)  # doc type -> round from which it counts
+    event_count: int = 0
+    head_hash: str = Field(default="", max_length=64)  # hash of the last event: deleting it shows
+    version: int = Field(default=1, sa_column=_case_version)
+
+
+class Stage(SQLModel, table=True):
+    """One row per stage a case enters; ``left_at`` is null while it is the current one."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        Index("ix_stages_open_due", "left_at", "due_at"),
+        Index("ix_stages_open_warn", "left_at", "warn_at"),
+        Index("ix_stages_open_escalate", "left_at", "escalate_at"),
+        Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    state: str = Field(max_length=64)
+    entered_at: datetime = _utc(nullable=False)
+    left_at: Optional[datetime] = _utc()
+    due_date: Optional[date] = None
+    due_at: Optional[datetime] = _utc()
+    warn_at: Optional[datetime] = _utc()
+    escalate_at: Optional[datetime] = _utc()  # the first escalation step still to come
+    next_alert_at: Optional[datetime] = _utc()  # when the scan must look at this stage next; null: never
+    provisional: bool = False
+    rule: Optional[str] = Field(default=None, max_length=64)
+    calendar_source: Optional[str] = Field(default=None, max_length=200)
+    suspended_working_days: int = 0
+    suspended_days: int = 0
+
+
+class Event(SQLModel, table=True):
+    """Append-only; ``hash`` chains each event to the case's previous one.
+
+    ``facts`` (hashed with the event) holds digests of the rows the event wrote (see
+    fundflow/service/integrity/facts.py); ``seal`` is an HMAC of ``hash`` under a key kept outside the
+    database; ``gseq`` is the global sequence number a signed checkpoint gave the event (null
+    until the next checkpoint)."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    seq: int
+    trigger: str = Field(max_length=64)
+    label: str = Field(max_length=128)
+    from_state: Optional[str] = Field(default=None, max_length=64)
+    to_state: str = Field(max_length=64)
+    user_id: Optional[int] = Field(default=None, foreign_key="users.id")
+    user_name: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    org: Optional[str] = Field(default=None, max_length=128)
+    data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    comment: Optional[str] = Field(default=None, sa_type=Text)
+    at: datetime = _utc(nullable=False)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    facts: Optional[dict] = Field(default=None, sa_type=JSONData, nullable=True)
+    seal: Optional[str] = Field(default=None, max_length=64)
+    gseq: Optional[int] = Field(default=None, unique=True)
+
+
+class MeetingVote(SQLModel, table=True):
+    __tablename__ = "meeting_votes"
+    __table_args__ = (UniqueConstraint("case_id", "party"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    party: str = Field(max_length=64)
+    attended: bool
+    vote: Optional[str] = Field(default=None, max_length=16)
+    opinion: Optional[str] = Field(default=None, sa_type=Text)
+    recorded_by: int = Field(foreign_key="users.id")
+    recorded_at: datetime = _utc(nullable=False)
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    doc_type: str = Field(max_length=64)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=128)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_by: int = Field(foreign_key="users.id")
+    uploaded_at: datetime = _utc(nullable=False)
+    round: int = 1  # the case's document round it was uploaded in
+
+
+# -- people ------------------------------------------------------------------------------
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    org_level: str = Field(max_length=16)  # city | district | street_office | community
+    org_id: Optional[int] = None  # the district, street office or community
+    org_name: str = Field(max_length=128)
+    password_hash: Optional[str] = Field(default=None, sa_type=String(255))
+    active: bool = True
+    created_at: datetime = _utc(nullable=False)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # api | session
+    created_at: datetime = _utc(nullable=False)
+    expires_at: Optional[datetime] = _utc()
+    revoked: bool = False
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    body: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    created_at: datetime = _utc(nullable=False)
+
+
+# -- alerts ------------------------------------------------------------------------------
+
+
+class Alert(SQLModel, table=True):
+    """One alert per stage, kind, level and moment (``dedupe_key``), or per calendar notice."""
+
+    __tablename__ = "alerts"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=16)  # warning | overdue | escalation | calendar
+    level: int = 0
+    repeat: int = 0
+    case_id: Optional[int] = Field(default=None, foreign_key="cases.id", index=True)
+    stage_id: Optional[int] = Field(default=None, foreign_key="stages.id")
+    state: Optional[str] = Field(default=None, max_length=64)
+    at: datetime = _utc(nullable=False, index=True)  # the moment it is about
+    recipients: str = Field(max_length=400)  # ",role,role," (searchable with LIKE on both databases)
+    title: str = Field(max_length=200)
+    message: str = Field(sa_type=Text)
+    provisional: bool = False
+    created_at: datetime = _utc(nullable=False)
+
+
+class AlertAck(SQLModel, table=True):
+    __tablename__ = "alert_acks"
+    __table_args__ = (UniqueConstraint("alert_id", "user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id", index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    at: datetime = _utc(nullable=False)
+
+
+class Channel(SQLModel, table=True):
+    """Where alerts go besides the in-app inbox, per role and organisation."""
+
+    __tablename__ = "channels"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # webhook | wecom | dingtalk | email
+    target: str = Field(max_length=1000)  # URL, or e-mail addresses separated by commas
+    role: Optional[str] = Field(default=None, max_length=64)  # None: alerts to any role
+    org_level: str = Field(default="city", max_length=16)  # city | district | street_office | community
+    org_id: Optional[int] = None
+    active: bool = True
+    created_at: datetime = _utc(nullable=False)
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per alert and channel, written with the alert, sent after commit."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel_id"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id")
+    channel_id: int = Field(foreign_key="channels.id", index=True)
+    status: str = Field(default="pending", max_length=16)  # pending | sent
+    attempts: int = 0
+    next_attempt_at: datetime = _utc(nullable=False)
+    last_error: Optional[str] = Field(default=None, sa_type=Text)
+    sent_at: Optional[datetime] = _utc()
+    created_at: datetime = _utc(nullable=False)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the periodic job now: one row per job; a lease that works on SQLite too."""
+
+    __tablename__ = "scheduler_leases"
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = _utc(nullable=False)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per user name (``user:NAME``) or per address (``addr:IP``), shared by every
+    process: after a few, logins under that key wait (fundflow/service/login_throttle.py)."""
+
+    __tablename__ = "login_throttles"
+    key: str = Field(primary_key=True, max_length=128)
+    failures: int = 0
+    last_failure_at: datetime = _utc(nullable=False)
+    locked_until: Optional[datetime] = _utc()
+# -- integrity ---------------------------------------------------------------------------
+
+
+class Checkpoint(SQLModel, table=True):
+    """A signed statement: events 1..``upto`` of the global sequence hash to ``head``.
+
+    ``cases`` maps each case touched since the previous checkpoint to its last event then
+    ([seq, hash]), so that a deleted case or tail can be named. ``statement`` is the signed
+    canonical text (fundflow/service/integrity/checkpoints.py), also appended to a file and sent to the
+    witness channel."""
+
+    __tablename__ = "checkpoints"
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    upto: int
+    head: str = Field(max_length=64)
+    cases: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    at: datetime = _utc(nullable=False)
+    key_id: str = Field(max_length=16)
+    statement: str = Field(sa_type=Text)
+    signature: str = Field(max_length=128)

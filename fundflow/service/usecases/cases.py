@@ -1,0 +1,449 @@
+"""Cases: open, fire a transition, read. Each use case owns its transaction.
+
+The engine decides; this module loads what it needs (the case, its documents, votes, the
+balance of the accounts in scope), asks ``Engine.fire`` and writes the outcome: the case row
+(versioned), the stage rows, the hash-chained event, money figures and ledger debits, all in
+one transaction. Of two conflicting fires exactly one wins; the other gets a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Iterable
+
+from sqlalchemy import func
+from sqlalchemy.sql import Select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session, select
+
+from fundflow.domain.deadlines import StageDeadlines
+from fundflow.domain.engine import Actor, CaseSnapshot, Outcome
+from fundflow.domain.errors import Refusal, refused
+from fundflow.domain.guards import Vote, VoteChoice
+from fundflow.domain.ledger import LedgerError
+from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
+from fundflow.domain.tz import SHANGHAI, UTC
+
+from fundflow.service.audit import GENESIS, event_hash
+from fundflow.service.context import Services
+from fundflow.service.db import read_only, transaction
+from fundflow.service.integrity.facts import STAGES, collect
+from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from fundflow.service.jurisdiction import can_see_case, can_see_community
+from fundflow.service.tables import (
+    Building, Case, Community, Document, Event, Household, IdempotencyRecord, MeetingVote, Stage, StreetOffice,
+    User,
+)
+from fundflow.service.usecases import ledger
+from fundflow.service.views import case_view
+
+__all__ = ["open_case", "fire_transition", "get_case", "load_case", "snapshot", "actor_of", "Reply",
+           "valid_documents", "occurred_value", "act_moments"]
+
+OPEN_TRIGGER = "open"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A use case's answer as the API sends it, so that idempotent replays are identical."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(str(user.id), user.role, user.org_name)
+
+
+def load_case(session: Session, user: User, case_id: int, *, for_update: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    case = session.exec(stmt).first()
+    if case is None or not can_see_case(user, case):
+        raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+    return case
+
+
+def current_stage(session: Session, case: Case) -> Stage | None:
+    return session.exec(select(Stage).where(Stage.case_id == case.id, Stage.left_at.is_(None))).first()
+
+
+def _in_scope(stmt: Select, case: Case) -> Select:
+    """The households that pay for ``case``: its community, narrowed to its buildings."""
+    stmt = stmt.where(Household.community_id == case.community_id)
+    if case.scope_building_ids:
+        stmt = stmt.where(Household.building_id.in_(case.scope_building_ids))
+    return stmt
+
+
+def scope_balance(session: Session, case: Case) -> Decimal:
+    # SUM keeps the column's type, so the fen come back as Decimal yuan
+    total = session.exec(_in_scope(select(func.coalesce(func.sum(Household.balance), 0)), case)).one()
+    return Decimal(total).quantize(Decimal("0.01"))
+
+
+def scope_households(session: Session, case: Case, *, lock: bool = False) -> list[Household]:
+    """The households in scope, by id: the order shares are computed in and rows are locked
+    in (PostgreSQL: SELECT ... FOR UPDATE; SQLite serialises writers with BEGIN IMMEDIATE),
+    so two cases over overlapping buildings always lock in the same order."""
+    stmt = _in_scope(select(Household), case).order_by(Household.id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return list(session.exec(stmt))
+
+
+def valid_documents(session: Session, case: Case) -> frozenset[str]:
+    """The document types on the case that count now: a type renewed by a new round (a return
+    for correction, a failed acceptance) counts only with a document of that round or later."""
+    renewed = case.renewed_documents or {}
+    rows = session.exec(select(Document.doc_type, func.max(Document.round)).where(Document.case_id == case.id)
+                        .group_by(Document.doc_type)).all()
+    return frozenset(t for t, r in rows if (r or 1) >= int(renewed.get(t, 0)))
+
+
+def act_moments(case: Case) -> dict[str, datetime]:
+    """trigger -> when that act last happened, from the case row."""
+    return {k: datetime.fromisoformat(v) for k, v in (case.act_times or {}).items()}
+
+
+def _utc_text(moment: datetime) -> str:
+    """How an act's moment is written in event data and ``cases.act_times``: UTC, ISO, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def occurred_value(raw: Any):
+    """An ``occurred_at`` from a request (text, date or datetime) -> date | aware datetime | None."""
+    try:
+        return parse_occurred_at(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"实际发生时间{exc}", code="invalid_occurred_at", detail={"field": "occurred_at"}) from None
+
+
+_BALANCE_GUARDS = frozenset({"amount_within_balance"})
+
+
+def touches_ledger(svc: Services, case: Case, trigger: str) -> bool:
+    """Whether ``trigger`` from the case's state may read or move the ledgers in scope."""
+    d = svc.registry.get(case.definition_id, case.definition_version)
+    tr = d.transition(trigger, case.state)
+    if tr is None:
+        return False
+    return bool((tr.effect is not None and tr.effect.moves_money) or (tr.dest is not None and d.states[tr.dest].terminal)
+                or any(g.name in _BALANCE_GUARDS for g in tr.guards))
+
+
+def snapshot(session: Session, case: Case, stage: Stage | None, households: list[Household] | None = None) -> CaseSnapshot:
+    """What the engine sees of a case; with ``households`` (locked), its ledgers in scope too."""
+    documents = valid_documents(session, case)
+    votes = {
+        v.party: Vote(v.attended, VoteChoice(v.vote) if v.vote else None)
+        for v in session.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))
+    }
+    acts = act_moments(case)
+    accounts, balance, money = (), None, None
+    if households is not None:
+        accounts = tuple(ledger.accounts_of(session, case, households))
+        balance = sum((Decimal(a.covers) for a in accounts), Decimal(0)) / 100
+        money = ledger.case_money(session, case, accounts)
+    return CaseSnapshot(
+        definition_id=case.definition_id,
+        version=case.definition_version,
+        state=case.state,
+        data=case.data,
+        documents=documents,
+        votes=votes,
+        balance=balance.quantize(Decimal("0.01")) if balance is not None else None,
+        accounts=accounts,
+        money=money,
+        stage_entered_at=stage.entered_at if stage else None,
+        suspended_since=case.suspended_since,
+        suspended_working_days=stage.suspended_working_days if stage else 0,
+        suspended_days=stage.suspended_days if stage else 0,
+        opened_at=acts.get(OPEN_TRIGGER, case.created_at),
+        acts=acts,
+        last_act_at=max(acts.values()) if acts else None,
+    )
+
+
+def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines | None) -> Stage:
+    stage = Stage(case_id=case_id, state=state, entered_at=entered_at)
+    set_deadlines(stage, d)
+    return stage
+
+
+def set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
+    if d is None:
+        stage.due_date = stage.due_at = stage.warn_at = stage.escalate_at = stage.next_alert_at = None
+        stage.provisional, stage.rule, stage.calendar_source = False, None, None
+        return
+    stage.due_date, stage.due_at, stage.warn_at = d.due_date, d.due_at, d.warn_at
+    stage.escalate_at = d.escalations[0].at if d.escalations else None
+    # the scan looks from the first moment on; alerts are unique per moment, so a moment
+    # already alerted (before a suspension) is not alerted again; a stage that begins overdue
+    # (an offline act recorded late) is looked at by the next scan
+    stage.next_alert_at = min(m for m in (d.warn_at, d.due_at) if m is not None)
+    stage.provisional, stage.rule, stage.calendar_source = d.provisional, d.rule, d.calendar_source
+    stage.suspended_working_days, stage.suspended_days = d.suspended_working_days, d.suspended_days
+
+
+SYSTEM_NAME, SYSTEM_ROLE = "系统", "system"
+
+
+def append_event(session: Session, case: Case, user: User | None, trigger: str, label: str, from_state: str | None,
+                 to_state: str, data: dict, comment: str | None, at: datetime,
+                 writes: Iterable[tuple[str, list]] = ()) -> Event:
+    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar).
+
+    Call it once the case row and every row in ``writes`` hold their new values: their digests
+    (fundflow/service/integrity/facts.py) go into the event, and the event is sealed when a key is set."""
+    seq = case.event_count + 1
+    prev = case.head_hash or GENESIS
+    user_id, name, role, org = ((user.id, user.display_name, user.role, user.org_name) if user is not None
+                                else (None, SYSTEM_NAME, SYSTEM_ROLE, None))
+    facts = collect(case, writes)
+    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev, facts)
+    signer = session.info.get("signer")
+    event = Event(case_id=case.id, seq=seq, trigger=trigger, label=label, from_state=from_state, to_state=to_state,
+                  user_id=user_id, user_name=name, role=role, org=org, data=data, comment=comment, at=at,
+                  prev_hash=prev, hash=h, facts=facts, seal=signer.seal(h) if signer is not None else None)
+    session.add(event)
+    case.event_count, case.head_hash = seq, h
+    return event
+
+
+def _clean_comment(comment: str | None) -> str | None:
+    if comment is None:
+        return None
+    comment = comment.strip()
+    if len(comment) > 2000:
+        raise InvalidInput("备注不能超过 2000 字", code="comment_too_long")
+    return comment or None
+
+
+# -- open ----------------------------------------------------------------------------------
+
+
+def open_case(svc: Services, user: User, *, definition: str, community_id: int, title: str, data: dict,
+              buildings: list[str] | None, now: datetime, version: int | None = None,
+              occurred_at: Any = None) -> Reply:
+    """``occurred_at``: when the hazard was reported, if that was before it is recorded here."""
+    d = svc.registry.get(definition, version)
+    happened = resolve_occurred_at(occurred_value(occurred_at), now, None)
+    if isinstance(happened, str):
+        raise InvalidInput(happened, code="invalid_occurred_at", detail={"field": "occurred_at"})
+    if user.role not in d.open_roles:
+        raise Forbidden(f"{d.roles[user.role].label if user.role in d.roles else user.role}不能发起“{d.title}”案件",
+                        code="role_cannot_open")
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("标题不能为空，且不超过 200 字", code="invalid_title")
+    _check_json(data)
+    with transaction(svc.sessions) as s:
+        community = s.get(Community, community_id)
+        office = s.get(StreetOffice, community.street_office_id) if community else None
+        if community is None or office is None or not can_see_community(user, community, office.district_id):
+            raise NotFound("小区不存在或不在您的管辖范围内", code="community_not_found")
+        scope_ids: list[int] = []
+        if buildings:
+            known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == community.id))}
+            unknown = [b for b in buildings if b not in known]
+            if unknown:
+                raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
+                                   detail={"unknown": unknown, "known": sorted(known)})
+            scope_ids = sorted({known[b] for b in buildings})
+        owned = sorted(k for k in (data or {}) if k in svc.engine.owned_keys(d))
+        if owned:
+            raise InvalidInput(f"以下字段由流程各环节填写，立案时不能提供：{'、'.join(owned)}", code="reserved_case_data",
+                               detail={"fields": owned})
+        _, deadlines = svc.engine.start(d.id, data, happened, d.version)
+        clean = {k: v for k, v in (data or {}).items()}
+        case = Case(number=f"T-{uuid.uuid4().hex[:28]}", title=title, definition_id=d.id,
+                    definition_version=d.version, state=d.initial, community_id=community.id,
+                    street_office_id=office.id, district_id=office.district_id, data=clean,
+                    scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now,
+                    act_times={OPEN_TRIGGER: _utc_text(happened)})
+        s.add(case)
+        s.flush()
+        case.number = f"FF{happened.astimezone(SHANGHAI).year}{case.id:06d}"
+        stage = _stage_row(case.id, d.initial, happened, deadlines)
+        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial,
+                     {**clean, "occurred_at": _utc_text(happened)}, None, now, [STAGES.added([stage])])
+        s.add(stage)
+        s.flush()
+        body = case_view(svc, s, user, case, stage, now)
+    return Reply(201, body)
+
+
+def _check_json(data: dict | None) -> None:
+    """Case data is stored and answered as JSON: NaN and Infinity (which the request parser lets
+    through) would be stored, then fail every answer that shows the case."""
+    try:
+        json.dumps(data or {}, allow_nan=False)
+    except ValueError:
+        raise InvalidInput("案件数据不能包含 NaN、Infinity 等非数值", code="invalid_case_data") from None
+
+
+# -- fire ----------------------------------------------------------------------------------
+
+
+def _request_hash(case_id: int, trigger: str, data: dict, comment: str | None, occurred: Any = None) -> str:
+    parts = [case_id, trigger, data, comment] + ([occurred.isoformat()] if occurred is not None else [])
+    raw = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, data: dict | None,
+                    comment: str | None, now: datetime, if_match: int | None = None,
+                    idempotency_key: str | None = None, occurred_at: Any = None) -> Reply:
+    """``occurred_at``: when the act happened offline (a day or a moment); default now."""
+    data = data or {}
+    comment = _clean_comment(comment)
+    occurred = occurred_value(occurred_at)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
+        raise InvalidInput("Idempotency-Key 长度应为 1-128 个字符", code="invalid_idempotency_key")
+    req_hash = _request_hash(case_id, trigger, data, comment, occurred)
+    try:
+        with transaction(svc.sessions) as s:
+            # Lock the case first, then look for the key: a request with the same key that is
+            # still running holds the lock, and once it commits its record is visible here
+            # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
+            case = load_case(s, user, case_id, for_update=True)
+            if idempotency_key is not None:
+                replay = _replay(s, user, idempotency_key, req_hash)
+                if replay is not None:
+                    return replay
+            if if_match is not None and case.version != if_match:
+                raise PreconditionFailed(f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
+                                         detail={"current_version": case.version})
+            stage = current_stage(s, case)
+            households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
+            snap = snapshot(s, case, stage, households)
+            out = svc.engine.fire(snap, trigger, actor_of(user), data, now, occurred)
+            if isinstance(out, Refusal):
+                raise refused(out)
+            stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
+            s.flush()
+            reply = Reply(200, case_view(svc, s, user, case, stage, now))
+            if idempotency_key is not None:
+                s.add(IdempotencyRecord(user_id=user.id, key=idempotency_key, request_hash=req_hash,
+                                        status_code=reply.status, body=reply.body, created_at=now))
+                s.flush()
+        return reply
+    except StaleDataError:
+        raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
+    except IntegrityError:
+        if idempotency_key is not None:
+            with read_only(svc.sessions) as s:
+                replay = _replay(s, user, idempotency_key, req_hash)
+                if replay is not None:
+                    return replay
+        raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
+
+
+def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | None:
+    rec = session.exec(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id,
+                                                        IdempotencyRecord.key == key)).first()
+    if rec is None:
+        return None
+    if rec.request_hash != req_hash:
+        raise InvalidInput("同一 Idempotency-Key 已用于不同的请求", code="idempotency_key_reused")
+    return Reply(rec.status_code, rec.body)
+
+
+def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, out: Outcome, user: User,
+                  comment: str | None, now: datetime, households: list[Household] | None = None,
+                  accounts: tuple = ()) -> Stage | None:
+    """Write an engine outcome: case row, stage rows, event, money, ledgers (``households``:
+    the scope, locked, when the outcome may move money). Stages begin and end when their acts
+    happened (``occurred_at``); the event keeps both moments."""
+    event_data = dict(out.event.data)
+    writes: list[tuple[str, list]] = []
+    happened = out.occurred_at or now
+    event_data["occurred_at"] = _utc_text(happened)
+    case.act_times = {**(case.act_times or {}), out.event.trigger: _utc_text(happened)}
+    if out.scope is not None:
+        event_data.update(set_scope(s, case, out.scope))
+    if out.renew_documents:
+        case.doc_round = (case.doc_round or 1) + 1
+        case.renewed_documents = {**(case.renewed_documents or {}), **{t: case.doc_round for t in out.renew_documents}}
+        event_data["new_round"] = {"round": case.doc_round, "documents": list(out.renew_documents)}
+    if out.new_stage:
+        if stage is not None:
+            stage.left_at = happened
+            s.add(stage)
+            writes.append(STAGES.changed(stage))
+        stage = None
+        if not out.closed:
+            stage = _stage_row(case.id, out.state, happened, out.deadlines)
+            s.add(stage)
+            writes.append(STAGES.added([stage]))
+    elif out.deadlines is not None and stage is not None:  # resumed, or the anchor act happened: the due date moved
+        set_deadlines(stage, out.deadlines)
+        s.add(stage)
+        writes.append(STAGES.changed(stage))
+    elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
+        stage.next_alert_at = None
+        s.add(stage)
+    case.state = out.state
+    case.data = dict(out.data)
+    case.suspended_since = out.suspended_since if out.suspended else None
+    case.updated_at = now
+    if out.closed:
+        d = svc.registry.get(case.definition_id, case.definition_version)
+        case.closed, case.closed_at, case.outcome = True, happened, d.states[out.state].outcome
+    for kind, amount in out.money.items():
+        if kind == "approved":
+            case.approved_amount = amount
+        elif kind == "settled":
+            case.settled_amount = amount
+        elif kind == "advanced":
+            case.advanced_amount = amount
+        # "paid": the paid total is what the ledgers were debited (below)
+    if out.ledger is not None or out.closed:
+        if households is None:
+            households = scope_households(s, case, lock=True)
+        try:
+            record = ledger.post_case(s, case, households, out.ledger, out.closed, case.event_count + 1, now,
+                                      accounts or None)
+        except LedgerError as exc:
+            raise Conflict(str(exc), code="ledger_refused") from None
+        if record is not None:
+            event_data["ledger"] = record
+    # the journal's entries are covered by the record in the event's data (hashed with it)
+    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now,
+                 writes)
+    s.add(case)
+    return stage
+
+
+def set_scope(s: Session, case: Case, scope: dict[str, Any]) -> dict[str, Any]:
+    """Set the paying scope the meeting decided (buildings of the community, or the whole
+    estate: ``scope_building_ids`` []); returns what the event records of it."""
+    before = list(case.scope_building_ids or [])
+    if scope.get("whole_estate"):
+        ids: list[int] = []
+    else:
+        known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
+        unknown = [b for b in scope["buildings"] if b not in known]
+        if unknown:
+            raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
+                               detail={"unknown": unknown, "known": sorted(known)})
+        ids = sorted({known[b] for b in scope["buildings"]})
+    case.scope_building_ids = ids
+    return {"scope_building_ids": ids, "scope_building_ids_before": before}
+
+
+# -- read ----------------------------------------------------------------------------------
+
+
+def get_case(svc: Services, user: User, case_id: int, now: datetime) -> dict[str, Any]:
+    with read_only(svc.sessions) as s:
+        case = load_case(s, user, case_id)
+        return case_view(svc, s, user, case, current_stage(s, case), now)
