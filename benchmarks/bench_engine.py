@@ -55,6 +55,7 @@ except Exception as exc:  # the package must import before anything can be measu
 
 # -- the scenarios ---------------------------------------------------------------------
 
+
 class Scenario:
     """One transition fired again and again from the same snapshot (snapshots are immutable,
     so every fire does the full work: nothing carries over between calls)."""
@@ -71,14 +72,20 @@ class Scenario:
 
 GUARDED = Scenario(
     "guarded   fund_review -approve-> advance_payment",
-    "fund_review", "approve", "advance_payment", "fund_center",
+    "fund_review",
+    "approve",
+    "advance_payment",
+    "fund_center",
     {"approved_amount": "250000.00", "approval_opinion": "同意"},
     documents={"application_form"},
     balance=Decimal("1000000.00"),
 )
 UNGUARDED = Scenario(
     "unguarded site_survey -complete_survey-> joint_meeting",
-    "site_survey", "complete_survey", "joint_meeting", "street_office",
+    "site_survey",
+    "complete_survey",
+    "joint_meeting",
+    "street_office",
     {"survey_date": "2026-03-01", "survey_findings": "楼道堆放杂物，消防通道堵塞"},
     documents={"site_record"},
 )
@@ -107,6 +114,7 @@ def bare_machine(definition) -> Machine:
 
 
 # -- timing helpers ----------------------------------------------------------------------
+
 
 def fire_loop(engine: Engine, s: Scenario, n: int) -> float:
     """Seconds for n fires of scenario s (outcomes discarded)."""
@@ -159,6 +167,7 @@ def interleaved(runs: dict[str, callable], n: int, repeats: int, best: bool = Fa
 
 # -- 1. fire vs bare ------------------------------------------------------------------------
 
+
 def check_scenarios(engine: Engine, machine: Machine) -> None:
     for s in (GUARDED, UNGUARDED):
         out = engine.fire(s.case, s.trigger, s.actor, s.data, NOW)
@@ -193,8 +202,16 @@ def bench_breakdown(engine: Engine, n: int, repeats: int) -> dict[str, float] | 
         dest_rule = c.definition.states[s.dest].deadline
         deadline_fn = getattr(eng, "compute_deadlines", compute_deadlines)  # what fire() calls
         values = {f.name: eng._parse_field(f, s.data[f.name])[0] for f in tr.fields}
-        ctx = GuardContext(values, s.case.data, s.case.documents, s.case.votes, s.case.balance, NOW,
-                           s.case.stage_entered_at, c.role_labels)
+        ctx = GuardContext(
+            values,
+            s.case.data,
+            s.case.documents,
+            s.case.votes,
+            s.case.balance,
+            NOW,
+            s.case.stage_entered_at,
+            c.role_labels,
+        )
         event = c.machine.events[s.trigger]
         new_data = dict(s.data)
 
@@ -222,6 +239,7 @@ def bench_breakdown(engine: Engine, n: int, repeats: int) -> dict[str, float] | 
 
 
 # -- 2. loading and compiling ----------------------------------------------------------------
+
 
 def bench_load(repeats: int):
     times, registry = [], None
@@ -258,6 +276,7 @@ def bench_compile(registry, calendar, repeats: int) -> list[tuple[str, float, fl
 
 # -- 3. memory ------------------------------------------------------------------------------
 
+
 def bench_memory(engine: Engine, registry, first: int, total: int):
     """Traced memory between ``first`` and ``total`` fires, alternating the guarded and the
     unguarded scenario, every outcome dropped at once as a service would after storing it."""
@@ -290,8 +309,13 @@ def bench_memory(engine: Engine, registry, first: int, total: int):
 
     # one compiled machine per definition version, however many cases were fired
     for d in registry:
-        engine.fire(CaseSnapshot(d.id, d.version, d.initial), "__bench_no_such_trigger__",
-                    Actor("bench", next(iter(d.roles))), None, NOW)
+        engine.fire(
+            CaseSnapshot(d.id, d.version, d.initial),
+            "__bench_no_such_trigger__",
+            Actor("bench", next(iter(d.roles))),
+            None,
+            NOW,
+        )
     same = engine._machine(DEFINITION_ID, VERSION) is compiled_before
     return {
         "growth_kb": growth / 1024,
@@ -306,6 +330,7 @@ def bench_memory(engine: Engine, registry, first: int, total: int):
 
 
 # -- report ----------------------------------------------------------------------------------
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -332,51 +357,70 @@ def main(argv=None) -> int:
 
     import transitions
 
-    print(f"fundflow engine benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()} "
-          f"({platform.python_implementation()}), transitions {transitions.__version__}, "
-          f"{platform.system()} {platform.machine()}, {_cpus()} CPU")
-    print(f"median of {repeats} repeats of {n:,} calls, after a warm-up of {n:,}; now = {NOW.isoformat()}; "
-          f"load average {_load()}")
+    print(
+        f"fundflow engine benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()} "
+        f"({platform.python_implementation()}), transitions {transitions.__version__}, "
+        f"{platform.system()} {platform.machine()}, {_cpus()} CPU"
+    )
+    print(
+        f"median of {repeats} repeats of {n:,} calls, after a warm-up of {n:,}; now = {NOW.isoformat()}; "
+        f"load average {_load()}"
+    )
     print()
     w = 58
-    print(f"1. fire() vs a bare transitions trigger".ljust(w) + "   fire µs   bare µs   ratio")
+    print("1. fire() vs a bare transitions trigger".ljust(w) + "   fire µs   bare µs   ratio")
     for s, k in ((GUARDED, "g"), (UNGUARDED, "u")):
         f, b = fires[f"fire_{k}"], fires[f"bare_{k}"]
         fm, bm = fires[f"fire_{k}_min"], fires[f"bare_{k}_min"]
         ratio = f / b
         verdict = "ok" if ratio <= RATIO_GOAL else "above goal"
-        print(f"   {s.name}".ljust(w) + f"  {f:8.2f}  {b:8.2f}  {ratio:5.2f}x  goal <= {RATIO_GOAL:g}x: {verdict}"
-              f"  (fastest repeats: {fm:.2f} / {bm:.2f} = {fm / bm:.2f}x)")
+        print(
+            f"   {s.name}".ljust(w) + f"  {f:8.2f}  {b:8.2f}  {ratio:5.2f}x  goal <= {RATIO_GOAL:g}x: {verdict}"
+            f"  (fastest repeats: {fm:.2f} / {bm:.2f} = {fm / bm:.2f}x)"
+        )
     if parts is not None:
         f = fires["fire_g"]
         rest = f - parts["parse"] - parts["machine"] - parts["deadlines"]
         print("   the guarded fire, part by part (each timed alone)".ljust(w) + "        µs   share")
-        for label, us in (("_Adapter + trigger + amount_within_balance guard", parts["machine"]),
-                          ("compute_deadlines (2 working days + warning + 2 steps)", parts["deadlines"]),
-                          ("field parsing (amount + text)", parts["parse"]),
-                          ("rest: checks, data copy, GuardContext, Event, Outcome", rest)):
+        for label, us in (
+            ("_Adapter + trigger + amount_within_balance guard", parts["machine"]),
+            ("compute_deadlines (2 working days + warning + 2 steps)", parts["deadlines"]),
+            ("field parsing (amount + text)", parts["parse"]),
+            ("rest: checks, data copy, GuardContext, Event, Outcome", rest),
+        ):
             print(f"     {label}".ljust(w) + f"  {us:8.2f}  {us / f:5.0%}")
     print()
     print("2. definitions".ljust(w) + "   median ms")
     warnings = sum(1 for pr in problems if pr.severity.name == "WARNING")
-    print(f"   load_directory(fundflow/definitions/): {len(registry)} file(s), {warnings} warning(s)".ljust(w) + f"  {load_ms:8.2f}")
+    print(
+        f"   load_directory(fundflow/definitions/): {len(registry)} file(s), {warnings} warning(s)".ljust(w)
+        + f"  {load_ms:8.2f}"
+    )
     for key, first_ms, again_ms in compile_rows:
-        print(f"   first fire, fresh engine: {key}".ljust(w) + f"  {first_ms:8.2f}"
-              f"   (compiles the machine; a 2nd call takes {again_ms * 1e3:.0f} µs)")
+        print(
+            f"   first fire, fresh engine: {key}".ljust(w) + f"  {first_ms:8.2f}"
+            f"   (compiles the machine; a 2nd call takes {again_ms * 1e3:.0f} µs)"
+        )
     print()
     print(f"3. memory, tracemalloc, {mem_total:,} fires (guarded and unguarded alternating, outcomes dropped)")
     flat = "flat" if abs(mem["growth_kb"]) < 64 else "GROWING"
     per_fire = mem["growth_kb"] * 1024 / (mem_total - mem_first)
-    print(f"   growth from fire {mem_first:,} to fire {mem_total:,}: {mem['growth_kb']:+.1f} KB = {per_fire:+.2f} B/fire "
-          f"({flat}; get_traced_memory says {mem['current_growth_kb']:+.1f} KB)")
-    print(f"   traced at fire {mem_total:,}: {mem['current_kb']:.0f} KB; peak {mem['peak_kb']:.0f} KB "
-          f"(both counted from fire 0, when tracing began)")
+    print(
+        f"   growth from fire {mem_first:,} to fire {mem_total:,}: {mem['growth_kb']:+.1f} KB = {per_fire:+.2f} B/fire "
+        f"({flat}; get_traced_memory says {mem['current_growth_kb']:+.1f} KB)"
+    )
+    print(
+        f"   traced at fire {mem_total:,}: {mem['current_kb']:.0f} KB; peak {mem['peak_kb']:.0f} KB "
+        f"(both counted from fire 0, when tracing began)"
+    )
     for s in mem["top"] if flat != "flat" else ():
         frame = s.traceback[0]
         print(f"     +{s.size_diff / 1024:.1f} KB  {frame.filename}:{frame.lineno}")
     ok = "ok" if mem["compiled"] == mem["versions"] and mem["same_machine"] else "UNEXPECTED"
-    print(f"   engine._compiled: {mem['compiled']} machine(s) for {mem['versions']} definition version(s), "
-          f"reused across all fires: {mem['same_machine']} ({ok})")
+    print(
+        f"   engine._compiled: {mem['compiled']} machine(s) for {mem['versions']} definition version(s), "
+        f"reused across all fires: {mem['same_machine']} ({ok})"
+    )
     print()
     print(f"total {elapsed:.1f} s")
     return 0

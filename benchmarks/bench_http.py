@@ -29,14 +29,12 @@ import os
 import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -45,10 +43,9 @@ for p in (ROOT, HERE):
         sys.path.insert(0, str(p))
 
 try:
-    import httpx
-
     import bench_service as bs
-except Exception as exc:  # noqa: BLE001 - nothing can be measured without them
+    import httpx
+except Exception as exc:
     print(f"bench_http: cannot import httpx or bench_service: {type(exc).__name__}: {exc}")
     sys.exit(2)
 
@@ -61,6 +58,7 @@ BODY = {"trigger": bs.TRIGGER, "data": bs.FIRE_DATA}
 
 
 # -- the server -------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -76,11 +74,30 @@ class Server:
         self.workers = workers
         self.log_path = log_path
         env = dict(os.environ, FUNDFLOW_DATABASE_URL=url, FUNDFLOW_DATA_DIR=str(data_dir))
-        cmd = [sys.executable, "-m", "uvicorn", "fundflow.http.asgi:app", "--app-dir", str(ROOT),
-               "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fundflow.http.asgi:app",
+            "--app-dir",
+            str(ROOT),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.base = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
@@ -153,6 +170,7 @@ def _cpu_of(pid: int) -> float:
 
 # -- the clients ------------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     label: str
@@ -207,8 +225,10 @@ async def drive(server: Server, token: str, ids: list[int], clients: int, label:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     queue = list(reversed(ids))
-    async with httpx.AsyncClient(base_url=server.base, timeout=REQUEST_TIMEOUT_S, limits=limits,
-                                 trust_env=False) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base, timeout=REQUEST_TIMEOUT_S, limits=limits, trust_env=False
+    ) as client:
+
         async def one_client():
             while queue:
                 await _post(client, queue.pop(), headers, res)
@@ -224,7 +244,7 @@ async def drive(server: Server, token: str, ids: list[int], clients: int, label:
         cpu0, ccpu0, t0 = server.cpu_s(), time.process_time(), time.perf_counter()
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), RUN_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             res.timed_out = True
         res.wall = time.perf_counter() - t0
         res.server_cpu, res.client_cpu = server.cpu_s() - cpu0, time.process_time() - ccpu0
@@ -233,16 +253,29 @@ async def drive(server: Server, token: str, ids: list[int], clients: int, label:
 
 # -- one server -------------------------------------------------------------------------------
 
-def bench_server(url: str, data_dir: Path, token: str, workers: int, ids: dict[str, list[int]],
-                 log_path: Path) -> tuple[list[Result], str]:
+
+def bench_server(
+    url: str, data_dir: Path, token: str, workers: int, ids: dict[str, list[int]], log_path: Path
+) -> tuple[list[Result], str]:
     server = Server(url, data_dir, workers, log_path)
     try:
         server.wait_ready()
         asyncio.run(drive(server, token, ids["warmup"], 4, "warm-up"))
-        results = [asyncio.run(drive(server, token, ids[f"c{c}"], c, f"{c} client{'s' if c > 1 else ''}"))
-                   for c in LEVELS]
-        results.append(asyncio.run(drive(server, token, ids["race"], 2 * RACE_PAIRS_AT_ONCE,
-                                         f"16 clients in {RACE_PAIRS_AT_ONCE} racing pairs", race=True)))
+        results = [
+            asyncio.run(drive(server, token, ids[f"c{c}"], c, f"{c} client{'s' if c > 1 else ''}")) for c in LEVELS
+        ]
+        results.append(
+            asyncio.run(
+                drive(
+                    server,
+                    token,
+                    ids["race"],
+                    2 * RACE_PAIRS_AT_ONCE,
+                    f"16 clients in {RACE_PAIRS_AT_ONCE} racing pairs",
+                    race=True,
+                )
+            )
+        )
         return results, server.tail(3)
     finally:
         server.stop()
@@ -253,7 +286,7 @@ def case_sets(p: bs.Prepared, n: int, warmup: int, pairs: int, now: datetime) ->
     ids = bs.open_cases(p, sum(sizes.values()), now=now, label="HTTP压测")
     out, pos = {}, 0
     for k, size in sizes.items():
-        out[k] = ids[pos:pos + size]
+        out[k] = ids[pos : pos + size]
         pos += size
     return out
 
@@ -273,6 +306,7 @@ def verify(p: bs.Prepared, ids: dict[str, list[int]], results: list[Result], lab
 
 # -- report -----------------------------------------------------------------------------------
 
+
 def print_results(title: str, results: list[Result]) -> list[str]:
     problems = []
     w = 33
@@ -290,8 +324,10 @@ def print_results(title: str, results: list[Result]) -> list[str]:
         if r.timed_out:
             non_s += f" (TIMED OUT after {RUN_TIMEOUT_S} s)"
             bad["timeout"] = 1
-        print(f"   {r.label}".ljust(w) + f"{r.n:8d} {r.n / r.wall:7.0f} {r.pct(0.50):8.1f} {r.pct(0.99):8.1f}"
-              f"   {r.server_cpu / r.n * 1e3:17.2f}  {r.client_cpu / r.n * 1e3:17.2f}  {non_s}")
+        print(
+            f"   {r.label}".ljust(w) + f"{r.n:8d} {r.n / r.wall:7.0f} {r.pct(0.50):8.1f} {r.pct(0.99):8.1f}"
+            f"   {r.server_cpu / r.n * 1e3:17.2f}  {r.client_cpu / r.n * 1e3:17.2f}  {non_s}"
+        )
         if bad:
             problems.append(f"{title.strip()} / {r.label}: unexpected {bad}")
     return problems
@@ -301,20 +337,27 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="40 requests per level and 16 racing pairs")
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    ap.add_argument("--pg-url", default=os.environ.get("FUNDFLOW_BENCH_PG_URL", bs.DEFAULT_PG),
-                    help=f"PostgreSQL server and database (default {bs.DEFAULT_PG}; env FUNDFLOW_BENCH_PG_URL)")
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get("FUNDFLOW_BENCH_PG_URL", bs.DEFAULT_PG),
+        help=f"PostgreSQL server and database (default {bs.DEFAULT_PG}; env FUNDFLOW_BENCH_PG_URL)",
+    )
     args = ap.parse_args(argv)
     n, warmup, pairs = (40, 16, 16) if args.quick else (400, 40, 100)
     t_start = time.perf_counter()
-    print(f"fundflow HTTP benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
-          f"uvicorn {_version('uvicorn')} (h11, asyncio), FastAPI {_version('fastapi')}, httpx {httpx.__version__}, "
-          f"{platform.system()} {platform.machine()}, {bs._cpus()} CPU; load average {bs._load()}")
-    print(f"POST /api/v1/cases/{{id}}/transitions {BODY['trigger']} ({bs.SOURCE} -> {bs.DEST}) as the street office; "
-          f"{n} requests per level after {warmup} warm-up requests, {pairs} racing cases; the clients (one "
-          f"asyncio process) share the {bs._cpus()} CPUs with the server")
+    print(
+        f"fundflow HTTP benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
+        f"uvicorn {_version('uvicorn')} (h11, asyncio), FastAPI {_version('fastapi')}, httpx {httpx.__version__}, "
+        f"{platform.system()} {platform.machine()}, {bs._cpus()} CPU; load average {bs._load()}"
+    )
+    print(
+        f"POST /api/v1/cases/{{id}}/transitions {BODY['trigger']} ({bs.SOURCE} -> {bs.DEST}) as the street office; "
+        f"{n} requests per level after {warmup} warm-up requests, {pairs} racing cases; the clients (one "
+        f"asyncio process) share the {bs._cpus()} CPUs with the server"
+    )
     print()
     problems: list[str] = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if name not in ("sqlite", "postgresql"):
             print(f"bench_http: unknown backend {name!r}")
@@ -350,7 +393,7 @@ def main(argv=None) -> int:
 def _version(mod: str) -> str:
     try:
         return __import__(mod).__version__
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "?"
 
 

@@ -19,14 +19,14 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -38,25 +38,89 @@ def hot_path(n: int = 20000) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         signer = generate(Path(d) / "k.pem")
-    case = Case(id=1, number="FF2026000001", title="消防管网锈蚀漏水", definition_id="fire_hazard_emergency",
-                definition_version=1, state="joint_meeting", community_id=1, street_office_id=1, district_id=1,
-                data={"hazard": "消防管网", "notice_no": "株消隐字〔2026〕1号", "finding_route": "direct",
-                      "hazard_elements": "消防给水设施损坏", "survey_date": "2026-03-02", "survey_findings": "管网锈蚀"},
-                created_by=1, created_at=NOW, updated_at=NOW, scope_building_ids=[])
-    old = Stage(case_id=1, state="site_survey", entered_at=NOW, left_at=NOW, due_date=NOW.date(), due_at=NOW,
-                warn_at=NOW, provisional=False, rule="working_days", calendar_source="chinesecalendar 1.11.0")
-    new = Stage(case_id=1, state="joint_meeting", entered_at=NOW, due_date=NOW.date(), due_at=NOW, warn_at=NOW,
-                provisional=False, rule="working_days", calendar_source="chinesecalendar 1.11.0")
+    case = Case(
+        id=1,
+        number="FF2026000001",
+        title="消防管网锈蚀漏水",
+        definition_id="fire_hazard_emergency",
+        definition_version=1,
+        state="joint_meeting",
+        community_id=1,
+        street_office_id=1,
+        district_id=1,
+        data={
+            "hazard": "消防管网",
+            "notice_no": "株消隐字〔2026〕1号",
+            "finding_route": "direct",
+            "hazard_elements": "消防给水设施损坏",
+            "survey_date": "2026-03-02",
+            "survey_findings": "管网锈蚀",
+        },
+        created_by=1,
+        created_at=NOW,
+        updated_at=NOW,
+        scope_building_ids=[],
+    )
+    old = Stage(
+        case_id=1,
+        state="site_survey",
+        entered_at=NOW,
+        left_at=NOW,
+        due_date=NOW.date(),
+        due_at=NOW,
+        warn_at=NOW,
+        provisional=False,
+        rule="working_days",
+        calendar_source="chinesecalendar 1.11.0",
+    )
+    new = Stage(
+        case_id=1,
+        state="joint_meeting",
+        entered_at=NOW,
+        due_date=NOW.date(),
+        due_at=NOW,
+        warn_at=NOW,
+        provisional=False,
+        rule="working_days",
+        calendar_source="chinesecalendar 1.11.0",
+    )
     data = {"survey_date": "2026-03-02", "survey_findings": "管网锈蚀"}
 
     def plain():
-        event_hash(1, 5, "complete_survey", "site_survey", "joint_meeting", 1, "so", "street_office", "月塘街道",
-                   data, None, NOW, GENESIS)
+        event_hash(
+            1,
+            5,
+            "complete_survey",
+            "site_survey",
+            "joint_meeting",
+            1,
+            "so",
+            "street_office",
+            "月塘街道",
+            data,
+            None,
+            NOW,
+            GENESIS,
+        )
 
     def sealed():
         facts = collect(case, [STAGES.changed(old), STAGES.added([new])])
-        h = event_hash(1, 5, "complete_survey", "site_survey", "joint_meeting", 1, "so", "street_office", "月塘街道",
-                       data, None, NOW, GENESIS, facts)
+        h = event_hash(
+            1,
+            5,
+            "complete_survey",
+            "site_survey",
+            "joint_meeting",
+            1,
+            "so",
+            "street_office",
+            "月塘街道",
+            data,
+            None,
+            NOW,
+            GENESIS,
+            facts,
+        )
         signer.seal(h)
 
     def per_call(fn) -> float:  # the best of 10 runs: the least disturbed by other work on the machine
@@ -90,12 +154,28 @@ def estate(url: str, data_dir: Path, events: int):
         so = s.get(User, world.ids["user_so"])
     written, t = 0, time.perf_counter()
     while written < events:
-        cid = cases.open_case(svc, so, definition="fire_hazard_emergency", community_id=world.ids["community_a"],
-                              title="消防管网锈蚀漏水", data={"hazard": "消防管网"}, buildings=None, now=NOW).body["id"]
+        cid = cases.open_case(
+            svc,
+            so,
+            definition="fire_hazard_emergency",
+            community_id=world.ids["community_a"],
+            title="消防管网锈蚀漏水",
+            data={"hazard": "消防管网"},
+            buildings=None,
+            now=NOW,
+        ).body["id"]
         written += 1
         for i in range(min(9, events - written)):
-            documents.attach_document(svc, so, cid, doc_type="hazard_photos", filename=f"{i}.jpg",
-                                      content_type="image/jpeg", content=uuid.uuid4().bytes * 64, now=NOW)
+            documents.attach_document(
+                svc,
+                so,
+                cid,
+                doc_type="hazard_photos",
+                filename=f"{i}.jpg",
+                content_type="image/jpeg",
+                content=uuid.uuid4().bytes * 64,
+                now=NOW,
+            )
             written += 1
     return svc, written, time.perf_counter() - t
 
@@ -121,9 +201,11 @@ def run(name: str, url: str, events: int) -> None:
         finally:
             svc.close()
     assert report.ok and cp.upto == written, report.findings[:5]
-    print(f"{name}: {written} events in {report.cases} cases written in {took:.1f} s; checkpoint {t_cp * 1000:.0f} ms; "
-          f"verify {t_verify * 1000:.0f} ms ({t_nofiles * 1000:.0f} ms without hashing the {written - report.cases} "
-          f"document files)")
+    print(
+        f"{name}: {written} events in {report.cases} cases written in {took:.1f} s; checkpoint {t_cp * 1000:.0f} ms; "
+        f"verify {t_verify * 1000:.0f} ms ({t_nofiles * 1000:.0f} ms without hashing the {written - report.cases} "
+        f"document files)"
+    )
 
 
 def main() -> None:

@@ -46,21 +46,32 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 DEFINITION, STATE = "fire_hazard_emergency", "reported"
 BATCH, PER_TRANSACTION = 10_000, 100_000
 DUE = 1_000
-PLAN_WORDS = ("Limit", "Scan", "Join", "Loop", "Sort", "Gather", "Rows Removed", "Execution Time", "SEARCH", "SCAN",
-              "TEMP")  # the plan lines shown
+PLAN_WORDS = (
+    "Limit",
+    "Scan",
+    "Join",
+    "Loop",
+    "Sort",
+    "Gather",
+    "Rows Removed",
+    "Execution Time",
+    "SEARCH",
+    "SCAN",
+    "TEMP",
+)  # the plan lines shown
 
 try:
     from sqlalchemy import create_engine, delete, event, insert, text, update
     from sqlalchemy.pool import NullPool
 
+    from fundflow.domain.alerts import stage_moments
+    from fundflow.domain.deadlines import compute_deadlines
+    from fundflow.domain.tz import SHANGHAI
     from fundflow.service.config import Settings
     from fundflow.service.context import Services, build_services
     from fundflow.service.migrate import upgrade
     from fundflow.service.tables import Alert, Case, Community, Delivery, District, Stage, StreetOffice
     from fundflow.service.usecases import alerts
-    from fundflow.domain.alerts import stage_moments
-    from fundflow.domain.deadlines import compute_deadlines
-    from fundflow.domain.tz import SHANGHAI
 except Exception as exc:  # the service must import before anything can be measured
     print(f"bench_scan: cannot import the service: {type(exc).__name__}: {exc}")
     sys.exit(2)
@@ -73,6 +84,7 @@ DUE_IDS = list(range(10, 10 * DUE + 1, 10))  # every 10th of the first 10,000
 
 # -- databases ----------------------------------------------------------------------------------
 
+
 def psycopg_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
@@ -84,7 +96,7 @@ def pg_reachable(base: str) -> str | None:
             conn.execute(text("SELECT 1"))
         eng.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - reported as a skip
+    except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
@@ -113,6 +125,7 @@ def database(name: str, pg_base: str):
 
 # -- the rows -----------------------------------------------------------------------------------
 
+
 class Loader:
     def __init__(self, svc: Services):
         self.svc = svc
@@ -122,16 +135,21 @@ class Loader:
         state = d.states[STATE]
         self.due = compute_deadlines(rule, DUE_ENTERED, svc.calendar, {})
         self.later = compute_deadlines(rule, LATER_ENTERED, svc.calendar, {})
-        due_now = stage_moments(rule, state.responsible, self.due.due_date, self.due.due_at, self.due.warn_at,
-                                svc.calendar, NOW)
+        due_now = stage_moments(
+            rule, state.responsible, self.due.due_date, self.due.due_at, self.due.warn_at, svc.calendar, NOW
+        )
         assert [m.kind.value for m in due_now] == ["warning"], due_now  # one alert per due stage
         assert self.later.warn_at > NOW
         with svc.db.begin() as conn:
             did = conn.execute(insert(District).values(code="BS", name="基准区").returning(District.id)).scalar_one()
-            sid = conn.execute(insert(StreetOffice).values(district_id=did, code="BS-1", name="基准街道")
-                               .returning(StreetOffice.id)).scalar_one()
-            cid = conn.execute(insert(Community).values(street_office_id=sid, code="BS-C", name="基准小区",
-                                                        address="", created_at=NOW).returning(Community.id)).scalar_one()
+            sid = conn.execute(
+                insert(StreetOffice).values(district_id=did, code="BS-1", name="基准街道").returning(StreetOffice.id)
+            ).scalar_one()
+            cid = conn.execute(
+                insert(Community)
+                .values(street_office_id=sid, code="BS-C", name="基准小区", address="", created_at=NOW)
+                .returning(Community.id)
+            ).scalar_one()
         self.places = dict(community_id=cid, street_office_id=sid, district_id=did)
         self.count = 0
         self.due_set = set(DUE_IDS)
@@ -140,14 +158,43 @@ class Loader:
         cases, stages = [], []
         for i in range(first, last + 1):
             dl, entered = (self.due, DUE_ENTERED) if i in self.due_set else (self.later, LATER_ENTERED)
-            cases.append(dict(id=i, number=f"BS{i:08d}", title="基准案件", definition_id=DEFINITION,
-                              definition_version=self.version, state=STATE, data={}, closed=False,
-                              created_at=entered, updated_at=entered, scope_building_ids=[], event_count=0,
-                              head_hash="", version=1, **self.places))
-            stages.append(dict(id=i, case_id=i, state=STATE, entered_at=entered, due_date=dl.due_date,
-                               due_at=dl.due_at, warn_at=dl.warn_at, escalate_at=dl.escalations[0].at,
-                               next_alert_at=dl.warn_at, provisional=dl.provisional, rule=dl.rule,
-                               calendar_source=dl.calendar_source, suspended_working_days=0, suspended_days=0))
+            cases.append(
+                dict(
+                    id=i,
+                    number=f"BS{i:08d}",
+                    title="基准案件",
+                    definition_id=DEFINITION,
+                    definition_version=self.version,
+                    state=STATE,
+                    data={},
+                    closed=False,
+                    created_at=entered,
+                    updated_at=entered,
+                    scope_building_ids=[],
+                    event_count=0,
+                    head_hash="",
+                    version=1,
+                    **self.places,
+                )
+            )
+            stages.append(
+                dict(
+                    id=i,
+                    case_id=i,
+                    state=STATE,
+                    entered_at=entered,
+                    due_date=dl.due_date,
+                    due_at=dl.due_at,
+                    warn_at=dl.warn_at,
+                    escalate_at=dl.escalations[0].at,
+                    next_alert_at=dl.warn_at,
+                    provisional=dl.provisional,
+                    rule=dl.rule,
+                    calendar_source=dl.calendar_source,
+                    suspended_working_days=0,
+                    suspended_days=0,
+                )
+            )
         return cases, stages
 
     def grow_to(self, total: int) -> float:
@@ -173,8 +220,9 @@ class Loader:
         with self.svc.db.begin() as conn:
             conn.execute(delete(Delivery.__table__))
             conn.execute(delete(Alert.__table__))
-            conn.execute(update(Stage.__table__).where(Stage.__table__.c.id.in_(DUE_IDS))
-                         .values(next_alert_at=self.due.warn_at))
+            conn.execute(
+                update(Stage.__table__).where(Stage.__table__.c.id.in_(DUE_IDS)).values(next_alert_at=self.due.warn_at)
+            )
         if self.svc.db.dialect.name == "postgresql":
             # each scan and reset leaves 1,000 dead row versions and index entries (next_alert_at
             # is indexed, so no HOT update); autovacuum would clear them, here it is done at once
@@ -183,6 +231,7 @@ class Loader:
 
 
 # -- measuring ----------------------------------------------------------------------------------
+
 
 class Capture:
     """The statements a block sends, as the driver got them (SQL text and bound parameters)."""
@@ -267,8 +316,12 @@ def measure(svc: Services, loader: Loader, repeats: int) -> dict:
             raise RuntimeError("a second scan at the same moment found work")
     statement, params = batch_query(svc, loader)  # leaves nothing due
     alt = statement.replace(" ORDER BY stages.id", "")  # a diagnostic: see the README
-    out = dict(scan=statistics.median(scans) * 1000, scan_min=min(scans) * 1000, idle=statistics.median(idles) * 1000,
-               statement=statement)
+    out = dict(
+        scan=statistics.median(scans) * 1000,
+        scan_min=min(scans) * 1000,
+        idle=statistics.median(idles) * 1000,
+        statement=statement,
+    )
     for state in ("idle", "due"):
         if state == "due":
             loader.reset()
@@ -290,6 +343,7 @@ def _index_of(lines: list[str]) -> str:
 
 # -- the run ------------------------------------------------------------------------------------
 
+
 def bench_backend(name: str, pg_base: str, sizes: list[int], repeats: int) -> None:
     with database(name, pg_base) as (url, data_dir, label):
         svc = build_services(Settings(database_url=url, data_dir=data_dir))
@@ -298,30 +352,43 @@ def bench_backend(name: str, pg_base: str, sizes: list[int], repeats: int) -> No
             upgrade(svc.db)
             loader = Loader(svc)
             print(f"{name}: {label}; migrated in {time.perf_counter() - t0:.1f} s")
-            print(f"   {'open stages':>13} {'load s':>7} {'scan ms':>8} {'fastest':>8} {'per due':>8} "
-                  f"{'idle scan':>10}   {'batch query: 1,000 due':<34} {'nothing due':<30}")
+            print(
+                f"   {'open stages':>13} {'load s':>7} {'scan ms':>8} {'fastest':>8} {'per due':>8} "
+                f"{'idle scan':>10}   {'batch query: 1,000 due':<34} {'nothing due':<30}"
+            )
             results = []
             for size in sizes:
                 load_s = loader.grow_to(size)
                 m = measure(svc, loader, repeats)
                 results.append((size, m))
                 q, i = m["query_due"], m["query_idle"]
-                print(f"   {size:>13,} {load_s:>7.1f} {m['scan']:>8.1f} {m['scan_min']:>8.1f} "
-                      f"{m['scan'] * 1000 / DUE:>6.0f}µs {m['idle']:>8.2f}ms   "
-                      f"{q['ms']:>7.2f} ms via {q['index']:<25} {i['ms']:>7.2f} ms via {i['index']}", flush=True)
+                print(
+                    f"   {size:>13,} {load_s:>7.1f} {m['scan']:>8.1f} {m['scan_min']:>8.1f} "
+                    f"{m['scan'] * 1000 / DUE:>6.0f}µs {m['idle']:>8.2f}ms   "
+                    f"{q['ms']:>7.2f} ms via {q['index']:<25} {i['ms']:>7.2f} ms via {i['index']}",
+                    flush=True,
+                )
             (n0, first), (n1, last) = results[0], results[-1]
-            print(f"   {n1:,} vs {n0:,} open stages: scan x{last['scan'] / first['scan']:.2f}, "
-                  f"idle scan x{last['idle'] / first['idle']:.2f}, batch query x{last['query_due']['ms'] / first['query_due']['ms']:.2f} "
-                  f"(nothing due x{last['query_idle']['ms'] / first['query_idle']['ms']:.2f})")
+            print(
+                f"   {n1:,} vs {n0:,} open stages: scan x{last['scan'] / first['scan']:.2f}, "
+                f"idle scan x{last['idle'] / first['idle']:.2f}, batch query x{last['query_due']['ms'] / first['query_due']['ms']:.2f} "
+                f"(nothing due x{last['query_idle']['ms'] / first['query_idle']['ms']:.2f})"
+            )
             print("   diagnostic, not what the scan sends: the same query without ORDER BY stages.id")
             for size, m in results:
                 a, b = m["alt_due"], m["alt_idle"]
-                print(f"   {size:>13,} {'':>7} {'':>8} {'':>8} {'':>8} {'':>10}   "
-                      f"{a['ms']:>7.2f} ms via {a['index']:<25} {b['ms']:>7.2f} ms via {b['index']}")
+                print(
+                    f"   {size:>13,} {'':>7} {'':>8} {'':>8} {'':>8} {'':>10}   "
+                    f"{a['ms']:>7.2f} ms via {a['index']:<25} {b['ms']:>7.2f} ms via {b['index']}"
+                )
             print(f"   the batch query (the first of the scan's batches of {alerts.BATCH}):")
             print("     " + " ".join(last["statement"].split()))
-            for key, what in (("query_due", "1,000 due"), ("query_idle", "nothing due"), ("alt_due", "1,000 due, without ORDER "
-                              "BY"), ("alt_idle", "nothing due, without ORDER BY")):
+            for key, what in (
+                ("query_due", "1,000 due"),
+                ("query_idle", "nothing due"),
+                ("alt_due", "1,000 due, without ORDER BY"),
+                ("alt_idle", "nothing due, without ORDER BY"),
+            ):
                 print(f"   its plan at {n1:,} open stages, {what}:")
                 for line in last[key]["plan"]:
                     if any(w in line for w in PLAN_WORDS):
@@ -342,11 +409,15 @@ def main() -> int:
     import sqlalchemy
 
     t_start = time.perf_counter()
-    print(f"fundflow scan benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
-          f"SQLAlchemy {sqlalchemy.__version__}, sqlite {_sqlite_version()}, psycopg {_psycopg_version()}, "
-          f"{platform.system()} {platform.machine()}, {_cpus()} CPU; load average {_load()}")
-    print(f"now = {NOW.isoformat()}; {DUE:,} stages due (one warning each), the rest next week; "
-          f"scan = median of {repeats} after a warm-up")
+    print(
+        f"fundflow scan benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, sqlite {_sqlite_version()}, psycopg {_psycopg_version()}, "
+        f"{platform.system()} {platform.machine()}, {_cpus()} CPU; load average {_load()}"
+    )
+    print(
+        f"now = {NOW.isoformat()}; {DUE:,} stages due (one warning each), the rest next week; "
+        f"scan = median of {repeats} after a warm-up"
+    )
     print()
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if name not in ("sqlite", "postgresql"):
@@ -371,7 +442,7 @@ def _psycopg_version() -> str:
         import psycopg
 
         return f"{psycopg.__version__} ({psycopg.pq.__impl__})"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "n/a"
 
 

@@ -40,11 +40,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -52,7 +53,7 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 DEFINITION = "fire_hazard_emergency"
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 TRIGGER, SOURCE, DEST = "complete_survey", "site_survey", "joint_meeting"
 FIRE_DATA = {"survey_date": "2026-03-01", "survey_findings": "楼道堆放杂物，消防通道堵塞"}
 CONFIRM_DATA = {"notice_no": "株消隐字〔2026〕1号", "finding_route": "direct", "hazard_elements": "疏散通道堵塞"}
@@ -76,6 +77,7 @@ except Exception as exc:  # the service must import before anything can be measu
 
 # -- databases ---------------------------------------------------------------------------
 
+
 def psycopg_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
@@ -88,7 +90,7 @@ def pg_reachable(base: str) -> str | None:
             conn.execute(text("SELECT 1"))
         eng.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - reported as a skip
+    except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
@@ -124,6 +126,7 @@ def database(name: str, pg_base: str, prefix: str = "bench_svc"):
 
 # -- the world and its cases -------------------------------------------------------------
 
+
 @dataclass
 class Prepared:
     svc: Services
@@ -134,9 +137,8 @@ class Prepared:
 
 def prepare(url: str, data_dir: Path, now: datetime = NOW) -> Prepared:
     """Migrate a fresh database and build the tests' small city (tests/service/conftest.py)."""
-    from tests.service.conftest import build_world
-
     from fundflow.service.integrity.keys import generate
+    from tests.service.conftest import build_world
 
     key = data_dir / "audit.pem"  # as in production: every event is sealed
     if not key.exists():
@@ -159,16 +161,33 @@ def open_cases(p: Prepared, n: int, now: datetime = NOW, label: str = "压测") 
     so, fr = p.users["so"], p.users["fr"]
     ids = []
     for i in range(n):
-        r = cases.open_case(p.svc, so, definition=DEFINITION, community_id=p.ids["community_a"],
-                            title=f"{label}案件 {i + 1}", data={}, buildings=None, now=now)
+        r = cases.open_case(
+            p.svc,
+            so,
+            definition=DEFINITION,
+            community_id=p.ids["community_a"],
+            title=f"{label}案件 {i + 1}",
+            data={},
+            buildings=None,
+            now=now,
+        )
         ids.append(r.body["id"])
     for start in range(0, n, 200):
         with transaction(p.svc.sessions) as s:
-            for cid in ids[start:start + 200]:
+            for cid in ids[start : start + 200]:
                 for doc_type in DOCUMENTS:
-                    s.add(Document(case_id=cid, doc_type=doc_type, filename=f"{doc_type}.pdf",
-                                   content_type="application/pdf", size=1024, sha256="0" * 64,
-                                   uploaded_by=so.id, uploaded_at=now))
+                    s.add(
+                        Document(
+                            case_id=cid,
+                            doc_type=doc_type,
+                            filename=f"{doc_type}.pdf",
+                            content_type="application/pdf",
+                            size=1024,
+                            sha256="0" * 64,
+                            uploaded_by=so.id,
+                            uploaded_at=now,
+                        )
+                    )
     for cid in ids:
         r = cases.fire_transition(p.svc, fr, cid, trigger="confirm_major", data=CONFIRM_DATA, comment=None, now=now)
         if r.body["state"] != SOURCE:
@@ -182,15 +201,20 @@ def check_moved(svc: Services, ids: list[int], label: str) -> None:
         return
     idl = ",".join(str(i) for i in ids)
     with svc.db.connect() as conn:
-        got = [conn.execute(text(q.format(idl))).scalar() for q in (
-            f"SELECT count(*) FROM cases WHERE id IN ({{}}) AND state = '{DEST}'",
-            f"SELECT count(*) FROM stages WHERE case_id IN ({{}}) AND left_at IS NULL AND state = '{DEST}'",
-            f"SELECT count(*) FROM stages WHERE case_id IN ({{}}) AND left_at IS NULL",
-            f"SELECT count(*) FROM events WHERE case_id IN ({{}}) AND \"trigger\" = '{TRIGGER}'",
-        )]
+        got = [
+            conn.execute(text(q.format(idl))).scalar()
+            for q in (
+                f"SELECT count(*) FROM cases WHERE id IN ({{}}) AND state = '{DEST}'",
+                f"SELECT count(*) FROM stages WHERE case_id IN ({{}}) AND left_at IS NULL AND state = '{DEST}'",
+                "SELECT count(*) FROM stages WHERE case_id IN ({}) AND left_at IS NULL",
+                f"SELECT count(*) FROM events WHERE case_id IN ({{}}) AND \"trigger\" = '{TRIGGER}'",
+            )
+        ]
     if got != [len(ids)] * 4:
-        raise SystemExit(f"bench_service: {label}: of {len(ids)} cases, [in {DEST}, open {DEST} stages, open stages, "
-                         f"events] = {got}: the run did not write what a transition writes")
+        raise SystemExit(
+            f"bench_service: {label}: of {len(ids)} cases, [in {DEST}, open {DEST} stages, open stages, "
+            f"events] = {got}: the run did not write what a transition writes"
+        )
 
 
 # -- capturing the statements of one fire -------------------------------------------------
@@ -264,8 +288,9 @@ def capture(svc: Services, user: User, case_id: int) -> tuple[list[Statement], A
             raise SystemExit(f"bench_service: cannot name the parameters of: {s.one_line[:120]}")
     unknown = [s.one_line[:120] for s in log if s.kind == "?"]
     if unknown:
-        raise SystemExit("bench_service: the use case now issues statements the floor cannot replay:\n  "
-                         + "\n  ".join(unknown))
+        raise SystemExit(
+            "bench_service: the use case now issues statements the floor cannot replay:\n  " + "\n  ".join(unknown)
+        )
     if reply.body.get("state") != DEST:
         raise SystemExit(f"bench_service: the captured fire ended in {reply.body.get('state')!r}, not {DEST!r}")
     return log, reply
@@ -280,6 +305,7 @@ def _kind(sql: str) -> str:
 
 # -- the floor ------------------------------------------------------------------------------
 
+
 class Floor:
     """The captured statements replayed by hand, one transaction per case.
 
@@ -292,8 +318,9 @@ class Floor:
 
     def __init__(self, statements: list[Statement], sqlite: bool, skip_roles: tuple[str, ...] = ()):
         self.sqlite = sqlite
-        self.steps = [(s.kind, s.sql, s.named(), s.names) for s in statements
-                      if s.kind != "begin" and s.role not in skip_roles]
+        self.steps = [
+            (s.kind, s.sql, s.named(), s.names) for s in statements if s.kind != "begin" and s.role not in skip_roles
+        ]
         self.count = len(self.steps) + (1 if sqlite else 0)  # + BEGIN IMMEDIATE
         self._columns: dict[str, dict[str, int]] = {}
         begins = [s for s in statements if s.kind == "begin"]
@@ -318,9 +345,14 @@ class Floor:
             data = dict(st["data"])
             data.update(FIRE_DATA)
             old = p["data"]
-            p.update(data=json.dumps(data) if isinstance(old, str) else type(old)(data),
-                     event_count=st["seq"], head_hash=st["hash"], version=st["version"] + 1,
-                     cases_id=cid, cases_version=st["version"])
+            p.update(
+                data=json.dumps(data) if isinstance(old, str) else type(old)(data),
+                event_count=st["seq"],
+                head_hash=st["hash"],
+                version=st["version"] + 1,
+                cases_id=cid,
+                cases_version=st["version"],
+            )
         elif kind == "insert_event":
             p.update(case_id=cid, seq=st["seq"], prev_hash=st["prev"], hash=st["hash"])
         elif kind == "update_stage":
@@ -350,8 +382,12 @@ class Floor:
                 if kind == "read_case":
                     row = self._row(kind, cur)
                     data = row["data"]
-                    st.update(version=row["version"], seq=row["event_count"] + 1, prev=row["head_hash"],
-                              data=json.loads(data) if isinstance(data, str) else data)
+                    st.update(
+                        version=row["version"],
+                        seq=row["event_count"] + 1,
+                        prev=row["head_hash"],
+                        data=json.loads(data) if isinstance(data, str) else data,
+                    )
                     st["hash"] = hashlib.sha256(f"{case_id}|{st['seq']}|{TRIGGER}|{st['prev']}".encode()).hexdigest()
                 elif kind == "read_stage":
                     st["stage_id"] = self._row(kind, cur)["id"]
@@ -374,8 +410,12 @@ class Floor:
                 if kind == "read_case":
                     row = res.mappings().one()
                     data = row["data"]
-                    st.update(version=row["version"], seq=row["event_count"] + 1, prev=row["head_hash"],
-                              data=json.loads(data) if isinstance(data, str) else data)
+                    st.update(
+                        version=row["version"],
+                        seq=row["event_count"] + 1,
+                        prev=row["head_hash"],
+                        data=json.loads(data) if isinstance(data, str) else data,
+                    )
                     st["hash"] = hashlib.sha256(f"{case_id}|{st['seq']}|{TRIGGER}|{st['prev']}".encode()).hexdigest()
                 elif kind == "read_stage":
                     st["stage_id"] = res.mappings().one()["id"]
@@ -384,6 +424,7 @@ class Floor:
 
 
 # -- timing ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -453,8 +494,13 @@ def _group(key) -> str:
     if filename == "~":
         m = re.search(r"of '([\w.]+)' objects", func) or re.search(r"method ([\w]+)\.", func)
         mod = m.group(1).split(".")[0] if m else "builtins"
-        return {"_sqlite3": "sqlite3", "sqlite3": "sqlite3", "select": "psycopg", "_hashlib": "hashlib",
-                "_json": "json"}.get(mod, "builtins/other C")
+        return {
+            "_sqlite3": "sqlite3",
+            "sqlite3": "sqlite3",
+            "select": "psycopg",
+            "_hashlib": "hashlib",
+            "_json": "json",
+        }.get(mod, "builtins/other C")
     path = filename.replace("\\", "/")
     if "/site-packages/" in path:
         top = path.split("/site-packages/")[1].split("/")[0]
@@ -478,7 +524,9 @@ GROUP_LABELS = {
     "workflow": "workflow (engine, deadlines, calendar)",
     "transitions": "transitions",
     "service": "service code (use case, view, audit)",
-    "json": "json", "hashlib": "hashlib", "builtins/other C": "builtins / other C",
+    "json": "json",
+    "hashlib": "hashlib",
+    "builtins/other C": "builtins / other C",
 }
 
 
@@ -506,10 +554,16 @@ def profile(svc: Services, user: User, ids: list[int]) -> dict[str, Any]:
         parts.append((label, cum / n * 1e3, calls / n))
     top = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:12]
     top_rows = [(f"{_short(k[0])}:{k[1]}({k[2]})", v[2] / n * 1e3, v[1] / n) for k, v in top]
-    return {"n": n, "wall_ms": wall / n * 1e3, "total_ms": total / n * 1e3,
-            "groups": sorted(((GROUP_LABELS.get(g, g), t / n * 1e3) for g, t in groups.items()),
-                             key=lambda x: x[1], reverse=True),
-            "parts": parts, "top": top_rows}
+    return {
+        "n": n,
+        "wall_ms": wall / n * 1e3,
+        "total_ms": total / n * 1e3,
+        "groups": sorted(
+            ((GROUP_LABELS.get(g, g), t / n * 1e3) for g, t in groups.items()), key=lambda x: x[1], reverse=True
+        ),
+        "parts": parts,
+        "top": top_rows,
+    }
 
 
 def _short(filename: str) -> str:
@@ -523,8 +577,10 @@ def _short(filename: str) -> str:
 
 # -- part by part ------------------------------------------------------------------------------
 
-def bench_parts(svc: Services, user: User, case_id: int, statements: list[Statement], floor: Floor,
-                repeats: int) -> list[tuple[str, float, float | None, int]]:
+
+def bench_parts(
+    svc: Services, user: User, case_id: int, statements: list[Statement], floor: Floor, repeats: int
+) -> list[tuple[str, float, float | None, int]]:
     """The read steps of a fire, each timed alone in a fresh session and transaction (the
     steps only read, so one untouched case serves every repeat), next to the raw DBAPI time
     of the statements each step issues. Returns (label, ORM µs, raw SQL µs, statements)."""
@@ -582,10 +638,18 @@ def bench_parts(svc: Services, user: User, case_id: int, statements: list[Statem
         holder.close()
     med = lambda xs: statistics.median(xs) * 1e6  # noqa: E731
     return [
-        ("load_case (SELECT case, FOR UPDATE on PostgreSQL)", med(orm["load_case"]), med(raw["load_case"]),
-         len(kinds["load_case"])),
-        ("current_stage (SELECT open stage)", med(orm["current_stage"]), med(raw["current_stage"]),
-         len(kinds["current_stage"])),
+        (
+            "load_case (SELECT case, FOR UPDATE on PostgreSQL)",
+            med(orm["load_case"]),
+            med(raw["load_case"]),
+            len(kinds["load_case"]),
+        ),
+        (
+            "current_stage (SELECT open stage)",
+            med(orm["current_stage"]),
+            med(raw["current_stage"]),
+            len(kinds["current_stage"]),
+        ),
         ("snapshot (documents, votes, balance)", med(orm["snapshot"]), med(raw["snapshot"]), len(kinds["snapshot"])),
         ("Engine.fire", med(orm["fire"]), None, 0),
         ("case_view (the reply)", med(orm["case_view"]), med(raw["case_view"]), len(kinds["case_view"])),
@@ -593,6 +657,7 @@ def bench_parts(svc: Services, user: User, case_id: int, statements: list[Statem
 
 
 # -- one database ---------------------------------------------------------------------------
+
 
 def bench_backend(name: str, pg_base: str, n: int, warmup: int, n_profile: int, n_parts: int) -> dict[str, Any]:
     sqlite = name == "sqlite"
@@ -625,7 +690,7 @@ def _bench_backend(p: Prepared, sqlite: bool, n: int, warmup: int, n_profile: in
 
     def take() -> list[int]:
         nonlocal pos
-        ids = all_ids[pos:pos + per_run]
+        ids = all_ids[pos : pos + per_run]
         pos += per_run
         return ids
 
@@ -634,6 +699,7 @@ def _bench_backend(p: Prepared, sqlite: bool, n: int, warmup: int, n_profile: in
             r = cases.fire_transition(s, so, cid, trigger=TRIGGER, data=dict(FIRE_DATA), comment=None, now=NOW)
             if r.status != 200:
                 raise SystemExit(f"bench_service: fire on case {cid} answered {r.status}")
+
         return fire_one
 
     holder: dict[str, Any] = {}
@@ -652,18 +718,38 @@ def _bench_backend(p: Prepared, sqlite: bool, n: int, warmup: int, n_profile: in
 
     runs = [
         Run("uc", "use case fire_transition", uc_fire(svc), take()),
-        Run("floor", f"SQL floor, raw DBAPI ({floor_all.count} statements)",
-            lambda cid: floor_all.fire(holder["raw"].driver_connection, cid), take(), open=raw_open, close=raw_close),
-        Run("core", "SQL floor via Core exec_driver_sql",
-            lambda cid: floor_all.fire_core(holder["core"], cid), take(), open=core_open, close=core_close),
+        Run(
+            "floor",
+            f"SQL floor, raw DBAPI ({floor_all.count} statements)",
+            lambda cid: floor_all.fire(holder["raw"].driver_connection, cid),
+            take(),
+            open=raw_open,
+            close=raw_close,
+        ),
+        Run(
+            "core",
+            "SQL floor via Core exec_driver_sql",
+            lambda cid: floor_all.fire_core(holder["core"], cid),
+            take(),
+            open=core_open,
+            close=core_close,
+        ),
         # shares the raw connection opened for "floor"
-        Run("floor_min", f"SQL floor without the reply's reads ({floor_min.count})",
-            lambda cid: floor_min.fire(holder["raw"].driver_connection, cid), take()),
+        Run(
+            "floor_min",
+            f"SQL floor without the reply's reads ({floor_min.count})",
+            lambda cid: floor_min.fire(holder["raw"].driver_connection, cid),
+            take(),
+        ),
     ]
     nopp = None
     if not sqlite:
-        db2 = create_engine(psycopg_url(str(svc.db.url.render_as_string(hide_password=False))),
-                            pool_pre_ping=False, pool_size=10, max_overflow=20)
+        db2 = create_engine(
+            psycopg_url(str(svc.db.url.render_as_string(hide_password=False))),
+            pool_pre_ping=False,
+            pool_size=10,
+            max_overflow=20,
+        )
         nopp = Services(svc.settings, db2, make_sessionmaker(db2), svc.engine)
         runs.append(Run("uc_nopp", "use case, engine without pool_pre_ping", uc_fire(nopp), take()))
     try:
@@ -675,28 +761,49 @@ def _bench_backend(p: Prepared, sqlite: bool, n: int, warmup: int, n_profile: in
         check_moved(svc, r.ids, r.label)
     same = compare_rows(svc, runs[0].ids[-1], runs[1].ids[-1])
     parts = bench_parts(svc, so, parts_case, statements, floor_all, n_parts)
-    prof = profile(svc, so, all_ids[pos:pos + n_profile])
-    check_moved(svc, all_ids[pos:pos + n_profile], "profiled fires")
-    return {"setup_s": setup_s, "statements": statements, "runs": runs, "parts": parts,
-            "floor": floor_all, "floor_min": floor_min, "same": same, "profile": prof,
-            "reply_bytes": len(json.dumps(reply.body, ensure_ascii=False).encode())}
+    prof = profile(svc, so, all_ids[pos : pos + n_profile])
+    check_moved(svc, all_ids[pos : pos + n_profile], "profiled fires")
+    return {
+        "setup_s": setup_s,
+        "statements": statements,
+        "runs": runs,
+        "parts": parts,
+        "floor": floor_all,
+        "floor_min": floor_min,
+        "same": same,
+        "profile": prof,
+        "reply_bytes": len(json.dumps(reply.body, ensure_ascii=False).encode()),
+    }
 
 
 def compare_rows(svc: Services, uc_case: int, floor_case: int) -> bool:
     """The floor wrote the same stage row and event as the use case (ids and hashes aside)."""
+
     def rows(cid):
         with svc.db.connect() as conn:
-            stage = conn.execute(text("SELECT state, entered_at, left_at, due_date, due_at, warn_at, escalate_at, "
-                                      "provisional, rule, calendar_source FROM stages WHERE case_id = :c "
-                                      "AND left_at IS NULL"), {"c": cid}).one()
-            ev = conn.execute(text("SELECT seq, \"trigger\", label, from_state, to_state, user_id, role, org, at "
-                                   "FROM events WHERE case_id = :c ORDER BY seq DESC LIMIT 1"), {"c": cid}).one()
+            stage = conn.execute(
+                text(
+                    "SELECT state, entered_at, left_at, due_date, due_at, warn_at, escalate_at, "
+                    "provisional, rule, calendar_source FROM stages WHERE case_id = :c "
+                    "AND left_at IS NULL"
+                ),
+                {"c": cid},
+            ).one()
+            ev = conn.execute(
+                text(
+                    'SELECT seq, "trigger", label, from_state, to_state, user_id, role, org, at '
+                    "FROM events WHERE case_id = :c ORDER BY seq DESC LIMIT 1"
+                ),
+                {"c": cid},
+            ).one()
             case = conn.execute(text("SELECT state, version, event_count FROM cases WHERE id = :c"), {"c": cid}).one()
         return tuple(stage), tuple(ev), tuple(case)
+
     return rows(uc_case) == rows(floor_case)
 
 
 # -- report ---------------------------------------------------------------------------------
+
 
 def report(res: dict[str, Any]) -> None:
     runs = {r.key: r for r in res["runs"]}
@@ -714,19 +821,29 @@ def report(res: dict[str, Any]) -> None:
     w = 58
     print("   ".ljust(w) + "  median ms  trans/s   mean ms  trans/s")
     for r in res["runs"]:
-        print(f"   {r.label}".ljust(w) + f"  {ms(r):9.3f} {1e3 / ms(r):8.0f}  {mean_ms(r):8.3f} {1e3 / mean_ms(r):8.0f}")
+        print(
+            f"   {r.label}".ljust(w) + f"  {ms(r):9.3f} {1e3 / ms(r):8.0f}  {mean_ms(r):8.3f} {1e3 / mean_ms(r):8.0f}"
+        )
     ratio, ratio_mean = ms(fl) / ms(uc), mean_ms(fl) / mean_ms(uc)
     verdict = "ok" if ratio >= RATIO_GOAL else "below goal"
-    print(f"   use case / floor (transitions per second): {ratio:.2f}  goal >= {RATIO_GOAL}: {verdict}  "
-          f"(from the means: {ratio_mean:.2f})")
-    print(f"   the use case spends {ms(uc) - ms(fl):.3f} ms per transition above the floor; the reply's "
-          f"{len(roles.get('reply', []))} reads cost {ms(fl) - ms(runs['floor_min']):.3f} ms of the floor; "
-          f"Core exec_driver_sql adds {ms(runs['core']) - ms(fl):.3f} ms to the raw floor")
+    print(
+        f"   use case / floor (transitions per second): {ratio:.2f}  goal >= {RATIO_GOAL}: {verdict}  "
+        f"(from the means: {ratio_mean:.2f})"
+    )
+    print(
+        f"   the use case spends {ms(uc) - ms(fl):.3f} ms per transition above the floor; the reply's "
+        f"{len(roles.get('reply', []))} reads cost {ms(fl) - ms(runs['floor_min']):.3f} ms of the floor; "
+        f"Core exec_driver_sql adds {ms(runs['core']) - ms(fl):.3f} ms to the raw floor"
+    )
     if "uc_nopp" in runs:
-        print(f"   with pool_pre_ping (a SELECT 1 round trip at every checkout) minus without: "
-              f"{ms(uc) - ms(runs['uc_nopp']):+.3f} ms per transition")
-    print(f"   rows written by the floor equal the use case's (ids and hashes aside): {res['same']}; "
-          f"reply {res['reply_bytes']:,} bytes of JSON")
+        print(
+            f"   with pool_pre_ping (a SELECT 1 round trip at every checkout) minus without: "
+            f"{ms(uc) - ms(runs['uc_nopp']):+.3f} ms per transition"
+        )
+    print(
+        f"   rows written by the floor equal the use case's (ids and hashes aside): {res['same']}; "
+        f"reply {res['reply_bytes']:,} bytes of JSON"
+    )
     print("   the use case, part by part (each timed alone, median)".ljust(w) + "     ORM µs  its SQL raw µs")
     total = 0.0
     raw_total = 0.0
@@ -736,11 +853,15 @@ def report(res: dict[str, Any]) -> None:
         sql = f"{raw_us:8.0f}  ({k} statement{'s' if k != 1 else ''})" if raw_us is not None else "       -"
         print(f"     {label}".ljust(w) + f"  {orm_us:9.0f}  {sql}")
     rest, rest_raw = ms(uc) * 1e3 - total, ms(fl) * 1e3 - raw_total
-    print(f"     rest: session, apply_outcome, 4 writes, commit".ljust(w) + f"  {rest:9.0f}  "
-          f"{rest_raw:8.0f}  (4 writes, BEGIN, COMMIT)")
+    print(
+        "     rest: session, apply_outcome, 4 writes, commit".ljust(w) + f"  {rest:9.0f}  "
+        f"{rest_raw:8.0f}  (4 writes, BEGIN, COMMIT)"
+    )
     prof = res["profile"]
-    print(f"   cProfile, {prof['n']} fires: {prof['wall_ms']:.2f} ms per transition under the profiler "
-          f"(profiled functions {prof['total_ms']:.2f} ms)")
+    print(
+        f"   cProfile, {prof['n']} fires: {prof['wall_ms']:.2f} ms per transition under the profiler "
+        f"(profiled functions {prof['total_ms']:.2f} ms)"
+    )
     print("     by package (own time)".ljust(w) + "        ms   share")
     for label, t in prof["groups"][:8]:
         print(f"       {label}".ljust(w) + f"  {t:8.3f}  {t / prof['total_ms']:5.0%}")
@@ -757,8 +878,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="60 timed fires per run instead of 300")
     p.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    p.add_argument("--pg-url", default=os.environ.get("FUNDFLOW_BENCH_PG_URL", DEFAULT_PG),
-                   help=f"PostgreSQL server and database (default {DEFAULT_PG}; env FUNDFLOW_BENCH_PG_URL)")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("FUNDFLOW_BENCH_PG_URL", DEFAULT_PG),
+        help=f"PostgreSQL server and database (default {DEFAULT_PG}; env FUNDFLOW_BENCH_PG_URL)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         n, warmup, n_profile, n_parts = 60, 5, 20, 50
@@ -767,11 +891,15 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     import sqlalchemy
 
-    print(f"fundflow service benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
-          f"SQLAlchemy {sqlalchemy.__version__}, sqlite {_sqlite_version()}, psycopg {_psycopg_version()}, "
-          f"{platform.system()} {platform.machine()}, {_cpus()} CPU; load average {_load()}")
-    print(f"{TRIGGER} ({SOURCE} -> {DEST}) on {DEFINITION} v1, one transition per case, now = {NOW.isoformat()}; "
-          f"{n} timed fires per run, the runs taking turns case by case, after {warmup} untimed")
+    print(
+        f"fundflow service benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, sqlite {_sqlite_version()}, psycopg {_psycopg_version()}, "
+        f"{platform.system()} {platform.machine()}, {_cpus()} CPU; load average {_load()}"
+    )
+    print(
+        f"{TRIGGER} ({SOURCE} -> {DEST}) on {DEFINITION} v1, one transition per case, now = {NOW.isoformat()}; "
+        f"{n} timed fires per run, the runs taking turns case by case, after {warmup} untimed"
+    )
     print()
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if name not in ("sqlite", "postgresql"):
@@ -799,7 +927,7 @@ def _psycopg_version() -> str:
         import psycopg
 
         return f"{psycopg.__version__} ({psycopg.pq.__impl__})"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "n/a"
 
 

@@ -47,12 +47,13 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -61,14 +62,13 @@ for _p in (ROOT, HERE):
         sys.path.insert(0, str(_p))
 
 try:
+    import bench_service as bs
     import httpx
+    from bench_http import _cpu_of, _tree, free_port
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
-
-    import bench_service as bs
-    from bench_http import _cpu_of, _tree, free_port
-except Exception as exc:  # noqa: BLE001
+except Exception as exc:
     print(f"load: cannot import httpx or the service: {type(exc).__name__}: {exc}")
     sys.exit(2)
 
@@ -82,6 +82,7 @@ CALLS = ("open", "upload", "transition", "get_case", "list_mine")
 
 
 # -- the database ------------------------------------------------------------------------------
+
 
 @contextmanager
 def pg_database(admin_url: str, prefix: str = "fundflow_load"):
@@ -116,16 +117,22 @@ def seed_cases(p: bs.Prepared, n: int, now: datetime, batch: int = 5000) -> floa
     with svc.sessions() as s:
         so = s.get(User, p.ids["user_so"])
         fr = s.get(User, p.ids["user_fr"])
-        actors = {"so": (so.id, so.display_name, so.role, so.org_name), "fr": (fr.id, fr.display_name, fr.role, fr.org_name)}
+        actors = {
+            "so": (so.id, so.display_name, so.role, so.org_name),
+            "fr": (fr.id, fr.display_name, fr.role, fr.org_name),
+        }
         from fundflow.service.tables import Community, StreetOffice
+
         comms = []
         for key in ("community_a", "community_b", "community_c"):
             c = s.get(Community, p.ids[key])
             o = s.get(StreetOffice, c.street_office_id)
             comms.append((c.id, o.id, o.district_id))
-    path = [("open", None, "reported", "so", {}, "隐患上报（立案）"),
-            ("confirm_major", "reported", "site_survey", "fr", bs.CONFIRM_DATA, "认定为重大火灾隐患"),
-            (bs.TRIGGER, "site_survey", "joint_meeting", "so", bs.FIRE_DATA, "完成现场查勘")]
+    path = [
+        ("open", None, "reported", "so", {}, "隐患上报（立案）"),
+        ("confirm_major", "reported", "site_survey", "fr", bs.CONFIRM_DATA, "认定为重大火灾隐患"),
+        (bs.TRIGGER, "site_survey", "joint_meeting", "so", bs.FIRE_DATA, "完成现场查勘"),
+    ]
     ct, st, et = Case.__table__, Stage.__table__, Event.__table__
     stage_id = event_id = 0
     with svc.db.begin() as conn:
@@ -142,36 +149,92 @@ def seed_cases(p: bs.Prepared, n: int, now: datetime, batch: int = 5000) -> floa
                     uid, name, role, org = actors[who]
                     h = event_hash(cid, seq, trig, frm, to, uid, name, role, org, data, None, at, prev)
                     event_id += 1
-                    events.append(dict(id=event_id, case_id=cid, seq=seq, trigger=trig, label=label, from_state=frm,
-                                       to_state=to, user_id=uid, user_name=name, role=role, org=org, data=data,
-                                       comment=None, at=at, prev_hash=prev, hash=h))
+                    events.append(
+                        dict(
+                            id=event_id,
+                            case_id=cid,
+                            seq=seq,
+                            trigger=trig,
+                            label=label,
+                            from_state=frm,
+                            to_state=to,
+                            user_id=uid,
+                            user_name=name,
+                            role=role,
+                            org=org,
+                            data=data,
+                            comment=None,
+                            at=at,
+                            prev_hash=prev,
+                            hash=h,
+                        )
+                    )
                     stage_id += 1
                     due = at + timedelta(days=7)
-                    stages.append(dict(id=stage_id, case_id=cid, state=to, entered_at=at,
-                                       left_at=at + timedelta(hours=1) if seq < steps else None,
-                                       due_date=due.date(), due_at=due, warn_at=due - timedelta(days=1),
-                                       escalate_at=due, next_alert_at=None, provisional=False, rule=None,
-                                       calendar_source=None, suspended_working_days=0, suspended_days=0))
+                    stages.append(
+                        dict(
+                            id=stage_id,
+                            case_id=cid,
+                            state=to,
+                            entered_at=at,
+                            left_at=at + timedelta(hours=1) if seq < steps else None,
+                            due_date=due.date(),
+                            due_at=due,
+                            warn_at=due - timedelta(days=1),
+                            escalate_at=due,
+                            next_alert_at=None,
+                            provisional=False,
+                            rule=None,
+                            calendar_source=None,
+                            suspended_working_days=0,
+                            suspended_days=0,
+                        )
+                    )
                     prev = h
                 last = opened + timedelta(hours=steps - 1)
-                cases.append(dict(id=cid, number=f"SEED{cid:09d}", title=f"存量案件 {cid}",
-                                  definition_id=bs.DEFINITION, definition_version=1, state=path[steps - 1][2],
-                                  community_id=comm, street_office_id=office, district_id=district, data={},
-                                  closed=False, outcome=None, suspended_since=None, approved_amount=None,
-                                  advanced_amount=None, settled_amount=None, paid_amount=None,
-                                  created_by=actors["so"][0], created_at=opened, updated_at=last, closed_at=None,
-                                  scope_building_ids=[], event_count=steps, head_hash=prev, version=steps))
+                cases.append(
+                    dict(
+                        id=cid,
+                        number=f"SEED{cid:09d}",
+                        title=f"存量案件 {cid}",
+                        definition_id=bs.DEFINITION,
+                        definition_version=1,
+                        state=path[steps - 1][2],
+                        community_id=comm,
+                        street_office_id=office,
+                        district_id=district,
+                        data={},
+                        closed=False,
+                        outcome=None,
+                        suspended_since=None,
+                        approved_amount=None,
+                        advanced_amount=None,
+                        settled_amount=None,
+                        paid_amount=None,
+                        created_by=actors["so"][0],
+                        created_at=opened,
+                        updated_at=last,
+                        closed_at=None,
+                        scope_building_ids=[],
+                        event_count=steps,
+                        head_hash=prev,
+                        version=steps,
+                    )
+                )
             conn.execute(ct.insert(), cases)
             conn.execute(st.insert(), stages)
             conn.execute(et.insert(), events)
         if svc.db.dialect.name == "postgresql":
             for table in ("cases", "stages", "events"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+                conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                )
             conn.execute(text("ANALYZE"))
     return time.perf_counter() - t0
 
 
 # -- the server --------------------------------------------------------------------------------
+
 
 def fundflow_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "fundflow"
@@ -182,33 +245,73 @@ class Server:
     """``fundflow serve --workers P`` (or, for the before figure, ``python -m uvicorn ...
     --workers P``) in a process group of its own, on a fixed port so it can be restarted."""
 
-    def __init__(self, url: str, data_dir: Path, workers: int, log_path: Path, launcher: str = "fundflow",
-                 port: Optional[int] = None, env: Optional[dict] = None):
+    def __init__(
+        self,
+        url: str,
+        data_dir: Path,
+        workers: int,
+        log_path: Path,
+        launcher: str = "fundflow",
+        port: int | None = None,
+        env: dict | None = None,
+    ):
         self.url, self.data_dir, self.workers, self.launcher = url, data_dir, workers, launcher
         self.extra_env = env or {}
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.starts = 0
 
     def start(self) -> None:
-        env = dict(os.environ, FUNDFLOW_DATABASE_URL=self.url, FUNDFLOW_DATA_DIR=str(self.data_dir),
-                   FUNDFLOW_SCHEDULER="off", FUNDFLOW_ENVIRONMENT="development")
+        env = dict(
+            os.environ,
+            FUNDFLOW_DATABASE_URL=self.url,
+            FUNDFLOW_DATA_DIR=str(self.data_dir),
+            FUNDFLOW_SCHEDULER="off",
+            FUNDFLOW_ENVIRONMENT="development",
+        )
         key = self.data_dir / "audit.pem"  # written by bench_service.prepare: the server seals its events
         if key.exists():
             env["FUNDFLOW_SIGNING_KEY_FILE"] = str(key)
         env.update(self.extra_env)
         if self.launcher == "fundflow":
-            cmd = fundflow_cmd() + ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+            cmd = fundflow_cmd() + [
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ]
         else:  # what `fundflow serve` ran before the fix: uvicorn.run(..., workers=P)
-            cmd = [sys.executable, "-m", "uvicorn", "fundflow.http.asgi:app", "--app-dir", str(ROOT), "--host",
-                   "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "fundflow.http.asgi:app",
+                "--app-dir",
+                str(ROOT),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ]
         self.log.write(f"--- start {self.starts + 1}: {' '.join(cmd)}\n".encode())
         self.log.flush()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.starts += 1
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
@@ -290,16 +393,18 @@ def _alive(pid: int) -> bool:
 
 # -- the clerks --------------------------------------------------------------------------------
 
+
 @dataclass
 class Ack:
     """A change the server acknowledged with 2xx."""
+
     call: str
     case_id: int
     trigger: str  # open / attach_document / the transition's trigger
     seq: int  # the event this change appended: its place in the case's chain
-    version: Optional[int] = None  # the case version in the reply (open, transition)
-    document_id: Optional[int] = None
-    doc_type: Optional[str] = None
+    version: int | None = None  # the case version in the reply (open, transition)
+    document_id: int | None = None
+    doc_type: str | None = None
 
 
 @dataclass
@@ -312,7 +417,7 @@ class Tally:
     races: int = 0
     race_ok: int = 0
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: Tally) -> None:
         for c in CALLS:
             self.latencies[c].extend(other.latencies[c])
         self.statuses.update(other.statuses)
@@ -344,7 +449,7 @@ class Plan:
     up: threading.Event = field(default_factory=lambda: _set(threading.Event()))  # cleared while the server is down
     _sent: itertools.count = field(default_factory=itertools.count)
     _journeys: itertools.count = field(default_factory=lambda: itertools.count(1))
-    on_ack: Optional[Callable[[Ack], None]] = None
+    on_ack: Callable[[Ack], None] | None = None
 
     def may_send(self) -> bool:
         return not self.stop.is_set() and time.monotonic() < self.deadline and next(self._sent) < self.max_requests
@@ -357,9 +462,13 @@ class Clerk:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.tally = Tally()
-        mk = lambda who: httpx.Client(base_url=plan.base, timeout=REQUEST_TIMEOUT_S, trust_env=False,  # noqa: E731
-                                      headers={"Authorization": f"Bearer {plan.tokens[who]}"},
-                                      limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        mk = lambda who: httpx.Client(
+            base_url=plan.base,
+            timeout=REQUEST_TIMEOUT_S,
+            trust_env=False,
+            headers={"Authorization": f"Bearer {plan.tokens[who]}"},
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
         self.so, self.fr, self.so2 = mk("so"), mk("fr"), mk("so")
         self.pool = ThreadPoolExecutor(1)
 
@@ -368,8 +477,9 @@ class Clerk:
         for c in (self.so, self.fr, self.so2):
             c.close()
 
-    def call(self, client: httpx.Client, call: str, method: str, path: str, expect: tuple[int, ...],
-             race: bool = False, **kw) -> tuple[int, Any]:
+    def call(
+        self, client: httpx.Client, call: str, method: str, path: str, expect: tuple[int, ...], race: bool = False, **kw
+    ) -> tuple[int, Any]:
         if not self.plan.may_send():
             raise Abandon("budget")
         t0 = time.perf_counter()
@@ -398,21 +508,40 @@ class Clerk:
             self.plan.on_ack(a)
 
     def upload(self, client: httpx.Client, case_id: int, doc_type: str, seq: int) -> None:
-        _, body = self.call(client, "upload", "POST", f"/api/v1/cases/{case_id}/documents", (201,),
-                            data={"doc_type": doc_type}, files={"file": (f"{doc_type}.pdf", PDF, "application/pdf")})
+        _, body = self.call(
+            client,
+            "upload",
+            "POST",
+            f"/api/v1/cases/{case_id}/documents",
+            (201,),
+            data={"doc_type": doc_type},
+            files={"file": (f"{doc_type}.pdf", PDF, "application/pdf")},
+        )
         self.ack(Ack("upload", case_id, "attach_document", seq, document_id=body["id"], doc_type=doc_type))
 
     def fire(self, client: httpx.Client, case_id: int, body: dict, seq: int, expect=(200,)) -> tuple[int, Any]:
-        status, reply = self.call(client, "transition", "POST", f"/api/v1/cases/{case_id}/transitions", expect, json=body)
+        status, reply = self.call(
+            client, "transition", "POST", f"/api/v1/cases/{case_id}/transitions", expect, json=body
+        )
         if status == 200:
             self.ack(Ack("transition", case_id, body["trigger"], seq, version=reply["version"]))
         return status, reply
 
     def journey(self, n: int) -> None:
         p = self.plan
-        _, body = self.call(self.so, "open", "POST", "/api/v1/cases", (201,),
-                            json={"definition": bs.DEFINITION, "community_id": p.community_id,
-                                  "title": f"负载测试案件 {threading.get_ident() % 10000}-{n}", "data": {}})
+        _, body = self.call(
+            self.so,
+            "open",
+            "POST",
+            "/api/v1/cases",
+            (201,),
+            json={
+                "definition": bs.DEFINITION,
+                "community_id": p.community_id,
+                "title": f"负载测试案件 {threading.get_ident() % 10000}-{n}",
+                "data": {},
+            },
+        )
         cid = body["id"]
         # each step needs the one before, so the events of a journey's acknowledged changes
         # have fixed places in the chain: open #1, uploads #2 #3, confirm #4, upload #5, survey #6
@@ -486,6 +615,7 @@ def run_clerks(plan: Plan, clients: int) -> tuple[Tally, float]:
 
 # -- report ------------------------------------------------------------------------------------
 
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[max(0, math.ceil(q * len(xs)) - 1)] * 1e3 if xs else float("nan")
@@ -497,16 +627,20 @@ def expected_409s(t: Tally) -> int:
 
 def report_run(label: str, t: Tally, wall: float, server_cpu: float) -> list[str]:
     n = t.requests
-    print(f"  {label}: {n} requests in {wall:.1f} s = {n / wall:.0f} req/s, {t.journeys / wall:.1f} journeys/s; "
-          f"server CPU {server_cpu / max(n, 1) * 1e3:.1f} ms/req")
+    print(
+        f"  {label}: {n} requests in {wall:.1f} s = {n / wall:.0f} req/s, {t.journeys / wall:.1f} journeys/s; "
+        f"server CPU {server_cpu / max(n, 1) * 1e3:.1f} ms/req"
+    )
     print("      call          count   p50 ms   p99 ms")
     for c in CALLS:
         xs = t.latencies[c]
         if xs:
-            print(f"      {c:<12} {len(xs):6d} {pct(xs, .5):8.1f} {pct(xs, .99):8.1f}")
+            print(f"      {c:<12} {len(xs):6d} {pct(xs, 0.5):8.1f} {pct(xs, 0.99):8.1f}")
     non2 = {f"{call} {key}": v for (call, key), v in sorted(t.statuses.items()) if not key.startswith("2")}
-    print(f"      non-2xx: {', '.join(f'{v} x {k}' for k, v in non2.items()) or 'none'}; races {t.races}, "
-          f"each one 200 + one 409: {t.race_ok}")
+    print(
+        f"      non-2xx: {', '.join(f'{v} x {k}' for k, v in non2.items()) or 'none'}; races {t.races}, "
+        f"each one 200 + one 409: {t.race_ok}"
+    )
     problems = [f"{label}: {u}" for u in t.unexpected[:20]]
     if expected_409s(t) != t.race_ok:
         problems.append(f"{label}: {expected_409s(t)} 409s but {t.race_ok} well-formed races")
@@ -522,9 +656,13 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server (default 3)")
     ap.add_argument("--max-requests", type=int, default=20000, help="hard cap of requests per run")
     ap.add_argument("--race-every", type=int, default=10, help="every N-th journey races complete_survey (0: none)")
-    ap.add_argument("--launcher", choices=("fundflow", "uvicorn"), default="fundflow",
-                    help="fundflow: `fundflow serve --workers P`; uvicorn: `python -m uvicorn ... --workers P` "
-                         "(what `fundflow serve` ran before the TCP_NODELAY fix)")
+    ap.add_argument(
+        "--launcher",
+        choices=("fundflow", "uvicorn"),
+        default="fundflow",
+        help="fundflow: `fundflow serve --workers P`; uvicorn: `python -m uvicorn ... --workers P` "
+        "(what `fundflow serve` ran before the TCP_NODELAY fix)",
+    )
     ap.add_argument("--pg-url", default=DEFAULT_PG, help=f"a database on the PostgreSQL server (default {DEFAULT_PG})")
     args = ap.parse_args(argv)
     workers = [int(x) for x in args.workers.split(",") if x.strip()]
@@ -533,17 +671,21 @@ def main(argv=None) -> int:
     if why:
         print(f"load: PostgreSQL not reachable at {args.pg_url}: {why}")
         return 2
-    print(f"fundflow load: Python {platform.python_version()}, httpx {httpx.__version__}, {platform.system()} "
-          f"{platform.machine()}, {bs._cpus()} CPU; load average {bs._load()}")
-    print(f"{args.clients} clerk threads, {args.duration:.0f} s per run after {args.warmup:.0f} s warm-up; launcher "
-          f"{args.launcher}; FUNDFLOW_SCHEDULER=off; every {args.race_every}th journey races complete_survey")
+    print(
+        f"fundflow load: Python {platform.python_version()}, httpx {httpx.__version__}, {platform.system()} "
+        f"{platform.machine()}, {bs._cpus()} CPU; load average {bs._load()}"
+    )
+    print(
+        f"{args.clients} clerk threads, {args.duration:.0f} s per run after {args.warmup:.0f} s warm-up; launcher "
+        f"{args.launcher}; FUNDFLOW_SCHEDULER=off; every {args.race_every}th journey races complete_survey"
+    )
     problems: list[str] = []
     t_start = time.perf_counter()
     for n_stored in stored:
         tmp = Path(tempfile.mkdtemp(prefix="fundflow_load_"))
         try:
             with pg_database(args.pg_url) as (url, dbname):
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 t0 = time.perf_counter()
                 p = bs.prepare(url, tmp / "data", now)
                 t_world = time.perf_counter() - t0
@@ -557,25 +699,41 @@ def main(argv=None) -> int:
                     try:
                         server.start()
                         ready = server.wait_ready()
-                        warm = Plan(server.base, p.tokens, p.ids["community_a"], time.monotonic() + args.warmup,
-                                    args.max_requests, args.race_every)
+                        warm = Plan(
+                            server.base,
+                            p.tokens,
+                            p.ids["community_a"],
+                            time.monotonic() + args.warmup,
+                            args.max_requests,
+                            args.race_every,
+                        )
                         wt, _ = run_clerks(warm, args.clients)
                         problems += [f"warm-up: {u}" for u in wt.unexpected[:5]]
-                        plan = Plan(server.base, p.tokens, p.ids["community_a"], time.monotonic() + args.duration,
-                                    args.max_requests, args.race_every)
+                        plan = Plan(
+                            server.base,
+                            p.tokens,
+                            p.ids["community_a"],
+                            time.monotonic() + args.duration,
+                            args.max_requests,
+                            args.race_every,
+                        )
                         cpu0 = server.cpu_s()
                         t, wall = run_clerks(plan, args.clients)
                         cpu = server.cpu_s() - cpu0
                     finally:
                         server.stop()
-                    problems += report_run(f"--workers {w} ({have:,} cases at start, ready in {ready:.1f} s)", t, wall, cpu)
+                    problems += report_run(
+                        f"--workers {w} ({have:,} cases at start, ready in {ready:.1f} s)", t, wall, cpu
+                    )
                 p.svc.close()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     for pr in problems:
         print(f"PROBLEM: {pr}")
-    print(f"\ntotal {time.perf_counter() - t_start:.0f} s; load average {bs._load()}; "
-          f"{'no request failed except by design' if not problems else f'{len(problems)} problem(s)'}")
+    print(
+        f"\ntotal {time.perf_counter() - t_start:.0f} s; load average {bs._load()}; "
+        f"{'no request failed except by design' if not problems else f'{len(problems)} problem(s)'}"
+    )
     return 1 if problems else 0
 
 

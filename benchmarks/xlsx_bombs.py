@@ -56,6 +56,7 @@ def _rewrite(replace: dict[str, callable]) -> bytes:
 
 def cell_bomb(megabytes: int) -> bytes:
     """One cell of ``megabytes`` MB ("A" repeated): a ~300 KB file for 300 MB."""
+
     def write(text: str, stream) -> None:
         head, tail = text.split(PLACEHOLDER)
         stream.write(head.encode())
@@ -63,6 +64,7 @@ def cell_bomb(megabytes: int) -> bytes:
         for _ in range(megabytes):
             stream.write(chunk)
         stream.write(tail.encode())
+
     return _rewrite({"xl/worksheets/sheet1.xml": write})
 
 
@@ -70,6 +72,7 @@ def blank_rows(rows: int, *, dimension: bool, styled: bool = False) -> bytes:
     """The header and one household, then ``rows`` blank rows: ``<row r="n"/>`` elements (or,
     ``styled``, rows of a formatted empty cell, as Excel writes a sheet formatted to the bottom).
     ``dimension`` False drops the ``<dimension>`` element, so only reading the rows can tell."""
+
     def write(text: str, stream) -> None:
         last = rows + 2
         if dimension:
@@ -86,6 +89,7 @@ def blank_rows(rows: int, *, dimension: bool, styled: bool = False) -> bytes:
                 batch = []
         stream.write("".join(batch).encode())
         stream.write(("</sheetData>" + tail).encode())
+
     return _rewrite({"xl/worksheets/sheet1.xml": write})
 
 
@@ -110,6 +114,7 @@ def _measure(path: str) -> dict:
     """In this (fresh) process: parse the file, say how it ended and what it cost."""
     sys.path.insert(0, str(ROOT))
     import openpyxl  # noqa: F401 - loaded once by a serving process: not part of the figure
+
     from fundflow.service.household_import import ImportRejected, ImportTooLarge, parse_households
 
     content = Path(path).read_bytes()
@@ -127,8 +132,12 @@ def _measure(path: str) -> dict:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss
-    return {"seconds": round(elapsed, 3), "tracemalloc_peak_mb": round(peak / 2**20, 1),
-            "rss_growth_mb": round(rss / 1024, 1), "outcome": outcome}
+    return {
+        "seconds": round(elapsed, 3),
+        "tracemalloc_peak_mb": round(peak / 2**20, 1),
+        "rss_growth_mb": round(rss / 1024, 1),
+        "outcome": outcome,
+    }
 
 
 def main() -> int:
@@ -143,14 +152,18 @@ def main() -> int:
     files = {
         f"{20_000 // scale:,} households (the limit is 20,000)": lambda: households(20_000 // scale),
         f"one {300 // scale} MB cell": lambda: cell_bomb(300 // scale),
-        f"{1_000_000 // scale:,} blank rows, dimension recorded": lambda: blank_rows(1_000_000 // scale, dimension=True),
+        f"{1_000_000 // scale:,} blank rows, dimension recorded": lambda: blank_rows(
+            1_000_000 // scale, dimension=True
+        ),
         f"{1_000_000 // scale:,} blank rows, no dimension": lambda: blank_rows(1_000_000 // scale, dimension=False),
-        f"{1_000_000 // scale:,} formatted empty rows, no dimension":
-            lambda: blank_rows(1_000_000 // scale, dimension=False, styled=True),
+        f"{1_000_000 // scale:,} formatted empty rows, no dimension": lambda: blank_rows(
+            1_000_000 // scale, dimension=False, styled=True
+        ),
         # CSV uploads (the file name ends in .csv): blank lines are counted, not skipped one by one
         f"csv: {5_000_000 // scale:,} newlines, then the header": lambda: b"\n" * (5_000_000 // scale) + CSV_HEAD,
-        f"csv: header, then {1_000_000 // scale:,} blank CRLF lines":
-            lambda: CSV_HEAD + b"\n" + b"\r\n" * (1_000_000 // scale),
+        f"csv: header, then {1_000_000 // scale:,} blank CRLF lines": lambda: (
+            CSV_HEAD + b"\n" + b"\r\n" * (1_000_000 // scale)
+        ),
     }
     tmp = ROOT / "data" / "bench-xlsx"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -159,11 +172,14 @@ def main() -> int:
         path = tmp / ("bomb.csv" if name.startswith("csv:") else "bomb.xlsx")
         path.write_bytes(build())
         size = path.stat().st_size
-        out = subprocess.run([sys.executable, __file__, "--measure", str(path)], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--measure", str(path)], capture_output=True, text=True, check=True
+        )
         m = json.loads(out.stdout)
-        print(f"{name:<44} {size / 1024:>7.0f}KB {m['seconds']:>7.3f} {m['tracemalloc_peak_mb']:>15.1f} "
-              f"{m['rss_growth_mb']:>14.1f}  {m['outcome'][:70]}")
+        print(
+            f"{name:<44} {size / 1024:>7.0f}KB {m['seconds']:>7.3f} {m['tracemalloc_peak_mb']:>15.1f} "
+            f"{m['rss_growth_mb']:>14.1f}  {m['outcome'][:70]}"
+        )
         path.unlink()
     return 0
 

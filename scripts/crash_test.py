@@ -31,7 +31,6 @@ Prints a summary; exit 1 on any violation, 2 if PostgreSQL cannot be reached.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +86,17 @@ class Outcome:
         return "\n".join(lines)
 
 
-def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients: int = 8, every: int = 150,
-        max_requests: int = 20000, time_limit: float = 300.0, race_every: int = 7, quiet: bool = False) -> Outcome:
+def run(
+    pg_url: str = load.DEFAULT_PG,
+    workers: int = 2,
+    kills: int = 5,
+    clients: int = 8,
+    every: int = 150,
+    max_requests: int = 20000,
+    time_limit: float = 300.0,
+    race_every: int = 7,
+    quiet: bool = False,
+) -> Outcome:
     """The whole test; bounded by ``time_limit`` seconds of load (plus setup and checks)."""
     out = Outcome()
     t_start = time.monotonic()
@@ -96,20 +104,30 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
     tmp = Path(tempfile.mkdtemp(prefix="fundflow_crash_"))
     try:
         with load.pg_database(pg_url, prefix="fundflow_crash") as (url, dbname):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             p = bs.prepare(url, tmp / "data", now)
             p.svc.db.dispose()
             # the embedded scheduler signs a checkpoint every second, so that kills land mid-checkpoint too
-            server = load.Server(url, tmp / "data", workers, tmp / "server.log",
-                                 env={"FUNDFLOW_SCHEDULER": "embedded", "FUNDFLOW_SCAN_INTERVAL_SECONDS": "1",
-                                      "FUNDFLOW_CHECKPOINT_INTERVAL_SECONDS": "1"})
+            server = load.Server(
+                url,
+                tmp / "data",
+                workers,
+                tmp / "server.log",
+                env={
+                    "FUNDFLOW_SCHEDULER": "embedded",
+                    "FUNDFLOW_SCAN_INTERVAL_SECONDS": "1",
+                    "FUNDFLOW_CHECKPOINT_INTERVAL_SECONDS": "1",
+                },
+            )
             clerks_thread = None
             plan = None
             try:
                 server.start()
                 server.wait_ready()
-                say(f"database {dbname}; fundflow serve --workers {workers} on {server.base}; "
-                    f"{clients} clerks; a kill every {every} acknowledged changes")
+                say(
+                    f"database {dbname}; fundflow serve --workers {workers} on {server.base}; "
+                    f"{clients} clerks; a kill every {every} acknowledged changes"
+                )
                 acked = [0]
                 lock = threading.Lock()
 
@@ -117,14 +135,22 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
                     with lock:
                         acked[0] += 1
 
-                plan = load.Plan(server.base, p.tokens, p.ids["community_a"], time.monotonic() + time_limit,
-                                 max_requests, race_every, tolerate_transport_errors=True, on_ack=on_ack)
+                plan = load.Plan(
+                    server.base,
+                    p.tokens,
+                    p.ids["community_a"],
+                    time.monotonic() + time_limit,
+                    max_requests,
+                    race_every,
+                    tolerate_transport_errors=True,
+                    on_ack=on_ack,
+                )
                 result: dict = {}
 
                 def drive():
                     try:
                         result["tally"], result["wall"] = load.run_clerks(plan, clients)
-                    except Exception as exc:  # noqa: BLE001 - reported as a violation
+                    except Exception as exc:
                         result["error"] = exc
 
                 clerks_thread = threading.Thread(target=drive, daemon=True)
@@ -135,8 +161,10 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
                     while acked[0] < target and time.monotonic() < deadline and clerks_thread.is_alive():
                         time.sleep(0.005)
                     if acked[0] < target:
-                        out.violations.append(f"only {acked[0]} changes acknowledged, waiting for {target} "
-                                              f"(before kill {k + 1}): the load stalled or the budget ran out")
+                        out.violations.append(
+                            f"only {acked[0]} changes acknowledged, waiting for {target} "
+                            f"(before kill {k + 1}): the load stalled or the budget ran out"
+                        )
                         break
                     if k == kills:
                         break  # the load ran on after the last restart; stop it
@@ -167,8 +195,9 @@ def run(pg_url: str = load.DEFAULT_PG, workers: int = 2, kills: int = 5, clients
                 out.violations += [f"unexpected answer: {u}" for u in tally.unexpected]
                 if load.expected_409s(tally) != tally.race_ok:
                     out.violations.append(f"{load.expected_409s(tally)} 409s but {tally.race_ok} well-formed races")
-                p2 = bs.build_services(bs.Settings(database_url=url, data_dir=tmp / "data",
-                                                   signing_key_file=tmp / "data" / "audit.pem"))
+                p2 = bs.build_services(
+                    bs.Settings(database_url=url, data_dir=tmp / "data", signing_key_file=tmp / "data" / "audit.pem")
+                )
                 try:
                     check(p2, tally.acks, out)
                 finally:
@@ -186,25 +215,36 @@ def check(svc, acks: list, out: Outcome) -> None:
 
     v = out.violations
     with svc.db.connect() as conn:
-        events = {(r.case_id, r.seq): r.trigger for r in conn.execute(text("SELECT case_id, seq, \"trigger\" FROM events"))}
+        events = {
+            (r.case_id, r.seq): r.trigger for r in conn.execute(text('SELECT case_id, seq, "trigger" FROM events'))
+        }
         cases = {r.id: r for r in conn.execute(text("SELECT id, state, closed, version, event_count FROM cases"))}
         docs = {r.id: r for r in conn.execute(text("SELECT id, case_id, doc_type, sha256 FROM documents"))}
         counts = dict(conn.execute(text("SELECT case_id, count(*) FROM events GROUP BY case_id")).all())
-        last_to = dict(conn.execute(text(
-            "SELECT e.case_id, e.to_state FROM events e JOIN cases c ON c.id = e.case_id AND e.seq = c.event_count")).all())
+        last_to = dict(
+            conn.execute(
+                text(
+                    "SELECT e.case_id, e.to_state FROM events e JOIN cases c ON c.id = e.case_id AND e.seq = c.event_count"
+                )
+            ).all()
+        )
         open_stages: dict[int, list[str]] = {}
         for r in conn.execute(text("SELECT case_id, state FROM stages WHERE left_at IS NULL")):
             open_stages.setdefault(r.case_id, []).append(r.state)
-        per_trigger = conn.execute(text(
-            "SELECT case_id, \"trigger\", count(*) FROM events WHERE \"trigger\" IN ('open', 'confirm_major', "
-            "'complete_survey') GROUP BY case_id, \"trigger\" HAVING count(*) > 1")).all()
+        per_trigger = conn.execute(
+            text(
+                "SELECT case_id, \"trigger\", count(*) FROM events WHERE \"trigger\" IN ('open', 'confirm_major', "
+                "'complete_survey') GROUP BY case_id, \"trigger\" HAVING count(*) > 1"
+            )
+        ).all()
     out.cases, out.events = len(cases), len(events)
     # 1. every acknowledged change is present
     for a in acks:
         got = events.get((a.case_id, a.seq))
         if got != a.trigger:
-            v.append(f"lost: case {a.case_id} answered 2xx for {a.trigger} as event #{a.seq}, "
-                     f"but event #{a.seq} is {got!r}")
+            v.append(
+                f"lost: case {a.case_id} answered 2xx for {a.trigger} as event #{a.seq}, but event #{a.seq} is {got!r}"
+            )
         c = cases.get(a.case_id)
         if c is None:
             v.append(f"lost: case {a.case_id} ({a.trigger} answered 2xx) does not exist")
@@ -244,7 +284,7 @@ def check(svc, acks: list, out: Outcome) -> None:
 
     with svc.sessions() as s:
         out.checkpoints_during_load = s.execute(text("SELECT COUNT(*) FROM checkpoints")).scalar_one()
-    write_checkpoint(svc, datetime.now(timezone.utc), force=True)
+    write_checkpoint(svc, datetime.now(UTC), force=True)
     with svc.sessions() as s:
         report = verify_state(s, svc.settings, signer=svc.signer, verifier=svc.signer.verifier)
         unnumbered = s.execute(text("SELECT COUNT(*) FROM events WHERE gseq IS NULL")).scalar_one()

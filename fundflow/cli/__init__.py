@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,7 +15,9 @@ from fundflow.domain.errors import CalendarError, DefinitionError, Severity, Unk
 from fundflow.domain.loader import check_paths, definition_files, load_directory
 from fundflow.service.config import CALENDAR_FILE, DEFINITIONS_DIR, get_settings
 
-app = typer.Typer(help="fundflow：住宅小区重大火灾隐患维修资金应急使用流程引擎", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="fundflow：住宅小区重大火灾隐患维修资金应急使用流程引擎", no_args_is_help=True, add_completion=False
+)
 workdays_app = typer.Typer(help="工作日计算（含法定节假日与调休）", no_args_is_help=True)
 app.add_typer(workdays_app, name="workdays")
 db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
@@ -26,7 +28,9 @@ ledger_app = typer.Typer(help="分户账（维修资金明细账）", no_args_is
 app.add_typer(ledger_app, name="ledger")
 
 DefinitionsDir = Annotated[Path, typer.Option("--definitions", envvar="FUNDFLOW_DEFINITIONS_DIR", help="流程定义目录")]
-OverridesFile = Annotated[Path, typer.Option("--calendar-overrides", envvar="FUNDFLOW_CALENDAR_OVERRIDES", help="工作日历补充文件")]
+OverridesFile = Annotated[
+    Path, typer.Option("--calendar-overrides", envvar="FUNDFLOW_CALENDAR_OVERRIDES", help="工作日历补充文件")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -51,7 +55,9 @@ def _parse_date(raw: str) -> date:
 
 
 @app.command()
-def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="定义文件或目录（默认 fundflow/definitions/）")] = None) -> None:
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="定义文件或目录（默认 fundflow/definitions/）")] = None,
+) -> None:
     """Check definitions; print FILE:YAML_PATH: message per problem; exit 1 on any error."""
     targets = paths or [get_settings().definitions_dir]
     missing = [p for p in targets if not p.exists()]
@@ -72,7 +78,7 @@ def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="定义�
 @app.command()
 def diagram(
     definition_id: Annotated[str, typer.Argument(metavar="ID", help="流程定义 id")],
-    version: Annotated[Optional[int], typer.Option("--version", help="版本（默认最新）")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="版本（默认最新）")] = None,
     definitions: DefinitionsDir = DEFINITIONS_DIR,
 ) -> None:
     """Print the procedure as a Mermaid stateDiagram-v2."""
@@ -141,7 +147,7 @@ def _service_call():
 def _now():
     from datetime import datetime, timezone
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @db_app.command("upgrade")
@@ -161,16 +167,17 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 def user_add(
     name: Annotated[str, typer.Argument(help="用户名")],
     role: Annotated[str, typer.Option("--role", help="角色，如 street_office、fund_center")],
-    org: Annotated[Optional[str], typer.Option("--org", help="机构编码：区、街道或小区编码；市级角色可省略")] = None,
-    display_name: Annotated[Optional[str], typer.Option("--display-name", help="显示名称")] = None,
-    password: Annotated[Optional[str], typer.Option("--password", help="登录密码（可省略，仅发 API 令牌）")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="机构编码：区、街道或小区编码；市级角色可省略")] = None,
+    display_name: Annotated[str | None, typer.Option("--display-name", help="显示名称")] = None,
+    password: Annotated[str | None, typer.Option("--password", help="登录密码（可省略，仅发 API 令牌）")] = None,
 ) -> None:
     """Create a user and print an API token (shown once)."""
     from fundflow.service.usecases.users import add_user
 
     with _service_call() as svc:
-        user, token = add_user(svc, username=name, display_name=display_name or name, role=role, org=org,
-                               password=password, now=_now())
+        user, token = add_user(
+            svc, username=name, display_name=display_name or name, role=role, org=org, password=password, now=_now()
+        )
     typer.echo(f"user {user.username} ({user.role}, {user.org_name}) token: {token}")
 
 
@@ -218,8 +225,11 @@ def ledger_verify() -> None:
         svc.close()
     for p in problems:
         typer.echo(p)
-    typer.echo(f"{counts['households']} household(s), {counts['entries']} journal entries, {counts['cases']} case(s), "
-               f"{counts['events']} event record(s) checked; {len(problems)} mismatch(es)", err=True)
+    typer.echo(
+        f"{counts['households']} household(s), {counts['entries']} journal entries, {counts['cases']} case(s), "
+        f"{counts['events']} event record(s) checked; {len(problems)} mismatch(es)",
+        err=True,
+    )
     raise typer.Exit(1 if problems else 0)
 
 
@@ -243,7 +253,9 @@ def serve(
         upgrade(svc.db)
     svc.close()
     if workers <= 1:
-        uvicorn.run("fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+        uvicorn.run(
+            "fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower()
+        )
         return
     _serve_workers(host, port, workers, settings.log_level.lower())
 
@@ -281,8 +293,9 @@ def _serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
     config = uvicorn.Config("fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=log_level)
     sock = _bind_tcp_socket(host, port)
     bound = sock.getsockname()
-    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)",
-                                            host, bound[1], workers)
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)", host, bound[1], workers
+    )
     try:
         Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:
@@ -336,7 +349,9 @@ def _parse_moment(raw: str):
 
 @app.command()
 def scan(
-    now: Annotated[Optional[str], typer.Option("--now", help="扫描时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="扫描时刻（ISO 格式，不带时区按北京时间；默认当前时间）")
+    ] = None,
 ) -> None:
     """Run one overdue scan; print one line per alert it recorded."""
     from fundflow.service.usecases import alerts
@@ -349,8 +364,11 @@ def scan(
         svc.close()
     for line in result.lines():
         typer.echo(line)
-    typer.echo(f"scan at {moment.isoformat()}: {len(result.alerts)} alert(s) recorded from {result.stages} stage(s)"
-               + (" (skipped: another scan is running)" if result.skipped else ""), err=True)
+    typer.echo(
+        f"scan at {moment.isoformat()}: {len(result.alerts)} alert(s) recorded from {result.stages} stage(s)"
+        + (" (skipped: another scan is running)" if result.skipped else ""),
+        err=True,
+    )
 
 
 @app.command()
@@ -364,9 +382,11 @@ def scheduler() -> None:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if settings.scheduler == "embedded":
-        typer.echo("note: FUNDFLOW_SCHEDULER=embedded, so the API processes tick too; one process per tick "
-                   "does the work (a lease row). Set FUNDFLOW_SCHEDULER=off for the API to leave it to this one.",
-                   err=True)
+        typer.echo(
+            "note: FUNDFLOW_SCHEDULER=embedded, so the API processes tick too; one process per tick "
+            "does the work (a lease row). Set FUNDFLOW_SCHEDULER=off for the API to leave it to this one.",
+            err=True,
+        )
     svc = _services()
     try:
         run_blocking(svc, settings)
@@ -386,8 +406,16 @@ def calendar_recompute() -> None:
     try:
         changed = alerts.recompute_provisional(svc, _now())
         with svc.sessions() as s:
-            rows = s.exec(select(Case, Stage).join(Stage, Stage.case_id == Case.id)
-                          .where(Case.id.in_(changed), Stage.left_at.is_(None)).order_by(Case.id)).all() if changed else []
+            rows = (
+                s.exec(
+                    select(Case, Stage)
+                    .join(Stage, Stage.case_id == Case.id)
+                    .where(Case.id.in_(changed), Stage.left_at.is_(None))
+                    .order_by(Case.id)
+                ).all()
+                if changed
+                else []
+            )
     finally:
         svc.close()
     for case, stage in rows:
@@ -404,26 +432,41 @@ app.add_typer(channel_app, name="channel")
 
 @channel_app.command("add")
 def channel_add(
-    kind: Annotated[str, typer.Option("--kind", help="webhook、wecom（企业微信群机器人）、dingtalk（钉钉群机器人）或 email")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="webhook、wecom（企业微信群机器人）、dingtalk（钉钉群机器人）或 email")
+    ],
     target: Annotated[str, typer.Option("--target", help="机器人或 Webhook 地址；email 为逗号分隔的邮箱")],
-    role: Annotated[Optional[str], typer.Option("--role", help="只接收发给该角色的提醒（默认全部）")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="渠道名称（默认为类型）")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="只接收发给该角色的提醒（默认全部）")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="渠道名称（默认为类型）")] = None,
     org_level: Annotated[str, typer.Option("--org-level", help="city、district、street_office 或 community")] = "city",
-    org_id: Annotated[Optional[int], typer.Option("--org-id", help="区、街道或小区的 id（org-level 非 city 时必填）")] = None,
+    org_id: Annotated[
+        int | None, typer.Option("--org-id", help="区、街道或小区的 id（org-level 非 city 时必填）")
+    ] = None,
 ) -> None:
     """Add a channel alerts are delivered to; alerts recorded from now on get a delivery to it."""
     from fundflow.service.usecases.alerts import add_channel
 
     with _service_call() as svc:
-        ch = add_channel(svc, None, name=name or kind, kind=kind, target=target, role=role, org_level=org_level,
-                         org_id=org_id, now=_now())
+        ch = add_channel(
+            svc,
+            None,
+            name=name or kind,
+            kind=kind,
+            target=target,
+            role=role,
+            org_level=org_level,
+            org_id=org_id,
+            now=_now(),
+        )
     scope = ch["org_level"] + (f" {ch['org_id']}" if ch["org_id"] is not None else "")
     typer.echo(f"channel {ch['id']} {ch['name']} ({ch['kind']}, role {ch['role'] or 'any'}, {scope})")
 
 
 @app.command()
 def deliver(
-    now: Annotated[Optional[str], typer.Option("--now", help="投递时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="投递时刻（ISO 格式，不带时区按北京时间；默认当前时间）")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="本次最多投递条数")] = 100,
 ) -> None:
     """Run one delivery pass over the outbox; print each delivery sent or failed."""

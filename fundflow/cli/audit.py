@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,7 @@ audit_app = typer.Typer(help="审计：签名密钥、检查点与全量校验",
 
 @audit_app.command("keygen")
 def audit_keygen(
-    out: Annotated[Optional[Path], typer.Argument(help="私钥文件（默认 FUNDFLOW_SIGNING_KEY_FILE）")] = None,
+    out: Annotated[Path | None, typer.Argument(help="私钥文件（默认 FUNDFLOW_SIGNING_KEY_FILE）")] = None,
 ) -> None:
     """Write a new Ed25519 signing key (mode 0600) and its public key (FILE.pub); print the key id."""
     from fundflow.cli import _fail
@@ -34,8 +34,10 @@ def audit_keygen(
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
-    now: Annotated[Optional[str], typer.Option("--now", help="时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
-    adopt_legacy: Annotated[bool, typer.Option("--adopt-legacy", help="先为启用密钥前写入的事件加封（仅首次启用时）")] = False,
+    now: Annotated[str | None, typer.Option("--now", help="时刻（ISO 格式，不带时区按北京时间；默认当前时间）")] = None,
+    adopt_legacy: Annotated[
+        bool, typer.Option("--adopt-legacy", help="先为启用密钥前写入的事件加封（仅首次启用时）")
+    ] = False,
 ) -> None:
     """Sign a checkpoint over the events not yet covered (whatever the interval); print it."""
     from fundflow.cli import _fail, _now, _parse_moment, _services
@@ -55,8 +57,8 @@ def audit_checkpoint(
 
 @audit_app.command("verify")
 def audit_verify(
-    public_key: Annotated[Optional[Path], typer.Option("--public-key", help="公钥文件（默认取自签名密钥）")] = None,
-    witness: Annotated[Optional[list[Path]], typer.Option("--witness", help="外部留存的检查点副本（可多次指定）")] = None,
+    public_key: Annotated[Path | None, typer.Option("--public-key", help="公钥文件（默认取自签名密钥）")] = None,
+    witness: Annotated[list[Path] | None, typer.Option("--witness", help="外部留存的检查点副本（可多次指定）")] = None,
     no_files: Annotated[bool, typer.Option("--no-files", help="不校验材料文件的 sha256")] = False,
 ) -> None:
     """Verify the whole state: chains, seals, rows against their events, document files, ledgers,
@@ -74,8 +76,9 @@ def audit_verify(
             _fail(str(exc))
             raise
         with svc.sessions() as session:
-            report = verify_state(session, settings, signer=svc.signer, verifier=verifier,
-                                  witness=witness or (), files=not no_files)
+            report = verify_state(
+                session, settings, signer=svc.signer, verifier=verifier, witness=witness or (), files=not no_files
+            )
     finally:
         svc.close()
     for f in report.findings:

@@ -44,8 +44,15 @@ class AlertMoment:
     to: tuple[str, ...]  # role ids
 
 
-def _all(rule: DeadlineRule, responsible: str | None, due_date: date, due_at: datetime, warn_at: datetime | None,
-         calendar: WorkCalendar, until: datetime) -> list[AlertMoment]:
+def _all(
+    rule: DeadlineRule,
+    responsible: str | None,
+    due_date: date,
+    due_at: datetime,
+    warn_at: datetime | None,
+    calendar: WorkCalendar,
+    until: datetime,
+) -> list[AlertMoment]:
     own = (responsible,) if responsible else ()
     out: list[AlertMoment] = []
     if warn_at is not None and warn_at <= until:
@@ -63,16 +70,32 @@ def _all(rule: DeadlineRule, responsible: str | None, due_date: date, due_at: da
     return sorted(out, key=lambda m: (m.at, m.kind != AlertKind.WARNING, m.level, m.repeat))
 
 
-def stage_moments(rule: DeadlineRule, responsible: str | None, due_date: date, due_at: datetime,
-                  warn_at: datetime | None, calendar: WorkCalendar, until: datetime) -> list[AlertMoment]:
+def stage_moments(
+    rule: DeadlineRule,
+    responsible: str | None,
+    due_date: date,
+    due_at: datetime,
+    warn_at: datetime | None,
+    calendar: WorkCalendar,
+    until: datetime,
+) -> list[AlertMoment]:
     """Every alert moment of the stage at or before ``until``, in order of time."""
     require_aware(until, "until")
     return _all(rule, responsible, due_date, due_at, warn_at, calendar, until)
 
 
-def next_moment(rule: DeadlineRule, responsible: str | None, due_date: date, due_at: datetime,
-                warn_at: datetime | None, calendar: WorkCalendar, after: datetime) -> datetime | None:
+def next_moment(
+    rule: DeadlineRule,
+    responsible: str | None,
+    due_date: date,
+    due_at: datetime,
+    warn_at: datetime | None,
+    calendar: WorkCalendar,
+    after: datetime,
+) -> datetime | None:
     """The first alert moment strictly after ``after``; None when none is left."""
     require_aware(after, "after")
-    later = [m.at for m in _all(rule, responsible, due_date, due_at, warn_at, calendar, after + HORIZON) if m.at > after]
+    later = [
+        m.at for m in _all(rule, responsible, due_date, due_at, warn_at, calendar, after + HORIZON) if m.at > after
+    ]
     return min(later) if later else None

@@ -45,10 +45,10 @@ class Share:
 @dataclass(frozen=True, slots=True)
 class LowBalance:
     key: str
-    balance_after: Decimal        # balance minus the share; negative when it cannot cover it
+    balance_after: Decimal  # balance minus the share; negative when it cannot cover it
     first_deposit: Decimal
     shortfall_to_threshold: Decimal  # top-up that brings it back to the line, rounded up to the fen
-    insufficient: bool            # the balance cannot cover the share (balance_after < 0)
+    insufficient: bool  # the balance cannot cover the share (balance_after < 0)
 
 
 def _decimal(value: object, what: str) -> Decimal:

@@ -62,8 +62,9 @@ class _Override:
 class WorkCalendar:
     """Working-day arithmetic over package data, overrides and the weekday fallback."""
 
-    def __init__(self, overrides: Mapping | None = None, *, source: str = "<overrides>",
-                 as_of: date | None = None) -> None:
+    def __init__(
+        self, overrides: Mapping | None = None, *, source: str = "<overrides>", as_of: date | None = None
+    ) -> None:
         self._file = source
         parsed = _parse(overrides, source)
         self._overrides = {y: o for y, o in parsed.items() if as_of is None or o.effective <= as_of}
@@ -105,8 +106,11 @@ class WorkCalendar:
             else:
                 hol, extra = statutory_holidays(year), ()
             first, last = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
-            ords = [o for o in range(first, last + 1)
-                    if (d := date.fromordinal(o)) in extra or (d.weekday() < 5 and d not in hol)]
+            ords = [
+                o
+                for o in range(first, last + 1)
+                if (d := date.fromordinal(o)) in extra or (d.weekday() < 5 and d not in hol)
+            ]
             self._ords[year] = ords
         return ords
 

@@ -23,17 +23,27 @@ suspended totals, calendar), so it can be recomputed when the calendar learns a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, timedelta
-from typing import Any, Iterator, Mapping
+from functools import lru_cache
+from typing import Any
 
 from fundflow.domain.calendar import WorkCalendar
 from fundflow.domain.definition import Anchor, DeadlineKind, DeadlineRule
 from fundflow.domain.tz import local_date, require_aware, start_of_local_day
 
-__all__ = ["StageDeadlines", "EscalationMoment", "Anchors", "DeadlineStatus", "compute_deadlines", "count_from",
-           "deadline_status", "escalation_moments", "suspension_length"]
+__all__ = [
+    "StageDeadlines",
+    "EscalationMoment",
+    "Anchors",
+    "DeadlineStatus",
+    "compute_deadlines",
+    "count_from",
+    "deadline_status",
+    "escalation_moments",
+    "suspension_length",
+]
 
 ONE_DAY = timedelta(days=1)
 
@@ -68,7 +78,9 @@ class Anchors:
     acts: Mapping[str, datetime] | None = None  # trigger -> when it last happened
 
 
-def count_from(rule: DeadlineRule, entered_at: datetime, anchors: Anchors | None, data: Mapping[str, Any] | None) -> datetime:
+def count_from(
+    rule: DeadlineRule, entered_at: datetime, anchors: Anchors | None, data: Mapping[str, Any] | None
+) -> datetime:
     """The moment the rule counts from; the stage's entry when the anchor is not known (yet)."""
     a = anchors or Anchors()
     if rule.anchor is Anchor.CASE_OPENED and a.opened_at is not None:
@@ -115,8 +127,18 @@ def compute_deadlines(
         warn_at = max(m.warn_at, entered_at)
         if warn_at >= m.due_at:
             warn_at = None
-    return StageDeadlines(entered_at, m.due_date, m.due_at, warn_at, m.escalations, m.provisional, m.rule,
-                          m.calendar_source, suspended_working_days, suspended_days)
+    return StageDeadlines(
+        entered_at,
+        m.due_date,
+        m.due_at,
+        warn_at,
+        m.escalations,
+        m.provisional,
+        m.rule,
+        m.calendar_source,
+        suspended_working_days,
+        suspended_days,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +153,14 @@ class _Moments:
 
 
 @lru_cache(maxsize=8192)
-def _moments(rule: DeadlineRule, start: date, suspended_working_days: int, suspended_days: int,
-             field_value: date | None, calendar: WorkCalendar) -> _Moments:
+def _moments(
+    rule: DeadlineRule,
+    start: date,
+    suspended_working_days: int,
+    suspended_days: int,
+    field_value: date | None,
+    calendar: WorkCalendar,
+) -> _Moments:
     """Everything but the start moment depends on these arguments only (a calendar never
     changes once built), so cases entering a stage on the same day share one computation."""
     provisional = False
@@ -153,11 +181,14 @@ def _moments(rule: DeadlineRule, start: date, suspended_working_days: int, suspe
         e = calendar.add_workdays(due, step.after_working_days)
         provisional |= e.provisional
         firsts.append(EscalationMoment(level, 0, _end_of(e.date), step.to))
-    return _Moments(due, _end_of(due), warn_at, tuple(firsts), provisional, rule.describe(),
-                    calendar.source_of(due.year))
+    return _Moments(
+        due, _end_of(due), warn_at, tuple(firsts), provisional, rule.describe(), calendar.source_of(due.year)
+    )
 
 
-def escalation_moments(rule: DeadlineRule, due_date: date, calendar: WorkCalendar, until: datetime) -> Iterator[EscalationMoment]:
+def escalation_moments(
+    rule: DeadlineRule, due_date: date, calendar: WorkCalendar, until: datetime
+) -> Iterator[EscalationMoment]:
     """Every escalation moment of the ladder up to ``until``, in order of time.
 
     The last step repeats every ``repeat_every_working_days`` while the stage stays overdue;
@@ -204,8 +235,14 @@ class DeadlineStatus:
     working_days_left: int | None
 
 
-def deadline_status(due_date: date | None, due_at: datetime | None, warn_at: datetime | None, now: datetime,
-                    calendar: WorkCalendar, suspended: bool = False) -> DeadlineStatus:
+def deadline_status(
+    due_date: date | None,
+    due_at: datetime | None,
+    warn_at: datetime | None,
+    now: datetime,
+    calendar: WorkCalendar,
+    suspended: bool = False,
+) -> DeadlineStatus:
     require_aware(now, "now")
     if due_date is None or due_at is None:
         return DeadlineStatus(False, False, None)

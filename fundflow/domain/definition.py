@@ -8,10 +8,11 @@ one ``transitions`` machine per definition and caches it (see ``engine.py``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "Definition",

@@ -13,12 +13,13 @@ guards run as the machine's conditions, so the library itself refuses a guarded 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from transitions import Machine
 
@@ -27,8 +28,8 @@ from fundflow.domain.deadlines import Anchors, StageDeadlines, compute_deadlines
 from fundflow.domain.definition import RESUME, SUSPEND, Anchor, Definition, FieldSpec, FieldType, Transition
 from fundflow.domain.errors import Refusal, RefusalCode
 from fundflow.domain.guards import REGISTRY, GuardContext, Vote
-from fundflow.domain.loader import DefinitionRegistry
 from fundflow.domain.ledger import Account, CaseMoney, check_payment, check_retention_use, check_settlement
+from fundflow.domain.loader import DefinitionRegistry
 from fundflow.domain.money import parse_amount, to_json
 from fundflow.domain.occurred import resolve_occurred_at
 from fundflow.domain.tz import require_aware
@@ -192,10 +193,24 @@ def _compile(definition: Definition) -> _Compiled:
         specs.append({"trigger": tr.trigger, "source": list(tr.sources), "dest": tr.dest, "conditions": conditions})
     suspend = resume = None
     if definition.suspension is not None:
-        suspend = Transition(SUSPEND, tuple(open_states), None, "挂起", definition.suspension.roles,
-                             fields=SUSPEND_FIELDS, documents_exempt=True)
-        resume = Transition(RESUME, tuple(open_states), None, "恢复", definition.suspension.resume_roles,
-                            fields=SUSPEND_FIELDS, documents_exempt=True)
+        suspend = Transition(
+            SUSPEND,
+            tuple(open_states),
+            None,
+            "挂起",
+            definition.suspension.roles,
+            fields=SUSPEND_FIELDS,
+            documents_exempt=True,
+        )
+        resume = Transition(
+            RESUME,
+            tuple(open_states),
+            None,
+            "恢复",
+            definition.suspension.resume_roles,
+            fields=SUSPEND_FIELDS,
+            documents_exempt=True,
+        )
         for tr in (suspend, resume):
             specs.append({"trigger": tr.trigger, "source": open_states, "dest": None})
             for src in open_states:
@@ -212,8 +227,10 @@ def _compile(definition: Definition) -> _Compiled:
     for (src, _), tr in table.items():
         actions[src].append(tr)
     fresh = {
-        sid: (frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign),
-              frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter))
+        sid: (
+            frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign),
+            frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter),
+        )
         for sid, trs in actions.items()
     }
     return _Compiled(
@@ -229,10 +246,16 @@ def _compile(definition: Definition) -> _Compiled:
         owned=frozenset({f.name for t in table.values() for f in t.fields} | {"signatures", "counters"}),
         labels={
             "documents": MappingProxyType(dict(definition.documents)),
-            "records": MappingProxyType({t.effect.sign: t.label for t in definition.transitions
-                                         if t.effect and t.effect.sign}),
-            "counters": MappingProxyType({t.effect.counter: t.label for t in definition.transitions
-                                          if t.effect and t.effect.counter and t.effect.delta > 0}),
+            "records": MappingProxyType(
+                {t.effect.sign: t.label for t in definition.transitions if t.effect and t.effect.sign}
+            ),
+            "counters": MappingProxyType(
+                {
+                    t.effect.counter: t.label
+                    for t in definition.transitions
+                    if t.effect and t.effect.counter and t.effect.delta > 0
+                }
+            ),
             "triggers": MappingProxyType({t.trigger: t.label for t in definition.transitions}),
             "fields": MappingProxyType(_field_labels(definition)),
         },
@@ -305,7 +328,9 @@ def parse_scope(raw: Any) -> dict[str, Any]:
     return {"buildings": sorted({n.strip() for n in names})}
 
 
-def _ledger_op(effect, values: Mapping[str, Any], data: Mapping[str, Any], m: CaseMoney) -> tuple[LedgerOp | None, str | None]:
+def _ledger_op(
+    effect, values: Mapping[str, Any], data: Mapping[str, Any], m: CaseMoney
+) -> tuple[LedgerOp | None, str | None]:
     """The ledger operation of a money effect, or why the payment rules refuse it."""
     name = effect.amount_field
     amount = None
@@ -345,7 +370,9 @@ class Engine:
         return self.registry.get(definition_id, version)
 
     # -- starting a case ---------------------------------------------------------------
-    def start(self, definition_id: str, data: Mapping[str, Any], now: datetime, version: int | None = None) -> tuple[Definition, StageDeadlines | None]:
+    def start(
+        self, definition_id: str, data: Mapping[str, Any], now: datetime, version: int | None = None
+    ) -> tuple[Definition, StageDeadlines | None]:
         """The definition a new case runs on and the deadlines of its first stage."""
         require_aware(now, "now")
         d = self.registry.get(definition_id, version)
@@ -372,8 +399,15 @@ class Engine:
         return tuple(out)
 
     # -- firing ------------------------------------------------------------------------
-    def fire(self, case: CaseSnapshot, trigger: str, actor: Actor, data: Mapping[str, Any] | None, now: datetime,
-             occurred_at: date | datetime | None = None) -> Outcome | Refusal:
+    def fire(
+        self,
+        case: CaseSnapshot,
+        trigger: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        now: datetime,
+        occurred_at: date | datetime | None = None,
+    ) -> Outcome | Refusal:
         """``occurred_at``: when the act happened offline (a day or a moment); not in the future,
         not before the stage was entered nor before the case's previous act. Default: ``now``."""
         require_aware(now, "now")
@@ -381,7 +415,9 @@ class Engine:
         definition = c.definition
         state = definition.states.get(case.state)
         if state is None:
-            raise ValueError(f"case is in state {case.state!r}, which {definition.id} v{definition.version} does not declare")
+            raise ValueError(
+                f"case is in state {case.state!r}, which {definition.id} v{definition.version} does not declare"
+            )
         data = data or _EMPTY
 
         def refuse(code: RefusalCode, message: str, **kw) -> Refusal:
@@ -402,11 +438,16 @@ class Engine:
             return refuse(RefusalCode.NOT_SUSPENDED, "案件未挂起，无需恢复")
         if actor.role not in tr.roles:
             who = "、".join(c.role_labels[r] for r in sorted(tr.roles)) or "无"
-            return refuse(RefusalCode.ROLE_NOT_ALLOWED,
-                          f"{c.role_labels.get(actor.role, actor.role)}无权执行“{tr.label}”（可执行：{who}）")
+            return refuse(
+                RefusalCode.ROLE_NOT_ALLOWED,
+                f"{c.role_labels.get(actor.role, actor.role)}无权执行“{tr.label}”（可执行：{who}）",
+            )
 
-        bounds = [(t, w) for t, w in ((case.stage_entered_at, "本环节开始时间"), (case.last_act_at, "案件上一办理事项"))
-                  if t is not None]
+        bounds = [
+            (t, w)
+            for t, w in ((case.stage_entered_at, "本环节开始时间"), (case.last_act_at, "案件上一办理事项"))
+            if t is not None
+        ]
         lower = max(bounds, key=lambda b: b[0]) if bounds else (None, "")
         happened = resolve_occurred_at(occurred_at, now, lower[0], lower[1])
         if isinstance(happened, str):
@@ -456,10 +497,24 @@ class Engine:
             signed.append(actor.role)
             new_data["signatures"] = signatures
 
-        ctx = GuardContext(values, case.data, case.documents, case.votes, case.balance, now,
-                           case.stage_entered_at, c.role_labels, c.labels["documents"], c.labels["records"],
-                           c.labels["counters"], occurred_at=happened, acts=case.acts,
-                           trigger_labels=c.labels["triggers"], accounts=case.accounts, field_labels=c.labels["fields"])
+        ctx = GuardContext(
+            values,
+            case.data,
+            case.documents,
+            case.votes,
+            case.balance,
+            now,
+            case.stage_entered_at,
+            c.role_labels,
+            c.labels["documents"],
+            c.labels["records"],
+            c.labels["counters"],
+            occurred_at=happened,
+            acts=case.acts,
+            trigger_labels=c.labels["triggers"],
+            accounts=case.accounts,
+            field_labels=c.labels["fields"],
+        )
         adapter = _Adapter(case.state, ctx)
         c.machine.events[trigger].trigger(adapter)
         if adapter.refusal is not None:
@@ -486,14 +541,39 @@ class Engine:
                 new_data["signatures"] = {k: v for k, v in new_data["signatures"].items() if k not in records}
             if counters and new_data.get("counters"):
                 new_data["counters"] = {k: v for k, v in new_data["counters"].items() if k not in counters}
-            deadlines = None if dest.terminal else compute_deadlines(dest.deadline, happened, self.calendar, new_data,
-                                                                     anchors=anchors)
-            return Outcome(new_state, case.state, event, new_data, True, deadlines, False, dest.terminal,
-                           money=MappingProxyType(money), ledger=ledger, occurred_at=happened,
-                           renew_documents=tr.new_round, scope=scope)
+            deadlines = (
+                None
+                if dest.terminal
+                else compute_deadlines(dest.deadline, happened, self.calendar, new_data, anchors=anchors)
+            )
+            return Outcome(
+                new_state,
+                case.state,
+                event,
+                new_data,
+                True,
+                deadlines,
+                False,
+                dest.terminal,
+                money=MappingProxyType(money),
+                ledger=ledger,
+                occurred_at=happened,
+                renew_documents=tr.new_round,
+                scope=scope,
+            )
         if tr is c.suspend:
-            return Outcome(new_state, case.state, event, new_data, False, None, True, False, suspended_since=happened,
-                           occurred_at=happened)
+            return Outcome(
+                new_state,
+                case.state,
+                event,
+                new_data,
+                False,
+                None,
+                True,
+                False,
+                suspended_since=happened,
+                occurred_at=happened,
+            )
         deadlines = None
         work = days = 0
         if tr is c.resume:
@@ -504,12 +584,28 @@ class Engine:
             # resumed: the due date moves by the days suspended; or the act this stage's
             # deadline counts from has just happened
             deadlines = compute_deadlines(
-                rule, case.stage_entered_at, self.calendar, new_data,
+                rule,
+                case.stage_entered_at,
+                self.calendar,
+                new_data,
                 suspended_working_days=case.suspended_working_days + work,
-                suspended_days=case.suspended_days + days, anchors=anchors,
+                suspended_days=case.suspended_days + days,
+                anchors=anchors,
             )
         if tr is c.resume:
             return Outcome(new_state, case.state, event, new_data, False, deadlines, False, False, occurred_at=happened)
-        return Outcome(new_state, case.state, event, new_data, False, deadlines, suspended, False,
-                       suspended_since=case.suspended_since, money=MappingProxyType(money), ledger=ledger,
-                       occurred_at=happened, scope=scope)
+        return Outcome(
+            new_state,
+            case.state,
+            event,
+            new_data,
+            False,
+            deadlines,
+            suspended,
+            False,
+            suspended_since=case.suspended_since,
+            money=MappingProxyType(money),
+            ledger=ledger,
+            occurred_at=happened,
+            scope=scope,
+        )

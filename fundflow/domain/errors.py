@@ -19,8 +19,9 @@ each class here to one HTTP status in one table, and a test fails when a class i
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "FundflowError",
@@ -71,8 +72,13 @@ class CalendarError(FundflowError, ValueError):
 
 
 class UnknownDefinition(FundflowError, LookupError):
-    def __init__(self, definition_id: str, version: int | None = None, known: tuple[str, ...] = (),
-                 versions: tuple[int, ...] = ()):
+    def __init__(
+        self,
+        definition_id: str,
+        version: int | None = None,
+        known: tuple[str, ...] = (),
+        versions: tuple[int, ...] = (),
+    ):
         self.definition_id = definition_id
         self.version = version
         self.versions = versions

@@ -26,11 +26,12 @@ Registered guards:
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from fundflow.domain.ledger import Account, LedgerError, area_shares
 from fundflow.domain.money import format_cny, from_fen, parse_amount, to_fen
@@ -246,21 +247,32 @@ def amount_within_balance(ctx: GuardContext, field: str, each_household: bool = 
         except LedgerError as exc:
             return str(exc)
         short = [(a, s) for a, s in zip(ctx.accounts, shares) if s > a.covers]
-    lacking = [{"household_id": a.key, "household": a.label, "share": str(from_fen(s)),
-                "available": str(from_fen(a.covers)), "shortfall": str(from_fen(s - a.covers))}
-               for a, s in short]
-    names = "、".join(f"{x['household'] or x['household_id']}（差 {format_cny(Decimal(x['shortfall']))}）"
-                     for x in lacking[:10]) + ("等" if len(lacking) > 10 else "")
+    lacking = [
+        {
+            "household_id": a.key,
+            "household": a.label,
+            "share": str(from_fen(s)),
+            "available": str(from_fen(a.covers)),
+            "shortfall": str(from_fen(s - a.covers)),
+        }
+        for a, s in short
+    ]
+    names = "、".join(
+        f"{x['household'] or x['household_id']}（差 {format_cny(Decimal(x['shortfall']))}）" for x in lacking[:10]
+    ) + ("等" if len(lacking) > 10 else "")
     who = f"；可用余额不足其分摊额的房屋 {len(lacking)} 户：{names}" if lacking else ""
     if amount > ctx.balance:
         gap = amount - ctx.balance
         return Reason(
             f"金额 {format_cny(amount)} 超过分摊范围内维修资金可用余额 {format_cny(ctx.balance)}"
             f"（已扣除其他案件冻结），差额 {format_cny(gap)} 需先行筹集（续交）{who}",
-            {"amount": str(amount), "available": str(ctx.balance), "shortfall": str(gap), "households": lacking})
+            {"amount": str(amount), "available": str(ctx.balance), "shortfall": str(gap), "households": lacking},
+        )
     if each_household and lacking:
-        return Reason(f"按规定每户须以本户可用余额承担分摊额{who}",
-                      {"amount": str(amount), "available": str(ctx.balance), "shortfall": "0.00", "households": lacking})
+        return Reason(
+            f"按规定每户须以本户可用余额承担分摊额{who}",
+            {"amount": str(amount), "available": str(ctx.balance), "shortfall": "0.00", "households": lacking},
+        )
     return None
 
 
@@ -279,10 +291,11 @@ def amount_at_most(ctx: GuardContext, field: str, at_most: str, otherwise: str |
         return f"缺少金额（{field}、{at_most}）"
     if amount > ceiling:
         instead = f"，请改为“{ctx.trigger_labels.get(otherwise, otherwise)}”" if otherwise else ""
-        return Reason(f"{ctx.field_label(field)} {format_cny(amount)} 超过{ctx.field_label(at_most)} "
-                      f"{format_cny(ceiling)}，差额 {format_cny(amount - ceiling)}{instead}",
-                      {"amount": str(amount), "limit": str(ceiling), "excess": str(amount - ceiling),
-                       "otherwise": otherwise})
+        return Reason(
+            f"{ctx.field_label(field)} {format_cny(amount)} 超过{ctx.field_label(at_most)} "
+            f"{format_cny(ceiling)}，差额 {format_cny(amount - ceiling)}{instead}",
+            {"amount": str(amount), "limit": str(ceiling), "excess": str(amount - ceiling), "otherwise": otherwise},
+        )
     return None
 
 
@@ -320,10 +333,7 @@ def advance_within_share(
     if advance is None or approved is None:
         return f"缺少预拨金额或核准金额（{field}、{of}）"
     if min_project_amount is not None and approved <= min_project_amount:
-        return (
-            f"核准金额 {format_cny(approved)} 未超过 {format_cny(min_project_amount)}，"
-            "不预拨，竣工验收后据实拨付"
-        )
+        return f"核准金额 {format_cny(approved)} 未超过 {format_cny(min_project_amount)}，不预拨，竣工验收后据实拨付"
     limit = (approved * share.numerator / share.denominator).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
     if advance > limit:
         return f"预拨金额 {format_cny(advance)} 超过核准金额的 {share.numerator}/{share.denominator}（{format_cny(limit)}）"

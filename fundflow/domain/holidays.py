@@ -35,9 +35,12 @@ def statutory_holidays(year: int) -> frozenset[date]:
         date(year, 1, 1),
         *(spring + timedelta(days=k) for k in range(-1, 3)),  # eve, 1st, 2nd, 3rd
         date(qm.getYear(), qm.getMonth(), qm.getDay()),
-        date(year, 5, 1), date(year, 5, 2),
+        date(year, 5, 1),
+        date(year, 5, 2),
         _solar(year, 5, 5),
         _solar(year, 8, 15),
-        date(year, 10, 1), date(year, 10, 2), date(year, 10, 3),
+        date(year, 10, 1),
+        date(year, 10, 2),
+        date(year, 10, 3),
     }
     return frozenset(d for d in days if d.year == year)

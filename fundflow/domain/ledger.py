@@ -30,25 +30,52 @@ each household's freeze to its area share of the settled amount less what it has
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from math import ceil
-from typing import Iterable, Sequence
 
 from fundflow.domain.apportionment import TOP_UP_SHARE, ApportionmentError, allocate
 from fundflow.domain.money import FEN, format_cny, from_fen
 
 __all__ = [
-    "KINDS", "KIND_LABELS", "EFFECTS", "PAYMENTS", "area_shares", "LedgerError", "Account", "Move", "Posted", "CaseMoney",
-    "freeze", "settle", "pay", "hold_retention", "release_retention", "release_all", "post",
-    "retention_of", "check_payment", "check_settlement", "check_retention_use", "top_up", "TopUp",
+    "KINDS",
+    "KIND_LABELS",
+    "EFFECTS",
+    "PAYMENTS",
+    "area_shares",
+    "LedgerError",
+    "Account",
+    "Move",
+    "Posted",
+    "CaseMoney",
+    "freeze",
+    "settle",
+    "pay",
+    "hold_retention",
+    "release_retention",
+    "release_all",
+    "post",
+    "retention_of",
+    "check_payment",
+    "check_settlement",
+    "check_retention_use",
+    "top_up",
+    "TopUp",
 ]
 
 KINDS = ("deposit", "freeze", "unfreeze", "debit", "retention_hold", "retention_release", "adjustment")
 
-KIND_LABELS = {"deposit": "交存", "freeze": "冻结", "unfreeze": "解冻", "debit": "支取", "retention_hold": "质保金留存",
-               "retention_release": "质保金支付", "adjustment": "调账"}
+KIND_LABELS = {
+    "deposit": "交存",
+    "freeze": "冻结",
+    "unfreeze": "解冻",
+    "debit": "支取",
+    "retention_hold": "质保金留存",
+    "retention_release": "质保金支付",
+    "adjustment": "调账",
+}
 
 #: kind -> (sign on balance, sign on frozen)
 EFFECTS: dict[str, tuple[int, int]] = {
@@ -183,7 +210,9 @@ def hold_retention(accounts: Sequence[Account], amount: int) -> list[Move]:
     """Mark ``amount`` of this case's freezes as the retention; it stays frozen."""
     free = [a.case_frozen - a.case_held for a in accounts]
     if amount > sum(free):
-        raise LedgerError(f"本案冻结资金 {format_cny(from_fen(sum(free)))} 不足以留存质保金 {format_cny(from_fen(amount))}")
+        raise LedgerError(
+            f"本案冻结资金 {format_cny(from_fen(sum(free)))} 不足以留存质保金 {format_cny(from_fen(amount))}"
+        )
     return _moves(accounts, allocate(amount, free), "retention_hold")
 
 
@@ -216,13 +245,20 @@ def post(accounts: Sequence[Account], moves: Sequence[Move]) -> tuple[list[Poste
             raise LedgerError(f"记账金额必须大于 0：{m.kind} {m.amount}")
         db, df = EFFECTS[m.kind]
         case_frozen = a.case_frozen + df * m.amount
-        case_held = a.case_held + (m.amount if m.kind == "retention_hold" else
-                                   -m.amount if m.kind == "retention_release" else 0)
+        case_held = a.case_held + (
+            m.amount if m.kind == "retention_hold" else -m.amount if m.kind == "retention_release" else 0
+        )
         case_paid = a.case_paid + (m.amount if m.kind in PAYMENTS else 0)
         if case_frozen < 0 or case_held < 0 or case_held > case_frozen:
             raise LedgerError(f"房屋 {a.label or a.key} 的本案冻结金额不足以{m.kind}")
-        after = replace(a, balance=a.balance + db * m.amount, frozen=a.frozen + df * m.amount,
-                        case_frozen=case_frozen, case_held=case_held, case_paid=case_paid)
+        after = replace(
+            a,
+            balance=a.balance + db * m.amount,
+            frozen=a.frozen + df * m.amount,
+            case_frozen=case_frozen,
+            case_held=case_held,
+            case_paid=case_paid,
+        )
         posted.append(Posted(m, after.balance, after.frozen, a.available))
         by_key[m.key] = after
     return posted, [by_key[a.key] for a in accounts]
@@ -248,14 +284,17 @@ def check_payment(m: CaseMoney, amount: Decimal, retain: Fraction | None = None)
         retention = retention_of(m.settled, retain)
         limit = m.settled - retention - m.paid
         if amount > limit:
-            return (f"本次拨付 {format_cny(amount)} 超过可拨付的 {format_cny(max(limit, Decimal(0)))}"
-                    f"（结算金额 {format_cny(m.settled)}，已拨付 {format_cny(m.paid)}，"
-                    f"质保金 {_share(retain)} 即 {format_cny(retention)} 须留存至质保期满）")
+            return (
+                f"本次拨付 {format_cny(amount)} 超过可拨付的 {format_cny(max(limit, Decimal(0)))}"
+                f"（结算金额 {format_cny(m.settled)}，已拨付 {format_cny(m.paid)}，"
+                f"质保金 {_share(retain)} 即 {format_cny(retention)} 须留存至质保期满）"
+            )
         return None
     what = "结算金额" if m.settled is not None else "核准金额"
     if m.paid + amount > ceiling:
-        return (f"本次拨付 {format_cny(amount)} 后累计拨付 {format_cny(m.paid + amount)}，"
-                f"超过{what} {format_cny(ceiling)}")
+        return (
+            f"本次拨付 {format_cny(amount)} 后累计拨付 {format_cny(m.paid + amount)}，超过{what} {format_cny(ceiling)}"
+        )
     if amount > m.frozen - m.held:
         return f"本案冻结资金 {format_cny(m.frozen - m.held)} 不足以拨付 {format_cny(amount)}"
     return None
@@ -301,4 +340,3 @@ def top_up(before: Sequence[Account], after: Sequence[Account], share: Decimal =
         if a.available < line and a.available < old[a.key].available:
             out.append(TopUp(a.key, a.available, line, line - a.available))
     return out
-

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 __all__ = ["JournalLine", "canonical", "digest"]
 
@@ -39,9 +40,22 @@ def _fen(value: Decimal) -> int:
 
 
 def canonical(e: JournalLine) -> str:
-    at = e.at.astimezone(timezone.utc).isoformat(timespec="microseconds")
-    return json.dumps([e.household_id, e.case_id, e.event_seq, e.kind, _fen(e.amount), _fen(e.balance_after),
-                       _fen(e.frozen_after), at, e.reason], ensure_ascii=False, separators=(",", ":"))
+    at = e.at.astimezone(UTC).isoformat(timespec="microseconds")
+    return json.dumps(
+        [
+            e.household_id,
+            e.case_id,
+            e.event_seq,
+            e.kind,
+            _fen(e.amount),
+            _fen(e.balance_after),
+            _fen(e.frozen_after),
+            at,
+            e.reason,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def digest(entries: Iterable[JournalLine]) -> dict[str, Any]:

@@ -15,9 +15,10 @@ import difflib
 import os
 import re
 from collections import deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -44,13 +45,21 @@ from fundflow.domain.errors import DefinitionError, Problem, Severity, UnknownDe
 from fundflow.domain.guards import REGISTRY, ParamKind, parse_share
 from fundflow.domain.money import parse_amount
 
-__all__ = ["check_file", "check_text", "check_paths", "definition_files", "load_file", "load_directory", "DefinitionRegistry"]
+__all__ = [
+    "check_file",
+    "check_text",
+    "check_paths",
+    "definition_files",
+    "load_file",
+    "load_directory",
+    "DefinitionRegistry",
+]
 
 #: yaml.safe_load's loader, in C when libyaml is there (about 8x faster).
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801
+class _SAFE_LOADER(_BASE_LOADER):
     """yaml.safe_load's loader, refusing a key given twice in one mapping (the YAML spec
     forbids it; PyYAML would keep the last silently)."""
 
@@ -60,22 +69,50 @@ class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int)) and key in seen:
                 raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"duplicate key '{key}' (first at line {seen[key] + 1})", key_node.start_mark)
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key '{key}' (first at line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
+
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _FILE_NAME = re.compile(r"^(?P<id>.+)\.v(?P<version>\d+)\.ya?ml$")
 RESPONSIBLE = "responsible"  # in an escalation's ``to``: the state's responsible role
 
-_TOP_KEYS = ("id", "version", "title", "description", "roles", "open_roles", "documents", "initial", "states", "transitions", "suspension")
+_TOP_KEYS = (
+    "id",
+    "version",
+    "title",
+    "description",
+    "roles",
+    "open_roles",
+    "documents",
+    "initial",
+    "states",
+    "transitions",
+    "suspension",
+)
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")
 _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "from", "warn_before_working_days", "escalate")
 _ANCHOR_KEYS = ("act", "field")
 _DOCUMENT_KEYS = ("label", "roles")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
-_TRANSITION_KEYS = ("trigger", "from", "to", "label", "roles", "guards", "fields", "documents_exempt", "effect", "description", "new_round")
+_TRANSITION_KEYS = (
+    "trigger",
+    "from",
+    "to",
+    "label",
+    "roles",
+    "guards",
+    "fields",
+    "documents_exempt",
+    "effect",
+    "description",
+    "new_round",
+)
 _FIELD_KEYS = ("name", "type", "label", "required", "choices", "money")
 _EFFECT_KEYS = ("sign", "count", "reserve", "pay", "retain", "release_retention", "use_retention")
 _MONEY_EFFECTS = ("reserve", "pay", "use_retention")
@@ -153,7 +190,9 @@ class _Checker:
             return None
         return value
 
-    def names(self, value: Any, path: str, valid: Mapping | set, what: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def names(
+        self, value: Any, path: str, valid: Mapping | set, what: str, extra: tuple[str, ...] = ()
+    ) -> tuple[str, ...]:
         out = []
         items = [value] if isinstance(value, str) else self.seq(value, path)
         for i, name in enumerate(items):
@@ -236,7 +275,11 @@ def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: 
         return None
     kinds = [k for k in ("working_days", "calendar_days", "date_field") if k in d]
     if len(kinds) != 1:
-        c.error(path, "declare exactly one of working_days, calendar_days, date_field" + (f" (found {', '.join(kinds)})" if kinds else ""))
+        c.error(
+            path,
+            "declare exactly one of working_days, calendar_days, date_field"
+            + (f" (found {', '.join(kinds)})" if kinds else ""),
+        )
         return None
     kind = DeadlineKind(kinds[0])
     amount, date_field = 0, None
@@ -248,12 +291,17 @@ def _parse_deadline(c: _Checker, raw: Any, path: str, roles: dict, responsible: 
             if d.get(kind.value) is None:
                 c.error(_join(path, kind.value), "required")
             return None
-    anchor, anchor_ref = _parse_anchor(c, d.get("from"), _join(path, "from")) if "from" in d else (Anchor.STAGE_ENTERED, None)
+    anchor, anchor_ref = (
+        _parse_anchor(c, d.get("from"), _join(path, "from")) if "from" in d else (Anchor.STAGE_ENTERED, None)
+    )
     if anchor is not Anchor.STAGE_ENTERED and kind is DeadlineKind.DATE_FIELD:
         c.error(_join(path, "from"), "a date_field deadline is a date: it counts from nothing")
     warn = c.count(d, "warn_before_working_days", path, minimum=1)
     if warn is not None and kind is DeadlineKind.WORKING_DAYS and warn >= amount:
-        c.error(_join(path, "warn_before_working_days"), f"must be less than working_days ({amount}): a warning {warn} working days before the due date would fall when the stage starts")
+        c.error(
+            _join(path, "warn_before_working_days"),
+            f"must be less than working_days ({amount}): a warning {warn} working days before the due date would fall when the stage starts",
+        )
     escalations = []
     for i, raw_step in enumerate(c.seq(d.get("escalate"), _join(path, "escalate"))):
         step_path = f"{path}.escalate[{i}]"
@@ -286,8 +334,11 @@ def _parse_anchor(c: _Checker, raw: Any, path: str) -> tuple[Anchor, str | None]
         if raw in _ANCHOR_KEYS:
             c.error(path, f"name the {raw}: from: {{{raw}: {'TRIGGER' if raw == 'act' else 'DATE_FIELD'}}}")
         else:
-            c.error(path, f"unknown anchor '{raw}'{_nearest(raw, simple + _ANCHOR_KEYS)}: expected stage_entered, "
-                          "case_opened, {act: TRIGGER} or {field: DATE_FIELD}")
+            c.error(
+                path,
+                f"unknown anchor '{raw}'{_nearest(raw, simple + _ANCHOR_KEYS)}: expected stage_entered, "
+                "case_opened, {act: TRIGGER} or {field: DATE_FIELD}",
+            )
         return Anchor.STAGE_ENTERED, None
     m = c.mapping(raw, path, _ANCHOR_KEYS)
     if m is None:
@@ -332,7 +383,10 @@ def _parse_state(c: _Checker, raw: Any, path: str, roles: dict, documents: dict)
     if outcome is not None and not terminal:
         c.error(_join(path, "outcome"), "only terminal states have an outcome (add terminal: true, or remove it)")
     elif outcome is not None and outcome not in OUTCOMES:
-        c.error(_join(path, "outcome"), f"unknown outcome '{outcome}'{_nearest(outcome, OUTCOMES)}; one of {', '.join(OUTCOMES)}")
+        c.error(
+            _join(path, "outcome"),
+            f"unknown outcome '{outcome}'{_nearest(outcome, OUTCOMES)}; one of {', '.join(OUTCOMES)}",
+        )
     if terminal and outcome is None:
         c.error(_join(path, "outcome"), f"a terminal state needs an outcome: one of {', '.join(OUTCOMES)}")
     if sid is None or label is None:
@@ -349,7 +403,10 @@ def _parse_field(c: _Checker, raw: Any, path: str) -> FieldSpec | None:
     type_raw = f.get("type")
     valid_types = [t.value for t in FieldType]
     if type_raw not in valid_types:
-        c.error(_join(path, "type"), f"unknown field type '{type_raw}'{_nearest(type_raw, valid_types)}; one of {', '.join(valid_types)}")
+        c.error(
+            _join(path, "type"),
+            f"unknown field type '{type_raw}'{_nearest(type_raw, valid_types)}; one of {', '.join(valid_types)}",
+        )
         return None
     ftype = FieldType(type_raw)
     required = f.get("required", True)
@@ -371,7 +428,10 @@ def _parse_field(c: _Checker, raw: Any, path: str) -> FieldSpec | None:
         if ftype is not FieldType.AMOUNT:
             c.error(_join(path, "money"), f"only amount fields set a money figure (this one is {ftype.value})")
         elif money not in MONEY_KINDS:
-            c.error(_join(path, "money"), f"unknown money figure '{money}'{_nearest(money, MONEY_KINDS)}; one of {', '.join(MONEY_KINDS)}")
+            c.error(
+                _join(path, "money"),
+                f"unknown money figure '{money}'{_nearest(money, MONEY_KINDS)}; one of {', '.join(MONEY_KINDS)}",
+            )
     if name is None or label is None:
         return None
     return FieldSpec(name, ftype, label, required, tuple(choices), MappingProxyType(choices), money)
@@ -413,7 +473,7 @@ def _parse_effect(c: _Checker, raw: Any, path: str) -> Effect | None:
     if not isinstance(count, dict) or len(count) != 1:
         c.error(_join(path, "count"), "expected one counter and its change, e.g. {open_objections: 1}")
         return None
-    (counter, delta), = count.items()
+    ((counter, delta),) = count.items()
     if not isinstance(counter, str) or not _IDENT.match(counter):
         c.error(_join(path, "count"), f"'{counter}' is not a valid counter name")
         return None
@@ -427,7 +487,7 @@ def _parse_guard_call(c: _Checker, raw: Any, path: str) -> tuple[str, dict, str]
     if isinstance(raw, str):
         name, params = raw, {}
     elif isinstance(raw, dict) and len(raw) == 1:
-        (name, params), = raw.items()
+        ((name, params),) = raw.items()
         params = {} if params is None else params
     else:
         c.error(path, "a guard is a name, or a mapping of one name to its parameters")
@@ -492,7 +552,9 @@ def _parse_transition(c: _Checker, raw: Any, path: str, roles: dict) -> tuple[Tr
             c.error(f"{path}.from[{j}]", f"expected a state id, got {_kind(src)}")
             names_ok = False
     if dest is not None and not isinstance(dest, str):
-        c.error(_join(path, "to"), f"expected one state id, or null for an action that keeps the state, got {_kind(dest)}")
+        c.error(
+            _join(path, "to"), f"expected one state id, or null for an action that keeps the state, got {_kind(dest)}"
+        )
         names_ok = False
     if not names_ok:
         return None, guards, t
@@ -511,9 +573,18 @@ def _parse_transition(c: _Checker, raw: Any, path: str, roles: dict) -> tuple[Tr
     return transition, guards, t
 
 
-def _check_guard_params(c: _Checker, name: str, params: dict, path: str, roles: dict, documents: dict,
-                        fields: dict[str, FieldSpec], records: set, counters: set,
-                        triggers: frozenset[str] = frozenset()) -> GuardCall | None:
+def _check_guard_params(
+    c: _Checker,
+    name: str,
+    params: dict,
+    path: str,
+    roles: dict,
+    documents: dict,
+    fields: dict[str, FieldSpec],
+    records: set,
+    counters: set,
+    triggers: frozenset[str] = frozenset(),
+) -> GuardCall | None:
     spec = REGISTRY[name]
     ok = True
     values: dict[str, Any] = {}
@@ -564,7 +635,10 @@ def _check_guard_params(c: _Checker, name: str, params: dict, path: str, roles: 
                 values[key] = raw
             elif kind is ParamKind.COUNTER:
                 if raw not in counters:
-                    c.error(ppath, f"no transition counts '{raw}'{_nearest(raw, counters)}: add an effect 'count: {{{raw}: 1}}'")
+                    c.error(
+                        ppath,
+                        f"no transition counts '{raw}'{_nearest(raw, counters)}: add an effect 'count: {{{raw}: 1}}'",
+                    )
                     ok = False
                 values[key] = raw
         except (ValueError, ArithmeticError, TypeError) as exc:
@@ -659,8 +733,18 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             c.warn(f"{tr.path}.to", "an action that keeps the state and records nothing but the event")
         calls = []
         for name, params, gpath in guards:
-            call = _check_guard_params(c, name, params, gpath, roles, documents, all_fields, records, counters,
-                                       frozenset(t.trigger for t, _, _ in parsed))
+            call = _check_guard_params(
+                c,
+                name,
+                params,
+                gpath,
+                roles,
+                documents,
+                all_fields,
+                records,
+                counters,
+                frozenset(t.trigger for t, _, _ in parsed),
+            )
             if call is not None:
                 calls.append(call)
         for j, doc in enumerate(tr.new_round):
@@ -669,8 +753,19 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         if tr.new_round and tr.dest is None:
             c.error(f"{tr.path}.new_round", "only a transition that moves the case can start a new round")
         transitions.append(
-            Transition(tr.trigger, tr.sources, tr.dest, tr.label, tr.roles, tuple(calls), tr.fields,
-                       tr.documents_exempt, tr.effect, tr.path, tr.new_round)
+            Transition(
+                tr.trigger,
+                tr.sources,
+                tr.dest,
+                tr.label,
+                tr.roles,
+                tuple(calls),
+                tr.fields,
+                tr.documents_exempt,
+                tr.effect,
+                tr.path,
+                tr.new_round,
+            )
         )
 
     for sid, state in states.items():
@@ -679,9 +774,14 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         if rule and rule.kind is DeadlineKind.DATE_FIELD and rule.date_field:
             spec = all_fields.get(rule.date_field)
             if spec is None:
-                c.error(f"states[{i}].deadline.date_field", f"unknown field '{rule.date_field}'{_nearest(rule.date_field, all_fields)}: no transition declares it")
+                c.error(
+                    f"states[{i}].deadline.date_field",
+                    f"unknown field '{rule.date_field}'{_nearest(rule.date_field, all_fields)}: no transition declares it",
+                )
             elif spec.type is not FieldType.DATE:
-                c.error(f"states[{i}].deadline.date_field", f"field '{rule.date_field}' is {spec.type.value}, not a date")
+                c.error(
+                    f"states[{i}].deadline.date_field", f"field '{rule.date_field}' is {spec.type.value}, not a date"
+                )
 
     triggers = {tr.trigger for tr in transitions}
     for sid, state in states.items():
@@ -689,11 +789,17 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         if rule is None or rule.anchor_ref is None:
             continue
         if rule.anchor is Anchor.ACT and rule.anchor_ref not in triggers:
-            c.error(f"{apath}.act", f"unknown act '{rule.anchor_ref}'{_nearest(rule.anchor_ref, triggers)}: no transition has this trigger")
+            c.error(
+                f"{apath}.act",
+                f"unknown act '{rule.anchor_ref}'{_nearest(rule.anchor_ref, triggers)}: no transition has this trigger",
+            )
         elif rule.anchor is Anchor.FIELD:
             spec = all_fields.get(rule.anchor_ref)
             if spec is None:
-                c.error(f"{apath}.field", f"unknown field '{rule.anchor_ref}'{_nearest(rule.anchor_ref, all_fields)}: no transition declares it")
+                c.error(
+                    f"{apath}.field",
+                    f"unknown field '{rule.anchor_ref}'{_nearest(rule.anchor_ref, all_fields)}: no transition declares it",
+                )
             elif spec.type is not FieldType.DATE:
                 c.error(f"{apath}.field", f"field '{rule.anchor_ref}' is {spec.type.value}, not a date")
 
@@ -703,10 +809,16 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             key = next(k for k in _MONEY_EFFECTS if getattr(tr.effect, k) == name)
             spec = all_fields.get(name)
             if spec is None or spec.type is not FieldType.AMOUNT:
-                c.error(f"{tr.path}.effect.{key}", f"unknown amount field '{name}'{_nearest(name, all_fields)}: no transition declares it as an amount")
+                c.error(
+                    f"{tr.path}.effect.{key}",
+                    f"unknown amount field '{name}'{_nearest(name, all_fields)}: no transition declares it as an amount",
+                )
         paid = [f.name for f in tr.fields if f.money in ("advanced", "paid")]
         if paid and not (tr.effect is not None and tr.effect.pay in paid):
-            c.error(f"{tr.path}.effect", f"'{paid[0]}' is a payment (money: paid/advanced): declare 'effect: {{pay: {paid[0]}}}' so the ledgers are debited when it is paid")
+            c.error(
+                f"{tr.path}.effect",
+                f"'{paid[0]}' is a payment (money: paid/advanced): declare 'effect: {{pay: {paid[0]}}}' so the ledgers are debited when it is paid",
+            )
 
     suspension = None
     if "suspension" in top:
@@ -715,7 +827,11 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             sus_roles = c.names(s.get("roles"), "suspension.roles", roles, "role")
             if not sus_roles:
                 c.error("suspension.roles", "name the roles that may suspend a case")
-            resume = c.names(s["resume_roles"], "suspension.resume_roles", roles, "role") if "resume_roles" in s else sus_roles
+            resume = (
+                c.names(s["resume_roles"], "suspension.resume_roles", roles, "role")
+                if "resume_roles" in s
+                else sus_roles
+            )
             suspension = Suspension(frozenset(sus_roles), frozenset(resume))
 
     _check_graph(c, states, position, transitions, initial if initial in states else None)
@@ -743,8 +859,9 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
     )
 
 
-def _check_graph(c: _Checker, states: dict[str, State], index: Mapping[str, int], transitions: list[Transition],
-                 initial: str | None) -> None:
+def _check_graph(
+    c: _Checker, states: dict[str, State], index: Mapping[str, int], transitions: list[Transition], initial: str | None
+) -> None:
     edges: dict[str, set[str]] = {sid: set() for sid in states}
     for tr in transitions:
         if tr.dest in states:
@@ -790,7 +907,7 @@ def check_text(text: str, file: str = "<text>") -> tuple[Definition | None, list
     """Parse and check YAML text; return the definition (None on any error) and all problems."""
     c = _Checker(file)
     try:
-        doc = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, libyaml's when present
+        doc = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -838,7 +955,13 @@ class DefinitionRegistry:
         self._by_key: dict[tuple[str, int], Definition] = {}
         for d in definitions:
             if d.key in self._by_key:
-                raise DefinitionError([Problem(d.source, "version", f"{d.id} v{d.version} is also defined in {self._by_key[d.key].source}")])
+                raise DefinitionError(
+                    [
+                        Problem(
+                            d.source, "version", f"{d.id} v{d.version} is also defined in {self._by_key[d.key].source}"
+                        )
+                    ]
+                )
             self._by_key[d.key] = d
 
     def get(self, definition_id: str, version: int | None = None) -> Definition:
@@ -878,7 +1001,13 @@ def check_paths(paths: Iterable[str | os.PathLike]) -> tuple[list[Definition], l
         if definition is None:
             continue
         if definition.key in seen:
-            problems.append(Problem(str(f), "version", f"{definition.id} v{definition.version} is also defined in {seen[definition.key]}"))
+            problems.append(
+                Problem(
+                    str(f),
+                    "version",
+                    f"{definition.id} v{definition.version} is also defined in {seen[definition.key]}",
+                )
+            )
             continue
         seen[definition.key] = str(f)
         loaded.append(definition)

@@ -47,8 +47,9 @@ def _fmt(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
-def resolve_occurred_at(value: date | datetime | None, now: datetime, not_before: datetime | None,
-                        not_before_what: str = "上一办理事项") -> datetime | str:
+def resolve_occurred_at(
+    value: date | datetime | None, now: datetime, not_before: datetime | None, not_before_what: str = "上一办理事项"
+) -> datetime | str:
     """The moment the act happened, or a Chinese reason why ``value`` cannot be it."""
     require_aware(now, "now")
     if value is None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 __all__ = ["SHANGHAI", "UTC", "require_aware", "local_date", "start_of_local_day"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = timezone.utc
+UTC = UTC
 
 
 def require_aware(moment: datetime, what: str = "time") -> datetime:

@@ -4,39 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import re
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fundflow.domain.errors import FundflowError, TransitionRefused
-
+from fundflow.http.api.openapi import install as install_openapi
+from fundflow.http.api.routes import router
+from fundflow.http.middleware import JsonDepthLimit, LimitAndMeasure, Metrics
+from fundflow.http.web import STATIC_DIR
+from fundflow.http.web import router as pages
 from fundflow.service.config import Settings, get_settings
 from fundflow.service.context import Services, build_services
 from fundflow.service.errors import NotAuthenticated, NotFound, TooManyRequests, error_body, status_for
 from fundflow.service.metrics import PROCESS, DatabaseFigures
 from fundflow.service.migrate import check_current
-from fundflow.http.web import STATIC_DIR
-from fundflow.http.web import router as pages
-from fundflow.http.api.openapi import install as install_openapi
-from fundflow.http.middleware import JsonDepthLimit, LimitAndMeasure, Metrics
-from fundflow.http.api.routes import router
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("fundflow")
 
-_HTTP_CODES = {400: ("bad_request", "请求体无法解析：应为 UTF-8 编码的 JSON 或表单"), 401: ("not_authenticated", "请先登录"), 403: ("forbidden", "无权访问"), 404: ("not_found", "资源不存在"),
-               405: ("method_not_allowed", "不支持该请求方法"), 406: ("not_acceptable", "不支持的响应格式"),
-               413: ("payload_too_large", "请求内容过大"), 415: ("unsupported_media_type", "不支持的内容类型")}
+_HTTP_CODES = {
+    400: ("bad_request", "请求体无法解析：应为 UTF-8 编码的 JSON 或表单"),
+    401: ("not_authenticated", "请先登录"),
+    403: ("forbidden", "无权访问"),
+    404: ("not_found", "资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    406: ("not_acceptable", "不支持的响应格式"),
+    413: ("payload_too_large", "请求内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+}
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -50,8 +56,9 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(allowed)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None, *,
-               scheduler: bool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *, scheduler: bool | None = None
+) -> FastAPI:
     """``scheduler``: run the alert scheduler in-app (when ``settings.scheduler == "embedded"``).
     None, the default, runs it only when the app builds its own services: an app handed its
     services (tests, tools) does not tick unless asked to."""
@@ -110,8 +117,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # our own validators' reasons are Chinese: say the first one
         reason = next((str(e["msg"]).removeprefix("Value error, ") for e in problems if e["type"] == "value_error"), "")
         message = f"请求参数有误：{where}" + (f"（{reason}）" if reason else "")
-        return JSONResponse({"code": "validation_error", "message": message, "detail": problems},
-                            status_code=422)
+        return JSONResponse({"code": "validation_error", "message": message, "detail": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -119,8 +125,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405 and (allowed := _allowed_methods(request)):
             headers["Allow"] = ", ".join(allowed)
-        return JSONResponse({"code": code, "message": message, "detail": exc.detail}, status_code=exc.status_code,
-                            headers=headers or None)
+        return JSONResponse(
+            {"code": code, "message": message, "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=headers or None,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # a bug: log it whole, answer plainly
@@ -134,11 +143,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             with svc.db.connect() as conn:
                 conn.execute(text("SELECT 1"))
             revision = check_current(svc.db)
-        except Exception as exc:  # noqa: BLE001 - reported, not raised: this is the health check
+        except Exception as exc:
             return JSONResponse({"status": "error", "database": str(exc.__class__.__name__)}, status_code=503)
-        return {"status": "ok", "database": svc.db.dialect.name, "migration": revision,
-                "definitions": [f"{d.id}.v{d.version}" for d in svc.registry],
-                "calendar_years": [min(svc.calendar.known_years()), max(svc.calendar.known_years())]}
+        return {
+            "status": "ok",
+            "database": svc.db.dialect.name,
+            "migration": revision,
+            "definitions": [f"{d.id}.v{d.version}" for d in svc.registry],
+            "calendar_years": [min(svc.calendar.known_years()), max(svc.calendar.known_years())],
+        }
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标（FUNDFLOW_METRICS_ACCESS: open、token 或 off）")
     def prometheus(request: Request):
@@ -148,23 +161,28 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
             expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-                raise NotAuthenticated("指标接口须携带 Authorization: Bearer <FUNDFLOW_METRICS_TOKEN>",
-                                       code="metrics_token_required")
+                raise NotAuthenticated(
+                    "指标接口须携带 Authorization: Bearer <FUNDFLOW_METRICS_TOKEN>", code="metrics_token_required"
+                )
         body = generate_latest(metrics.registry) + generate_latest(PROCESS) + generate_latest(database_figures)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API 文档",
-                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/vendor/swagger-ui.css",
-                                   swagger_favicon_url="/static/favicon.svg")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - API 文档",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     app.include_router(router)
     install_openapi(app)  # every operation's 4xx answers, with the error schema
     app.include_router(pages)  # the pages for people, at /
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(JsonDepthLimit)  # inside LimitAndMeasure: the body it reads is size-limited
-    app.add_middleware(LimitAndMeasure, metrics=metrics, max_body=settings.max_body_bytes,
-                       max_upload=settings.max_upload_bytes)
+    app.add_middleware(
+        LimitAndMeasure, metrics=metrics, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     return app

@@ -2,8 +2,8 @@
 
 import logging
 
-from fundflow.service.config import get_settings
 from fundflow.http.app import create_app
+from fundflow.service.config import get_settings
 
 logging.basicConfig(level=get_settings().log_level, format="%(message)s")
 # The request log says what happened; the libraries' own INFO lines would double it.

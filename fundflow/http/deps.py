@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +22,7 @@ def get_services(request: Request) -> Services:
 
 def get_now() -> datetime:
     """The only place the API reads the clock; tests override it."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def current_user(

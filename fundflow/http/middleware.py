@@ -21,12 +21,15 @@ log = logging.getLogger("fundflow.http")
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("fundflow_http_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("fundflow_http_request_seconds", "HTTP request latency", ["method", "route"],
-                                 registry=self.registry)
-        self.transitions = Counter("fundflow_transitions_total", "Transitions fired", ["definition", "trigger"],
-                                   registry=self.registry)
+        self.requests = Counter(
+            "fundflow_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "fundflow_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+        self.transitions = Counter(
+            "fundflow_transitions_total", "Transitions fired", ["definition", "trigger"], registry=self.registry
+        )
         self.refusals = Counter("fundflow_refusals_total", "Transitions refused", ["code"], registry=self.registry)
 
 
@@ -44,7 +47,9 @@ class LimitAndMeasure:
         scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
         headers = dict(scope.get("headers") or [])
         ctype = headers.get(b"content-type", b"").decode("latin-1")
-        limit = self.max_upload if (ctype.startswith("multipart/") or "csv" in ctype or "sheet" in ctype) else self.max_body
+        limit = (
+            self.max_upload if (ctype.startswith("multipart/") or "csv" in ctype or "sheet" in ctype) else self.max_body
+        )
         declared = headers.get(b"content-length")
         started = time.perf_counter()
         status = {"code": 500}
@@ -70,8 +75,9 @@ class LimitAndMeasure:
                     seen += len(message.get("body", b""))
                     if seen > limit:
                         overflow["seen"] = True
-                        raise PayloadTooLarge(f"请求内容超过 {limit} 字节上限", code="payload_too_large",
-                                              detail={"limit": limit})
+                        raise PayloadTooLarge(
+                            f"请求内容超过 {limit} 字节上限", code="payload_too_large", detail={"limit": limit}
+                        )
                 return message
 
             async def send_limited(message):
@@ -90,12 +96,26 @@ class LimitAndMeasure:
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
             self.metrics.latency.labels(scope["method"], path).observe(elapsed)
-            log.info(json.dumps({"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                                 "route": path, "status": status["code"], "ms": round(elapsed * 1000, 2)}))
+            log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": path,
+                        "status": status["code"],
+                        "ms": round(elapsed * 1000, 2),
+                    }
+                )
+            )
 
 
 async def _reject(send, limit: int) -> None:
-    await _json(send, 413, {"code": "payload_too_large", "message": f"请求内容超过 {limit} 字节上限", "detail": {"limit": limit}})
+    await _json(
+        send,
+        413,
+        {"code": "payload_too_large", "message": f"请求内容超过 {limit} 字节上限", "detail": {"limit": limit}},
+    )
 
 
 class JsonDepthLimit:
@@ -128,7 +148,9 @@ class JsonDepthLimit:
             return
         body = b"".join(chunks)
         if raw_depth(body) > MAX_DEPTH:
-            await _json(send, 422, {"code": "json_too_deep", "message": DEPTH_MESSAGE, "detail": {"max_depth": MAX_DEPTH}})
+            await _json(
+                send, 422, {"code": "json_too_deep", "message": DEPTH_MESSAGE, "detail": {"max_depth": MAX_DEPTH}}
+            )
             return
         replayed = False
 
@@ -144,6 +166,11 @@ class JsonDepthLimit:
 
 async def _json(send, status: int, payload: dict) -> None:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

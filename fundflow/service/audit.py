@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
@@ -26,13 +26,36 @@ def _canonical(value):
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def event_hash(case_id: int, seq: int, trigger: str, from_state: str | None, to_state: str, user_id: int | None,
-               user_name: str, role: str, org: str | None, data: dict, comment: str | None, at: datetime,
-               prev_hash: str, facts: dict | None = None) -> str:
+def event_hash(
+    case_id: int,
+    seq: int,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    user_id: int | None,
+    user_name: str,
+    role: str,
+    org: str | None,
+    data: dict,
+    comment: str | None,
+    at: datetime,
+    prev_hash: str,
+    facts: dict | None = None,
+) -> str:
     body = {
-        "case": case_id, "seq": seq, "trigger": trigger, "from": from_state, "to": to_state,
-        "user": user_id, "name": user_name, "role": role, "org": org, "data": data, "comment": comment,
-        "at": at.astimezone(timezone.utc).isoformat(timespec="microseconds"), "prev": prev_hash,
+        "case": case_id,
+        "seq": seq,
+        "trigger": trigger,
+        "from": from_state,
+        "to": to_state,
+        "user": user_id,
+        "name": user_name,
+        "role": role,
+        "org": org,
+        "data": data,
+        "comment": comment,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "prev": prev_hash,
     }
     if facts is not None:  # events written before facts existed hash as they always did
         body["facts"] = facts
@@ -40,8 +63,22 @@ def event_hash(case_id: int, seq: int, trigger: str, from_state: str | None, to_
 
 
 def hash_of(e: Event) -> str:
-    return event_hash(e.case_id, e.seq, e.trigger, e.from_state, e.to_state, e.user_id, e.user_name, e.role,
-                      e.org, e.data, e.comment, e.at, e.prev_hash, e.facts)
+    return event_hash(
+        e.case_id,
+        e.seq,
+        e.trigger,
+        e.from_state,
+        e.to_state,
+        e.user_id,
+        e.user_name,
+        e.role,
+        e.org,
+        e.data,
+        e.comment,
+        e.at,
+        e.prev_hash,
+        e.facts,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +115,15 @@ def verify_case(case: Case, events: Iterable[Event]) -> list[ChainBreak]:
     for e in events:
         count += 1
         if e.seq != expected_seq:
-            breaks.append(ChainBreak(case.id, case.number, e.seq, f"expected event #{expected_seq}: events deleted or reordered",
-                                     "deleted" if e.seq > expected_seq else "reordered"))
+            breaks.append(
+                ChainBreak(
+                    case.id,
+                    case.number,
+                    e.seq,
+                    f"expected event #{expected_seq}: events deleted or reordered",
+                    "deleted" if e.seq > expected_seq else "reordered",
+                )
+            )
         if e.prev_hash != prev:
             breaks.append(ChainBreak(case.id, case.number, e.seq, "does not follow the previous event (chain broken)"))
         if hash_of(e) != e.hash:
@@ -90,11 +134,25 @@ def verify_case(case: Case, events: Iterable[Event]) -> list[ChainBreak]:
         breaks.append(ChainBreak(case.id, case.number, moved, "out of order with the event before it", "reordered"))
     if count != case.event_count or prev != (case.head_hash or GENESIS):
         kind = "deleted" if count < case.event_count else "inserted" if count > case.event_count else "altered"
-        breaks.append(ChainBreak(case.id, case.number, None,
-                                 f"case records {case.event_count} events, found {count}: events deleted or added", kind))
+        breaks.append(
+            ChainBreak(
+                case.id,
+                case.number,
+                None,
+                f"case records {case.event_count} events, found {count}: events deleted or added",
+                kind,
+            )
+        )
     elif last_to is not None and last_to != case.state:
-        breaks.append(ChainBreak(case.id, case.number, None, f"case is in '{case.state}' but its last event leads to '{last_to}'",
-                                 "out_of_step"))
+        breaks.append(
+            ChainBreak(
+                case.id,
+                case.number,
+                None,
+                f"case is in '{case.state}' but its last event leads to '{last_to}'",
+                "out_of_step",
+            )
+        )
     return breaks
 
 

@@ -11,8 +11,15 @@ from sqlmodel import Session, select
 
 from fundflow.service.tables import ApiToken, User
 
-__all__ = ["hash_password", "verify_password", "issue_token", "user_for_token", "revoke_token", "revoke_all",
-           "TOKEN_PREFIX"]
+__all__ = [
+    "hash_password",
+    "verify_password",
+    "issue_token",
+    "user_for_token",
+    "revoke_token",
+    "revoke_all",
+    "TOKEN_PREFIX",
+]
 
 _hasher = PasswordHash.recommended()
 TOKEN_PREFIX = "ff_"
@@ -29,7 +36,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
     try:
         return _hasher.verify(password, password_hash)
-    except Exception:  # noqa: BLE001 - a malformed stored hash is a failed login, not a 500
+    except Exception:
         return False
 
 
@@ -40,8 +47,15 @@ def _digest(token: str) -> str:
 def issue_token(session: Session, user: User, kind: str, now: datetime, lifetime: timedelta | None = None) -> str:
     """Create a token and return it in clear: this is the only time it is known."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), kind=kind, created_at=now,
-                         expires_at=(now + lifetime) if lifetime else None))
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=_digest(token),
+            kind=kind,
+            created_at=now,
+            expires_at=(now + lifetime) if lifetime else None,
+        )
+    )
     return token
 
 

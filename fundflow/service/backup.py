@@ -33,7 +33,7 @@ import sqlite3
 import subprocess
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -42,8 +42,18 @@ from sqlalchemy.engine import URL, make_url
 
 from fundflow.service.config import Settings
 
-__all__ = ["BackupError", "BackupReport", "RestoreReport", "backup", "restore", "pg_connection_args",
-           "MANIFEST", "SQLITE_FILE", "PG_FILE", "DOCUMENTS"]
+__all__ = [
+    "BackupError",
+    "BackupReport",
+    "RestoreReport",
+    "backup",
+    "restore",
+    "pg_connection_args",
+    "MANIFEST",
+    "SQLITE_FILE",
+    "PG_FILE",
+    "DOCUMENTS",
+]
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -73,8 +83,10 @@ class BackupReport:
     def lines(self) -> list[str]:
         m = self.manifest
         counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
-        return [f"backup {self.path}: {m['database']['kind']} at revision {m['revision']}, {counts}, "
-                f"{len(m['files'])} file(s), {m['documents']['files']} document file(s)"]
+        return [
+            f"backup {self.path}: {m['database']['kind']} at revision {m['revision']}, {counts}, "
+            f"{len(m['files'])} file(s), {m['documents']['files']} document file(s)"
+        ]
 
 
 @dataclass
@@ -91,21 +103,33 @@ class RestoreReport:
 
     @property
     def ok(self) -> bool:
-        return (not self.breaks and not self.missing_documents and self.revision == self.manifest["revision"]
-                and self.counts == self.manifest["counts"])
+        return (
+            not self.breaks
+            and not self.missing_documents
+            and self.revision == self.manifest["revision"]
+            and self.counts == self.manifest["counts"]
+        )
 
     def lines(self) -> list[str]:
         out = [f"restored {self.path} ({self.manifest['created_at']}) into {self.manifest['database']['kind']}"]
-        out.append("counts: " + ", ".join(f"{k} {v}" for k, v in self.counts.items())
-                   + ("" if self.counts == self.manifest["counts"] else
-                      "  MISMATCH, backup had " + ", ".join(f"{k} {v}" for k, v in self.manifest["counts"].items())))
+        out.append(
+            "counts: "
+            + ", ".join(f"{k} {v}" for k, v in self.counts.items())
+            + (
+                ""
+                if self.counts == self.manifest["counts"]
+                else "  MISMATCH, backup had " + ", ".join(f"{k} {v}" for k, v in self.manifest["counts"].items())
+            )
+        )
         rev = f"revision {self.revision}"
         if self.revision != self.manifest["revision"]:
             rev += f"  MISMATCH, backup had {self.manifest['revision']}"
         elif self.revision != self.head:
             rev += f" (code is at {self.head}: run `fundflow db upgrade`)"
         out.append(rev)
-        out.append(f"audit: {self.cases_checked} case(s) checked, {len({b.case_id for b in self.breaks})} with a broken chain")
+        out.append(
+            f"audit: {self.cases_checked} case(s) checked, {len({b.case_id for b in self.breaks})} with a broken chain"
+        )
         out.extend(str(b) for b in self.breaks)
         out.extend(f"document missing or altered: {m}" for m in self.missing_documents)
         if self.documents_moved_to is not None:
@@ -125,13 +149,13 @@ def _sha256(path: Path) -> str:
 
 
 def _utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _kind(settings: Settings) -> str:
     try:
         backend = make_url(settings.database_url).get_backend_name()
-    except Exception as exc:  # noqa: BLE001 - an unparsable URL is a configuration error
+    except Exception as exc:
         raise BackupError("bad_database_url", f"无法解析 FUNDFLOW_DATABASE_URL：{exc}") from None
     if backend not in ("sqlite", "postgresql"):
         raise BackupError("unsupported_database", f"不支持备份此类数据库：{backend}（仅支持 SQLite 与 PostgreSQL）")
@@ -183,9 +207,14 @@ def pg_connection_args(url: str | URL) -> tuple[list[str], dict[str, str], str |
     args += ["--dbname", u.database]
     if u.password is not None:
         env["PGPASSWORD"] = str(u.password)
-    for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("sslcert", "PGSSLCERT"),
-                     ("sslkey", "PGSSLKEY"), ("connect_timeout", "PGCONNECT_TIMEOUT"),
-                     ("application_name", "PGAPPNAME")):
+    for key, var in (
+        ("sslmode", "PGSSLMODE"),
+        ("sslrootcert", "PGSSLROOTCERT"),
+        ("sslcert", "PGSSLCERT"),
+        ("sslkey", "PGSSLKEY"),
+        ("connect_timeout", "PGCONNECT_TIMEOUT"),
+        ("application_name", "PGAPPNAME"),
+    ):
         if key in query:
             env[var] = query[key]
     schema = None
@@ -203,8 +232,11 @@ def _tool(name: str) -> str:
         for d in ("/usr/bin", "/usr/local/bin"):
             if os.access(Path(d) / name, os.X_OK):
                 return str(Path(d) / name)
-        raise BackupError("tool_missing", f"找不到 {name}：请安装 PostgreSQL 客户端工具（Debian/Ubuntu：apt-get install "
-                                          f"postgresql-client），其版本不低于服务器版本")
+        raise BackupError(
+            "tool_missing",
+            f"找不到 {name}：请安装 PostgreSQL 客户端工具（Debian/Ubuntu：apt-get install "
+            f"postgresql-client），其版本不低于服务器版本",
+        )
     return found
 
 
@@ -214,7 +246,9 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
     except OSError as exc:
         raise BackupError("tool_failed", f"无法运行 {cmd[0]}：{exc}") from None
     if proc.returncode != 0:
-        raise BackupError(f"{what}_failed", f"{Path(cmd[0]).name} 失败（退出码 {proc.returncode}）：{proc.stderr.strip()}")
+        raise BackupError(
+            f"{what}_failed", f"{Path(cmd[0]).name} 失败（退出码 {proc.returncode}）：{proc.stderr.strip()}"
+        )
 
 
 def _copy_documents(src: Path, dst: Path) -> None:
@@ -263,8 +297,10 @@ def _backup_sqlite(settings: Settings, path: Path) -> tuple[str | None, dict[str
         raise BackupError("database_missing", f"找不到 SQLite 数据库文件 {source}")
     target = path / SQLITE_FILE
     try:
-        with closing(sqlite3.connect(source, timeout=settings.sqlite_busy_timeout_ms / 1000)) as src, \
-                closing(sqlite3.connect(target)) as dst:
+        with (
+            closing(sqlite3.connect(source, timeout=settings.sqlite_busy_timeout_ms / 1000)) as src,
+            closing(sqlite3.connect(target)) as dst,
+        ):
             src.backup(dst)  # all pages in one step: one consistent read snapshot, WAL included
             dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
             ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
@@ -281,26 +317,37 @@ def _backup_sqlite(settings: Settings, path: Path) -> tuple[str | None, dict[str
     return (rev[0] if rev else None), counts, docs
 
 
-def _backup_postgresql(settings: Settings, path: Path) -> tuple[str | None, dict[str, int], list[tuple[int, str]], str | None]:
+def _backup_postgresql(
+    settings: Settings, path: Path
+) -> tuple[str | None, dict[str, int], list[tuple[int, str]], str | None]:
     pg_dump = _tool("pg_dump")
     args, env, schema = pg_connection_args(settings.database_url)
     engine = _engine(settings)
     try:
         try:
             conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
-        except Exception as exc:  # noqa: BLE001 - cannot connect: an operator's error, not a bug
+        except Exception as exc:
             raise BackupError("database_unreachable", f"无法连接数据库 {_redacted(settings)}：{_why(exc)}") from None
         with conn:
             with conn.begin():
                 snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
                 tables = set(inspect(conn).get_table_names())
                 if "alembic_version" not in tables or not set(COUNTED) <= tables:
-                    raise BackupError("not_migrated", f"数据库 {_redacted(settings)} 尚未迁移（fundflow db upgrade），没有可备份的数据")
+                    raise BackupError(
+                        "not_migrated",
+                        f"数据库 {_redacted(settings)} 尚未迁移（fundflow db upgrade），没有可备份的数据",
+                    )
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                 counts = _counts(conn)
                 docs = [(r[0], r[1]) for r in conn.execute(text("SELECT case_id, sha256 FROM documents"))]
-                cmd = [pg_dump, "--format=custom", "--no-password", f"--snapshot={snapshot}",
-                       f"--file={path / PG_FILE}", *args]
+                cmd = [
+                    pg_dump,
+                    "--format=custom",
+                    "--no-password",
+                    f"--snapshot={snapshot}",
+                    f"--file={path / PG_FILE}",
+                    *args,
+                ]
                 if schema:
                     cmd.append(f"--schema={schema}")
                 _run(cmd, env, "pg_dump")  # same snapshot as the counts above
@@ -325,8 +372,11 @@ def backup(settings: Settings, path: Path | str) -> BackupReport:
         _copy_documents(settings.documents_dir, path / DOCUMENTS)  # after the database: see the module doc
         missing = _document_problems(docs, path / DOCUMENTS)
         if missing:
-            raise BackupError("documents_missing", f"数据库记录的 {len(missing)} 个材料文件在 {settings.documents_dir} "
-                                                   f"中缺失或内容不符，例如 {missing[0]}")
+            raise BackupError(
+                "documents_missing",
+                f"数据库记录的 {len(missing)} 个材料文件在 {settings.documents_dir} "
+                f"中缺失或内容不符，例如 {missing[0]}",
+            )
         files = {}
         for p in sorted(path.rglob("*")):
             if p.is_file():
@@ -334,11 +384,18 @@ def backup(settings: Settings, path: Path | str) -> BackupReport:
         manifest = {
             "format": FORMAT,
             "created_at": _utcnow(),
-            "database": {"kind": kind, "url": _redacted(settings), "schema": schema,
-                         "file": SQLITE_FILE if kind == "sqlite" else PG_FILE},
+            "database": {
+                "kind": kind,
+                "url": _redacted(settings),
+                "schema": schema,
+                "file": SQLITE_FILE if kind == "sqlite" else PG_FILE,
+            },
             "revision": revision,
             "counts": counts,
-            "documents": {"files": sum(1 for f in files if f.startswith(DOCUMENTS + "/")), "referenced": len(set(docs))},
+            "documents": {
+                "files": sum(1 for f in files if f.startswith(DOCUMENTS + "/")),
+                "referenced": len(set(docs)),
+            },
             "files": files,
         }
         tmp = path / (MANIFEST + ".part")
@@ -361,7 +418,7 @@ def _read_manifest(path: Path) -> dict:
         raise BackupError("manifest_missing", f"{path} 中没有 {MANIFEST}：不是完整的 fundflow 备份")
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
-        manifest["database"]["kind"], manifest["files"], manifest["counts"]  # noqa: B018 - shape check
+        manifest["database"]["kind"], manifest["files"], manifest["counts"]
     except (ValueError, KeyError, TypeError) as exc:
         raise BackupError("manifest_invalid", f"{mf} 无法读取：{exc}") from None
     if manifest.get("format") != FORMAT:
@@ -392,7 +449,7 @@ def _target_has_content(settings: Settings) -> list[str]:
                         found.append(f"{t} {n}")
     except BackupError:
         raise
-    except Exception as exc:  # noqa: BLE001 - cannot connect: an operator's error
+    except Exception as exc:
         raise BackupError("database_unreachable", f"无法连接数据库 {_redacted(settings)}：{_why(exc)}") from None
     finally:
         engine.dispose()
@@ -406,8 +463,10 @@ def _restore_sqlite(settings: Settings, path: Path, manifest: dict) -> None:
     target = _sqlite_path(settings)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(f"file:{path / SQLITE_FILE}?mode=ro", uri=True)) as src, \
-                closing(sqlite3.connect(target, timeout=settings.sqlite_busy_timeout_ms / 1000)) as dst:
+        with (
+            closing(sqlite3.connect(f"file:{path / SQLITE_FILE}?mode=ro", uri=True)) as src,
+            closing(sqlite3.connect(target, timeout=settings.sqlite_busy_timeout_ms / 1000)) as dst,
+        ):
             # the backup API writes through SQLite's own locking and journal: a stale -wal
             # file cannot resurrect old pages, as a plain file copy would let it
             src.backup(dst)
@@ -416,7 +475,9 @@ def _restore_sqlite(settings: Settings, path: Path, manifest: dict) -> None:
             if ok != "ok":
                 raise BackupError("integrity_check_failed", f"恢复后的数据库完整性检查失败：{ok}")
     except sqlite3.Error as exc:
-        raise BackupError("sqlite_restore_failed", f"SQLite 恢复失败（服务是否仍在运行？请先停止服务）：{exc}") from None
+        raise BackupError(
+            "sqlite_restore_failed", f"SQLite 恢复失败（服务是否仍在运行？请先停止服务）：{exc}"
+        ) from None
 
 
 def _restore_postgresql(settings: Settings, path: Path, manifest: dict) -> None:
@@ -424,8 +485,11 @@ def _restore_postgresql(settings: Settings, path: Path, manifest: dict) -> None:
     args, env, schema = pg_connection_args(settings.database_url)
     backed_up = manifest["database"].get("schema")
     if (schema or None) != (backed_up or None):
-        raise BackupError("schema_mismatch", f"备份来自模式（schema）{backed_up or '（整个数据库）'}，而当前配置的是 "
-                                             f"{schema or '（整个数据库）'}：pg_restore 不能改名恢复，请使相同")
+        raise BackupError(
+            "schema_mismatch",
+            f"备份来自模式（schema）{backed_up or '（整个数据库）'}，而当前配置的是 "
+            f"{schema or '（整个数据库）'}：pg_restore 不能改名恢复，请使相同",
+        )
     cmd = [pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--no-password", *args]
     if schema:
         cmd.append(f"--schema={schema}")
@@ -440,7 +504,7 @@ def _ensure_schema(settings: Settings, schema: str) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema.replace(chr(34), chr(34) * 2)}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise BackupError("database_unreachable", f"无法连接数据库 {_redacted(settings)}：{_why(exc)}") from None
     finally:
         engine.dispose()
@@ -455,7 +519,7 @@ def _swap_documents(staged: Path, target: Path) -> Path | None:
     moved = None
     if target.exists():
         if any(p.is_file() and not _same_file_in(p, target, staged) for p in target.rglob("*")):
-            moved = target.with_name(f"{target.name}.before-restore-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
+            moved = target.with_name(f"{target.name}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
             os.replace(target, moved)
         else:
             shutil.rmtree(target)
@@ -473,8 +537,10 @@ def restore(settings: Settings, path: Path | str, *, force: bool = False) -> Res
     manifest = _read_manifest(path)
     kind = _kind(settings)
     if manifest["database"]["kind"] != kind:
-        raise BackupError("database_kind_mismatch", f"备份是 {manifest['database']['kind']} 数据库，"
-                                                    f"而当前配置的是 {kind}（FUNDFLOW_DATABASE_URL）")
+        raise BackupError(
+            "database_kind_mismatch",
+            f"备份是 {manifest['database']['kind']} 数据库，而当前配置的是 {kind}（FUNDFLOW_DATABASE_URL）",
+        )
     head = head_revision()
     from alembic.script import ScriptDirectory
 
@@ -482,13 +548,16 @@ def restore(settings: Settings, path: Path | str, *, force: bool = False) -> Res
 
     known = {r.revision for r in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
     if manifest["revision"] not in known:
-        raise BackupError("unknown_revision", f"备份的迁移版本 {manifest['revision']} 不为本程序所知（备份来自更新的版本？）")
+        raise BackupError(
+            "unknown_revision", f"备份的迁移版本 {manifest['revision']} 不为本程序所知（备份来自更新的版本？）"
+        )
     _verify_files(path, manifest)
     if not force:
         found = _target_has_content(settings)
         if found:
-            raise BackupError("target_not_empty", f"目标数据库不为空（{'，'.join(found)}）：恢复将覆盖现有数据；"
-                                                  "确认后加 --yes 重试")
+            raise BackupError(
+                "target_not_empty", f"目标数据库不为空（{'，'.join(found)}）：恢复将覆盖现有数据；确认后加 --yes 重试"
+            )
     docs_target = settings.documents_dir
     staged = docs_target.with_name(f"{docs_target.name}.restoring")
     if staged.exists():
@@ -516,5 +585,6 @@ def restore(settings: Settings, path: Path | str, *, force: bool = False) -> Res
             checked, breaks = verify_all(session)
     finally:
         engine.dispose()
-    return RestoreReport(path, manifest, revision, head, counts, checked, breaks,
-                         _document_problems(docs, docs_target), moved)
+    return RestoreReport(
+        path, manifest, revision, head, counts, checked, breaks, _document_problems(docs, docs_target), moved
+    )

@@ -5,10 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from typing import Optional
 
-from pydantic import Field, model_validator
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "PACKAGE_DIR", "DEFINITIONS_DIR", "CALENDAR_FILE", "MIGRATIONS_DIR"]
@@ -42,11 +40,11 @@ class Settings(BaseSettings):
     scan_interval_seconds: int = Field(60, ge=1, le=24 * 3600)
 
     # -- alert delivery (fundflow/service/notify, fundflow/service/usecases/delivery.py) --------------------------
-    smtp_host: Optional[str] = None  # None: e-mail channels are disabled (their deliveries fail, and retry)
+    smtp_host: str | None = None  # None: e-mail channels are disabled (their deliveries fail, and retry)
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "fundflow@localhost"
-    smtp_user: Optional[str] = None
-    smtp_password: Optional[SecretStr] = None
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
     smtp_starttls: bool = False  # STARTTLS on a plain connection (port 587)
     smtp_ssl: bool = False  # implicit TLS (port 465)
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per HTTP request or SMTP conversation step
@@ -62,19 +60,19 @@ class Settings(BaseSettings):
     login_max_wait_seconds: int = Field(3600, ge=1, le=86400)
     # /metrics: "open" (anyone who reaches it), "token" (Authorization: Bearer FUNDFLOW_METRICS_TOKEN), "off" (404)
     metrics_access: Literal["open", "token", "off"] = "open"
-    metrics_token: Optional[SecretStr] = None
+    metrics_token: SecretStr | None = None
 
     # -- tamper evidence (fundflow/service/integrity) ----------------------------------------------------
     # The Ed25519 private key (PEM, from `fundflow audit keygen`); never stored in the database.
     # None: events are not sealed and no checkpoints are written (development only).
-    signing_key_file: Optional[Path] = None
+    signing_key_file: Path | None = None
     # The public key that verifies checkpoints (default: derived from signing_key_file).
-    public_key_file: Optional[Path] = None
+    public_key_file: Path | None = None
     checkpoint_interval_seconds: int = Field(300, ge=1, le=24 * 3600)  # at most this long between checkpoints
-    witness_channel: Optional[str] = None  # name of a channel that receives every checkpoint
+    witness_channel: str | None = None  # name of a channel that receives every checkpoint
 
     @model_validator(mode="after")
-    def _production_is_strict(self) -> "Settings":
+    def _production_is_strict(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().absolute()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'fundflow.db'}"
@@ -84,9 +82,12 @@ class Settings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production runs on PostgreSQL: set FUNDFLOW_DATABASE_URL")
             if self.signing_key_file is None:
-                raise ValueError("FUNDFLOW_SIGNING_KEY_FILE must name the audit signing key in production "
-                                 "(`fundflow audit keygen`)")
-        if self.metrics_access == "token" and (self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 16):
+                raise ValueError(
+                    "FUNDFLOW_SIGNING_KEY_FILE must name the audit signing key in production (`fundflow audit keygen`)"
+                )
+        if self.metrics_access == "token" and (
+            self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 16
+        ):
             raise ValueError("FUNDFLOW_METRICS_ACCESS=token needs FUNDFLOW_METRICS_TOKEN of 16+ characters")
         return self
 

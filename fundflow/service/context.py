@@ -11,7 +11,6 @@ from sqlmodel import Session
 from fundflow.domain.calendar import WorkCalendar
 from fundflow.domain.engine import Engine
 from fundflow.domain.loader import DefinitionRegistry, load_directory
-
 from fundflow.service.config import Settings
 from fundflow.service.db import make_engine, make_sessionmaker
 from fundflow.service.integrity.keys import Signer, load_signer

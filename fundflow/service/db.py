@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,7 +23,7 @@ from sqlmodel import Session
 __all__ = ["make_engine", "make_sessionmaker", "transaction", "read_only"]
 
 READ_ONLY = "fundflow_read_only"
-_WRITE_LOCKS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 15000, echo: bool = False) -> Engine:
@@ -31,7 +31,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, echo: bool = False) -
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):

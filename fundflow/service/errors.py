@@ -35,8 +35,18 @@ from fundflow.domain.errors import (
 )
 
 __all__ = [
-    "ServiceError", "NotAuthenticated", "Forbidden", "NotFound", "Conflict", "PreconditionFailed",
-    "PayloadTooLarge", "InvalidInput", "TooManyRequests", "STATUS", "status_for", "error_body",
+    "ServiceError",
+    "NotAuthenticated",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "PreconditionFailed",
+    "PayloadTooLarge",
+    "InvalidInput",
+    "TooManyRequests",
+    "STATUS",
+    "status_for",
+    "error_body",
 ]
 
 
@@ -116,8 +126,14 @@ def error_body(exc: FundflowError) -> dict[str, Any]:
         return {
             "code": r.code.value,
             "message": r.message,
-            "detail": {"trigger": r.trigger, "state": r.state, "available": list(r.available),
-                       "field": r.field, "guard": r.guard, **({"found": dict(r.detail)} if r.detail else {})},
+            "detail": {
+                "trigger": r.trigger,
+                "state": r.state,
+                "available": list(r.available),
+                "field": r.field,
+                "guard": r.guard,
+                **({"found": dict(r.detail)} if r.detail else {}),
+            },
         }
     if isinstance(exc, ServiceError):
         return {"code": exc.code, "message": exc.message, "detail": exc.detail}

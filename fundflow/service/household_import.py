@@ -39,11 +39,20 @@ from decimal import Decimal, InvalidOperation
 from itertools import zip_longest
 
 from fundflow.domain.money import parse_amount
-
 from fundflow.service.identifiers import clean_identifier
 
-__all__ = ["HouseholdRow", "RowProblem", "ImportRejected", "ImportTooLarge", "parse_households",
-           "parse_household_json", "MAX_ROWS", "MAX_XLSX_UNCOMPRESSED", "MAX_COLUMNS", "MAX_CELL_CHARS"]
+__all__ = [
+    "HouseholdRow",
+    "RowProblem",
+    "ImportRejected",
+    "ImportTooLarge",
+    "parse_households",
+    "parse_household_json",
+    "MAX_ROWS",
+    "MAX_XLSX_UNCOMPRESSED",
+    "MAX_COLUMNS",
+    "MAX_CELL_CHARS",
+]
 
 MAX_ROWS = 20000
 MAX_XLSX_UNCOMPRESSED = 32 * 1024 * 1024  # all members of the archive, as declared in it
@@ -112,6 +121,7 @@ class _Unusable:
 
 
 # --- values -----------------------------------------------------------------------------------
+
 
 def _decimal(text: str, *units: str) -> Decimal:
     s = unicodedata.normalize("NFKC", text).replace(" ", "").removeprefix("¥")
@@ -249,8 +259,14 @@ def _build(numbered: Iterable[tuple[int, _Values]], problems: list[RowProblem]) 
             continue
         key = (household.building.casefold(), household.unit.casefold(), household.room.casefold())
         if key in first_seen:
-            problems.append(RowProblem(n, None, f"与第{first_seen[key]}行重复（楼栋 {household.building}、"
-                                                f"单元 {household.unit or '无'}、房号 {household.room}）"))
+            problems.append(
+                RowProblem(
+                    n,
+                    None,
+                    f"与第{first_seen[key]}行重复（楼栋 {household.building}、"
+                    f"单元 {household.unit or '无'}、房号 {household.room}）",
+                )
+            )
         else:
             first_seen[key] = n
             rows.append(household)
@@ -297,14 +313,14 @@ def _from_table(records: Iterator[tuple[int, Sequence[object]]], max_rows: int) 
                 continue
             if len(numbered) >= max_rows:
                 raise _rejected(f"超过单次导入上限 {max_rows} 行（从第{n}行起），请分批导入", n)
-            numbered.append((n, {k: (name, texts[i] if i < len(texts) else None)
-                                 for k, (i, name) in header.items()}))
+            numbered.append((n, {k: (name, texts[i] if i < len(texts) else None) for k, (i, name) in header.items()}))
     if header is None:
         raise _rejected("文件为空：没有表头和住户数据")
     return _build(numbered, [])
 
 
 # --- file formats -----------------------------------------------------------------------------
+
 
 def _csv_records(content: bytes) -> Iterator[tuple[int, list[str]]]:
     encodings = ("utf-16",) if content[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "gb18030")
@@ -343,10 +359,14 @@ def _check_archive(content: bytes, max_sheet_rows: int) -> None:
             members = archive.infolist()
             total = sum(info.file_size for info in members)
             if total > MAX_XLSX_UNCOMPRESSED:
-                raise _too_large(f"工作簿解压后达 {total // 2**20} MB，超过 {MAX_XLSX_UNCOMPRESSED // 2**20} MB 上限："
-                                 "请只保留住户清单一张表、删除多余内容后再导入")
+                raise _too_large(
+                    f"工作簿解压后达 {total // 2**20} MB，超过 {MAX_XLSX_UNCOMPRESSED // 2**20} MB 上限："
+                    "请只保留住户清单一张表、删除多余内容后再导入"
+                )
             for info in members:
-                if info.filename.endswith(".xml") and ("worksheets/" in info.filename or "sharedStrings" in info.filename):
+                if info.filename.endswith(".xml") and (
+                    "worksheets/" in info.filename or "sharedStrings" in info.filename
+                ):
                     _scan_member(archive, info, max_sheet_rows)
     except ImportRejected:
         raise
@@ -392,8 +412,10 @@ def _xlsx_records(content: bytes, max_rows: int) -> Iterator[tuple[int, list[obj
         values, formulas = (book.worksheets[0] for book in books)
         values.reset_dimensions()  # some writers record a wrong sheet size
         formulas.reset_dimensions()
-        rows = zip(values.iter_rows(values_only=True, max_col=MAX_COLUMNS),
-                   formulas.iter_rows(values_only=True, max_col=MAX_COLUMNS))
+        rows = zip(
+            values.iter_rows(values_only=True, max_col=MAX_COLUMNS),
+            formulas.iter_rows(values_only=True, max_col=MAX_COLUMNS),
+        )
         for n, (shown, written) in enumerate(rows, 1):  # _from_table stops after max_sheet_rows
             yield n, [_xlsx_value(v, f) for v, f in zip_longest(shown, written)]
     except ImportRejected:
@@ -413,8 +435,9 @@ def _xlsx_value(shown: object, written: object) -> object:
     return shown
 
 
-def parse_households(content: bytes, filename: str | None = None, content_type: str | None = None,
-                     *, max_rows: int = MAX_ROWS) -> list[HouseholdRow]:
+def parse_households(
+    content: bytes, filename: str | None = None, content_type: str | None = None, *, max_rows: int = MAX_ROWS
+) -> list[HouseholdRow]:
     """Every row of the uploaded household list, or ``ImportRejected`` with every problem."""
     if not content.strip(b" \t\r\n\xef\xbb\xbf"):
         raise _rejected("文件为空")
@@ -423,7 +446,8 @@ def parse_households(content: bytes, filename: str | None = None, content_type: 
     if content.startswith(_OLE_MAGIC):
         raise _rejected("这是旧版 Excel（.xls）文件：请在 Excel 中另存为 .xlsx 或 CSV（UTF-8）后再导入")
     if (filename or "").lower().endswith((".xlsx", ".xlsm", ".xls")) or any(
-            t in (content_type or "") for t in _XLSX_TYPES):
+        t in (content_type or "") for t in _XLSX_TYPES
+    ):
         raise _rejected("文件名或类型表明是 Excel 工作簿，但内容不是有效的工作簿：文件可能已损坏或不完整")
     return _from_table(_csv_records(content), max_rows)
 

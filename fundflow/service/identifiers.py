@@ -18,8 +18,16 @@ __all__ = ["clean_identifier", "identifier_problem"]
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}  # controls, format (ZWSP, RLM, BOM...), unassigned
 _RTL = {"R", "AL", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI"}
 _ALLOWED_SCRIPTS = {"LATIN", "CJK"}  # unicodedata names: "LATIN CAPITAL LETTER A", "CJK UNIFIED IDEOGRAPH-680B"
-_SCRIPT_NAMES = {"CYRILLIC": "西里尔字母", "GREEK": "希腊字母", "ARMENIAN": "亚美尼亚字母", "HEBREW": "希伯来字母",
-                 "ARABIC": "阿拉伯字母", "HIRAGANA": "日文假名", "KATAKANA": "日文假名", "HANGUL": "韩文字母"}
+_SCRIPT_NAMES = {
+    "CYRILLIC": "西里尔字母",
+    "GREEK": "希腊字母",
+    "ARMENIAN": "亚美尼亚字母",
+    "HEBREW": "希伯来字母",
+    "ARABIC": "阿拉伯字母",
+    "HIRAGANA": "日文假名",
+    "KATAKANA": "日文假名",
+    "HANGUL": "韩文字母",
+}
 
 
 def _show(ch: str) -> str:

@@ -14,8 +14,16 @@ import re
 from itertools import accumulate
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_DATA_BYTES", "NUL_MESSAGE", "DEPTH_MESSAGE", "raw_depth", "check_value",
-           "contains_nul", "check_data"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DATA_BYTES",
+    "NUL_MESSAGE",
+    "DEPTH_MESSAGE",
+    "raw_depth",
+    "check_value",
+    "contains_nul",
+    "check_data",
+]
 
 MAX_DEPTH = 32
 MAX_DATA_BYTES = 64 * 1024  # case or transition ``data``, as compact UTF-8 JSON

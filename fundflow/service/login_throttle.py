@@ -58,16 +58,22 @@ def record_failure(session: Session, keys: list[str], now: datetime, settings: S
     counts = []
     for key in keys:
         stmt = insert(_T).values(key=key, failures=1, last_failure_at=now, locked_until=None)
-        stmt = stmt.on_conflict_do_update(index_elements=[_T.c.key], set_={
-            "failures": case((_T.c.last_failure_at < now - FORGET_AFTER, 1), else_=_T.c.failures + 1),
-            "last_failure_at": now,
-        }).returning(_T.c.failures)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_T.c.key],
+            set_={
+                "failures": case((_T.c.last_failure_at < now - FORGET_AFTER, 1), else_=_T.c.failures + 1),
+                "last_failure_at": now,
+            },
+        ).returning(_T.c.failures)
         failures = session.execute(stmt).scalar_one()
         wait = wait_after(failures, settings)
         if wait:
             until = now + wait
-            session.execute(update(_T).where(_T.c.key == key, or_(_T.c.locked_until.is_(None), _T.c.locked_until < until))
-                            .values(locked_until=until))
+            session.execute(
+                update(_T)
+                .where(_T.c.key == key, or_(_T.c.locked_until.is_(None), _T.c.locked_until < until))
+                .values(locked_until=until)
+            )
         counts.append(failures)
     return max(counts)
 

@@ -7,7 +7,7 @@ The request figures live with the app (``api/middleware.py``); these are added t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -17,10 +17,16 @@ from sqlmodel import select
 __all__ = ["PROCESS", "STEP_SECONDS", "STEP_FAILURES", "DatabaseFigures"]
 
 PROCESS = CollectorRegistry()
-STEP_SECONDS = Histogram("fundflow_scheduler_step_seconds", "Duration of the scheduler's steps (scan, delivery...)",
-                         ["step"], registry=PROCESS, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60))
-STEP_FAILURES = Counter("fundflow_scheduler_step_failures_total", "Scheduler steps that raised", ["step"],
-                        registry=PROCESS)
+STEP_SECONDS = Histogram(
+    "fundflow_scheduler_step_seconds",
+    "Duration of the scheduler's steps (scan, delivery...)",
+    ["step"],
+    registry=PROCESS,
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+)
+STEP_FAILURES = Counter(
+    "fundflow_scheduler_step_failures_total", "Scheduler steps that raised", ["step"], registry=PROCESS
+)
 
 
 class DatabaseFigures:
@@ -37,19 +43,24 @@ class DatabaseFigures:
         svc = self._services()
         if svc is None:
             return
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with read_only(svc.sessions) as s:
-            pending, oldest = s.exec(select(func.count(), func.min(Delivery.created_at))
-                                     .where(Delivery.status == "pending")).one()
+            pending, oldest = s.exec(
+                select(func.count(), func.min(Delivery.created_at)).where(Delivery.status == "pending")
+            ).one()
             by_kind = s.exec(select(Alert.kind, func.count()).group_by(Alert.kind)).all()
-            overdue = s.exec(select(func.count()).select_from(Stage).join(Case, Case.id == Stage.case_id)
-                             .where(Stage.left_at.is_(None), overdue_clause(now))).one()
+            overdue = s.exec(
+                select(func.count())
+                .select_from(Stage)
+                .join(Case, Case.id == Stage.case_id)
+                .where(Stage.left_at.is_(None), overdue_clause(now))
+            ).one()
         backlog = GaugeMetricFamily("fundflow_outbox_pending", "Alert deliveries not yet sent")
         backlog.add_metric([], pending)
         yield backlog
         age = GaugeMetricFamily("fundflow_outbox_oldest_pending_seconds", "Age of the oldest unsent delivery")
         if oldest is not None:
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
+            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
         age.add_metric([], (now - oldest).total_seconds() if oldest is not None else 0.0)
         yield age
         alerts = GaugeMetricFamily("fundflow_alerts", "Alerts recorded, by kind", labels=["kind"])

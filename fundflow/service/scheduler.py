@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 import os
 import signal
 import socket
 import threading
+import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -45,17 +46,27 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from fundflow.domain.tz import local_date, require_aware, start_of_local_day
-
 from fundflow.service.config import Settings
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.integrity import checkpoints
-from fundflow.service.tables import SchedulerLease
 from fundflow.service.metrics import STEP_FAILURES, STEP_SECONDS
+from fundflow.service.tables import SchedulerLease
 from fundflow.service.usecases import alerts
 
-__all__ = ["tick", "TickResult", "start_background", "stop_background", "run_blocking", "holder_of",
-           "take_lease", "release_lease", "TICK_LEASE", "DAILY_MARK", "JOB_ID"]
+__all__ = [
+    "tick",
+    "TickResult",
+    "start_background",
+    "stop_background",
+    "run_blocking",
+    "holder_of",
+    "take_lease",
+    "release_lease",
+    "TICK_LEASE",
+    "DAILY_MARK",
+    "JOB_ID",
+]
 
 log = logging.getLogger("fundflow.scheduler")
 
@@ -105,8 +116,9 @@ def _insert_ignore(session, values: dict) -> bool:
     return session.execute(stmt.on_conflict_do_nothing().returning(_LEASES.c.name)).scalar_one_or_none() is not None
 
 
-def take_lease(svc: Services, now: datetime, *, name: str = TICK_LEASE, ttl: timedelta,
-               holder: str | None = None) -> bool:
+def take_lease(
+    svc: Services, now: datetime, *, name: str = TICK_LEASE, ttl: timedelta, holder: str | None = None
+) -> bool:
     """Take or renew the lease ``name`` until ``now + ttl``: True if we hold it now.
 
     We get it if we already hold it, if it has expired, or if nobody ever held it. One short
@@ -120,7 +132,8 @@ def take_lease(svc: Services, now: datetime, *, name: str = TICK_LEASE, ttl: tim
         renewed = s.execute(
             update(_LEASES)
             .where(_LEASES.c.name == name, (_LEASES.c.holder == holder) | (_LEASES.c.expires_at <= now))
-            .values(holder=holder, expires_at=until)).rowcount
+            .values(holder=holder, expires_at=until)
+        ).rowcount
         if renewed:
             return True
         return _insert_ignore(s, dict(name=name, holder=holder, expires_at=until))
@@ -154,15 +167,20 @@ class TickResult:
             return f"tick {self.now.isoformat()}: skipped, the lease is held by another scheduler"
         parts = [f"tick {self.now.isoformat()}:"]
         if self.scan is not None:
-            parts.append("scan skipped (another scan running)" if self.scan.skipped
-                         else f"{len(self.scan.alerts)} alert(s) from {self.scan.stages} stage(s)")
+            parts.append(
+                "scan skipped (another scan running)"
+                if self.scan.skipped
+                else f"{len(self.scan.alerts)} alert(s) from {self.scan.stages} stage(s)"
+            )
         if self.checkpoint is not None:
             parts.append(f"checkpoint {self.checkpoint}")
         if self.delivered is not None and hasattr(self.delivered, "summary"):
             parts.append(f"deliveries: {self.delivered.summary()}")
         if self.daily:
-            parts.append(f"daily: {len(self.recomputed)} case(s) recomputed"
-                         + (", calendar alert" if self.calendar_alert else ""))
+            parts.append(
+                f"daily: {len(self.recomputed)} case(s) recomputed"
+                + (", calendar alert" if self.calendar_alert else "")
+            )
         if self.errors:
             parts.append("errors: " + "; ".join(self.errors))
         return parts[0] + " " + "; ".join(parts[1:])
@@ -208,7 +226,7 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
     result = TickResult(now=now, holder=holder_of(svc))
     try:
         result.ran = take_lease(svc, now, ttl=timedelta(seconds=2 * interval))
-    except Exception as exc:  # noqa: BLE001 - the database is down: log, and try again next tick
+    except Exception as exc:
         log.exception("tick %s: could not take the lease", now.isoformat())
         result.errors.append(f"lease: {exc.__class__.__name__}: {exc}")
         return result
@@ -220,7 +238,7 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
         started = time.perf_counter()
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others
+        except Exception as exc:
             log.exception("tick %s: %s failed", now.isoformat(), name)
             result.errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
             STEP_FAILURES.labels(name).inc()
@@ -246,15 +264,21 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
     deliver = step("deliver import", _deliver_pending)
     if deliver is not None:
         result.delivered = step("deliver_pending", lambda: deliver(svc, now))
-    busy = (result.daily or result.errors or (result.scan is not None and result.scan.alerts) or result.checkpoint
-            or getattr(result.delivered, "sent", None) or getattr(result.delivered, "failed", None))
+    busy = (
+        result.daily
+        or result.errors
+        or (result.scan is not None and result.scan.alerts)
+        or result.checkpoint
+        or getattr(result.delivered, "sent", None)
+        or getattr(result.delivered, "failed", None)
+    )
     log.log(logging.INFO if busy else logging.DEBUG, "%s", result.summary())  # an idle tick a minute: DEBUG
     return result
 
 
 def _run_tick(svc: Services, interval_seconds: int) -> None:
     """The job APScheduler runs: the one place that reads the clock."""
-    tick(svc, datetime.now(timezone.utc), interval_seconds=interval_seconds)
+    tick(svc, datetime.now(UTC), interval_seconds=interval_seconds)
 
 
 # -- APScheduler --------------------------------------------------------------------------------
@@ -264,10 +288,14 @@ def _configure(scheduler: BaseScheduler, svc: Services, settings: Settings) -> B
     _quiet_apscheduler()
     interval = settings.scan_interval_seconds
     scheduler.add_job(
-        _run_tick, IntervalTrigger(seconds=interval, timezone=timezone.utc), args=[svc, interval],
-        id=JOB_ID, name="fundflow: scan, deliver, daily calendar work", replace_existing=True,
+        _run_tick,
+        IntervalTrigger(seconds=interval, timezone=UTC),
+        args=[svc, interval],
+        id=JOB_ID,
+        name="fundflow: scan, deliver, daily calendar work",
+        replace_existing=True,
         # First tick at once: a service that was down catches up now, not one interval later.
-        next_run_time=datetime.now(timezone.utc),
+        next_run_time=datetime.now(UTC),
         # A tick that starts late (the loop stalled, the machine slept, the last tick overran)
         # still runs if it is at most one interval late; APScheduler's default of 1 s would drop
         # it. Later than that, the next regular tick does the same work anyway.
@@ -295,7 +323,7 @@ def _scheduler_options(executor: ThreadPoolExecutor) -> dict[str, Any]:
     # MemoryJobStore: the job is rebuilt from the settings at every start and the schedule's
     # state is in the database, so nothing is persisted here; a job store shared between
     # processes would make each of them run every job (see ../shared/pitfalls.md).
-    return dict(jobstores={"default": MemoryJobStore()}, executors={"default": executor}, timezone=timezone.utc)
+    return dict(jobstores={"default": MemoryJobStore()}, executors={"default": executor}, timezone=UTC)
 
 
 def start_background(svc: Services, settings: Settings) -> BackgroundScheduler:
@@ -312,7 +340,7 @@ def stop_background(scheduler: BaseScheduler, svc: Services) -> None:
         scheduler.shutdown(wait=True)
     try:
         release_lease(svc)
-    except Exception:  # noqa: BLE001 - the lease expires by itself in two intervals
+    except Exception:
         log.warning("could not release the scheduler lease", exc_info=True)
     log.info("scheduler stopped, holder %s", holder_of(svc))
 

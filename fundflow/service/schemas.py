@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from fundflow.service.identifiers import clean_identifier
 from fundflow.service.json_limits import NUL_MESSAGE, check_data, check_value, contains_nul
 
-__all__ = ["NUL_MESSAGE", "contains_nul", "CaseCreate", "TransitionRequest", "VoteRequest", "CommunityCreate",
-           "LoginRequest", "ChannelCreate", "CaseData"]
+__all__ = [
+    "NUL_MESSAGE",
+    "contains_nul",
+    "CaseCreate",
+    "TransitionRequest",
+    "VoteRequest",
+    "CommunityCreate",
+    "LoginRequest",
+    "ChannelCreate",
+    "CaseData",
+]
+
 
 def _identifiers(names: list[str] | None) -> list[str] | None:
     return None if names is None else [clean_identifier(n) for n in names]
@@ -39,35 +49,39 @@ class _Strict(BaseModel):
 
 class CaseCreate(_Strict):
     definition: str = Field(min_length=1, max_length=64, description="流程定义 id，如 fire_hazard_emergency")
-    version: Optional[int] = Field(None, ge=1, description="定义版本，默认最新")
+    version: int | None = Field(None, ge=1, description="定义版本，默认最新")
     community_id: int = Field(ge=1, le=2**31 - 1)
     title: str = Field(min_length=1, max_length=200)
-    buildings: Optional[Identifiers] = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
+    buildings: Identifiers | None = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
     data: CaseData = Field(default_factory=dict, description="隐患类别、描述等（至多 32 层、64 KB）")
-    occurred_at: Optional[str] = Field(None, max_length=40, description="实际上报时间（线下先行上报时）：YYYY-MM-DD 或 ISO 日期时间，不得晚于当前")
+    occurred_at: str | None = Field(
+        None, max_length=40, description="实际上报时间（线下先行上报时）：YYYY-MM-DD 或 ISO 日期时间，不得晚于当前"
+    )
 
 
 class TransitionRequest(_Strict):
     trigger: str = Field(min_length=1, max_length=64)
     data: CaseData = Field(default_factory=dict, description="本环节填写的字段（至多 32 层、64 KB）")
-    comment: Optional[str] = Field(None, max_length=2000)
-    occurred_at: Optional[str] = Field(
-        None, max_length=40,
+    comment: str | None = Field(None, max_length=2000)
+    occurred_at: str | None = Field(
+        None,
+        max_length=40,
         description="线下办理事项的实际发生时间（会议召开、公示张贴、验收、付款之日）：YYYY-MM-DD 或 ISO 日期时间；"
-                    "不得晚于当前，不得早于本环节开始或案件上一办理事项；不填为记录时间")
+        "不得晚于当前，不得早于本环节开始或案件上一办理事项；不填为记录时间",
+    )
 
 
 class VoteRequest(_Strict):
     party: str = Field(min_length=1, max_length=64, description="参会单位角色，如 fund_center")
     attended: bool
-    vote: Optional[Literal["agree", "disagree", "abstain"]] = None
-    opinion: Optional[str] = Field(None, max_length=2000)
+    vote: Literal["agree", "disagree", "abstain"] | None = None
+    opinion: str | None = Field(None, max_length=2000)
 
 
 class CommunityCreate(_Strict):
     name: str = Field(min_length=1, max_length=128)
-    code: Optional[str] = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
-    street_office_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)
+    code: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+    street_office_id: int | None = Field(None, ge=1, le=2**31 - 1)
     address: str = Field("", max_length=256)
     buildings: list[BuildingName] = Field(default_factory=list, max_length=500)
 
@@ -81,6 +95,6 @@ class ChannelCreate(_Strict):
     name: str = Field(min_length=1, max_length=64)
     kind: Literal["webhook", "wecom", "dingtalk", "email"]
     target: str = Field(min_length=1, max_length=1000, description="Webhook 地址，或逗号分隔的邮箱")
-    role: Optional[str] = Field(None, max_length=64, description="只接收发给该角色的提醒；不填为全部")
+    role: str | None = Field(None, max_length=64, description="只接收发给该角色的提醒；不填为全部")
     org_level: Literal["city", "district", "street_office", "community"] = "city"
-    org_id: Optional[int] = Field(None, ge=1, le=2**31 - 1)
+    org_id: int | None = Field(None, ge=1, le=2**31 - 1)

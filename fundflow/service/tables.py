@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -12,9 +12,28 @@ from sqlmodel import Field, SQLModel
 from fundflow.service.types import Area, JSONData, Money, UTCDateTime
 
 __all__ = [
-    "District", "StreetOffice", "Community", "Building", "Household", "LedgerEntry", "TopUpNotice",
-    "Case", "Stage", "Event", "MeetingVote", "Document", "User", "ApiToken", "IdempotencyRecord",
-    "Alert", "AlertAck", "Channel", "Delivery", "SchedulerLease", "Checkpoint", "metadata",
+    "District",
+    "StreetOffice",
+    "Community",
+    "Building",
+    "Household",
+    "LedgerEntry",
+    "TopUpNotice",
+    "Case",
+    "Stage",
+    "Event",
+    "MeetingVote",
+    "Document",
+    "User",
+    "ApiToken",
+    "IdempotencyRecord",
+    "Alert",
+    "AlertAck",
+    "Channel",
+    "Delivery",
+    "SchedulerLease",
+    "Checkpoint",
+    "metadata",
 ]
 
 # Stable constraint names, so that migrations can name what they alter.
@@ -41,14 +60,14 @@ def _money(nullable: bool = True) -> Any:
 
 class District(SQLModel, table=True):
     __tablename__ = "districts"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=64)
 
 
 class StreetOffice(SQLModel, table=True):
     __tablename__ = "street_offices"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     district_id: int = Field(foreign_key="districts.id", index=True)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=64)
@@ -56,7 +75,7 @@ class StreetOffice(SQLModel, table=True):
 
 class Community(SQLModel, table=True):
     __tablename__ = "communities"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     street_office_id: int = Field(foreign_key="street_offices.id", index=True)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=128)
@@ -67,7 +86,7 @@ class Community(SQLModel, table=True):
 class Building(SQLModel, table=True):
     __tablename__ = "buildings"
     __table_args__ = (UniqueConstraint("community_id", "name"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", index=True)
     name: str = Field(max_length=64)
 
@@ -75,14 +94,14 @@ class Building(SQLModel, table=True):
 class Household(SQLModel, table=True):
     __tablename__ = "households"
     __table_args__ = (UniqueConstraint("building_id", "unit", "room"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", index=True)
     building_id: int = Field(foreign_key="buildings.id", index=True)
     unit: str = Field(default="", max_length=32)
     room: str = Field(max_length=32)
-    floor: Optional[int] = None
+    floor: int | None = None
     area: Decimal = Field(sa_type=Area(), nullable=False)  # building floor area, m²
-    owner: Optional[str] = Field(default=None, max_length=128)
+    owner: str | None = Field(default=None, max_length=128)
     # projections of the ledger journal (LedgerEntry); ``fundflow ledger verify`` recomputes them
     balance: Decimal = _money(nullable=False)  # ledger balance (分户账余额)
     frozen: Decimal = _money(nullable=False)  # frozen for approved, unpaid uses (冻结); available = balance - frozen
@@ -99,17 +118,19 @@ class LedgerEntry(SQLModel, table=True):
     """
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_household_seq", "household_id", "id"),
-                      Index("ix_ledger_entries_case_event", "case_id", "event_seq"))
-    id: Optional[int] = Field(default=None, primary_key=True)
+    __table_args__ = (
+        Index("ix_ledger_entries_household_seq", "household_id", "id"),
+        Index("ix_ledger_entries_case_event", "case_id", "event_seq"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
     household_id: int = Field(foreign_key="households.id")
-    case_id: Optional[int] = Field(default=None, foreign_key="cases.id")
-    event_seq: Optional[int] = None
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    event_seq: int | None = None
     kind: str = Field(max_length=24)
     amount: Decimal = _money(nullable=False)
     balance_after: Decimal = _money(nullable=False)
     frozen_after: Decimal = _money(nullable=False)
-    reason: Optional[str] = Field(default=None, sa_type=Text)
+    reason: str | None = Field(default=None, sa_type=Text)
     at: datetime = _utc(nullable=False)
 
 
@@ -118,7 +139,7 @@ class TopUpNotice(SQLModel, table=True):
     event took below 30% of their first deposit, and what each must pay in."""
 
     __tablename__ = "top_up_notices"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     event_seq: int
     street_office_id: int = Field(foreign_key="street_offices.id", index=True)
@@ -136,7 +157,7 @@ _case_version = Column("version", Integer, nullable=False, default=1)
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __mapper_args__ = {"version_id_col": _case_version}
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=32, unique=True)
     title: str = Field(max_length=200)
     definition_id: str = Field(max_length=64)
@@ -147,21 +168,23 @@ class Case(SQLModel, table=True):
     district_id: int = Field(foreign_key="districts.id", index=True)
     data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
     closed: bool = Field(default=False, index=True)
-    outcome: Optional[str] = Field(default=None, max_length=32)
-    suspended_since: Optional[datetime] = _utc()
-    approved_amount: Optional[Decimal] = _money()
-    advanced_amount: Optional[Decimal] = _money()
-    settled_amount: Optional[Decimal] = _money()
-    paid_amount: Optional[Decimal] = _money()
-    created_by: Optional[int] = Field(default=None, foreign_key="users.id")
+    outcome: str | None = Field(default=None, max_length=32)
+    suspended_since: datetime | None = _utc()
+    approved_amount: Decimal | None = _money()
+    advanced_amount: Decimal | None = _money()
+    settled_amount: Decimal | None = _money()
+    paid_amount: Decimal | None = _money()
+    created_by: int | None = Field(default=None, foreign_key="users.id")
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
-    closed_at: Optional[datetime] = _utc()
+    closed_at: datetime | None = _utc()
     scope_building_ids: list = Field(default_factory=list, sa_type=JSONData, nullable=False)  # [] = whole estate
     # trigger -> when that act last happened (occurred_at, UTC ISO): deadlines and periods count from these
     act_times: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
     doc_round: int = 1  # documents are uploaded in rounds; a return for correction starts a new one
-    renewed_documents: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)  # doc type -> round from which it counts
+    renewed_documents: dict = Field(
+        default_factory=dict, sa_type=JSONData, nullable=False
+    )  # doc type -> round from which it counts
     event_count: int = 0
     head_hash: str = Field(default="", max_length=64)  # hash of the last event: deleting it shows
     version: int = Field(default=1, sa_column=_case_version)
@@ -177,19 +200,19 @@ class Stage(SQLModel, table=True):
         Index("ix_stages_open_escalate", "left_at", "escalate_at"),
         Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     state: str = Field(max_length=64)
     entered_at: datetime = _utc(nullable=False)
-    left_at: Optional[datetime] = _utc()
-    due_date: Optional[date] = None
-    due_at: Optional[datetime] = _utc()
-    warn_at: Optional[datetime] = _utc()
-    escalate_at: Optional[datetime] = _utc()  # the first escalation step still to come
-    next_alert_at: Optional[datetime] = _utc()  # when the scan must look at this stage next; null: never
+    left_at: datetime | None = _utc()
+    due_date: date | None = None
+    due_at: datetime | None = _utc()
+    warn_at: datetime | None = _utc()
+    escalate_at: datetime | None = _utc()  # the first escalation step still to come
+    next_alert_at: datetime | None = _utc()  # when the scan must look at this stage next; null: never
     provisional: bool = False
-    rule: Optional[str] = Field(default=None, max_length=64)
-    calendar_source: Optional[str] = Field(default=None, max_length=200)
+    rule: str | None = Field(default=None, max_length=64)
+    calendar_source: str | None = Field(default=None, max_length=200)
     suspended_working_days: int = 0
     suspended_days: int = 0
 
@@ -204,43 +227,43 @@ class Event(SQLModel, table=True):
 
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     seq: int
     trigger: str = Field(max_length=64)
     label: str = Field(max_length=128)
-    from_state: Optional[str] = Field(default=None, max_length=64)
+    from_state: str | None = Field(default=None, max_length=64)
     to_state: str = Field(max_length=64)
-    user_id: Optional[int] = Field(default=None, foreign_key="users.id")
+    user_id: int | None = Field(default=None, foreign_key="users.id")
     user_name: str = Field(max_length=64)
     role: str = Field(max_length=64)
-    org: Optional[str] = Field(default=None, max_length=128)
+    org: str | None = Field(default=None, max_length=128)
     data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
-    comment: Optional[str] = Field(default=None, sa_type=Text)
+    comment: str | None = Field(default=None, sa_type=Text)
     at: datetime = _utc(nullable=False)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
-    facts: Optional[dict] = Field(default=None, sa_type=JSONData, nullable=True)
-    seal: Optional[str] = Field(default=None, max_length=64)
-    gseq: Optional[int] = Field(default=None, unique=True)
+    facts: dict | None = Field(default=None, sa_type=JSONData, nullable=True)
+    seal: str | None = Field(default=None, max_length=64)
+    gseq: int | None = Field(default=None, unique=True)
 
 
 class MeetingVote(SQLModel, table=True):
     __tablename__ = "meeting_votes"
     __table_args__ = (UniqueConstraint("case_id", "party"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     party: str = Field(max_length=64)
     attended: bool
-    vote: Optional[str] = Field(default=None, max_length=16)
-    opinion: Optional[str] = Field(default=None, sa_type=Text)
+    vote: str | None = Field(default=None, max_length=16)
+    opinion: str | None = Field(default=None, sa_type=Text)
     recorded_by: int = Field(foreign_key="users.id")
     recorded_at: datetime = _utc(nullable=False)
 
 
 class Document(SQLModel, table=True):
     __tablename__ = "documents"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     doc_type: str = Field(max_length=64)
     filename: str = Field(max_length=255)
@@ -257,33 +280,33 @@ class Document(SQLModel, table=True):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True)
     display_name: str = Field(max_length=64)
     role: str = Field(max_length=64)
     org_level: str = Field(max_length=16)  # city | district | street_office | community
-    org_id: Optional[int] = None  # the district, street office or community
+    org_id: int | None = None  # the district, street office or community
     org_name: str = Field(max_length=128)
-    password_hash: Optional[str] = Field(default=None, sa_type=String(255))
+    password_hash: str | None = Field(default=None, sa_type=String(255))
     active: bool = True
     created_at: datetime = _utc(nullable=False)
 
 
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     kind: str = Field(max_length=16)  # api | session
     created_at: datetime = _utc(nullable=False)
-    expires_at: Optional[datetime] = _utc()
+    expires_at: datetime | None = _utc()
     revoked: bool = False
 
 
 class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("user_id", "key"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id")
     key: str = Field(max_length=128)
     request_hash: str = Field(max_length=64)
@@ -299,14 +322,14 @@ class Alert(SQLModel, table=True):
     """One alert per stage, kind, level and moment (``dedupe_key``), or per calendar notice."""
 
     __tablename__ = "alerts"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=16)  # warning | overdue | escalation | calendar
     level: int = 0
     repeat: int = 0
-    case_id: Optional[int] = Field(default=None, foreign_key="cases.id", index=True)
-    stage_id: Optional[int] = Field(default=None, foreign_key="stages.id")
-    state: Optional[str] = Field(default=None, max_length=64)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    stage_id: int | None = Field(default=None, foreign_key="stages.id")
+    state: str | None = Field(default=None, max_length=64)
     at: datetime = _utc(nullable=False, index=True)  # the moment it is about
     recipients: str = Field(max_length=400)  # ",role,role," (searchable with LIKE on both databases)
     title: str = Field(max_length=200)
@@ -318,7 +341,7 @@ class Alert(SQLModel, table=True):
 class AlertAck(SQLModel, table=True):
     __tablename__ = "alert_acks"
     __table_args__ = (UniqueConstraint("alert_id", "user_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     alert_id: int = Field(foreign_key="alerts.id", index=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     at: datetime = _utc(nullable=False)
@@ -328,13 +351,13 @@ class Channel(SQLModel, table=True):
     """Where alerts go besides the in-app inbox, per role and organisation."""
 
     __tablename__ = "channels"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64)
     kind: str = Field(max_length=16)  # webhook | wecom | dingtalk | email
     target: str = Field(max_length=1000)  # URL, or e-mail addresses separated by commas
-    role: Optional[str] = Field(default=None, max_length=64)  # None: alerts to any role
+    role: str | None = Field(default=None, max_length=64)  # None: alerts to any role
     org_level: str = Field(default="city", max_length=16)  # city | district | street_office | community
-    org_id: Optional[int] = None
+    org_id: int | None = None
     active: bool = True
     created_at: datetime = _utc(nullable=False)
 
@@ -347,14 +370,14 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("alert_id", "channel_id"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     alert_id: int = Field(foreign_key="alerts.id")
     channel_id: int = Field(foreign_key="channels.id", index=True)
     status: str = Field(default="pending", max_length=16)  # pending | sent
     attempts: int = 0
     next_attempt_at: datetime = _utc(nullable=False)
-    last_error: Optional[str] = Field(default=None, sa_type=Text)
-    sent_at: Optional[datetime] = _utc()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    sent_at: datetime | None = _utc()
     created_at: datetime = _utc(nullable=False)
 
 
@@ -375,7 +398,9 @@ class LoginThrottle(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=128)
     failures: int = 0
     last_failure_at: datetime = _utc(nullable=False)
-    locked_until: Optional[datetime] = _utc()
+    locked_until: datetime | None = _utc()
+
+
 # -- integrity ---------------------------------------------------------------------------
 
 

@@ -13,11 +13,20 @@ from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import Definition, FieldSpec
 from fundflow.domain.engine import CaseSnapshot
 from fundflow.domain.tz import SHANGHAI
-
 from fundflow.service.tables import Case, Community, Event, LedgerEntry, Stage, StreetOffice, TopUpNotice, User
 
-__all__ = ["case_view", "stage_view", "event_view", "field_view", "money_view", "top_up_view", "money", "iso",
-           "overdue_clause", "not_overdue_clause"]
+__all__ = [
+    "case_view",
+    "stage_view",
+    "event_view",
+    "field_view",
+    "money_view",
+    "top_up_view",
+    "money",
+    "iso",
+    "overdue_clause",
+    "not_overdue_clause",
+]
 
 
 def overdue_clause(now: datetime):
@@ -70,13 +79,25 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
         return d.states[state].label if d is not None and state in d.states else state
 
     return {
-        "seq": e.seq, "trigger": e.trigger, "label": e.label,
-        "from_state": e.from_state, "from_label": label(e.from_state),
-        "to_state": e.to_state, "to_label": label(e.to_state),
-        "user": e.user_name, "role": e.role, "org": e.org, "data": e.data, "comment": e.comment,
-        "at": iso(e.at), "hash": e.hash, "facts": e.facts,  # the row digests, hashed with the event
+        "seq": e.seq,
+        "trigger": e.trigger,
+        "label": e.label,
+        "from_state": e.from_state,
+        "from_label": label(e.from_state),
+        "to_state": e.to_state,
+        "to_label": label(e.to_state),
+        "user": e.user_name,
+        "role": e.role,
+        "org": e.org,
+        "data": e.data,
+        "comment": e.comment,
+        "at": iso(e.at),
+        "hash": e.hash,
+        "facts": e.facts,  # the row digests, hashed with the event
         # when the act happened (offline), beside when it was recorded (``at``); in the hashed data
-        "occurred_at": iso(datetime.fromisoformat(e.data["occurred_at"])) if isinstance((e.data or {}).get("occurred_at"), str) else None,
+        "occurred_at": iso(datetime.fromisoformat(e.data["occurred_at"]))
+        if isinstance((e.data or {}).get("occurred_at"), str)
+        else None,
     }
 
 
@@ -89,11 +110,18 @@ def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None
     if not state.terminal:
         # which actions a role has depends on the state and on suspension only; guards and
         # documents are checked when the action is taken
-        bare = CaseSnapshot(case.definition_id, case.definition_version, case.state,
-                            suspended_since=case.suspended_since)
+        bare = CaseSnapshot(
+            case.definition_id, case.definition_version, case.state, suspended_since=case.suspended_since
+        )
         for a in svc.engine.actions(bare, user.role):
-            actions.append({"trigger": a.trigger, "label": a.label, "to_state": a.dest,
-                            "fields": [field_view(f) for f in a.fields]})
+            actions.append(
+                {
+                    "trigger": a.trigger,
+                    "label": a.label,
+                    "to_state": a.dest,
+                    "fields": [field_view(f) for f in a.fields],
+                }
+            )
     return {
         "id": case.id,
         "number": case.number,
@@ -115,8 +143,10 @@ def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None
         "stage": stage_view(svc, d, stage, now, case.suspended_since is not None),
         "actions": actions,
         "money": money_view(session, case),
-        "top_up_notices": [top_up_view(n) for n in session.exec(
-            select(TopUpNotice).where(TopUpNotice.case_id == case.id).order_by(TopUpNotice.id))],
+        "top_up_notices": [
+            top_up_view(n)
+            for n in session.exec(select(TopUpNotice).where(TopUpNotice.case_id == case.id).order_by(TopUpNotice.id))
+        ],
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "closed_at": iso(case.closed_at),
@@ -128,27 +158,53 @@ PAYMENT_KINDS = ("debit", "retention_release")
 
 def money_view(session: Session, case: Case) -> dict[str, Any]:
     """approved, advanced, settled, paid, frozen, retention held, remaining, and each payment."""
-    from fundflow.service.usecases.ledger import case_money  # noqa: PLC0415 - the use cases import this module
+    from fundflow.service.usecases.ledger import case_money
 
     m = case_money(session, case)
-    rows = session.exec(select(LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at))
-                        .where(LedgerEntry.case_id == case.id, LedgerEntry.kind.in_(PAYMENT_KINDS))
-                        .group_by(LedgerEntry.event_seq, LedgerEntry.kind).order_by(LedgerEntry.event_seq)).all()
+    rows = session.exec(
+        select(LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at))
+        .where(LedgerEntry.case_id == case.id, LedgerEntry.kind.in_(PAYMENT_KINDS))
+        .group_by(LedgerEntry.event_seq, LedgerEntry.kind)
+        .order_by(LedgerEntry.event_seq)
+    ).all()
     seqs = [seq for seq, *_ in rows if seq is not None]
-    labels = dict(session.exec(select(Event.seq, Event.label).where(Event.case_id == case.id, Event.seq.in_(seqs))).all()) if seqs else {}
-    payments = [{"event_seq": seq, "label": labels.get(seq, "迁移前的拨付") if seq is not None else "迁移前的拨付",
-                 "kind": kind, "amount": money(Decimal(total)), "at": iso(at)} for seq, kind, total, at in rows]
+    labels = (
+        dict(session.exec(select(Event.seq, Event.label).where(Event.case_id == case.id, Event.seq.in_(seqs))).all())
+        if seqs
+        else {}
+    )
+    payments = [
+        {
+            "event_seq": seq,
+            "label": labels.get(seq, "迁移前的拨付") if seq is not None else "迁移前的拨付",
+            "kind": kind,
+            "amount": money(Decimal(total)),
+            "at": iso(at),
+        }
+        for seq, kind, total, at in rows
+    ]
     ceiling = m.ceiling
-    return {"approved": money(case.approved_amount), "advanced": money(case.advanced_amount),
-            "settled": money(case.settled_amount), "paid": money(case.paid_amount),
-            "frozen": money(m.frozen), "retention_held": money(m.held),
-            "remaining": money(ceiling - m.paid) if ceiling is not None else None,
-            "payments": payments}
+    return {
+        "approved": money(case.approved_amount),
+        "advanced": money(case.advanced_amount),
+        "settled": money(case.settled_amount),
+        "paid": money(case.paid_amount),
+        "frozen": money(m.frozen),
+        "retention_held": money(m.held),
+        "remaining": money(ceiling - m.paid) if ceiling is not None else None,
+        "payments": payments,
+    }
 
 
 def top_up_view(n: TopUpNotice) -> dict[str, Any]:
-    return {"id": n.id, "event_seq": n.event_seq, "households": n.households, "total": money(n.total),
-            "created_at": iso(n.created_at), "rows": n.rows}
+    return {
+        "id": n.id,
+        "event_seq": n.event_seq,
+        "households": n.households,
+        "total": money(n.total),
+        "created_at": iso(n.created_at),
+        "rows": n.rows,
+    }
 
 
 def events_of(session: Session, case: Case) -> list[Event]:

@@ -39,8 +39,9 @@ def pg_url() -> str:
 def test_sigkill_under_load_loses_nothing_acknowledged(pg_url):
     import crash_test
 
-    out = crash_test.run(pg_url, workers=1, kills=2, clients=3, every=25, max_requests=160, time_limit=30.0,
-                         race_every=4, quiet=True)
+    out = crash_test.run(
+        pg_url, workers=1, kills=2, clients=3, every=25, max_requests=160, time_limit=30.0, race_every=4, quiet=True
+    )
     print(out.summary())
     assert out.violations == [], out.summary()
     assert out.kills == 2, out.summary()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def _pg_or_skip(url: str) -> None:
         with eng.connect() as conn:
             conn.execute(text("SELECT 1"))
         eng.dispose()
-    except Exception as exc:  # noqa: BLE001 - turned into a skip or a failure below
+    except Exception as exc:
         message = f"PostgreSQL not reachable at {url}: {exc.__class__.__name__}: {exc}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " (CI=true: PostgreSQL is required)", pytrace=False)
@@ -108,7 +108,7 @@ def services(database_url, tmp_path) -> Services:
     svc.close()
 
 
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 
 
 @dataclass
@@ -165,8 +165,10 @@ def meeting_scope(svc, case_id: int) -> dict:
     with svc.sessions() as s:
         ids = s.get(Case, case_id).scope_building_ids
         names = sorted(b.name for b in s.exec(select(Building).where(Building.id.in_(ids)))) if ids else []
-    return {"paying_scope": {"buildings": names} if names else {"whole_estate": True},
-            "scope_reason": "受益范围与上报楼栋一致"}
+    return {
+        "paying_scope": {"buildings": names} if names else {"whole_estate": True},
+        "scope_reason": "受益范围与上报楼栋一致",
+    }
 
 
 def build_world(svc: Services, now: datetime = NOW) -> World:
@@ -182,25 +184,69 @@ def build_world(svc: Services, now: datetime = NOW) -> World:
         s.add_all([yt, cgt, jn])
         s.flush()
         ids.update(district_ht=ht.id, district_ls=ls.id, office_yt=yt.id, office_cgt=cgt.id, office_jn=jn.id)
-    city = users.add_user(svc, username="bootstrap", display_name="引导", role="admin", org=None, password=None, now=now)[0]
-    a = communities.create_community(svc, city, name="月塘新村", street_office_id=ids["office_yt"], address="荷塘区月塘路1号",
-                                     buildings=["1栋", "2栋"], code="C-A", now=now)
-    b = communities.create_community(svc, city, name="茨菇塘小区", street_office_id=ids["office_cgt"], address="",
-                                     buildings=["1栋"], code="C-B", now=now)
-    c = communities.create_community(svc, city, name="建宁小区", street_office_id=ids["office_jn"], address="",
-                                     buildings=["1栋"], code="C-C", now=now)
+    city = users.add_user(
+        svc, username="bootstrap", display_name="引导", role="admin", org=None, password=None, now=now
+    )[0]
+    a = communities.create_community(
+        svc,
+        city,
+        name="月塘新村",
+        street_office_id=ids["office_yt"],
+        address="荷塘区月塘路1号",
+        buildings=["1栋", "2栋"],
+        code="C-A",
+        now=now,
+    )
+    b = communities.create_community(
+        svc,
+        city,
+        name="茨菇塘小区",
+        street_office_id=ids["office_cgt"],
+        address="",
+        buildings=["1栋"],
+        code="C-B",
+        now=now,
+    )
+    c = communities.create_community(
+        svc,
+        city,
+        name="建宁小区",
+        street_office_id=ids["office_jn"],
+        address="",
+        buildings=["1栋"],
+        code="C-C",
+        now=now,
+    )
     ids.update(community_a=a["id"], community_b=b["id"], community_c=c["id"])
     ids.update({f"building_a_{x['name']}": x["id"] for x in a["buildings"]})
-    rows = [HouseholdRow(bld, unit, room, None, Decimal(area), None, Decimal(bal), Decimal(first))
-            for bld, unit, room, area, bal, first in HOUSEHOLDS]
+    rows = [
+        HouseholdRow(bld, unit, room, None, Decimal(area), None, Decimal(bal), Decimal(first))
+        for bld, unit, room, area, bal, first in HOUSEHOLDS
+    ]
     communities.import_households(svc, city, a["id"], rows, now=now)
     for cid in (b["id"], c["id"]):
-        communities.import_households(svc, city, cid, [HouseholdRow("1栋", "1单元", "101", None, Decimal("100"), None,
-                                                                    Decimal("500000.00"), Decimal("500000.00"))], now=now)
+        communities.import_households(
+            svc,
+            city,
+            cid,
+            [
+                HouseholdRow(
+                    "1栋", "1单元", "101", None, Decimal("100"), None, Decimal("500000.00"), Decimal("500000.00")
+                )
+            ],
+            now=now,
+        )
     tokens = {}
     for name, (role, org) in USERS.items():
-        user, tokens[name] = users.add_user(svc, username=name, display_name=name, role=role, org=org,
-                                            password="password-123" if name == "so" else None, now=now)
+        user, tokens[name] = users.add_user(
+            svc,
+            username=name,
+            display_name=name,
+            role=role,
+            org=org,
+            password="password-123" if name == "so" else None,
+            now=now,
+        )
         ids[f"user_{name}"] = user.id
     app = create_app(services=svc)
     return World(svc, TestClient(app, raise_server_exceptions=False), ids, tokens)

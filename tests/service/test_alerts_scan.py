@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from sqlmodel import select
 
+from fundflow.domain.tz import SHANGHAI
 from fundflow.service.tables import Alert, Stage, User
 from fundflow.service.usecases import alerts, cases
-from fundflow.domain.tz import SHANGHAI
 
 
 def at(y, m, d, hh=10, mm=0) -> datetime:
@@ -26,9 +26,16 @@ def user(world, name) -> User:
 def reported(world):
     """A case reported Monday 29 September 2025: 5 working days for the fire authority.
     The days: 09-30, 10-09, 10-10, 10-11 (the make-up Saturday), 10-13: due Monday 13 October."""
-    reply = cases.open_case(world.svc, user(world, "so"), definition="fire_hazard_emergency",
-                            community_id=world.ids["community_a"], title="1栋消防泵", data={}, buildings=None,
-                            now=at(2025, 9, 29))
+    reply = cases.open_case(
+        world.svc,
+        user(world, "so"),
+        definition="fire_hazard_emergency",
+        community_id=world.ids["community_a"],
+        title="1栋消防泵",
+        data={},
+        buildings=None,
+        now=at(2025, 9, 29),
+    )
     return reply.body["id"]
 
 
@@ -38,12 +45,12 @@ def kinds(result):
 
 def test_a_case_walked_across_the_national_day_holiday(world, reported):
     svc = world.svc
-    assert alerts.scan(svc, at(2025, 10, 10, 23)).alerts == []              # Friday night: nothing yet
-    r = alerts.scan(svc, at(2025, 10, 11, 8))     # the make-up Saturday: 1 working day before the due date
+    assert alerts.scan(svc, at(2025, 10, 10, 23)).alerts == []  # Friday night: nothing yet
+    r = alerts.scan(svc, at(2025, 10, 11, 8))  # the make-up Saturday: 1 working day before the due date
     assert kinds(r) == [("warning", 0)]
     assert "2025-10-13" in r.alerts[0]["title"] and r.alerts[0]["at"].startswith("2025-10-11")
-    assert alerts.scan(svc, at(2025, 10, 13, 9)).alerts == []              # a repeated scan records nothing
-    r = alerts.scan(svc, at(2025, 10, 14, 9))                              # overdue from 00:00 on the 14th
+    assert alerts.scan(svc, at(2025, 10, 13, 9)).alerts == []  # a repeated scan records nothing
+    r = alerts.scan(svc, at(2025, 10, 14, 9))  # overdue from 00:00 on the 14th
     assert kinds(r) == [("overdue", 0)]
     # down for a week: the first scan catches up every moment that passed, once
     r = alerts.scan(svc, at(2025, 10, 21, 9))
@@ -52,7 +59,12 @@ def test_a_case_walked_across_the_national_day_holiday(world, reported):
     assert alerts.scan(svc, at(2025, 10, 21, 9)).alerts == []
     with svc.sessions() as s:
         rows = s.exec(select(Alert).order_by(Alert.at)).all()
-        assert [(a.kind, a.repeat) for a in rows] == [("warning", 0), ("overdue", 0), ("escalation", 0), ("escalation", 1)]
+        assert [(a.kind, a.repeat) for a in rows] == [
+            ("warning", 0),
+            ("overdue", 0),
+            ("escalation", 0),
+            ("escalation", 1),
+        ]
         overdue = rows[1]
         assert overdue.recipients == ",fire_rescue,street_office,"
         assert "月塘新村" in overdue.message and "已超期" in overdue.message and "隐患上报" in overdue.message
@@ -78,11 +90,19 @@ def test_the_inbox_shows_each_role_its_own_alerts(world, reported):
 
 def test_a_suspended_case_is_not_alerted_and_its_clock_moves(world, reported):
     so = user(world, "so")
-    cases.fire_transition(world.svc, so, reported, trigger="suspend", data={"reason": "等待业主续交"}, comment=None,
-                          now=at(2025, 10, 10, 9))
+    cases.fire_transition(
+        world.svc,
+        so,
+        reported,
+        trigger="suspend",
+        data={"reason": "等待业主续交"},
+        comment=None,
+        now=at(2025, 10, 10, 9),
+    )
     assert alerts.scan(world.svc, at(2025, 10, 20, 9)).alerts == []
-    cases.fire_transition(world.svc, so, reported, trigger="resume", data={"reason": "续交到位"}, comment=None,
-                          now=at(2025, 10, 20, 10))
+    cases.fire_transition(
+        world.svc, so, reported, trigger="resume", data={"reason": "续交到位"}, comment=None, now=at(2025, 10, 20, 10)
+    )
     # suspended 10-10 to 10-20: 10-11 (make-up), 13, 14, 15, 16, 17, 20 = 7 working days later
     body = world.client.get(f"/api/v1/cases/{reported}", headers=world.h("so")).json()
     assert body["stage"]["due_date"] == "2025-10-22"
@@ -105,15 +125,17 @@ def test_calendar_alert_once_a_day_from_november(world):
     assert admin["total"] == 2 and admin["items"][0]["kind"] == "calendar"
 
 
-
 def test_metrics_show_the_backlog_alerts_and_scheduler_steps(world, reported):
     """/metrics reads the outbox backlog, alerts by kind and overdue stages from the database,
     and times each scheduler step."""
     from fundflow.service.scheduler import tick
 
-    world.svc.settings = world.svc.settings.model_copy(update={"webhook_allowed_hosts": "127.0.0.1"})  # a local receiver
-    alerts.add_channel(world.svc, None, name="hook", kind="webhook", target="http://127.0.0.1:9/x", role=None,
-                       now=at(2025, 9, 29))
+    world.svc.settings = world.svc.settings.model_copy(
+        update={"webhook_allowed_hosts": "127.0.0.1"}
+    )  # a local receiver
+    alerts.add_channel(
+        world.svc, None, name="hook", kind="webhook", target="http://127.0.0.1:9/x", role=None, now=at(2025, 9, 29)
+    )
     tick(world.svc, at(2025, 10, 14, 9))
     text = world.client.get("/metrics").text
     assert 'fundflow_alerts{kind="overdue"} 1.0' in text and 'fundflow_alerts{kind="warning"} 1.0' in text

@@ -13,12 +13,18 @@ from decimal import Decimal
 
 import openpyxl
 
+from fundflow.domain.tz import SHANGHAI
 from fundflow.service.audit import GENESIS, event_hash
 from tests.service.conftest import HOUSEHOLDS, USERS
 from tests.service.test_permissions import (
-    API, LIFT, MAIN, OTHERS, SEES_A, CaseDriver, expected_actions,
+    API,
+    LIFT,
+    MAIN,
+    OTHERS,
+    SEES_A,
+    CaseDriver,
+    expected_actions,
 )
-from fundflow.domain.tz import SHANGHAI
 
 
 def at(month: int, day: int, hour: int = 10) -> datetime:
@@ -96,7 +102,9 @@ def test_fire_hazard_case_from_report_to_archive(world):
 
     # 1. report (Monday 2 March): due 5 working days later
     clock.now = at(3, 2)
-    case = drv.open("so", title="月塘新村消防水泵房水泵损坏", data={"category": "消防给水", "description": "水泵无法启动"})
+    case = drv.open(
+        "so", title="月塘新村消防水泵房水泵损坏", data={"category": "消防给水", "description": "水泵无法启动"}
+    )
     assert case["state"] == "reported" and case["responsible"] == "fire_rescue"
     assert case["stage"]["due_date"] == "2026-03-09"
     w = Walk(world, drv, case)
@@ -107,8 +115,11 @@ def test_fire_hazard_case_from_report_to_archive(world):
 
     # 2. fire authority finding: the written notice is required
     clock.now = at(3, 3)
-    finding = {"notice_no": "株荷消隐字〔2026〕第12号", "finding_route": "direct",
-               "hazard_elements": "消防给水系统不能正常运行"}
+    finding = {
+        "notice_no": "株荷消隐字〔2026〕第12号",
+        "finding_route": "direct",
+        "hazard_elements": "消防给水系统不能正常运行",
+    }
     body = w.refused("fr", "confirm_major", finding, "guard_refused")
     assert body["detail"]["guard"] == "documents_present" and "confirm_major" in body["detail"]["available"]
     w.upload("fr", "fire_notice")
@@ -125,16 +136,25 @@ def test_fire_hazard_case_from_report_to_archive(world):
     #    the fund center and the fire authority record their own
     clock.now = at(3, 12)
     w.upload("so", "meeting_minutes", "sign_in_sheet")
-    votes = [("fc", "fund_center", "agree"), ("fr", "fire_rescue", "agree"), ("so", "street_office", "agree"),
-             ("so", "residents_committee", "agree"), ("so", "owners_committee", "agree"),
-             ("so", "property_company", "abstain")]
+    votes = [
+        ("fc", "fund_center", "agree"),
+        ("fr", "fire_rescue", "agree"),
+        ("so", "street_office", "agree"),
+        ("so", "residents_committee", "agree"),
+        ("so", "owners_committee", "agree"),
+        ("so", "property_company", "abstain"),
+    ]
     for who, party, choice in votes:
         r = drv.vote(case["id"], who, party, choice, opinion="同意启动应急使用" if choice == "agree" else None)
         assert r.status_code == 200, r.text
     listed = world.client.get(f"{API}/cases/{case['id']}/votes", headers=world.h("oc")).json()
     assert {v["party"]: v["vote"] for v in listed} == {p: c for _, p, c in votes}
-    meeting = {"budget_estimate": "12000", "implementer": "property_company",
-               "paying_scope": {"whole_estate": True}, "scope_reason": "水泵房为全小区共用设施，全体业主分摊"}
+    meeting = {
+        "budget_estimate": "12000",
+        "implementer": "property_company",
+        "paying_scope": {"whole_estate": True},
+        "scope_reason": "水泵房为全小区共用设施，全体业主分摊",
+    }
     w.step("so", "meeting_approve", meeting, "plan_budget", date(2026, 3, 26))
 
     # 5. plan and budget by the property company; rectification due 8 May
@@ -149,16 +169,20 @@ def test_fire_hazard_case_from_report_to_archive(world):
     w.step("fc", "confirm_cost", {"reviewed_amount": "12000.00"}, "fund_review", date(2026, 4, 7))
     clock.now = at(4, 7)
     w.upload("oc", "application_form")
-    out = w.step("fc", "approve", {"approved_amount": "12000.00", "approval_opinion": "同意应急使用"},
-                 "advance_payment", date(2026, 4, 9))
+    out = w.step(
+        "fc",
+        "approve",
+        {"approved_amount": "12000.00", "approval_opinion": "同意应急使用"},
+        "advance_payment",
+        date(2026, 4, 9),
+    )
     assert out["money"]["approved"] == "12000.00"
     approved = world.client.get(f"{API}/cases/{case['id']}/apportionment", headers=world.h("so")).json()
     assert approved["basis"] == "approved_amount" and approved["total"] == "12000.00"
 
     # 7. no advance on a project of CNY 100,000 or less (Shenzhen rule): paid after the works
     clock.now = at(4, 8)
-    body = w.refused("fc", "pay_advance", {"advance_amount": "6000.00", "payment_date": "2026-04-08"},
-                     "guard_refused")
+    body = w.refused("fc", "pay_advance", {"advance_amount": "6000.00", "payment_date": "2026-04-08"}, "guard_refused")
     assert body["detail"]["guard"] == "advance_within_share"
     w.step("fc", "skip_advance", {}, "rectification", date(2026, 5, 8))  # the plan's deadline
 
@@ -198,12 +222,13 @@ def test_fire_hazard_case_from_report_to_archive(world):
 
     xlsx = world.client.get(f"{API}/cases/{case['id']}/apportionment.xlsx", headers=world.h("oc"))
     assert xlsx.status_code == 200 and xlsx.headers["content-type"].startswith(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     header = next(i for i, r in enumerate(rows) if "分摊金额（元）" in r)
     col = rows[header].index("分摊金额（元）")
-    body_rows = [r for r in rows[header + 1:] if r[0] != "合计"]
+    body_rows = [r for r in rows[header + 1 :] if r[0] != "合计"]
     assert len(body_rows) == 5
     assert sum(Decimal(str(r[col])) for r in body_rows) == money("10000.00")
     assert str(rows[-1][col]).startswith("=SUM(")  # the total row sums the column in Excel
@@ -229,8 +254,13 @@ def test_fire_hazard_case_from_report_to_archive(world):
     assert body["detail"]["guard"] == "ledger" and "¥1,000.00" in body["message"] and "质保金" in body["message"]
     out = w.step("fc", "disburse", {"paid_amount": "9000.00"}, "warranty", date(2027, 5, 27))
     assert {k: out["money"][k] for k in ("approved", "settled", "paid", "frozen", "retention_held", "remaining")} == {
-        "approved": "12000.00", "settled": "10000.00", "paid": "9000.00", "frozen": "1000.00",
-        "retention_held": "1000.00", "remaining": "1000.00"}
+        "approved": "12000.00",
+        "settled": "10000.00",
+        "paid": "9000.00",
+        "frozen": "1000.00",
+        "retention_held": "1000.00",
+        "remaining": "1000.00",
+    }
     assert [(p["label"], p["amount"]) for p in out["money"]["payments"]] == [("拨付尾款", "9000.00")]
     community = world.client.get(f"{API}/communities/{cid_a}", headers=world.h("so")).json()
     assert community["total_balance"] == "122000.00"  # 131,000 less the 9,000 paid
@@ -250,7 +280,11 @@ def test_fire_hazard_case_from_report_to_archive(world):
     assert body["detail"]["guard"] == "period_elapsed"
     clock.now = datetime(2027, 5, 21, 10, tzinfo=SHANGHAI)
     out = w.step("fc", "release_retention", {}, "archiving", date(2027, 6, 4))
-    assert (out["money"]["paid"], out["money"]["frozen"], out["money"]["retention_held"]) == ("10000.00", "0.00", "0.00")
+    assert (out["money"]["paid"], out["money"]["frozen"], out["money"]["retention_held"]) == (
+        "10000.00",
+        "0.00",
+        "0.00",
+    )
     community = world.client.get(f"{API}/communities/{cid_a}", headers=world.h("so")).json()
     assert community["total_balance"] == "121000.00"
 
@@ -268,30 +302,68 @@ def test_fire_hazard_case_from_report_to_archive(world):
     # the whole history, in order, hash-chained
     events = world.client.get(f"{API}/cases/{case['id']}/events", headers=world.h("fc")).json()
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    moves = [(e["trigger"], e["from_state"], e["to_state"]) for e in events
-             if e["trigger"] not in ("attach_document", "record_vote") and e["from_state"] != e["to_state"]]
-    assert [m[0] for m in moves] == ["open", "confirm_major", "complete_survey", "meeting_approve", "submit_plan",
-                                      "confirm_cost", "approve", "skip_advance", "complete_works",
-                                      "pass_acceptance", "submit_settlement", "close_notice", "disburse",
-                                      "release_retention", "archive"]
+    moves = [
+        (e["trigger"], e["from_state"], e["to_state"])
+        for e in events
+        if e["trigger"] not in ("attach_document", "record_vote") and e["from_state"] != e["to_state"]
+    ]
+    assert [m[0] for m in moves] == [
+        "open",
+        "confirm_major",
+        "complete_survey",
+        "meeting_approve",
+        "submit_plan",
+        "confirm_cost",
+        "approve",
+        "skip_advance",
+        "complete_works",
+        "pass_acceptance",
+        "submit_settlement",
+        "close_notice",
+        "disburse",
+        "release_retention",
+        "archive",
+    ]
     assert all(a[2] == b[1] for a, b in zip(moves, moves[1:]))  # each move starts where the last ended
     assert sum(e["trigger"] == "attach_document" for e in events) == w.uploads
     assert sum(e["trigger"] == "record_vote" for e in events) == 6
     assert [e["role"] for e in events if e["trigger"] == "sign_acceptance"] == [
-        "fire_rescue", "street_office", "fund_center", "owners_committee"]
+        "fire_rescue",
+        "street_office",
+        "fund_center",
+        "owners_committee",
+    ]
     prev = GENESIS
     user_ids = {name: world.ids[f"user_{name}"] for name in USERS}
     for e in events:
         assert len(e["hash"]) == 64
-        assert e["hash"] == event_hash(case["id"], e["seq"], e["trigger"], e["from_state"], e["to_state"],
-                                       user_ids[e["user"]], e["user"], e["role"], e["org"], e["data"],
-                                       e["comment"], datetime.fromisoformat(e["at"]), prev, e["facts"]), e["seq"]
+        assert e["hash"] == event_hash(
+            case["id"],
+            e["seq"],
+            e["trigger"],
+            e["from_state"],
+            e["to_state"],
+            user_ids[e["user"]],
+            e["user"],
+            e["role"],
+            e["org"],
+            e["data"],
+            e["comment"],
+            datetime.fromisoformat(e["at"]),
+            prev,
+            e["facts"],
+        ), e["seq"]
         prev = e["hash"]
 
     # the city's figures
     stats = world.client.get(f"{API}/stats", headers=world.h("hb")).json()
     assert {k: stats["city"][k] for k in ("started", "finished", "closed", "in_progress", "overdue")} == {
-        "started": 1, "finished": 1, "closed": 1, "in_progress": 0, "overdue": 0}
+        "started": 1,
+        "finished": 1,
+        "closed": 1,
+        "in_progress": 0,
+        "overdue": 0,
+    }
     assert (stats["city"]["approved"], stats["city"]["paid"]) == ("12000.00", "10000.00")
     office = next(o for o in stats["street_offices"] if o["street_office_id"] == world.ids["office_yt"])
     assert (office["finished"], office["paid"]) == (1, "10000.00")
@@ -316,8 +388,10 @@ def test_definitions_and_their_diagram(world):
     assert [(t["trigger"], t["to"]) for t in main["transitions"]] == [(t.trigger, t.dest) for t in MAIN.transitions]
     approve = next(t for t in main["transitions"] if t["trigger"] == "approve")
     assert approve["roles"] == ["fund_center"] and approve["guards"] == ["amount_at_most", "amount_within_balance"]
-    assert {f["name"]: f["type"] for f in approve["fields"]} == {"approved_amount": "amount",
-                                                                 "approval_opinion": "text"}
+    assert {f["name"]: f["type"] for f in approve["fields"]} == {
+        "approved_amount": "amount",
+        "approval_opinion": "text",
+    }
 
     r = world.client.get(f"{API}/definitions/{MAIN.id}/diagram", headers=world.h("oc"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
@@ -341,8 +415,9 @@ def test_lift_fault_case_reaches_repair(world):
     case = drv.open("pc", title="2栋电梯困人后停运", definition=LIFT.id)
     assert case["definition"]["id"] == LIFT.id and case["responsible"] == "street_office"
     assert case["stage"]["due_date"] == "2026-03-04"  # 2 working days after Monday 2 March
-    assert {a["trigger"] for a in drv.get(case["id"], "so")["actions"]} == expected_actions(LIFT, "reported",
-                                                                                          "street_office")
+    assert {a["trigger"] for a in drv.get(case["id"], "so")["actions"]} == expected_actions(
+        LIFT, "reported", "street_office"
+    )
     for doc in ("fault_photos", "inspection_report"):
         assert drv.upload(case["id"], doc, "pc").status_code == 201
     r = drv.upload(case["id"], "fire_notice", "pc")  # a document type of the other procedure
@@ -367,9 +442,16 @@ def test_a_case_scoped_to_one_building_draws_on_that_building_only(world):
     """Buildings named at the report and kept by the meeting are the scope: the balance check and
     the apportionment use that building's households only (1栋: three households, CNY 95,000.00)."""
     drv = CaseDriver(world)
-    r = world.client.post(f"{API}/cases", headers=world.h("so"), json={
-        "definition": MAIN.id, "community_id": world.ids["community_a"], "title": "1栋报警系统故障",
-        "buildings": ["1栋", "9栋"]})
+    r = world.client.post(
+        f"{API}/cases",
+        headers=world.h("so"),
+        json={
+            "definition": MAIN.id,
+            "community_id": world.ids["community_a"],
+            "title": "1栋报警系统故障",
+            "buildings": ["1栋", "9栋"],
+        },
+    )
     assert r.status_code == 422 and r.json()["code"] == "unknown_building" and r.json()["detail"]["unknown"] == ["9栋"]
     case = drv.case_in("fund_review", buildings=["1栋"])
     assert case["scope_building_ids"] == [world.ids["building_a_1栋"]]

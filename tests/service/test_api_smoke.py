@@ -45,12 +45,19 @@ def test_community_totals_are_exact_sums_of_the_households(world):
 
 def test_the_balance_guard_sees_the_balance_of_the_buildings_in_scope(world):
     """Building 1 holds 95,000.00: approving 95,000.00 passes the guard's check, 95,000.01 does not."""
-    from fundflow.service.usecases.cases import scope_balance
     from fundflow.service.tables import Case
+    from fundflow.service.usecases.cases import scope_balance
 
-    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "1栋消防泵",
-        "buildings": ["1栋"]})
+    r = world.client.post(
+        "/api/v1/cases",
+        headers=world.h("so"),
+        json={
+            "definition": "fire_hazard_emergency",
+            "community_id": world.ids["community_a"],
+            "title": "1栋消防泵",
+            "buildings": ["1栋"],
+        },
+    )
     assert r.status_code == 201, r.text
     with world.svc.sessions() as s:
         case = s.get(Case, r.json()["id"])
@@ -62,12 +69,18 @@ def test_metrics_count_requests_and_transitions(world, caplog):
     import json
     import logging
 
-    r = world.client.post("/api/v1/cases", headers=world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"})
+    r = world.client.post(
+        "/api/v1/cases",
+        headers=world.h("so"),
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"},
+    )
     case = r.json()["id"]
     with caplog.at_level(logging.INFO, logger="fundflow.transitions"):
-        r = world.client.post(f"/api/v1/cases/{case}/transitions", headers=world.h("so"),
-                              json={"trigger": "withdraw", "data": {"reason": "业主自行维修"}})
+        r = world.client.post(
+            f"/api/v1/cases/{case}/transitions",
+            headers=world.h("so"),
+            json={"trigger": "withdraw", "data": {"reason": "业主自行维修"}},
+        )
     assert r.status_code == 200
     line = json.loads([rec.getMessage() for rec in caplog.records if rec.name == "fundflow.transitions"][-1])
     assert line["trigger"] == "withdraw" and line["request_id"] == r.headers["x-request-id"]
@@ -82,8 +95,10 @@ def test_the_session_cookie_reads_the_api_but_cannot_write(world):
     world.client.cookies.set("fundflow_token", token)
     try:
         assert world.client.get("/api/v1/me").status_code == 200
-        r = world.client.post("/api/v1/cases", json={"definition": "fire_hazard_emergency",
-                                                     "community_id": world.ids["community_a"], "title": "t"})
+        r = world.client.post(
+            "/api/v1/cases",
+            json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"},
+        )
         assert r.status_code == 401 and r.json()["code"] == "bearer_required"
     finally:
         world.client.cookies.clear()

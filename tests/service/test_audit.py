@@ -84,11 +84,20 @@ def alter_data(svc, case_id):
     e = _event(svc, case_id, 4)
     assert e.trigger == "confirm_major"
     data = dict(e.data, notice_no="株消隐字〔2026〕999号")  # the finding now cites another notice
-    _sql(svc, f"UPDATE events SET data = {_json_param(svc)} WHERE case_id = :c AND seq = 4", data=json.dumps(data), c=case_id)
+    _sql(
+        svc,
+        f"UPDATE events SET data = {_json_param(svc)} WHERE case_id = :c AND seq = 4",
+        data=json.dumps(data),
+        c=case_id,
+    )
 
 
 def alter_actor(svc, case_id):
-    _sql(svc, "UPDATE events SET user_name = 'someone_else', role = 'fund_center' WHERE case_id = :c AND seq = 4", c=case_id)
+    _sql(
+        svc,
+        "UPDATE events SET user_name = 'someone_else', role = 'fund_center' WHERE case_id = :c AND seq = 4",
+        c=case_id,
+    )
 
 
 def delete_middle(svc, case_id):
@@ -110,8 +119,9 @@ def rewind_state(svc, case_id):
     _sql(svc, "UPDATE cases SET state = 'site_survey' WHERE id = :c", c=case_id)
 
 
-@pytest.mark.parametrize("tamper", [alter_data, alter_actor, delete_middle, delete_newest, swap_seq, rewind_state],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "tamper", [alter_data, alter_actor, delete_middle, delete_newest, swap_seq, rewind_state], ids=lambda f: f.__name__
+)
 def test_tampering_is_caught_and_names_only_that_case(trail, audit_cli, tamper):
     world, ids, numbers = trail
     target = ids[1]

@@ -27,13 +27,20 @@ PHOTOS = [b"\xff\xd8 first photo " + bytes(range(256)), b"\xff\xd8 second photo 
 
 
 def open_case(world, title: str, files: list[bytes]) -> int:
-    r = world.client.post(f"{API}/cases", headers=world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": title})
+    r = world.client.post(
+        f"{API}/cases",
+        headers=world.h("so"),
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": title},
+    )
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
     for i, content in enumerate(files):
-        r = world.client.post(f"{API}/cases/{cid}/documents", data={"doc_type": "hazard_photos"},
-                              files={"file": (f"照片{i}.jpg", content, "image/jpeg")}, headers=world.h("so"))
+        r = world.client.post(
+            f"{API}/cases/{cid}/documents",
+            data={"doc_type": "hazard_photos"},
+            files={"file": (f"照片{i}.jpg", content, "image/jpeg")},
+            headers=world.h("so"),
+        )
         assert r.status_code == 201, r.text
     return cid
 
@@ -53,8 +60,12 @@ def snapshot(world) -> dict:
             assert r.status_code == 200, r.text
             files[d["id"]] = hashlib.sha256(r.content).hexdigest()
             assert files[d["id"]] == d["sha256"]
-        out["cases"][cid] = {"case": case, "events": [(e["seq"], e["hash"], e["trigger"]) for e in events],
-                             "documents": docs, "files": files}
+        out["cases"][cid] = {
+            "case": case,
+            "events": [(e["seq"], e["hash"], e["trigger"]) for e in events],
+            "documents": docs,
+            "files": files,
+        }
     with world.svc.sessions() as s:
         out["balances"] = {h.id: (h.balance, h.first_deposit, h.area) for h in s.exec(select(Household))}
     return out
@@ -65,8 +76,11 @@ def test_round_trip_brings_everything_back(world, tmp_path):
     a = open_case(world, "消防泵损坏", PHOTOS[:2])
     b = open_case(world, "喷淋管道漏水", PHOTOS[2:])
     c = open_case(world, "烟感失效", [])
-    r = world.client.post(f"{API}/cases/{c}/transitions", headers=world.h("so"),
-                          json={"trigger": "withdraw", "data": {"reason": "重复上报，已合并"}})
+    r = world.client.post(
+        f"{API}/cases/{c}/transitions",
+        headers=world.h("so"),
+        json={"trigger": "withdraw", "data": {"reason": "重复上报，已合并"}},
+    )
     assert r.status_code == 200, r.text
     with transaction(svc.sessions) as s:  # an exact balance to the fen that floats would not keep
         h = s.exec(select(Household).order_by(Household.id)).first()
@@ -95,8 +109,12 @@ def test_round_trip_brings_everything_back(world, tmp_path):
 
     # change, add, delete and tamper
     d = open_case(world, "备份之后的案件", [b"after the backup"])
-    r = world.client.post(f"{API}/cases/{a}/documents", data={"doc_type": "hazard_photos"},
-                          files={"file": ("新.jpg", b"new photo", "image/jpeg")}, headers=world.h("so"))
+    r = world.client.post(
+        f"{API}/cases/{a}/documents",
+        data={"doc_type": "hazard_photos"},
+        files={"file": ("新.jpg", b"new photo", "image/jpeg")},
+        headers=world.h("so"),
+    )
     assert r.status_code == 201
     with transaction(svc.sessions) as s:
         for h in s.exec(select(Household)):
@@ -187,11 +205,15 @@ def test_cli_backup_restore_and_refusals(world, tmp_path, monkeypatch):
 
 def test_postgresql_url_becomes_pg_dump_arguments():
     args, env, schema = bk.pg_connection_args(
-        "postgresql+psycopg://ff:s%40cret@db.example:6543/prod?options=-csearch_path%3Dtenant_a,public&sslmode=require")
+        "postgresql+psycopg://ff:s%40cret@db.example:6543/prod?options=-csearch_path%3Dtenant_a,public&sslmode=require"
+    )
     assert args == ["--host", "db.example", "--port", "6543", "--username", "ff", "--dbname", "prod"]
     assert env == {"PGPASSWORD": "s@cret", "PGSSLMODE": "require"} and schema == "tenant_a"
     assert bk.pg_connection_args("postgresql://postgres@127.0.0.1/test") == (
-        ["--host", "127.0.0.1", "--username", "postgres", "--dbname", "test"], {}, None)
+        ["--host", "127.0.0.1", "--username", "postgres", "--dbname", "test"],
+        {},
+        None,
+    )
     try:
         bk.pg_connection_args("postgresql://postgres@127.0.0.1")
         raise AssertionError("no database name was accepted")

@@ -12,14 +12,16 @@ import multiprocessing
 import queue as queue_module
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from fundflow.domain.errors import FundflowError
 from fundflow.http.deps import get_now
 from fundflow.service.audit import verify_all
 from fundflow.service.db import transaction
@@ -28,7 +30,6 @@ from fundflow.service.tables import Case, Event, Stage
 from fundflow.service.usecases import cases
 from tests.service.conftest import NOW
 from tests.service.test_money import Flow, add_user, event_count, load_user
-from fundflow.domain.errors import FundflowError
 
 THREADS = 8
 PROCESSES = 4
@@ -112,8 +113,11 @@ def test_conflicting_fires_from_threads_through_the_use_case(flow, firefighters)
     def fire(i: int, barrier: threading.Barrier):
         user = firefighters[i][0]
         barrier.wait(timeout=30)
-        return _attempt(lambda: cases.fire_transition(flow.svc, user, case_id, trigger="confirm_major", data=_confirm(i),
-                                                      comment=None, now=NOW))
+        return _attempt(
+            lambda: cases.fire_transition(
+                flow.svc, user, case_id, trigger="confirm_major", data=_confirm(i), comment=None, now=NOW
+            )
+        )
 
     results = _together(THREADS, fire)
     won = _assert_one_winner(results)
@@ -130,8 +134,11 @@ def test_conflicting_fires_from_threads_through_http(flow, firefighters):
     def fire(i: int, barrier: threading.Barrier):
         with TestClient(app, raise_server_exceptions=False) as client:
             barrier.wait(timeout=30)
-            r = client.post(f"/api/v1/cases/{case_id}/transitions", json={"trigger": "confirm_major", "data": _confirm(i)},
-                            headers={"Authorization": f"Bearer {firefighters[i][1]}"})
+            r = client.post(
+                f"/api/v1/cases/{case_id}/transitions",
+                json={"trigger": "confirm_major", "data": _confirm(i)},
+                headers={"Authorization": f"Bearer {firefighters[i][1]}"},
+            )
         return r.status_code, r.json().get("code"), r.json()
 
     results = _together(THREADS, fire)
@@ -151,11 +158,19 @@ def _process_fire(url: str, data_dir: str, user_id: int, case_id: int, n: int, b
         try:
             user = load_user(svc, user_id)  # connected and warm before the race starts
             barrier.wait(timeout=60)
-            results.put((n, *_attempt(lambda: cases.fire_transition(svc, user, case_id, trigger="confirm_major",
-                                                                    data=_confirm(n), comment=None, now=NOW))))
+            results.put(
+                (
+                    n,
+                    *_attempt(
+                        lambda: cases.fire_transition(
+                            svc, user, case_id, trigger="confirm_major", data=_confirm(n), comment=None, now=NOW
+                        )
+                    ),
+                )
+            )
         finally:
             svc.close()
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+    except BaseException as exc:
         results.put((n, -1, f"{type(exc).__name__}: {exc}", None))
 
 
@@ -164,9 +179,14 @@ def test_conflicting_fires_from_separate_processes(flow, firefighters, database_
     before = event_count(flow.svc, case_id)
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    procs = [ctx.Process(target=_process_fire, args=(database_url, str(tmp_path / f"p{i}"), firefighters[i][0].id,
-                                                     case_id, i, barrier, results), daemon=True)
-             for i in range(PROCESSES)]
+    procs = [
+        ctx.Process(
+            target=_process_fire,
+            args=(database_url, str(tmp_path / f"p{i}"), firefighters[i][0].id, case_id, i, barrier, results),
+            daemon=True,
+        )
+        for i in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
     try:
@@ -224,8 +244,11 @@ def test_concurrent_signatures_on_one_case_are_all_kept(flow):
     def sign(i: int, barrier: threading.Barrier):
         user = flow.u[signers[i]]
         barrier.wait(timeout=30)
-        return _attempt(lambda: cases.fire_transition(flow.svc, user, case_id, trigger="sign_acceptance", data={},
-                                                      comment=None, now=NOW))
+        return _attempt(
+            lambda: cases.fire_transition(
+                flow.svc, user, case_id, trigger="sign_acceptance", data={}, comment=None, now=NOW
+            )
+        )
 
     results = _together(len(signers), sign)
     assert [status for status, _, _ in results] == [200] * len(signers), results
@@ -249,21 +272,30 @@ def test_if_match_with_a_stale_version_is_412_and_writes_nothing(flow):
     version = world.client.get(f"/api/v1/cases/{case_id}", headers=world.h("fr")).json()["version"]
     before = event_count(flow.svc, case_id)
     for stale in (str(version - 1), f'"{version + 1}"', f'W/"{version - 1}"'):
-        r = world.client.post(url, json={"trigger": "confirm_major", "data": _confirm(1)}, headers=world.h("fr", **{"If-Match": stale}))
+        r = world.client.post(
+            url, json={"trigger": "confirm_major", "data": _confirm(1)}, headers=world.h("fr", **{"If-Match": stale})
+        )
         assert r.status_code == 412, r.text
         assert r.json()["code"] == "precondition_failed" and r.json()["detail"]["current_version"] == version
     case = world.client.get(f"/api/v1/cases/{case_id}", headers=world.h("fr")).json()
     assert case["version"] == version and case["state"] == "reported" and event_count(flow.svc, case_id) == before
 
-    r = world.client.post(url, json={"trigger": "confirm_major", "data": _confirm(1)}, headers=world.h("fr", **{"If-Match": f'"{version}"'}))
+    r = world.client.post(
+        url,
+        json={"trigger": "confirm_major", "data": _confirm(1)},
+        headers=world.h("fr", **{"If-Match": f'"{version}"'}),
+    )
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "site_survey" and r.json()["version"] > version
     assert event_count(flow.svc, case_id) == before + 1
     # the version it answered is the one to send next
     nxt = r.json()["version"]
     flow.doc(case_id, "site_record")  # which moves the version on again
-    r = world.client.post(url, json={"trigger": "complete_survey", "data": {"survey_date": "2026-03-02", "survey_findings": "锈蚀"}},
-                          headers=world.h("so", **{"If-Match": str(nxt)}))
+    r = world.client.post(
+        url,
+        json={"trigger": "complete_survey", "data": {"survey_date": "2026-03-02", "survey_findings": "锈蚀"}},
+        headers=world.h("so", **{"If-Match": str(nxt)}),
+    )
     assert r.status_code == 412
 
 
@@ -271,8 +303,9 @@ def test_if_match_with_a_stale_version_is_412_and_writes_nothing(flow):
 
 
 def _post(world, who: str, case_id: int, body: dict, key: str, **headers: str):
-    return world.client.post(f"/api/v1/cases/{case_id}/transitions", json=body,
-                             headers=world.h(who, **{"Idempotency-Key": key}, **headers))
+    return world.client.post(
+        f"/api/v1/cases/{case_id}/transitions", json=body, headers=world.h(who, **{"Idempotency-Key": key}, **headers)
+    )
 
 
 def test_replay_returns_the_first_answer_and_fires_once(flow):
@@ -300,9 +333,11 @@ def test_same_key_with_another_request_is_422(flow):
     case_id = _reported_case(flow)
     assert _post(world, "fr", case_id, {"trigger": "confirm_major", "data": _confirm(1)}, "k-2").status_code == 200
     count = event_count(flow.svc, case_id)
-    for other in ({"trigger": "confirm_major", "data": _confirm(2)},
-                  {"trigger": "confirm_major", "data": _confirm(1), "comment": "另附说明"},
-                  {"trigger": "not_major", "data": {"reason": "不构成"}}):
+    for other in (
+        {"trigger": "confirm_major", "data": _confirm(2)},
+        {"trigger": "confirm_major", "data": _confirm(1), "comment": "另附说明"},
+        {"trigger": "not_major", "data": {"reason": "不构成"}},
+    ):
         r = _post(world, "fr", case_id, other, "k-2")
         assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused", r.text
     other_case = _reported_case(flow)  # the same body on another case is another request too
@@ -320,8 +355,11 @@ def test_same_key_from_threads_at_once_fires_once_with_one_answer(flow):
     def fire(i: int, barrier: threading.Barrier):
         with TestClient(app, raise_server_exceptions=False) as client:
             barrier.wait(timeout=30)
-            r = client.post(f"/api/v1/cases/{case_id}/transitions", json=body,
-                            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-race"})
+            r = client.post(
+                f"/api/v1/cases/{case_id}/transitions",
+                json=body,
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-race"},
+            )
         return r.status_code, r.json()
 
     results = _together(4, fire)
@@ -337,8 +375,18 @@ def test_same_key_from_threads_through_the_use_case(flow):
 
     def fire(i: int, barrier: threading.Barrier):
         barrier.wait(timeout=30)
-        return _attempt(lambda: cases.fire_transition(flow.svc, user, case_id, trigger="confirm_major", data=_confirm(3),
-                                                      comment=None, now=NOW, idempotency_key="k-race"))
+        return _attempt(
+            lambda: cases.fire_transition(
+                flow.svc,
+                user,
+                case_id,
+                trigger="confirm_major",
+                data=_confirm(3),
+                comment=None,
+                now=NOW,
+                idempotency_key="k-race",
+            )
+        )
 
     results = _together(THREADS, fire)
     assert [status for status, _, _ in results] == [200] * THREADS, results
@@ -358,10 +406,20 @@ def test_keys_are_per_user(flow):
     assert twin.status_code == 409 and twin.json()["code"] == "trigger_not_available"
     # and another user's different request under the same key is not a reuse
     flow.doc(case_id, "site_record")
-    so = _post(world, "so", case_id, {"trigger": "complete_survey",
-                                      "data": {"survey_date": "2026-03-02", "survey_findings": "锈蚀"}}, "shared-key")
+    so = _post(
+        world,
+        "so",
+        case_id,
+        {"trigger": "complete_survey", "data": {"survey_date": "2026-03-02", "survey_findings": "锈蚀"}},
+        "shared-key",
+    )
     assert so.status_code == 200 and so.json()["state"] == "joint_meeting"
-    again = _post(world, "so", case_id, {"trigger": "complete_survey",
-                                         "data": {"survey_date": "2026-03-02", "survey_findings": "锈蚀"}}, "shared-key")
+    again = _post(
+        world,
+        "so",
+        case_id,
+        {"trigger": "complete_survey", "data": {"survey_date": "2026-03-02", "survey_findings": "锈蚀"}},
+        "shared-key",
+    )
     assert again.json() == so.json()
     assert [e.trigger for e in _events(flow.svc, case_id)].count("complete_survey") == 1

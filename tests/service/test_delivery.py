@@ -24,12 +24,12 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
+from fundflow.domain.tz import SHANGHAI
 from fundflow.service.config import Settings, get_settings
 from fundflow.service.context import build_services
 from fundflow.service.notify import DeliveryFailed, dingtalk, send, wecom
 from fundflow.service.tables import Alert, Channel, Delivery, User
 from fundflow.service.usecases import alerts, cases, delivery
-from fundflow.domain.tz import SHANGHAI
 
 
 @pytest.fixture(autouse=True)
@@ -73,12 +73,18 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the stdlib's name
+            def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 url = urlsplit(self.path)
                 mode = receiver.modes.get(url.path, "ok")
-                entry = {"path": url.path, "query": parse_qs(url.query), "headers": dict(self.headers),
-                         "key": self.headers.get("Idempotency-Key"), "body": json.loads(raw), "mode": mode}
+                entry = {
+                    "path": url.path,
+                    "query": parse_qs(url.query),
+                    "headers": dict(self.headers),
+                    "key": self.headers.get("Idempotency-Key"),
+                    "body": json.loads(raw),
+                    "mode": mode,
+                }
                 with receiver.lock:
                     receiver.received.append(entry)
                     if mode == "ok":
@@ -129,7 +135,7 @@ class Mailbox:
         self.reply = "250 OK"
         self.mails: list[tuple[list[str], bytes]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         if self.reply.startswith("250"):
             self.mails.append((list(envelope.rcpt_tos), envelope.content))
         return self.reply
@@ -153,13 +159,23 @@ def user(world, name) -> User:
 
 def open_cases(world, n: int) -> list[int]:
     so = user(world, "so")
-    return [cases.open_case(world.svc, so, definition="fire_hazard_emergency", community_id=world.ids["community_a"],
-                            title=f"{i + 1}栋消防泵", data={}, buildings=None, now=OPENED).body["id"] for i in range(n)]
+    return [
+        cases.open_case(
+            world.svc,
+            so,
+            definition="fire_hazard_emergency",
+            community_id=world.ids["community_a"],
+            title=f"{i + 1}栋消防泵",
+            data={},
+            buildings=None,
+            now=OPENED,
+        ).body["id"]
+        for i in range(n)
+    ]
 
 
 def channel(world, kind: str, target: str, name: str | None = None, role: str | None = None) -> int:
-    return alerts.add_channel(world.svc, None, name=name or kind, kind=kind, target=target, role=role,
-                              now=OPENED)["id"]
+    return alerts.add_channel(world.svc, None, name=name or kind, kind=kind, target=target, role=role, now=OPENED)["id"]
 
 
 def rows(svc, channel_id: int) -> list[Delivery]:
@@ -243,8 +259,13 @@ def test_channels_down_for_hours_receive_each_alert_once_when_back(world, receiv
     body = reply.json()
     assert body["alert_id"] == first
     assert [(d["channel"], d["kind"], d["status"]) for d in body["deliveries"]] == [
-        ("值班系统", "webhook", "sent"), ("应急群", "wecom", "sent")]
-    assert body["deliveries"][0]["attempts"] == 12 and body["deliveries"][0]["idempotency_key"] == f"fundflow-alert-{first}-{hook}"
+        ("值班系统", "webhook", "sent"),
+        ("应急群", "wecom", "sent"),
+    ]
+    assert (
+        body["deliveries"][0]["attempts"] == 12
+        and body["deliveries"][0]["idempotency_key"] == f"fundflow-alert-{first}-{hook}"
+    )
     assert world.client.get(f"/api/v1/alerts/{first}/deliveries", headers=world.h("so")).status_code == 403
     assert world.client.get("/api/v1/alerts/999999/deliveries", headers=world.h("hb")).status_code == 404
 
@@ -256,8 +277,10 @@ def test_pending_and_failed_statuses_are_visible(world, receiver):
     receiver.modes["/hook"] = "503"
     delivery.deliver_pending(world.svc, T0)
     ids = alert_ids(world.svc)
-    items = [world.client.get(f"/api/v1/alerts/{a}/deliveries", headers=world.h("admin")).json()["deliveries"][0]
-             for a in ids]
+    items = [
+        world.client.get(f"/api/v1/alerts/{a}/deliveries", headers=world.h("admin")).json()["deliveries"][0]
+        for a in ids
+    ]
     assert all(d["status"] == "pending" and d["channel_id"] == hook for d in items)
     assert sorted(d["attempts"] for d in items) == [0, 0, 0, 1]
     assert all(d["last_error"] and "HTTP 503" in d["last_error"] for d in items)
@@ -282,8 +305,19 @@ def test_webhook_wecom_and_dingtalk_bodies(world, receiver):
 
     hooks = [e for e in receiver.accepted if e["path"] == "/hook"]
     overdue = next(e["body"] for e in hooks if e["body"]["kind"] == "overdue")
-    assert set(overdue) >= {"id", "kind", "level", "repeat", "case_id", "state", "at", "title", "message",
-                            "provisional", "recipients"}
+    assert set(overdue) >= {
+        "id",
+        "kind",
+        "level",
+        "repeat",
+        "case_id",
+        "state",
+        "at",
+        "title",
+        "message",
+        "provisional",
+        "recipients",
+    }
     assert overdue["recipients"] == ["fire_rescue", "street_office"] and overdue["provisional"] is False
     assert "月塘新村" in overdue["message"] and "已超期" in overdue["message"]
     assert overdue["at"].startswith("2025-10-14T00:00:00+08:00")
@@ -297,22 +331,33 @@ def test_webhook_wecom_and_dingtalk_bodies(world, receiver):
         assert body["msgtype"] == "text" and set(body["text"]) == {"content"}
         assert body["text"]["content"] in by_text  # the title, then the whole Chinese message
         assert len(body["text"]["content"].encode("utf-8")) <= 2048
-    assert {e["path"]: set(e["body"]) for e in robots} == {"/cgi-bin/webhook/send": {"msgtype", "text"},
-                                                          "/robot/send": {"msgtype", "text", "at"}}
+    assert {e["path"]: set(e["body"]) for e in robots} == {
+        "/cgi-bin/webhook/send": {"msgtype", "text"},
+        "/robot/send": {"msgtype", "text", "at"},
+    }
     for e in robots:
         if e["path"] == "/cgi-bin/webhook/send":
             assert e["query"] == {"key": ["abc"]}
         else:  # 加签: timestamp + sign, the secret itself never leaves
             ts, sign = e["query"]["timestamp"][0], e["query"]["sign"][0]
-            expected = base64.b64encode(hmac.new(b"SECtest-secret", f"{ts}\nSECtest-secret".encode(),
-                                                 hashlib.sha256).digest()).decode()
+            expected = base64.b64encode(
+                hmac.new(b"SECtest-secret", f"{ts}\nSECtest-secret".encode(), hashlib.sha256).digest()
+            ).decode()
             assert e["query"]["access_token"] == ["tok"] and sign == expected
             assert "SECtest" not in json.dumps(e["query"]) + e["path"]
 
 
 def test_robot_text_is_cut_to_the_robot_limit_on_a_character_boundary():
-    alert = Alert(id=1, dedupe_key="k", kind="overdue", recipients=",a,", title="【超期】标题", message="超期" * 2000,
-                  at=T0, created_at=T0)
+    alert = Alert(
+        id=1,
+        dedupe_key="k",
+        kind="overdue",
+        recipients=",a,",
+        title="【超期】标题",
+        message="超期" * 2000,
+        at=T0,
+        created_at=T0,
+    )
     content = wecom.body(alert)["text"]["content"]
     assert len(content.encode("utf-8")) <= 2048 and content.endswith("…") and content.startswith("【超期】标题\n")
     assert len(dingtalk.body(alert)["text"]["content"].encode("utf-8")) <= 4096
@@ -322,17 +367,32 @@ def test_robot_text_is_cut_to_the_robot_limit_on_a_character_boundary():
 
 
 def _alert() -> Alert:
-    return Alert(id=7, dedupe_key="k", kind="escalation", level=2, repeat=1, case_id=3, state="hazard_report",
-                 recipients=",housing_bureau,", title="【督办】月塘新村 隐患上报 到期日 2025-10-13",
-                 message="【督办】月塘新村 案件…已超期 6 个工作日。", provisional=False, at=T0, created_at=T0)
+    return Alert(
+        id=7,
+        dedupe_key="k",
+        kind="escalation",
+        level=2,
+        repeat=1,
+        case_id=3,
+        state="hazard_report",
+        recipients=",housing_bureau,",
+        title="【督办】月塘新村 隐患上报 到期日 2025-10-13",
+        message="【督办】月塘新村 案件…已超期 6 个工作日。",
+        provisional=False,
+        at=T0,
+        created_at=T0,
+    )
 
 
-@pytest.mark.parametrize("kind, path, mode, reason", [
-    ("webhook", "/x", "503", "HTTP 503"),
-    ("wecom", "/x", "errcode", "企业微信 errcode=93000"),
-    ("dingtalk", "/x", "errcode", "钉钉 errcode=93000"),
-    ("wecom", "/x", "503", "HTTP 503"),
-])
+@pytest.mark.parametrize(
+    "kind, path, mode, reason",
+    [
+        ("webhook", "/x", "503", "HTTP 503"),
+        ("wecom", "/x", "errcode", "企业微信 errcode=93000"),
+        ("dingtalk", "/x", "errcode", "钉钉 errcode=93000"),
+        ("wecom", "/x", "503", "HTTP 503"),
+    ],
+)
 def test_every_failure_raises_delivery_failed(receiver, kind, path, mode, reason):
     receiver.modes[path] = mode
     ch = Channel(id=1, name="n", kind=kind, target=receiver.url(path), created_at=T0)
@@ -349,8 +409,9 @@ def test_refused_and_timed_out_connections_fail():
     with socket.socket() as silent:  # accepts connections (the backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
-        stuck = Channel(id=1, name="n", kind="wecom", target=f"http://127.0.0.1:{silent.getsockname()[1]}/x",
-                        created_at=T0)
+        stuck = Channel(
+            id=1, name="n", kind="wecom", target=f"http://127.0.0.1:{silent.getsockname()[1]}/x", created_at=T0
+        )
         with pytest.raises(DeliveryFailed, match="^超时"):
             send(stuck, _alert(), "k", settings)
     mail = Channel(id=1, name="n", kind="email", target="a@example.cn", created_at=T0)
@@ -365,8 +426,9 @@ def test_refused_and_timed_out_connections_fail():
 
 def test_email_server_down_then_up_gets_each_alert_once(world):
     port = free_port()
-    settings = world.svc.settings.model_copy(update={
-        "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "维修资金应急系统 <fundflow@zz.gov.cn>"})
+    settings = world.svc.settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "维修资金应急系统 <fundflow@zz.gov.cn>"}
+    )
     svc = replace(world.svc, settings=settings)
     mail = channel(world, "email", "hb@zz.gov.cn, duty@zz.gov.cn", name="住建局邮箱")
     open_cases(world, 1)
@@ -430,7 +492,7 @@ def test_concurrent_passes_never_send_a_row_twice(world, receiver):
                 reports.append(r)
                 if not r.sent and not r.failed:
                     return
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(svc,)) for svc in (world.svc, world.svc, other, other)]
@@ -461,7 +523,9 @@ def test_postgresql_claims_skip_rows_another_claim_holds(world):
     other = build_services(world.svc.settings)
     holder = world.svc.sessions()
     got: list = []
-    worker = threading.Thread(target=lambda: got.append(delivery._claim(other, T0, timedelta(minutes=5), 10, exclude=())))
+    worker = threading.Thread(
+        target=lambda: got.append(delivery._claim(other, T0, timedelta(minutes=5), 10, exclude=()))
+    )
     try:
         holder.begin()
         held = [d.id for d in holder.exec(select(Delivery).order_by(Delivery.id).limit(2).with_for_update())]
@@ -532,8 +596,21 @@ def test_cli_adds_a_channel_and_runs_a_delivery_pass(world, receiver, database_u
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        added = runner.invoke(cli, ["channel", "add", "--kind", "wecom", "--target", receiver.url("/wecom"),
-                                    "--role", "housing_bureau", "--name", "住建局督办群"])
+        added = runner.invoke(
+            cli,
+            [
+                "channel",
+                "add",
+                "--kind",
+                "wecom",
+                "--target",
+                receiver.url("/wecom"),
+                "--role",
+                "housing_bureau",
+                "--name",
+                "住建局督办群",
+            ],
+        )
         assert added.exit_code == 0, added.output
         assert "住建局督办群 (wecom, role housing_bureau, city)" in added.output
         bad = runner.invoke(cli, ["channel", "add", "--kind", "fax", "--target", "x"])

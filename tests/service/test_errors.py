@@ -13,16 +13,22 @@ import importlib
 import re
 from pathlib import Path
 
-import fundflow.service.errors as service_errors
 import fundflow.domain.errors as workflow_errors
+import fundflow.service.errors as service_errors
+from fundflow.domain.apportionment import ApportionmentError
+from fundflow.domain.errors import (
+    CalendarError,
+    DefinitionError,
+    FundflowError,
+    Problem,
+    Refusal,
+    RefusalCode,
+    TransitionRefused,
+)
 from fundflow.service.errors import STATUS, ServiceError, error_body, status_for
 from fundflow.service.household_import import ImportRejected
 from tests.service.conftest import ROOT, USERS
 from tests.service.test_permissions import API, MAIN, CaseDriver, expected_actions
-from fundflow.domain.apportionment import ApportionmentError
-from fundflow.domain.errors import (
-    CalendarError, DefinitionError, FundflowError, Problem, Refusal, RefusalCode, TransitionRefused,
-)
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -58,12 +64,22 @@ def assert_error_shape(response, status: int, code: str | None = None) -> dict:
 
 # -- the table -----------------------------------------------------------------------------
 
+
 def test_every_error_class_is_in_the_table():
     """Each error class has its own entry (a new class without one fails here); request
     errors are 4xx, only configuration errors and the abstract bases 500."""
     classes = error_classes()
-    assert {"NotAuthenticated", "Forbidden", "NotFound", "Conflict", "PreconditionFailed", "PayloadTooLarge",
-            "InvalidInput", "UnknownDefinition", "TransitionRefused"} <= {c.__name__ for c in classes}
+    assert {
+        "NotAuthenticated",
+        "Forbidden",
+        "NotFound",
+        "Conflict",
+        "PreconditionFailed",
+        "PayloadTooLarge",
+        "InvalidInput",
+        "UnknownDefinition",
+        "TransitionRefused",
+    } <= {c.__name__ for c in classes}
     for cls in classes:
         assert cls in STATUS, f"{cls.__name__} has no status of its own"
         status = status_for(cls.__new__(cls))
@@ -71,9 +87,17 @@ def test_every_error_class_is_in_the_table():
             assert status == 500, cls
         else:
             assert 400 <= status < 500, (cls, status)
-    expected = {"NotAuthenticated": 401, "Forbidden": 403, "NotFound": 404, "UnknownDefinition": 404,
-                "Conflict": 409, "TransitionRefused": 409, "PreconditionFailed": 412, "PayloadTooLarge": 413,
-                "InvalidInput": 422}
+    expected = {
+        "NotAuthenticated": 401,
+        "Forbidden": 403,
+        "NotFound": 404,
+        "UnknownDefinition": 404,
+        "Conflict": 409,
+        "TransitionRefused": 409,
+        "PreconditionFailed": 412,
+        "PayloadTooLarge": 413,
+        "InvalidInput": 422,
+    }
     assert {c.__name__: status_for(c.__new__(c)) for c in classes if c.__name__ in expected} == expected
 
 
@@ -90,15 +114,23 @@ def test_the_request_path_raises_only_mapped_errors():
     """Every FundflowError the API routes and use cases raise is a request error (4xx), and
     configuration errors are raised only by the start-up loaders."""
     by_name = {c.__name__: c for c in error_classes()}
-    request_modules = [*(ROOT / "fundflow" / "http" / "api").glob("*.py"), *(ROOT / "fundflow" / "service" / "usecases").glob("*.py"),
-                       ROOT / "fundflow" / "service" / "views.py", ROOT / "fundflow" / "service" / "jurisdiction.py",
-                       ROOT / "fundflow" / "domain" / "engine.py", ROOT / "fundflow" / "domain" / "guards.py"]
+    request_modules = [
+        *(ROOT / "fundflow" / "http" / "api").glob("*.py"),
+        *(ROOT / "fundflow" / "service" / "usecases").glob("*.py"),
+        ROOT / "fundflow" / "service" / "views.py",
+        ROOT / "fundflow" / "service" / "jurisdiction.py",
+        ROOT / "fundflow" / "domain" / "engine.py",
+        ROOT / "fundflow" / "domain" / "guards.py",
+    ]
     for path in request_modules:
         for name in _raised_names(path) & set(by_name):
             assert 400 <= status_for(by_name[name].__new__(by_name[name])) < 500, (path.name, name)
     for cls in CONFIGURATION:
-        raisers = {p.name for p in [*(ROOT / "fundflow" / "domain").glob("*.py"), *(ROOT / "fundflow" / "service").rglob("*.py")]
-                   if cls.__name__ in _raised_names(p)}
+        raisers = {
+            p.name
+            for p in [*(ROOT / "fundflow" / "domain").glob("*.py"), *(ROOT / "fundflow" / "service").rglob("*.py")]
+            if cls.__name__ in _raised_names(p)
+        }
         assert raisers <= {"loader.py", "calendar.py"}, (cls, raisers)
 
 
@@ -118,9 +150,11 @@ def test_refusal_codes_are_identifiers_and_their_body_carries_the_available_trig
         refusal = Refusal(code, "当前环节不能执行此操作", "x", "reported", ("confirm_major",), field="f", guard="g")
         exc = TransitionRefused(refusal)
         assert status_for(exc) == 409
-        assert error_body(exc) == {"code": code.value, "message": "当前环节不能执行此操作",
-                                   "detail": {"trigger": "x", "state": "reported", "available": ["confirm_major"],
-                                              "field": "f", "guard": "g"}}
+        assert error_body(exc) == {
+            "code": code.value,
+            "message": "当前环节不能执行此操作",
+            "detail": {"trigger": "x", "state": "reported", "available": ["confirm_major"], "field": "f", "guard": "g"},
+        }
 
 
 def test_value_errors_of_the_domain_are_not_fundflow_errors_and_are_caught():
@@ -144,8 +178,9 @@ def test_an_apportionment_failure_is_a_422_not_a_500(world, monkeypatch):
 
     monkeypatch.setattr(importlib.import_module("fundflow.service.usecases.queries"), "apportion", broken)
     for path in ("apportionment", "apportionment.xlsx"):
-        body = assert_error_shape(world.client.get(f"{API}/cases/{case['id']}/{path}", headers=world.h("so")),
-                                  422, "apportionment_failed")
+        body = assert_error_shape(
+            world.client.get(f"{API}/cases/{case['id']}/{path}", headers=world.h("so")), 422, "apportionment_failed"
+        )
         assert "建筑面积" in body["message"]
 
 
@@ -158,14 +193,16 @@ def test_amounts_that_are_not_plain_positive_amounts_answer_422(world):
     drv.upload(case["id"], "invoices")
     version = drv.get(case["id"])["version"]
     for bad in ("-1.00", "-0.00", "+5", "0", "0.00", "100.001", "1e13", "1E3", "NaN", "Infinity", "一万", "1,00"):
-        body = assert_error_shape(drv.post_fire(case["id"], "pc", "submit_settlement", {"settled_amount": bad}),
-                                  422, "invalid_amount")
+        body = assert_error_shape(
+            drv.post_fire(case["id"], "pc", "submit_settlement", {"settled_amount": bad}), 422, "invalid_amount"
+        )
         assert body["detail"]["field"] == "settled_amount" and "结算金额" in body["message"], bad
     assert drv.get(case["id"])["version"] == version
 
 
 def test_unexpected_errors_answer_a_plain_500(world, monkeypatch):
     """A bug answers 500 internal_error in Chinese without its own message."""
+
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
@@ -176,6 +213,7 @@ def test_unexpected_errors_answer_a_plain_500(world, monkeypatch):
 
 # -- the HTTP layer ------------------------------------------------------------------------
 
+
 def test_unknown_routes_wrong_methods_and_bad_bodies(world):
     """Unknown routes 404, wrong methods 405, malformed JSON and wrong types 422: all JSON."""
     c, h = world.client, world.h("so")
@@ -185,23 +223,35 @@ def test_unknown_routes_wrong_methods_and_bad_bodies(world):
     assert_error_shape(r, 405, "method_not_allowed")
     assert "POST" in r.headers["allow"]
     assert_error_shape(c.put(f"{API}/cases/1/transitions", headers=h, json={}), 405, "method_not_allowed")
-    body = assert_error_shape(c.post(f"{API}/cases", content=b'{"definition": ', headers={
-        **h, "Content-Type": "application/json"}), 422, "validation_error")
+    body = assert_error_shape(
+        c.post(f"{API}/cases", content=b'{"definition": ', headers={**h, "Content-Type": "application/json"}),
+        422,
+        "validation_error",
+    )
     assert body["detail"][0]["type"] == "json_invalid"
-    body = assert_error_shape(c.post(f"{API}/cases", headers=h, json={
-        "definition": MAIN.id, "community_id": "abc", "title": "x"}), 422, "validation_error")
+    body = assert_error_shape(
+        c.post(f"{API}/cases", headers=h, json={"definition": MAIN.id, "community_id": "abc", "title": "x"}),
+        422,
+        "validation_error",
+    )
     assert ["body", "community_id"] in [p["loc"] for p in body["detail"]]
-    for payload in ({"definition": MAIN.id, "community_id": 1, "title": "x", "extra": 1},
-                    {"definition": MAIN.id, "community_id": 0, "title": "x"},
-                    {"definition": MAIN.id, "community_id": 1, "title": ""},
-                    [1, 2]):
+    for payload in (
+        {"definition": MAIN.id, "community_id": 1, "title": "x", "extra": 1},
+        {"definition": MAIN.id, "community_id": 0, "title": "x"},
+        {"definition": MAIN.id, "community_id": 1, "title": ""},
+        [1, 2],
+    ):
         assert_error_shape(c.post(f"{API}/cases", headers=h, json=payload), 422, "validation_error")
     assert_error_shape(c.get(f"{API}/cases/abc", headers=h), 422, "validation_error")
     assert_error_shape(c.get(f"{API}/cases", params={"page": 0}, headers=h), 422, "validation_error")
-    assert_error_shape(c.post(f"{API}/cases/1/transitions", headers=h, json={"trigger": "x", "data": []}),
-                       422, "validation_error")
-    assert_error_shape(c.post(f"{API}/cases/1/votes", headers=h, json={"party": "fund_center", "attended": True,
-                                                                        "vote": "maybe"}), 422, "validation_error")
+    assert_error_shape(
+        c.post(f"{API}/cases/1/transitions", headers=h, json={"trigger": "x", "data": []}), 422, "validation_error"
+    )
+    assert_error_shape(
+        c.post(f"{API}/cases/1/votes", headers=h, json={"party": "fund_center", "attended": True, "vote": "maybe"}),
+        422,
+        "validation_error",
+    )
     assert_error_shape(c.get(f"{API}/cases"), 401, "not_authenticated")
     assert_error_shape(c.get(f"{API}/cases/999999", headers=h), 404, "case_not_found")
     assert_error_shape(c.post(f"{API}/login", json={"username": "so", "password": "nope"}), 401, "bad_credentials")
@@ -210,16 +260,29 @@ def test_unknown_routes_wrong_methods_and_bad_bodies(world):
 def test_unknown_definitions(world):
     """An unknown definition is 422 when opening a case (a bad field) and 404 for its diagram."""
     c, h = world.client, world.h("so")
-    body = assert_error_shape(c.post(f"{API}/cases", headers=h, json={
-        "definition": "flood_emergency", "community_id": world.ids["community_a"], "title": "x"}),
-        422, "unknown_definition")
+    body = assert_error_shape(
+        c.post(
+            f"{API}/cases",
+            headers=h,
+            json={"definition": "flood_emergency", "community_id": world.ids["community_a"], "title": "x"},
+        ),
+        422,
+        "unknown_definition",
+    )
     assert set(body["detail"]["definitions"]) == {MAIN.id, "lift_fault_emergency"}
-    assert_error_shape(c.post(f"{API}/cases", headers=h, json={
-        "definition": MAIN.id, "version": 99, "community_id": world.ids["community_a"], "title": "x"}),
-        422, "unknown_definition")
+    assert_error_shape(
+        c.post(
+            f"{API}/cases",
+            headers=h,
+            json={"definition": MAIN.id, "version": 99, "community_id": world.ids["community_a"], "title": "x"},
+        ),
+        422,
+        "unknown_definition",
+    )
     assert_error_shape(c.get(f"{API}/definitions/flood_emergency/diagram", headers=h), 404, "unknown_definition")
-    assert_error_shape(c.get(f"{API}/definitions/{MAIN.id}/diagram", params={"version": 99}, headers=h),
-                       404, "unknown_definition")
+    assert_error_shape(
+        c.get(f"{API}/definitions/{MAIN.id}/diagram", params={"version": 99}, headers=h), 404, "unknown_definition"
+    )
 
 
 def test_engine_refusals_are_409_with_the_available_triggers(world):
@@ -232,8 +295,11 @@ def test_engine_refusals_are_409_with_the_available_triggers(world):
     def refused(data, code, who="fr", trigger="confirm_major"):
         body = assert_error_shape(drv.post_fire(cid, who, trigger, data), 409, code)
         now, role = drv.get(cid), USERS[who][0]
-        expected = expected_actions(MAIN, now["state"], role) if not now["suspended"] else \
-            ({"resume"} if role in MAIN.suspension.resume_roles else set())
+        expected = (
+            expected_actions(MAIN, now["state"], role)
+            if not now["suspended"]
+            else ({"resume"} if role in MAIN.suspension.resume_roles else set())
+        )
         assert set(body["detail"]["available"]) == expected
         assert body["detail"]["trigger"] == trigger
         return body["detail"]
@@ -265,19 +331,27 @@ def test_stale_versions_and_reused_idempotency_keys(world):
     case = drv.open()
     cid, v = case["id"], case["version"]
     drv.upload(cid, "hazard_photos")
-    body = assert_error_shape(drv.post_fire(cid, "so", "suspend", {"reason": "等待材料"}, **{"If-Match": f'"{v}"'}),
-                              412, "precondition_failed")
+    body = assert_error_shape(
+        drv.post_fire(cid, "so", "suspend", {"reason": "等待材料"}, **{"If-Match": f'"{v}"'}),
+        412,
+        "precondition_failed",
+    )
     current = drv.get(cid)["version"]
     assert body["detail"] == {"current_version": current} and current > v
-    assert_error_shape(drv.post_fire(cid, "so", "suspend", {"reason": "等待材料"}, **{"If-Match": "abc"}),
-                       422, "invalid_if_match")
-    first = drv.post_fire(cid, "so", "suspend", {"reason": "等待材料"},
-                          **{"If-Match": str(current), "Idempotency-Key": "k-1"})
+    assert_error_shape(
+        drv.post_fire(cid, "so", "suspend", {"reason": "等待材料"}, **{"If-Match": "abc"}), 422, "invalid_if_match"
+    )
+    first = drv.post_fire(
+        cid, "so", "suspend", {"reason": "等待材料"}, **{"If-Match": str(current), "Idempotency-Key": "k-1"}
+    )
     assert first.status_code == 200 and first.json()["suspended"] is True
     again = drv.post_fire(cid, "so", "suspend", {"reason": "等待材料"}, **{"Idempotency-Key": "k-1"})
     assert again.status_code == 200 and again.json() == first.json()
-    assert_error_shape(drv.post_fire(cid, "so", "resume", {"reason": "材料已到"}, **{"Idempotency-Key": "k-1"}),
-                       422, "idempotency_key_reused")
+    assert_error_shape(
+        drv.post_fire(cid, "so", "resume", {"reason": "材料已到"}, **{"Idempotency-Key": "k-1"}),
+        422,
+        "idempotency_key_reused",
+    )
     assert drv.get(cid)["version"] == first.json()["version"]  # the replay changed nothing
 
 
@@ -289,13 +363,21 @@ def test_document_and_vote_errors(world):
     cid = case["id"]
     body = assert_error_shape(drv.upload(cid, "selfie"), 422, "unknown_document_type")
     assert set(body["detail"]["document_types"]) == set(MAIN.documents)
-    r = world.client.post(f"{API}/cases/{cid}/documents", data={"doc_type": "site_record"},
-                          files={"file": ("empty.pdf", b"", "application/pdf")}, headers=world.h("so"))
+    r = world.client.post(
+        f"{API}/cases/{cid}/documents",
+        data={"doc_type": "site_record"},
+        files={"file": ("empty.pdf", b"", "application/pdf")},
+        headers=world.h("so"),
+    )
     assert_error_shape(r, 422, "empty_file")
-    assert_error_shape(world.client.post(f"{API}/cases/{cid}/documents", data={"doc_type": "site_record"},
-                                         headers=world.h("so")), 422, "validation_error")
-    assert_error_shape(world.client.get(f"{API}/cases/{cid}/documents/999999", headers=world.h("so")),
-                       404, "document_not_found")
+    assert_error_shape(
+        world.client.post(f"{API}/cases/{cid}/documents", data={"doc_type": "site_record"}, headers=world.h("so")),
+        422,
+        "validation_error",
+    )
+    assert_error_shape(
+        world.client.get(f"{API}/cases/{cid}/documents/999999", headers=world.h("so")), 404, "document_not_found"
+    )
     assert_error_shape(drv.vote(cid, "so", "developer"), 422, "unknown_party")
     assert_error_shape(drv.vote(cid, "so", "fund_center", "agree", attended=False), 422, "absent_cannot_vote")
     assert_error_shape(drv.vote(cid, "so", "fund_center", None), 422, "vote_missing")

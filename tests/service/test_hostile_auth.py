@@ -31,12 +31,19 @@ def assert_error(r, status: int, code: str | None = None) -> dict:
 
 @pytest.fixture
 def case_id(world) -> int:
-    r = world.client.post(f"{API}/cases", headers=world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "消防泵"})
+    r = world.client.post(
+        f"{API}/cases",
+        headers=world.h("so"),
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "消防泵"},
+    )
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
-    r = world.client.post(f"{API}/cases/{cid}/documents", data={"doc_type": "hazard_photos"},
-                          files={"file": ("p.jpg", b"\xff\xd8photo", "image/jpeg")}, headers=world.h("so"))
+    r = world.client.post(
+        f"{API}/cases/{cid}/documents",
+        data={"doc_type": "hazard_photos"},
+        files={"file": ("p.jpg", b"\xff\xd8photo", "image/jpeg")},
+        headers=world.h("so"),
+    )
     assert r.status_code == 201, r.text
     return cid
 
@@ -52,13 +59,13 @@ def clock(world):
 
 
 MALFORMED = [
-    "",                                   # empty
-    "Bearer",                             # scheme, no token
-    "Bearer ",                            # scheme, blank token
-    "Basic c286cGFzc3dvcmQtMTIz",         # another scheme (so:password-123)
-    "Token ff_abc",                       # an unknown scheme
-    "Bearer ff_" + "A" * 10_240,          # 10 KB long
-    "Bearer " + "x" * 10_240,             # 10 KB, not even our prefix
+    "",  # empty
+    "Bearer",  # scheme, no token
+    "Bearer ",  # scheme, blank token
+    "Basic c286cGFzc3dvcmQtMTIz",  # another scheme (so:password-123)
+    "Token ff_abc",  # an unknown scheme
+    "Bearer ff_" + "A" * 10_240,  # 10 KB long
+    "Bearer " + "x" * 10_240,  # 10 KB, not even our prefix
     "Bearer ff_wrong-token-but-right-prefix",
     "Bearer not-a-token-at-all",
     "Bearer ff_' OR '1'='1",
@@ -73,8 +80,11 @@ def test_malformed_and_wrong_authorization_headers_are_401(world):
         for path in READS:
             r = world.client.get(API + path, headers={"Authorization": header})
             assert_error(r, 401)
-        r = world.client.post(f"{API}/cases", headers={"Authorization": header}, json={
-            "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"})
+        r = world.client.post(
+            f"{API}/cases",
+            headers={"Authorization": header},
+            json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"},
+        )
         assert_error(r, 401)
     assert world.client.get(f"{API}/cases", headers=world.h("fc")).json()["total"] == 0  # nothing was opened
 
@@ -84,7 +94,7 @@ def test_a_token_without_its_scheme_and_non_ascii_headers_are_401(world):
     assert_error(r, 401, "not_authenticated")
     r = world.client.get(f"{API}/me", headers={"Authorization": "Bearer ff_caf\xe9".encode("latin-1")})
     assert_error(r, 401, "invalid_token")
-    r = world.client.get(f"{API}/me", headers={"Authorization": "Bearer ff_令牌".encode("utf-8")})
+    r = world.client.get(f"{API}/me", headers={"Authorization": "Bearer ff_令牌".encode()})
     assert_error(r, 401, "invalid_token")
     # the right token still works beside them
     assert world.client.get(f"{API}/me", headers=world.h("so")).status_code == 200
@@ -98,8 +108,10 @@ def test_no_credentials_and_bad_cookies(world):
         world.client.cookies.set("fundflow_token", world.tokens["so"])
         # a cookie reads, but writes need the bearer header (no cross-site forgery)
         assert world.client.get(f"{API}/cases").status_code == 200
-        r = world.client.post(f"{API}/cases", json={"definition": "fire_hazard_emergency",
-                                                    "community_id": world.ids["community_a"], "title": "t"})
+        r = world.client.post(
+            f"{API}/cases",
+            json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "t"},
+        )
         assert_error(r, 401, "bearer_required")
     finally:
         world.client.cookies.clear()
@@ -117,8 +129,11 @@ def test_an_expired_session_token_is_401(world, clock):
     clock(NOW)
     for path in READS:
         assert_error(world.client.get(API + path, headers=headers), 401, "invalid_token")
-    r = world.client.post(f"{API}/cases", headers=headers, json={
-        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "过期令牌"})
+    r = world.client.post(
+        f"{API}/cases",
+        headers=headers,
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "过期令牌"},
+    )
     assert_error(r, 401, "invalid_token")
     # a login's session token at a clock past its lifetime
     clock(NOW)
@@ -141,8 +156,11 @@ def test_a_revoked_token_is_401(world):
 
 
 def test_wrong_passwords_are_401_without_saying_which_part(world):
-    for body in ({"username": "so", "password": "wrong-password"}, {"username": "nobody", "password": "password-123"},
-                 {"username": "fc", "password": "password-123"}):  # fc has no password at all
+    for body in (
+        {"username": "so", "password": "wrong-password"},
+        {"username": "nobody", "password": "password-123"},
+        {"username": "fc", "password": "password-123"},
+    ):  # fc has no password at all
         b = assert_error(world.client.post(f"{API}/login", json=body), 401, "bad_credentials")
         assert b["detail"] is None
     for body in ({}, {"username": "so"}, {"username": "x" * 10_000, "password": "y" * 10_000}, [1, 2]):
@@ -161,8 +179,9 @@ def test_an_inactive_users_tokens_and_password_are_refused(world):
     for headers in (world.h("so"), {"Authorization": f"Bearer {session}"}):
         assert_error(world.client.get(f"{API}/me", headers=headers), 401, "invalid_token")
         assert_error(world.client.get(f"{API}/cases", headers=headers), 401, "invalid_token")
-    assert_error(world.client.post(f"{API}/login", json={"username": "so", "password": "password-123"}),
-                 401, "bad_credentials")
+    assert_error(
+        world.client.post(f"{API}/login", json={"username": "so", "password": "password-123"}), 401, "bad_credentials"
+    )
 
 
 def test_another_jurisdictions_ids_are_404(world, case_id):
@@ -170,23 +189,42 @@ def test_another_jurisdictions_ids_are_404(world, case_id):
     another street office, district or community, exactly as for an id that does not exist."""
     docs = world.client.get(f"{API}/cases/{case_id}/documents", headers=world.h("so")).json()
     doc_id = docs[0]["id"]
-    reads = [f"/cases/{case_id}", f"/cases/{case_id}/events", f"/cases/{case_id}/documents",
-             f"/cases/{case_id}/documents/{doc_id}", f"/cases/{case_id}/votes", f"/cases/{case_id}/apportionment",
-             f"/cases/{case_id}/apportionment.xlsx"]
+    reads = [
+        f"/cases/{case_id}",
+        f"/cases/{case_id}/events",
+        f"/cases/{case_id}/documents",
+        f"/cases/{case_id}/documents/{doc_id}",
+        f"/cases/{case_id}/votes",
+        f"/cases/{case_id}/apportionment",
+        f"/cases/{case_id}/apportionment.xlsx",
+    ]
     for who in ("so_other", "fr_other", "pc_other"):
         for path in reads:
             assert_error(world.client.get(API + path, headers=world.h(who)), 404, "case_not_found")
-        r = world.client.post(f"{API}/cases/{case_id}/transitions", headers=world.h(who),
-                              json={"trigger": "withdraw", "data": {"reason": "不是我的案件"}})
+        r = world.client.post(
+            f"{API}/cases/{case_id}/transitions",
+            headers=world.h(who),
+            json={"trigger": "withdraw", "data": {"reason": "不是我的案件"}},
+        )
         assert_error(r, 404, "case_not_found")
-        r = world.client.post(f"{API}/cases/{case_id}/votes", headers=world.h(who),
-                              json={"party": "street_office", "attended": True, "vote": "agree"})
+        r = world.client.post(
+            f"{API}/cases/{case_id}/votes",
+            headers=world.h(who),
+            json={"party": "street_office", "attended": True, "vote": "agree"},
+        )
         assert_error(r, 404, "case_not_found")
-        r = world.client.post(f"{API}/cases/{case_id}/documents", data={"doc_type": "hazard_photos"},
-                              files={"file": ("x.jpg", b"x", "image/jpeg")}, headers=world.h(who))
+        r = world.client.post(
+            f"{API}/cases/{case_id}/documents",
+            data={"doc_type": "hazard_photos"},
+            files={"file": ("x.jpg", b"x", "image/jpeg")},
+            headers=world.h(who),
+        )
         assert_error(r, 404, "case_not_found")
-        assert_error(world.client.get(f"{API}/communities/{world.ids['community_a']}", headers=world.h(who)),
-                     404, "community_not_found")
+        assert_error(
+            world.client.get(f"{API}/communities/{world.ids['community_a']}", headers=world.h(who)),
+            404,
+            "community_not_found",
+        )
         listed = world.client.get(f"{API}/cases", headers=world.h(who)).json()
         assert case_id not in [c["id"] for c in listed["items"]]
     # the same answer as for a case that does not exist at all
@@ -194,8 +232,11 @@ def test_another_jurisdictions_ids_are_404(world, case_id):
     other = assert_error(world.client.get(f"{API}/cases/{case_id}", headers=world.h("so_other")), 404)
     assert missing["code"] == other["code"] and missing["message"] == other["message"]
     # a document id of one case through another case's URL
-    other_case = world.client.post(f"{API}/cases", headers=world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "另一案件"}).json()["id"]
+    other_case = world.client.post(
+        f"{API}/cases",
+        headers=world.h("so"),
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "另一案件"},
+    ).json()["id"]
     r = world.client.get(f"{API}/cases/{other_case}/documents/{doc_id}", headers=world.h("so"))
     assert_error(r, 404)
     # nothing was written by any refusal

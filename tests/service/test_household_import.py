@@ -50,13 +50,16 @@ def xlsx(rows) -> bytes:
 
 # --- good files -------------------------------------------------------------------------------
 
+
 def test_utf8_bom_csv_with_thousands_separators_and_blank_lines():
-    text = (f"{HEADER}\r\n"
-            ' 1 ,1,101,1,89.5, 张三 ,"12,345.60","3,000"\r\n'
-            "\r\n"                                    # blank line: skipped silently
-            "1,1,102,1,120.25,,0,¥4000.00\r\n"
-            ",,,,,,,\r\n"                             # a line of empty cells: skipped too
-            "１,2,101,,65.0000,李四,800元,2000\r\n")  # full-width digit folded
+    text = (
+        f"{HEADER}\r\n"
+        ' 1 ,1,101,1,89.5, 张三 ,"12,345.60","3,000"\r\n'
+        "\r\n"  # blank line: skipped silently
+        "1,1,102,1,120.25,,0,¥4000.00\r\n"
+        ",,,,,,,\r\n"  # a line of empty cells: skipped too
+        "１,2,101,,65.0000,李四,800元,2000\r\n"
+    )  # full-width digit folded
     assert parse_households(text.encode("utf-8-sig"), "住户.csv", "text/csv") == GOOD
 
 
@@ -69,57 +72,89 @@ def test_gbk_csv_as_chinese_excel_writes_it():
 
 
 def test_english_headers_any_order_unknown_columns_ignored_tab_separated():
-    text = ("Room\tUnit\tBuilding\tArea (m²)\tBalance\tFirst Deposit\tremark\n"
-            "101\t1\t1\t89.5\t12345.6\t3000\tx\n")
+    text = "Room\tUnit\tBuilding\tArea (m²)\tBalance\tFirst Deposit\tremark\n101\t1\t1\t89.5\t12345.6\t3000\tx\n"
     assert parse_households(text.encode()) == [
-        HouseholdRow("1", "1", "101", None, D("89.5"), None, D("12345.60"), D("3000.00"))]
+        HouseholdRow("1", "1", "101", None, D("89.5"), None, D("12345.60"), D("3000.00"))
+    ]
 
 
 def test_xlsx_built_with_openpyxl():
-    content = xlsx([
-        ["*楼栋", "单元", "房号", "楼层", "建筑面积（㎡）", "业主", "分户账余额（元）", "首次交存额"],
-        [1, 1, 101, 1, 89.5, "张三", 12345.6, 3000],
-        [1, 1, "102", 1.0, 120.25, None, 0, "4,000.00"],
-        [],                                       # empty row: skipped, but still counts
-        [1, 2, 101, None, 65, "李四", 0.1 * 8000, 2000],  # 800.0000000000001 read as Excel shows it
-    ])
+    content = xlsx(
+        [
+            ["*楼栋", "单元", "房号", "楼层", "建筑面积（㎡）", "业主", "分户账余额（元）", "首次交存额"],
+            [1, 1, 101, 1, 89.5, "张三", 12345.6, 3000],
+            [1, 1, "102", 1.0, 120.25, None, 0, "4,000.00"],
+            [],  # empty row: skipped, but still counts
+            [1, 2, 101, None, 65, "李四", 0.1 * 8000, 2000],  # 800.0000000000001 read as Excel shows it
+        ]
+    )
     assert content.startswith(b"PK\x03\x04")
     assert parse_households(content, "whatever.csv", "text/csv") == GOOD  # the magic decides
 
 
 def test_json_list_same_checks():
     items = [
-        {"building": "1", "unit": "1", "room": "101", "floor": 1, "area": 89.5, "owner": "张三",
-         "balance": "12,345.60", "first_deposit": 3000},
+        {
+            "building": "1",
+            "unit": "1",
+            "room": "101",
+            "floor": 1,
+            "area": 89.5,
+            "owner": "张三",
+            "balance": "12,345.60",
+            "first_deposit": 3000,
+        },
         {"楼栋": 1, "单元": 1, "房号": 102, "楼层": "1", "建筑面积": "120.25", "分户账余额": 0, "首次交存额": "4000"},
-        {"building": "1", "unit": "2", "room": "101", "area": D("65"), "owner": "李四",
-         "balance": 800, "first_deposit": 2000, "extra": [1]},
+        {
+            "building": "1",
+            "unit": "2",
+            "room": "101",
+            "area": D("65"),
+            "owner": "李四",
+            "balance": 800,
+            "first_deposit": 2000,
+            "extra": [1],
+        },
     ]
     assert parse_household_json(items) == GOOD
 
 
 # --- bad files --------------------------------------------------------------------------------
 
+
 def test_malformed_csv_reports_every_problem_with_its_row():
-    text = "\n".join([
-        HEADER,                                              # row 1
-        "1,1,101,1,89.5,张三,100,100",                         # row 2: fine
-        "1,1,102,2.5,abc,,-5,100.001",                        # row 3: floor, area, balance, deposit
-        "",                                                  # row 4: blank
-        ",1,103,2,0,,1,1",                                   # row 5: building empty, area 0
-        "1,1,101,1,50,,1,1",                                 # row 6: duplicate of row 2
-        "1,1,104,3,10000,,\"1,23,4\",",                      # row 7: area too big, bad separators, empty
-        "1,1,105,3,1.23456,,1,1",                            # row 8: five decimals
-        "1,1,106",                                           # row 9: short line
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                HEADER,  # row 1
+                "1,1,101,1,89.5,张三,100,100",  # row 2: fine
+                "1,1,102,2.5,abc,,-5,100.001",  # row 3: floor, area, balance, deposit
+                "",  # row 4: blank
+                ",1,103,2,0,,1,1",  # row 5: building empty, area 0
+                "1,1,101,1,50,,1,1",  # row 6: duplicate of row 2
+                '1,1,104,3,10000,,"1,23,4",',  # row 7: area too big, bad separators, empty
+                "1,1,105,3,1.23456,,1,1",  # row 8: five decimals
+                "1,1,106",  # row 9: short line
+            ]
+        )
+        + "\n"
+    )
     problems = rejected(text.encode())
     assert where(problems) == [
-        (3, "楼层"), (3, "建筑面积"), (3, "分户账余额"), (3, "首次交存额"),
-        (5, "楼栋"), (5, "建筑面积"),
+        (3, "楼层"),
+        (3, "建筑面积"),
+        (3, "分户账余额"),
+        (3, "首次交存额"),
+        (5, "楼栋"),
+        (5, "建筑面积"),
         (6, None),
-        (7, "建筑面积"), (7, "分户账余额"), (7, "首次交存额"),
+        (7, "建筑面积"),
+        (7, "分户账余额"),
+        (7, "首次交存额"),
         (8, "建筑面积"),
-        (9, "建筑面积"), (9, "分户账余额"), (9, "首次交存额"),
+        (9, "建筑面积"),
+        (9, "分户账余额"),
+        (9, "首次交存额"),
     ]
     messages = [p.message for p in problems]
     assert messages[0] == "必须是整数，地下层用负数（值为“2.5”）"
@@ -195,6 +230,7 @@ def test_truncated_xlsx_is_rejected_clearly(cut):
 
 def test_a_zip_that_is_not_a_workbook():
     import zipfile
+
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("word/document.xml", "<w/>")
@@ -202,13 +238,15 @@ def test_a_zip_that_is_not_a_workbook():
 
 
 def test_xlsx_formula_without_cached_value_and_bad_cells():
-    content = xlsx([
-        HEADER.split(","),
-        [1, 1, 101, 1, "=2*50", "张三", 100, 100],                 # row 2: formula, never calculated
-        [1, 1, 102, 1, 50, None, "十元", 100],                      # row 3: text amount
-        [None] * 8,                                                 # row 4: empty
-        [1, 1, 103, 1, 50, True, 1, __import__("datetime").date(2024, 1, 1)],  # row 5: a date
-    ])
+    content = xlsx(
+        [
+            HEADER.split(","),
+            [1, 1, 101, 1, "=2*50", "张三", 100, 100],  # row 2: formula, never calculated
+            [1, 1, 102, 1, 50, None, "十元", 100],  # row 3: text amount
+            [None] * 8,  # row 4: empty
+            [1, 1, 103, 1, 50, True, 1, __import__("datetime").date(2024, 1, 1)],  # row 5: a date
+        ]
+    )
     problems = rejected(content)
     assert where(problems) == [(2, "建筑面积"), (3, "分户账余额"), (5, "首次交存额")]
     assert "公式" in problems[0].message and "保存" in problems[0].message
@@ -217,7 +255,7 @@ def test_xlsx_formula_without_cached_value_and_bad_cells():
 
 def test_max_rows_counts_data_rows_not_blank_lines():
     lines = [HEADER] + [f"1,1,{100 + i},,50,,1,1" for i in range(5)]
-    content = "\n\n".join(lines).encode()                 # blank line between rows: rows 1,3,5...
+    content = "\n\n".join(lines).encode()  # blank line between rows: rows 1,3,5...
     assert len(parse_households(content, max_rows=5)) == 5
     problems = rejected(content, max_rows=4)
     assert where(problems) == [(11, None)] and "上限 4 行" in problems[0].message
@@ -230,14 +268,20 @@ def test_json_problems_by_index():
     items = [
         {"building": "1", "unit": "1", "room": "101", "area": 50, "balance": 1, "first_deposit": 1},
         "not an object",
-        {"building": "1", "room": "102", "area": True, "balance": 1.005, "first_deposit": {"x": 1},
-         "Building": "2"},
+        {"building": "1", "room": "102", "area": True, "balance": 1.005, "first_deposit": {"x": 1}, "Building": "2"},
         {"building": "1", "unit": "1", "room": "101", "area": 50.0, "balance": 1, "first_deposit": 1},
     ]
     with pytest.raises(ImportRejected) as info:
         parse_household_json(items)
     assert where(info.value.problems) == [
-        (2, None), (3, "Building"), (3, "单元"), (3, "area"), (3, "balance"), (3, "first_deposit"), (4, None)]
+        (2, None),
+        (3, "Building"),
+        (3, "单元"),
+        (3, "area"),
+        (3, "balance"),
+        (3, "first_deposit"),
+        (4, None),
+    ]
     assert "重复" in info.value.problems[1].message
     assert info.value.problems[2].message == "缺少“单元”"
     assert "类型不正确" in info.value.problems[5].message
@@ -259,8 +303,17 @@ def test_summary_message_is_chinese_and_short():
 
 
 def test_huge_and_odd_numbers_are_problems_not_crashes():
-    items = [{"building": "1", "unit": "", "room": "1", "area": "1e-5", "balance": 1e26,
-              "first_deposit": "NaN", "floor": "1e100"}]
+    items = [
+        {
+            "building": "1",
+            "unit": "",
+            "room": "1",
+            "area": "1e-5",
+            "balance": 1e26,
+            "first_deposit": "NaN",
+            "floor": "1e100",
+        }
+    ]
     with pytest.raises(ImportRejected) as info:
         parse_household_json(items)
     assert [(p.column, p.message) for p in info.value.problems] == [

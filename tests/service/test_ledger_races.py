@@ -17,13 +17,13 @@ from decimal import Decimal
 
 from sqlmodel import select
 
+from fundflow.domain.errors import FundflowError
 from fundflow.service.db import transaction
 from fundflow.service.errors import error_body, status_for
 from fundflow.service.tables import Building, Case, Document, Household, Stage
 from fundflow.service.usecases import cases, ledger
 from tests.service.conftest import NOW
 from tests.service.test_money import load_user
-from fundflow.domain.errors import FundflowError
 
 RACES = 200
 BATCH = 4
@@ -40,22 +40,49 @@ def _cases_in_fund_review(world, n: int) -> list[tuple[int, int]]:
             b = Building(community_id=ids["community_a"], name=f"赛{i}栋-{uuid.uuid4().hex[:6]}")
             s.add(b)
             s.flush()
-            h = Household(community_id=ids["community_a"], building_id=b.id, unit="1单元", room="101",
-                          area=Decimal("90.00"), balance=Decimal("0.00"), first_deposit=Decimal("1000.00"))
+            h = Household(
+                community_id=ids["community_a"],
+                building_id=b.id,
+                unit="1单元",
+                room="101",
+                area=Decimal("90.00"),
+                balance=Decimal("0.00"),
+                first_deposit=Decimal("1000.00"),
+            )
             s.add(h)
             s.flush()
             ledger.deposit(s, h, Decimal("1000.00"), NOW, "测试：期初余额")
             pair = []
             for _ in range(2):
-                c = Case(number=f"R{uuid.uuid4().hex[:20]}", title="竞争核准", definition_id=DEF, definition_version=1,
-                         state="fund_review", community_id=ids["community_a"], street_office_id=ids["office_yt"],
-                         district_id=ids["district_ht"], data={"reviewed_amount": "600.00"}, scope_building_ids=[b.id],
-                         created_at=NOW, updated_at=NOW)
+                c = Case(
+                    number=f"R{uuid.uuid4().hex[:20]}",
+                    title="竞争核准",
+                    definition_id=DEF,
+                    definition_version=1,
+                    state="fund_review",
+                    community_id=ids["community_a"],
+                    street_office_id=ids["office_yt"],
+                    district_id=ids["district_ht"],
+                    data={"reviewed_amount": "600.00"},
+                    scope_building_ids=[b.id],
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
                 s.add(c)
                 s.flush()
                 s.add(Stage(case_id=c.id, state="fund_review", entered_at=NOW))
-                s.add(Document(case_id=c.id, doc_type="application_form", filename="a.pdf", content_type="application/pdf",
-                               size=1, sha256="0" * 64, uploaded_by=fc, uploaded_at=NOW))
+                s.add(
+                    Document(
+                        case_id=c.id,
+                        doc_type="application_form",
+                        filename="a.pdf",
+                        content_type="application/pdf",
+                        size=1,
+                        sha256="0" * 64,
+                        uploaded_by=fc,
+                        uploaded_at=NOW,
+                    )
+                )
                 pair.append(c.id)
             pairs.append(tuple(pair))
     return pairs
@@ -63,8 +90,15 @@ def _cases_in_fund_review(world, n: int) -> list[tuple[int, int]]:
 
 def _approve(svc, user, case_id: int) -> tuple[int, str | None]:
     try:
-        reply = cases.fire_transition(svc, user, case_id, trigger="approve",
-                                      data={"approved_amount": "600.00", "approval_opinion": "同意"}, comment=None, now=NOW)
+        reply = cases.fire_transition(
+            svc,
+            user,
+            case_id,
+            trigger="approve",
+            data={"approved_amount": "600.00", "approval_opinion": "同意"},
+            comment=None,
+            now=NOW,
+        )
     except FundflowError as exc:
         return status_for(exc), error_body(exc)["code"]
     return reply.status, None
@@ -80,7 +114,7 @@ def test_two_approvals_over_the_same_money_have_exactly_one_winner_200_times(wor
     outcomes = []
     with ThreadPoolExecutor(2 * BATCH) as pool:
         for k in range(0, len(pairs), BATCH):
-            batch = pairs[k:k + BATCH]
+            batch = pairs[k : k + BATCH]
             barriers = [threading.Barrier(2) for _ in batch]
 
             def one(j: int, side: int):

@@ -5,6 +5,7 @@ migration 0003 carrying an existing database into the journal."""
 from __future__ import annotations
 
 import io
+from datetime import UTC
 from decimal import Decimal
 
 import openpyxl
@@ -33,8 +34,9 @@ def test_a_household_statement_lists_every_entry_with_running_balance_and_frozen
     case_id = flow.open(buildings=["2栋"])
     flow.advance(case_id, "warranty", approved="2000.00", settled="1800.00")
     with transaction(flow.svc.sessions) as s:
-        h = s.exec(select(Household).where(Household.building_id == world.ids["building_a_2栋"])
-                   .order_by(Household.id)).first()
+        h = s.exec(
+            select(Household).where(Household.building_id == world.ids["building_a_2栋"]).order_by(Household.id)
+        ).first()
     r = world.client.get(f"{API}/households/{h.id}/ledger", headers=world.h("so"))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -52,22 +54,29 @@ def test_a_household_statement_lists_every_entry_with_running_balance_and_frozen
     assert xlsx.status_code == 200
     rows = _xlsx_rows(xlsx.content)
     header = next(i for i, row in enumerate(rows) if row[0] == "序号")
-    assert [row[2] for row in rows[header + 1:]] == ["交存", "冻结", "解冻", "支取", "质保金留存"]
+    assert [row[2] for row in rows[header + 1 :]] == ["交存", "冻结", "解冻", "支取", "质保金留存"]
     # another street office's household is not found
     assert world.client.get(f"{API}/households/{h.id}/ledger", headers=world.h("so_other")).status_code == 404
-    assert world.client.get(f"{API}/households/999999/ledger", headers=world.h("fc")).json()["code"] == "household_not_found"
+    assert (
+        world.client.get(f"{API}/households/999999/ledger", headers=world.h("fc")).json()["code"]
+        == "household_not_found"
+    )
 
 
 def test_the_top_up_notice_is_on_the_case_and_exports_user_text_as_text(flow):
-    rows = [HouseholdRow("1栋", "1单元", "101", None, Decimal("100"), HOSTILE, Decimal("1000.00"), Decimal("3000.00")),
-            HouseholdRow("1栋", "1单元", "102", None, Decimal("100"), "@SUM(A1)", Decimal("9000.00"), Decimal("3000.00"))]
+    rows = [
+        HouseholdRow("1栋", "1单元", "101", None, Decimal("100"), HOSTILE, Decimal("1000.00"), Decimal("3000.00")),
+        HouseholdRow("1栋", "1单元", "102", None, Decimal("100"), "@SUM(A1)", Decimal("9000.00"), Decimal("3000.00")),
+    ]
     community_id = new_community(flow.world, rows)
     case_id = flow.open(community_id)
     flow.advance(case_id, "fund_review", approved="1000.00")
     flow.doc(case_id, "application_form")
     out = flow.fire("fc", case_id, "approve", {"approved_amount": "1000.00", "approval_opinion": "同意"})
     (notice,) = out["top_up_notices"]  # 101: 1,000 less its 500 share, under the 900 line
-    assert [(r["owner"], r["available"], r["line"], r["top_up"]) for r in notice["rows"]] == [(HOSTILE, "500.00", "900.00", "400.00")]
+    assert [(r["owner"], r["available"], r["line"], r["top_up"]) for r in notice["rows"]] == [
+        (HOSTILE, "500.00", "900.00", "400.00")
+    ]
     world = flow.world
     r = world.client.get(f"{API}/cases/{case_id}/top-up-notices/{notice['id']}", headers=world.h("so"))
     assert r.status_code == 200 and r.json()["total"] == "400.00" and r.json()["street_office"]
@@ -77,8 +86,12 @@ def test_the_top_up_notice_is_on_the_case_and_exports_user_text_as_text(flow):
     assert owners and all(c.data_type == "s" for c in owners)  # text, not a formula
     assert str(list(sheet.iter_rows(values_only=True))[-1][-1]).startswith("=SUM(")  # our own total is a formula
     table = world.client.get(f"{API}/cases/{case_id}/apportionment.xlsx", headers=world.h("so"))
-    cells = [c for row in openpyxl.load_workbook(io.BytesIO(table.content)).active.iter_rows() for c in row
-             if c.value in (HOSTILE, "@SUM(A1)")]
+    cells = [
+        c
+        for row in openpyxl.load_workbook(io.BytesIO(table.content)).active.iter_rows()
+        for c in row
+        if c.value in (HOSTILE, "@SUM(A1)")
+    ]
     assert len(cells) == 2 and all(c.data_type == "s" for c in cells)
     assert world.client.get(f"{API}/cases/{case_id}/top-up-notices/999", headers=world.h("so")).status_code == 404
 
@@ -88,6 +101,7 @@ def ledger_cli(database_url, monkeypatch, tmp_path):
     monkeypatch.setenv("FUNDFLOW_DATABASE_URL", database_url)
     monkeypatch.setenv("FUNDFLOW_DATA_DIR", str(tmp_path))
     from fundflow.service.config import get_settings
+
     get_settings.cache_clear()
     yield lambda: CliRunner().invoke(cli, ["ledger", "verify"])
     get_settings.cache_clear()
@@ -116,7 +130,7 @@ def _old_database(url: str) -> None:
     """A database at revision 0002 as the pre-journal code left it: balances on households,
     an archived case whose disbursement debited the ledgers (old ``ledger_entries``), and an
     approved open case with an advance paid but never debited."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from fundflow.service.config import Settings
     from fundflow.service.context import build_services
@@ -125,28 +139,55 @@ def _old_database(url: str) -> None:
     svc = build_services(Settings(database_url=url))
     upgrade(svc.db, "0002")
     pg = svc.db.dialect.name == "postgresql"
-    at = datetime(2026, 1, 5, 2, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 5, 2, tzinfo=UTC)
     at = at if pg else at.replace(tzinfo=None)
     with svc.db.begin() as c:
         run = lambda sql, **kw: c.execute(text(sql), kw)  # noqa: E731
         run("INSERT INTO districts (id, code, name) VALUES (1, 'D', '区')")
         run("INSERT INTO street_offices (id, district_id, code, name) VALUES (1, 1, 'D-S', '街道')")
-        run("INSERT INTO communities (id, street_office_id, code, name, address, created_at) VALUES (1, 1, 'C', '小区', '', :at)", at=at)
+        run(
+            "INSERT INTO communities (id, street_office_id, code, name, address, created_at) VALUES (1, 1, 'C', '小区', '', :at)",
+            at=at,
+        )
         run("INSERT INTO buildings (id, community_id, name) VALUES (1, 1, '1栋')")
         for hid, area, fen in ((1, 1000000, 2000000), (2, 500000, 1000000)):  # 100 m², 50 m²; 20,000 and 10,000 yuan
-            run("INSERT INTO households (id, community_id, building_id, unit, room, area, balance, first_deposit) "
-                "VALUES (:i, 1, 1, '', :r, :a, :b, :b)", i=hid, r=str(hid), a=area, b=fen)
-        for cid, state, closed, approved, paid in ((1, "archived", True, 300000, 300000), (2, "rectification", False, 600000, 150000)):
-            run("INSERT INTO cases (id, number, title, definition_id, definition_version, state, community_id, street_office_id, "
+            run(
+                "INSERT INTO households (id, community_id, building_id, unit, room, area, balance, first_deposit) "
+                "VALUES (:i, 1, 1, '', :r, :a, :b, :b)",
+                i=hid,
+                r=str(hid),
+                a=area,
+                b=fen,
+            )
+        for cid, state, closed, approved, paid in (
+            (1, "archived", True, 300000, 300000),
+            (2, "rectification", False, 600000, 150000),
+        ):
+            run(
+                "INSERT INTO cases (id, number, title, definition_id, definition_version, state, community_id, street_office_id, "
                 "district_id, data, closed, approved_amount, paid_amount, advanced_amount, created_at, updated_at, scope_building_ids, "
                 "event_count, head_hash, version) VALUES (:i, :n, 't', 'fire_hazard_emergency', 1, :s, 1, 1, 1, '{}', :c, :ap, :p, "
-                ":adv, :at, :at, '[]', 0, '', 1)", i=cid, n=f"N{cid}", s=state, c=closed, ap=approved, p=paid,
-                adv=paid if cid == 2 else None, at=at)
+                ":adv, :at, :at, '[]', 0, '', 1)",
+                i=cid,
+                n=f"N{cid}",
+                s=state,
+                c=closed,
+                ap=approved,
+                p=paid,
+                adv=paid if cid == 2 else None,
+                at=at,
+            )
         # case 1 debited 2,000 and 1,000 (its 3,000.00 settled), balances already reduced
         run("UPDATE households SET balance = balance - 200000 WHERE id = 1")
         run("UPDATE households SET balance = balance - 100000 WHERE id = 2")
-        run("INSERT INTO ledger_entries (household_id, case_id, amount, balance_after, at) VALUES (1, 1, 200000, 1800000, :at)", at=at)
-        run("INSERT INTO ledger_entries (household_id, case_id, amount, balance_after, at) VALUES (2, 1, 100000, 900000, :at)", at=at)
+        run(
+            "INSERT INTO ledger_entries (household_id, case_id, amount, balance_after, at) VALUES (1, 1, 200000, 1800000, :at)",
+            at=at,
+        )
+        run(
+            "INSERT INTO ledger_entries (household_id, case_id, amount, balance_after, at) VALUES (2, 1, 100000, 900000, :at)",
+            at=at,
+        )
     svc.close()
 
 

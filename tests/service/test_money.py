@@ -40,8 +40,9 @@ def load_user(svc, user_id: int) -> User:
 
 def add_user(world: World, name: str, role: str, org: str | None) -> tuple[User, str]:
     """A further user (and its API token) in the world."""
-    user, token = users.add_user(world.svc, username=name, display_name=name, role=role, org=org, password=None,
-                                 now=NOW)
+    user, token = users.add_user(
+        world.svc, username=name, display_name=name, role=role, org=org, password=None, now=NOW
+    )
     world.ids[f"user_{name}"] = user.id
     world.tokens[name] = token
     return user, token
@@ -57,20 +58,40 @@ class Flow:
         self.u = {n: load_user(self.svc, world.ids[f"user_{n}"]) for n in ("so", "fc", "fr", "pc", "oc", "rc")}
 
     # the building blocks
-    def open(self, community_id: int | None = None, buildings: list[str] | None = None, title: str = "消防管网锈蚀漏水") -> int:
-        reply = cases.open_case(self.svc, self.u["so"], definition=DEF, community_id=community_id or self.world.ids["community_a"],
-                                title=title, data={"hazard": "消防管网"}, buildings=buildings, now=self.now)
+    def open(
+        self, community_id: int | None = None, buildings: list[str] | None = None, title: str = "消防管网锈蚀漏水"
+    ) -> int:
+        reply = cases.open_case(
+            self.svc,
+            self.u["so"],
+            definition=DEF,
+            community_id=community_id or self.world.ids["community_a"],
+            title=title,
+            data={"hazard": "消防管网"},
+            buildings=buildings,
+            now=self.now,
+        )
         assert reply.status == 201
         return reply.body["id"]
 
     def doc(self, case_id: int, *doc_types: str) -> None:
         for t in doc_types:
-            documents.attach_document(self.svc, self.u[uploader(self.svc.registry, t)], case_id, doc_type=t, filename=f"{t}.pdf",
-                                      content_type="application/pdf", content=f"{t}-{uuid.uuid4()}".encode(), now=self.now)
+            documents.attach_document(
+                self.svc,
+                self.u[uploader(self.svc.registry, t)],
+                case_id,
+                doc_type=t,
+                filename=f"{t}.pdf",
+                content_type="application/pdf",
+                content=f"{t}-{uuid.uuid4()}".encode(),
+                now=self.now,
+            )
 
     def fire(self, who: str | User, case_id: int, trigger: str, data: dict | None = None, **kw: Any) -> dict:
         user = self.u[who] if isinstance(who, str) else who
-        reply = cases.fire_transition(self.svc, user, case_id, trigger=trigger, data=data, comment=None, now=self.now, **kw)
+        reply = cases.fire_transition(
+            self.svc, user, case_id, trigger=trigger, data=data, comment=None, now=self.now, **kw
+        )
         assert reply.status == 200
         return reply.body
 
@@ -82,21 +103,41 @@ class Flow:
         state = self.state(case_id)
         if state == "reported":
             self.doc(case_id, "hazard_photos", "fire_notice")
-            return self.fire("fr", case_id, "confirm_major", {"notice_no": "株消隐字〔2026〕1号", "finding_route": "direct",
-                                                              "hazard_elements": "消防给水设施损坏"})
+            return self.fire(
+                "fr",
+                case_id,
+                "confirm_major",
+                {"notice_no": "株消隐字〔2026〕1号", "finding_route": "direct", "hazard_elements": "消防给水设施损坏"},
+            )
         if state == "site_survey":
             self.doc(case_id, "site_record")
-            return self.fire("so", case_id, "complete_survey", {"survey_date": "2026-03-02", "survey_findings": "管网锈蚀"})
+            return self.fire(
+                "so", case_id, "complete_survey", {"survey_date": "2026-03-02", "survey_findings": "管网锈蚀"}
+            )
         if state == "joint_meeting":
             for party in ("street_office", "fund_center", "fire_rescue", "residents_committee"):
-                meetings.record_vote(self.svc, self.u["so"], case_id, party=party, attended=True, vote="agree",
-                                     opinion=None, now=self.now)
+                meetings.record_vote(
+                    self.svc,
+                    self.u["so"],
+                    case_id,
+                    party=party,
+                    attended=True,
+                    vote="agree",
+                    opinion=None,
+                    now=self.now,
+                )
             self.doc(case_id, "meeting_minutes", "sign_in_sheet")
-            return self.fire("so", case_id, "meeting_approve", {"budget_estimate": "50000.00", "implementer": "property_company",
-                                                                **meeting_scope(self.svc, case_id)})
+            return self.fire(
+                "so",
+                case_id,
+                "meeting_approve",
+                {"budget_estimate": "50000.00", "implementer": "property_company", **meeting_scope(self.svc, case_id)},
+            )
         if state == "plan_budget":
             self.doc(case_id, "repair_plan", "budget")
-            return self.fire("so", case_id, "submit_plan", {"budget_amount": "50000.00", "rectification_deadline": "2026-06-30"})
+            return self.fire(
+                "so", case_id, "submit_plan", {"budget_amount": "50000.00", "rectification_deadline": "2026-06-30"}
+            )
         if state == "cost_review":
             self.doc(case_id, "cost_review_report")
             return self.fire("fc", case_id, "confirm_cost", {"reviewed_amount": approved})
@@ -134,8 +175,9 @@ class Flow:
             return self.fire("so", case_id, "archive", {"archive_no": "2026-001"})
         raise AssertionError(f"no step out of {state}")
 
-    def advance(self, case_id: int, to: str, *, approved: str = "50000.00", settled: str | None = None,
-                paid: str | None = None) -> dict:
+    def advance(
+        self, case_id: int, to: str, *, approved: str = "50000.00", settled: str | None = None, paid: str | None = None
+    ) -> dict:
         body: dict = {}
         for _ in range(20):
             if self.state(case_id) == to:
@@ -152,8 +194,16 @@ def event_count(svc, case_id: int) -> int:
 def new_community(world: World, rows: list[HouseholdRow]) -> int:
     city = load_user(world.svc, world.ids["user_admin"])
     code = "H" + uuid.uuid4().hex[:10]
-    c = communities.create_community(world.svc, city, name=f"小区{code}", street_office_id=world.ids["office_yt"],
-                                     address="", buildings=[], code=code, now=NOW)
+    c = communities.create_community(
+        world.svc,
+        city,
+        name=f"小区{code}",
+        street_office_id=world.ids["office_yt"],
+        address="",
+        buildings=[],
+        code=code,
+        now=NOW,
+    )
     communities.import_households(world.svc, city, c["id"], rows, now=NOW)
     return c["id"]
 
@@ -173,7 +223,10 @@ balances = st.decimals(min_value=CENT, max_value=Decimal("99999999.99"), places=
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(households=st.lists(st.tuples(areas, balances), min_size=1, max_size=8), share=st.fractions(0, 1))
 def test_apportionment_shares_add_up_and_follow_area(flow, households, share):
-    rows = [HouseholdRow("1栋", "1单元", f"{i + 1:02d}01", None, area, None, bal, bal) for i, (area, bal) in enumerate(households)]
+    rows = [
+        HouseholdRow("1栋", "1单元", f"{i + 1:02d}01", None, area, None, bal, bal)
+        for i, (area, bal) in enumerate(households)
+    ]
     community_id = new_community(flow.world, rows)
     total_balance = sum(bal for _, bal in households)
     total = max(Decimal(int(Fraction(int(total_balance * 100)) * share)) / 100, CENT)  # within the balance, to the fen
@@ -208,8 +261,9 @@ def test_money_columns_round_trip_exactly(flow):
     community_id = new_community(flow.world, rows)
     with transaction(flow.svc.sessions) as s:
         got = s.exec(select(Household).where(Household.community_id == community_id).order_by(Household.room)).all()
-        raw = s.execute(text("SELECT balance, area FROM households WHERE community_id = :c ORDER BY room"),
-                        {"c": community_id}).all()
+        raw = s.execute(
+            text("SELECT balance, area FROM households WHERE community_id = :c ORDER BY room"), {"c": community_id}
+        ).all()
     for v, h, (raw_balance, raw_area) in zip(EDGES, got, raw):
         assert type(h.balance) is Decimal and type(h.first_deposit) is Decimal
         assert h.balance == v and str(h.balance) == str(v)  # same value, same two decimals
@@ -275,7 +329,9 @@ def test_disbursement_debits_each_ledger_by_its_share_and_keeps_the_retention_fr
     expected = {row["household_id"]: Decimal(row["share"]) for row in table["rows"]}
     total_area = sum(Fraction(h.area) for h in before.values())
     for hid, h in before.items():  # the shares themselves, checked independently
-        assert abs(Fraction(expected[hid]) - Fraction(Decimal(settled)) * Fraction(h.area) / total_area) < Fraction(1, 100)
+        assert abs(Fraction(expected[hid]) - Fraction(Decimal(settled)) * Fraction(h.area) / total_area) < Fraction(
+            1, 100
+        )
         assert h.frozen == expected[hid]  # the settlement moved each freeze to its share
 
     body = flow.advance(case_id, "warranty", paid="30000.00")  # 33,333.33 less 3,333.33 retention
@@ -306,8 +362,11 @@ def test_disbursement_debits_only_the_buildings_in_scope(flow):
     case_id = flow.open(buildings=["2栋"])
     flow.advance(case_id, "archived", approved="1000.00", settled="999.99")
     with transaction(flow.svc.sessions) as s:
-        entries = s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id,
-                                                   LedgerEntry.kind.in_(["debit", "retention_release"]))).all()
+        entries = s.exec(
+            select(LedgerEntry).where(
+                LedgerEntry.case_id == case_id, LedgerEntry.kind.in_(["debit", "retention_release"])
+            )
+        ).all()
         in_scope = {h.id for h in s.exec(select(Household).where(Household.building_id == world.ids["building_a_2栋"]))}
     assert {e.household_id for e in entries} == in_scope and len(in_scope) == 2
     assert sum(e.amount for e in entries) == Decimal("999.99")
@@ -324,8 +383,11 @@ def assert_books_balance(svc) -> None:
 
 
 def _refused_approval(flow, case_id: int, amount: str) -> dict:
-    r = flow.world.client.post(f"/api/v1/cases/{case_id}/transitions", headers=flow.world.h("fc"),
-                               json={"trigger": "approve", "data": {"approved_amount": amount, "approval_opinion": "同意"}})
+    r = flow.world.client.post(
+        f"/api/v1/cases/{case_id}/transitions",
+        headers=flow.world.h("fc"),
+        json={"trigger": "approve", "data": {"approved_amount": amount, "approval_opinion": "同意"}},
+    )
     assert r.status_code == 409, r.text
     return r.json()
 
@@ -342,7 +404,9 @@ def test_approval_above_the_balance_in_scope_is_refused_naming_the_shortfall(flo
     one_fen = _refused_approval(flow, case_id, "131000.01")
     assert "差额 ¥0.01" in one_fen["message"]
     assert event_count(flow.svc, case_id) == events and flow.state(case_id) == "fund_review"
-    ok = flow.fire("fc", case_id, "approve", {"approved_amount": "131000.00", "approval_opinion": "同意"})  # the whole balance
+    ok = flow.fire(
+        "fc", case_id, "approve", {"approved_amount": "131000.00", "approval_opinion": "同意"}
+    )  # the whole balance
     assert ok["state"] == "advance_payment" and ok["money"]["approved"] == "131000.00"
 
 
@@ -358,8 +422,9 @@ def test_balance_guard_counts_only_the_buildings_in_scope(flow):
 
 
 def _post(flow, case_id: int, who: str, trigger: str, data: dict | None = None):
-    return flow.world.client.post(f"/api/v1/cases/{case_id}/transitions", headers=flow.world.h(who),
-                                  json={"trigger": trigger, "data": data or {}})
+    return flow.world.client.post(
+        f"/api/v1/cases/{case_id}/transitions", headers=flow.world.h(who), json={"trigger": trigger, "data": data or {}}
+    )
 
 
 def _refused(flow, case_id: int, who: str, trigger: str, data: dict, guard: str) -> dict:
@@ -393,8 +458,14 @@ def test_an_approval_freezes_the_shares_so_a_second_case_cannot_approve_the_same
     assert sum(h.balance for h in hh.values()) == Decimal("131000.00")  # nothing paid yet
     block = [h for h in hh.values() if h.building_id == flow.world.ids["building_a_1栋"]]
     left = sum(h.balance - h.frozen for h in block)  # 95,000 less the block's part of the first freeze
-    body = _refused(flow, second, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"},
-                    "amount_within_balance")
+    body = _refused(
+        flow,
+        second,
+        "fc",
+        "approve",
+        {"approved_amount": "60000.00", "approval_opinion": "同意"},
+        "amount_within_balance",
+    )
     found = body["detail"]["found"]
     assert Decimal(found["available"]) == left and Decimal(found["shortfall"]) == Decimal("60000.00") - left
     assert f"差额 ¥{Decimal('60000.00') - left:,}" in body["message"] and "已扣除其他案件冻结" in body["message"]
@@ -402,8 +473,14 @@ def test_an_approval_freezes_the_shares_so_a_second_case_cannot_approve_the_same
     assert "1栋1单元101" in body["message"]
     ok = flow.fire("fc", second, "approve", {"approved_amount": str(left), "approval_opinion": "同意"})
     assert ok["money"]["frozen"] == str(left)
-    assert sum(h.balance - h.frozen for h in _households(flow.svc, community).values()
-               if h.building_id == flow.world.ids["building_a_1栋"]) == 0
+    assert (
+        sum(
+            h.balance - h.frozen
+            for h in _households(flow.svc, community).values()
+            if h.building_id == flow.world.ids["building_a_1栋"]
+        )
+        == 0
+    )
     assert_books_balance(flow.svc)
 
 
@@ -411,8 +488,9 @@ def test_an_approval_above_the_cost_review_is_refused(flow):
     case_id = flow.open()
     flow.advance(case_id, "fund_review", approved="56084.52")
     flow.doc(case_id, "application_form")
-    body = _refused(flow, case_id, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"},
-                    "amount_at_most")
+    body = _refused(
+        flow, case_id, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"}, "amount_at_most"
+    )
     assert "核准金额 ¥60,000.00 超过审定金额 ¥56,084.52" in body["message"]
     assert body["detail"]["found"]["excess"] == "3915.48"
 
@@ -434,11 +512,21 @@ def test_a_settlement_above_the_approval_goes_to_a_supplementary_approval_that_f
     out = flow.fire("fc", case_id, "refuse_supplementary", {"reason": "水泵不在方案内"})
     assert out["state"] == "settlement" and _frozen(flow.svc, community) == Decimal("30000.00")
     flow.fire("so", case_id, "request_supplementary", {"settled_amount": "45000.00", "reason": "增加水泵一台"})
-    body = _refused(flow, case_id, "fc", "approve_supplementary",
-                    {"approved_amount": "40000.00", "approval_opinion": "同意"}, "amount_at_most")
+    body = _refused(
+        flow,
+        case_id,
+        "fc",
+        "approve_supplementary",
+        {"approved_amount": "40000.00", "approval_opinion": "同意"},
+        "amount_at_most",
+    )
     out = flow.fire("fc", case_id, "approve_supplementary", {"approved_amount": "45000.00", "approval_opinion": "同意"})
     assert out["state"] == "public_notice"
-    assert (out["money"]["approved"], out["money"]["settled"], out["money"]["frozen"]) == ("45000.00", "45000.00", "45000.00")
+    assert (out["money"]["approved"], out["money"]["settled"], out["money"]["frozen"]) == (
+        "45000.00",
+        "45000.00",
+        "45000.00",
+    )
     assert _frozen(flow.svc, community) == Decimal("45000.00")
     assert_books_balance(flow.svc)
 
@@ -467,13 +555,21 @@ def test_paying_more_than_the_settlement_or_the_retention_at_once_is_refused(flo
     out = flow.fire("fc", case_id, "use_retention", {"repair_amount": "563.33", "reason": "喷头漏水更换"})
     assert (out["money"]["paid"], out["money"]["retention_held"]) == ("23633.33", "2000.00")
     with transaction(flow.svc.sessions) as s:
-        reasons = {e.reason for e in s.exec(select(LedgerEntry).where(LedgerEntry.case_id == case_id,
-                                                                    LedgerEntry.kind == "retention_release"))}
+        reasons = {
+            e.reason
+            for e in s.exec(
+                select(LedgerEntry).where(LedgerEntry.case_id == case_id, LedgerEntry.kind == "retention_release")
+            )
+        }
     assert reasons == {"喷头漏水更换"}
     flow.now += timedelta(days=366)
     out = flow.fire("fc", case_id, "release_retention")
     assert (out["money"]["paid"], out["money"]["frozen"], out["money"]["remaining"]) == ("25633.33", "0.00", "0.00")
-    assert [p["label"] for p in out["money"]["payments"]] == ["拨付尾款", "质保期维修，动用质保金", "质保期满，支付质保金"]
+    assert [p["label"] for p in out["money"]["payments"]] == [
+        "拨付尾款",
+        "质保期维修，动用质保金",
+        "质保期满，支付质保金",
+    ]
     assert_books_balance(flow.svc)
 
 
@@ -481,10 +577,20 @@ def test_an_advance_is_debited_when_it_is_paid(flow):
     community = flow.world.ids["community_a"]
     case_id = flow.open()
     flow.advance(case_id, "advance_payment", approved="120000.00")
-    _refused(flow, case_id, "fc", "pay_advance", {"advance_amount": "60000.01", "payment_date": "2026-03-02"},
-             "advance_within_share")
+    _refused(
+        flow,
+        case_id,
+        "fc",
+        "pay_advance",
+        {"advance_amount": "60000.01", "payment_date": "2026-03-02"},
+        "advance_within_share",
+    )
     out = flow.fire("fc", case_id, "pay_advance", {"advance_amount": "60000.00", "payment_date": "2026-03-02"})
-    assert (out["money"]["advanced"], out["money"]["paid"], out["money"]["frozen"]) == ("60000.00", "60000.00", "60000.00")
+    assert (out["money"]["advanced"], out["money"]["paid"], out["money"]["frozen"]) == (
+        "60000.00",
+        "60000.00",
+        "60000.00",
+    )
     hh = _households(flow.svc, community)
     assert sum(h.balance for h in hh.values()) == Decimal("71000.00")  # paid money no longer counts
     assert sum(h.balance - h.frozen for h in hh.values()) == Decimal("11000.00")
@@ -534,8 +640,12 @@ def test_a_household_taken_below_30_percent_gets_a_top_up_notice(flow):
     assert len(notices) == 1
     rows = notices[0]["rows"]
     hh = _households(flow.svc, flow.world.ids["community_a"])
-    low = {h.id for h in hh.values() if h.balance - h.frozen < h.first_deposit * Decimal("0.30")
-           and h.building_id == flow.world.ids["building_a_2栋"]}
+    low = {
+        h.id
+        for h in hh.values()
+        if h.balance - h.frozen < h.first_deposit * Decimal("0.30")
+        and h.building_id == flow.world.ids["building_a_2栋"]
+    }
     assert {r["household_id"] for r in rows} == low and low
     for r in rows:
         h = hh[r["household_id"]]

@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from fundflow.domain.tz import SHANGHAI
 from fundflow.service.audit import verify_case
 from fundflow.service.tables import Case, Event, Stage
 from tests.service.test_permissions import API, CaseDriver
-from fundflow.domain.tz import SHANGHAI
 
 
 def at(m, d, hh=10, mm=0) -> datetime:
@@ -48,9 +48,18 @@ def upload(drv, case_id, who, *types):
 
 
 def open_offline(drv, occurred_at="2026-03-05", **extra) -> int:
-    r = drv.client.post(f"{API}/cases", headers=drv.world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": drv.world.ids["community_a"],
-        "title": "1栋消防水泵损坏", "buildings": ["1栋"], "occurred_at": occurred_at, **extra})
+    r = drv.client.post(
+        f"{API}/cases",
+        headers=drv.world.h("so"),
+        json={
+            "definition": "fire_hazard_emergency",
+            "community_id": drv.world.ids["community_a"],
+            "title": "1栋消防水泵损坏",
+            "buildings": ["1栋"],
+            "occurred_at": occurred_at,
+            **extra,
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -66,17 +75,39 @@ def record_to_the_notice(drv, d0: date) -> int:
     cid = open_offline(drv, d[0])
     upload(drv, cid, "so", "hazard_photos")
     upload(drv, cid, "fr", "fire_notice")
-    ok(drv, cid, "fr", "confirm_major", {"notice_no": "株荷消隐字〔2026〕3号", "finding_route": "direct",
-                                         "hazard_elements": "消防水泵无法启动"}, d[0])
+    ok(
+        drv,
+        cid,
+        "fr",
+        "confirm_major",
+        {"notice_no": "株荷消隐字〔2026〕3号", "finding_route": "direct", "hazard_elements": "消防水泵无法启动"},
+        d[0],
+    )
     upload(drv, cid, "so", "site_record")
     ok(drv, cid, "so", "complete_survey", {"survey_date": d[1], "survey_findings": "电机烧毁"}, f"{d[1]}T08:30")
-    for party in ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
-                  "property_company"):
+    for party in (
+        "street_office",
+        "fund_center",
+        "fire_rescue",
+        "residents_committee",
+        "owners_committee",
+        "property_company",
+    ):
         assert drv.vote(cid, "so", party).status_code == 200
     upload(drv, cid, "so", "meeting_minutes", "sign_in_sheet")
-    ok(drv, cid, "so", "meeting_approve", {"paying_scope": {"buildings": ["1栋"]}, "scope_reason": "1栋自用水泵",
-                                           "budget_estimate": "60000", "implementer": "property_company"},
-       f"{d[1]}T09:30")
+    ok(
+        drv,
+        cid,
+        "so",
+        "meeting_approve",
+        {
+            "paying_scope": {"buildings": ["1栋"]},
+            "scope_reason": "1栋自用水泵",
+            "budget_estimate": "60000",
+            "implementer": "property_company",
+        },
+        f"{d[1]}T09:30",
+    )
     upload(drv, cid, "pc", "repair_plan", "budget")
     ok(drv, cid, "pc", "submit_plan", {"budget_amount": "60000.00", "rectification_deadline": "2026-04-30"}, d[1])
     upload(drv, cid, "fc", "cost_review_report")
@@ -162,9 +193,16 @@ def test_occurred_at_may_not_be_in_the_future_nor_before_the_stage_nor_before_th
     ok(drv, cid, "so", "suspend", {"reason": "等待业主委员会换届"}, "2026-03-13")
     earlier = post(drv, cid, "so", "resume", {"reason": "换届完成"}, "2026-03-12T23:00")
     assert earlier.status_code == 409 and "早于" in earlier.json()["message"]
-    future_open = drv.client.post(f"{API}/cases", headers=drv.world.h("so"), json={
-        "definition": "fire_hazard_emergency", "community_id": drv.world.ids["community_a"], "title": "明日之事",
-        "occurred_at": "2026-03-20"})
+    future_open = drv.client.post(
+        f"{API}/cases",
+        headers=drv.world.h("so"),
+        json={
+            "definition": "fire_hazard_emergency",
+            "community_id": drv.world.ids["community_a"],
+            "title": "明日之事",
+            "occurred_at": "2026-03-20",
+        },
+    )
     assert future_open.status_code == 422 and future_open.json()["code"] == "invalid_occurred_at"
 
 
@@ -220,8 +258,9 @@ def test_a_failed_acceptance_starts_a_new_round_of_its_report(world, drv):
     case = drv.case_in("acceptance")
     cid = case["id"]
     upload(drv, cid, "so", "acceptance_report")
-    past = post(drv, cid, "so", "fail_acceptance", {"reason": "喷淋末端压力不足",
-                                                     "rectification_deadline": "2026-02-13"})
+    past = post(
+        drv, cid, "so", "fail_acceptance", {"reason": "喷淋末端压力不足", "rectification_deadline": "2026-02-13"}
+    )
     assert past.status_code == 409 and past.json()["detail"]["guard"] == "date_not_past"
     deadline = (drv.clock.now + timedelta(days=20)).astimezone(SHANGHAI).date().isoformat()
     ok(drv, cid, "so", "fail_acceptance", {"reason": "喷淋末端压力不足", "rectification_deadline": deadline})
@@ -269,8 +308,14 @@ def test_a_stage_that_begins_overdue_alerts_at_the_next_scan(world, drv):
     cid = open_offline(drv, "2026-03-02")
     upload(drv, cid, "fr", "fire_notice")
     upload(drv, cid, "so", "hazard_photos")
-    out = ok(drv, cid, "fr", "confirm_major", {"notice_no": "株荷消隐字〔2026〕5号", "finding_route": "direct",
-                                               "hazard_elements": "报警系统瘫痪"}, "2026-03-13")
+    out = ok(
+        drv,
+        cid,
+        "fr",
+        "confirm_major",
+        {"notice_no": "株荷消隐字〔2026〕5号", "finding_route": "direct", "hazard_elements": "报警系统瘫痪"},
+        "2026-03-13",
+    )
     assert out["stage"]["due_date"] == "2026-03-04" and out["stage"]["overdue"]
     assert out["stage"]["warn_at"] is None  # no warning for a stage that begins overdue
     result = alerts.scan(world.svc, NOW + timedelta(minutes=1))

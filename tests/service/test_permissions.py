@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fundflow.http.deps import get_now
-from tests.service.conftest import NOW, ROOT, USERS, meeting_scope, uploader
 from fundflow.domain.definition import Effect, FieldType, Transition
 from fundflow.domain.loader import load_file
 from fundflow.domain.tz import local_date
+from fundflow.http.deps import get_now
+from tests.service.conftest import NOW, ROOT, USERS, meeting_scope, uploader
 
 MAIN = load_file(ROOT / "fundflow" / "definitions" / "fire_hazard_emergency.v1.yaml")
 LIFT = load_file(ROOT / "fundflow" / "definitions" / "lift_fault_emergency.v1.yaml")
@@ -34,8 +34,7 @@ ROLE_USER = {role: name for name, (role, _org) in USERS.items() if not name.ends
 SEES_A = ("so", "fc", "fr", "rc", "oc", "pc", "hb", "admin")
 OTHERS = ("so_other", "fr_other", "pc_other")  # another street office, district, community
 #: the six parties of the joint meeting (domain.md); the housing bureau is not one
-PARTIES = ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
-           "property_company")
+PARTIES = ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee", "property_company")
 
 #: the main road from report to archive: state -> (trigger, user) that leaves it
 HAPPY = {
@@ -99,10 +98,20 @@ class CaseDriver:
         self.fired: dict[int, list[tuple[str, str]]] = {}  # case id -> (trigger, role) fired, in order
 
     # -- plain calls ---------------------------------------------------------------------
-    def open(self, who: str = "so", community: str = "community_a", title: str = "水泵房消防水泵损坏",
-             definition: str | None = None, **extra) -> dict:
-        body = {"definition": definition or self.definition.id, "community_id": self.world.ids[community],
-                "title": title, **extra}
+    def open(
+        self,
+        who: str = "so",
+        community: str = "community_a",
+        title: str = "水泵房消防水泵损坏",
+        definition: str | None = None,
+        **extra,
+    ) -> dict:
+        body = {
+            "definition": definition or self.definition.id,
+            "community_id": self.world.ids[community],
+            "title": title,
+            **extra,
+        }
         r = self.client.post(f"{API}/cases", json=body, headers=self.world.h(who))
         assert r.status_code == 201, r.text
         return r.json()
@@ -117,12 +126,16 @@ class CaseDriver:
         if who is None:
             who = uploader(self.world.svc.registry, doc_type, "so", self.definition.id)
         files = {"file": (f"{doc_type}.pdf", content or f"%PDF-1.4 {doc_type}".encode(), "application/pdf")}
-        return self.client.post(f"{API}/cases/{case_id}/documents", data={"doc_type": doc_type}, files=files,
-                                headers=self.world.h(who))
+        return self.client.post(
+            f"{API}/cases/{case_id}/documents", data={"doc_type": doc_type}, files=files, headers=self.world.h(who)
+        )
 
     def post_fire(self, case_id: int, who: str, trigger: str, data: dict | None = None, **extra):
-        return self.client.post(f"{API}/cases/{case_id}/transitions", json={"trigger": trigger, "data": data or {}},
-                                headers=self.world.h(who, **extra))
+        return self.client.post(
+            f"{API}/cases/{case_id}/transitions",
+            json={"trigger": trigger, "data": data or {}},
+            headers=self.world.h(who, **extra),
+        )
 
     def fire(self, case_id: int, who: str, trigger: str, data: dict | None = None) -> dict:
         r = self.post_fire(case_id, who, trigger, data)
@@ -130,10 +143,20 @@ class CaseDriver:
         self.fired.setdefault(case_id, []).append((trigger, USERS[who][0]))
         return r.json()
 
-    def vote(self, case_id: int, who: str, party: str, vote: str | None = "agree", attended: bool = True,
-             opinion: str | None = None):
-        return self.client.post(f"{API}/cases/{case_id}/votes", headers=self.world.h(who),
-                                json={"party": party, "attended": attended, "vote": vote, "opinion": opinion})
+    def vote(
+        self,
+        case_id: int,
+        who: str,
+        party: str,
+        vote: str | None = "agree",
+        attended: bool = True,
+        opinion: str | None = None,
+    ):
+        return self.client.post(
+            f"{API}/cases/{case_id}/votes",
+            headers=self.world.h(who),
+            json={"party": party, "attended": attended, "vote": vote, "opinion": opinion},
+        )
 
     # -- good data -----------------------------------------------------------------------
     def data_for(self, t: Transition) -> dict:
@@ -195,13 +218,19 @@ class CaseDriver:
                 self._count(case_id, state, effect.counter, +1)
 
     def _count(self, case_id: int, state: str, counter: str, sign: int) -> None:
-        t = next(x for x in self.definition.transitions_from(state) if x.effect is not None
-                 and x.effect.counter == counter and x.effect.delta * sign > 0)
+        t = next(
+            x
+            for x in self.definition.transitions_from(state)
+            if x.effect is not None and x.effect.counter == counter and x.effect.delta * sign > 0
+        )
         self.fire(case_id, ROLE_USER[sorted(t.roles)[0]], t.trigger, self.data_for(t))
 
     def _effect_trigger(self, state: str, kind: str, name: str) -> str:
-        return next(x.trigger for x in self.definition.transitions_from(state)
-                    if x.effect is not None and getattr(x.effect, kind) == name)
+        return next(
+            x.trigger
+            for x in self.definition.transitions_from(state)
+            if x.effect is not None and getattr(x.effect, kind) == name
+        )
 
     def leave(self, case_id: int, state: str, trigger: str, who: str) -> dict:
         t = self.definition.transition(trigger, state)
@@ -228,13 +257,17 @@ class CaseDriver:
 def expected_actions(definition, state: str, role: str) -> set[str]:
     """What ``role`` may do in ``state`` by the definition (suspension included)."""
     out = {t.trigger for t in definition.transitions if state in t.sources and role in t.roles}
-    if definition.suspension is not None and not definition.states[state].terminal \
-            and role in definition.suspension.roles:
+    if (
+        definition.suspension is not None
+        and not definition.states[state].terminal
+        and role in definition.suspension.roles
+    ):
         out.add("suspend")
     return out
 
 
 # -- the transition x role matrix ----------------------------------------------------------
+
 
 def _road(definition) -> list[str]:
     """The states of the main road in order, from the initial state along ``HAPPY``."""
@@ -264,8 +297,16 @@ def test_every_transition_succeeds_for_its_roles_and_is_refused_to_every_other_v
     role_not_allowed with the triggers it may fire, leaving the case untouched."""
     drv = CaseDriver(world)
     # a well-funded household, so that every case of the walk can draw on community A
-    rich = [{"楼栋": "3栋", "单元": "1单元", "房号": "101", "建筑面积": "100", "分户账余额": "1000000.00",
-             "首次交存额": "1000000.00"}]
+    rich = [
+        {
+            "楼栋": "3栋",
+            "单元": "1单元",
+            "房号": "101",
+            "建筑面积": "100",
+            "分户账余额": "1000000.00",
+            "首次交存额": "1000000.00",
+        }
+    ]
     r = world.client.post(f"{API}/communities/{world.ids['community_a']}/households", json=rich, headers=world.h("so"))
     assert r.status_code == 201, r.text
     need, unchecked = set(SUCCESSES), set(REFUSALS)
@@ -315,7 +356,7 @@ def test_every_transition_succeeds_for_its_roles_and_is_refused_to_every_other_v
             onward = [n for n in moves if not MAIN.states[MAIN.transition(n[0], state).dest].terminal]
             # prefer moves back up the road: the case comes round again and is reused
             onward.sort(key=lambda n: ROAD.index(MAIN.transition(n[0], state).dest) > ROAD.index(state))
-            later = any(n[1] in ROAD[ROAD.index(state) + 1:] for n in need)
+            later = any(n[1] in ROAD[ROAD.index(state) + 1 :] for n in need)
             if onward:
                 case = succeed(case, state, onward[0][0], onward[0][2])
             elif later:
@@ -326,8 +367,11 @@ def test_every_transition_succeeds_for_its_roles_and_is_refused_to_every_other_v
             else:
                 break  # nothing left to check on or after this state
         events = world.client.get(f"{API}/cases/{case['id']}/events", headers=world.h("so")).json()
-        assert [(e["trigger"], e["role"]) for e in events  # the audit log has every fire, in order
-                if e["trigger"] not in ("open", "attach_document", "record_vote")] == drv.fired.get(case["id"], [])
+        assert [
+            (e["trigger"], e["role"])
+            for e in events  # the audit log has every fire, in order
+            if e["trigger"] not in ("open", "attach_document", "record_vote")
+        ] == drv.fired.get(case["id"], [])
     assert not need, f"never fired: {sorted(need)}"
     assert len(drv.fired) <= 14, len(drv.fired)  # cases were reused, not one per pair (13 with the ledger paths)
     assert not unchecked
@@ -359,6 +403,7 @@ def test_suspension_is_limited_to_its_roles(world):
 
 # -- jurisdictions -------------------------------------------------------------------------
 
+
 def test_other_jurisdictions_get_404_for_every_case_route(world):
     """Another street office, district's fire rescue or community's property company gets 404
     case_not_found on every route of a case, and nothing changes; the street office gets through."""
@@ -371,8 +416,11 @@ def test_other_jurisdictions_get_404_for_every_case_route(world):
         ("post", f"/cases/{cid}/transitions", {"json": {"trigger": "withdraw", "data": {"reason": "不再需要"}}}),
         ("post", f"/cases/{cid}/votes", {"json": {"party": "fund_center", "attended": True, "vote": "agree"}}),
         ("get", f"/cases/{cid}/votes", {}),
-        ("post", f"/cases/{cid}/documents", {"data": {"doc_type": "sign_in_sheet"},
-                                             "files": {"file": ("a.pdf", b"%PDF-1.4", "application/pdf")}}),
+        (
+            "post",
+            f"/cases/{cid}/documents",
+            {"data": {"doc_type": "sign_in_sheet"}, "files": {"file": ("a.pdf", b"%PDF-1.4", "application/pdf")}},
+        ),
         ("get", f"/cases/{cid}/documents", {}),
         ("get", f"/cases/{cid}/documents/{doc['id']}", {}),
         ("get", f"/cases/{cid}/events", {}),
@@ -401,14 +449,21 @@ def test_each_user_sees_and_lists_exactly_its_jurisdiction(world):
     """City users see every case; a district's fire rescue its district's; a street office its
     communities'; a community's parties their community's, in GET /cases and GET /cases/{id}."""
     drv = CaseDriver(world)
-    a = drv.open("so", "community_a")["id"]          # 月塘街道, 荷塘区
-    b = drv.open("pc_other", "community_b")["id"]    # 茨菇塘街道, 荷塘区
-    c = drv.open("so_other", "community_c")["id"]    # 建宁街道, 芦淞区
+    a = drv.open("so", "community_a")["id"]  # 月塘街道, 荷塘区
+    b = drv.open("pc_other", "community_b")["id"]  # 茨菇塘街道, 荷塘区
+    c = drv.open("so_other", "community_c")["id"]  # 建宁街道, 芦淞区
     expected = {
-        "so": {a}, "so_other": {c},
-        "fc": {a, b, c}, "hb": {a, b, c}, "admin": {a, b, c},
-        "fr": {a, b}, "fr_other": {c},
-        "rc": {a}, "oc": {a}, "pc": {a}, "pc_other": {b},
+        "so": {a},
+        "so_other": {c},
+        "fc": {a, b, c},
+        "hb": {a, b, c},
+        "admin": {a, b, c},
+        "fr": {a, b},
+        "fr_other": {c},
+        "rc": {a},
+        "oc": {a},
+        "pc": {a},
+        "pc_other": {b},
     }
     assert set(expected) == set(USERS)
     for who, sees in expected.items():

@@ -20,16 +20,17 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
-from fundflow.service import context, scheduler as sched
+from fundflow.domain.calendar import WorkCalendar
+from fundflow.domain.engine import Engine
+from fundflow.domain.tz import SHANGHAI
 from fundflow.http.app import create_app
+from fundflow.service import context
+from fundflow.service import scheduler as sched
 from fundflow.service.audit import verify_all
 from fundflow.service.config import Settings, get_settings
 from fundflow.service.context import build_services
 from fundflow.service.tables import Alert, Case, Event, SchedulerLease, Stage, User
 from fundflow.service.usecases import alerts, cases
-from fundflow.domain.calendar import WorkCalendar
-from fundflow.domain.engine import Engine
-from fundflow.domain.tz import SHANGHAI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -44,8 +45,16 @@ def user(svc, name) -> User:
 
 
 def open_case(world, when: datetime, title: str = "1栋消防泵") -> int:
-    reply = cases.open_case(world.svc, user(world.svc, "so"), definition="fire_hazard_emergency",
-                            community_id=world.ids["community_a"], title=title, data={}, buildings=None, now=when)
+    reply = cases.open_case(
+        world.svc,
+        user(world.svc, "so"),
+        definition="fire_hazard_emergency",
+        community_id=world.ids["community_a"],
+        title=title,
+        data={},
+        buildings=None,
+        now=when,
+    )
     return reply.body["id"]
 
 
@@ -133,12 +142,16 @@ def test_catch_up_after_downtime(world, reported, other):
     after = sched.tick(other, at(2025, 10, 21, 9))  # a new process: the old lease has long expired
     assert after.ran and after.scan.stages == 2
     got = sorted((a["case_id"], a["kind"], a["at"][:10]) for a in after.scan.alerts)
-    assert got == sorted([
-        (reported, "overdue", "2025-10-14"), (reported, "escalation", "2025-10-16"),
-        (reported, "escalation", "2025-10-21"),
-        (second, "warning", "2025-10-14"), (second, "overdue", "2025-10-16"),
-        (second, "escalation", "2025-10-18"),
-    ])
+    assert got == sorted(
+        [
+            (reported, "overdue", "2025-10-14"),
+            (reported, "escalation", "2025-10-16"),
+            (reported, "escalation", "2025-10-21"),
+            (second, "warning", "2025-10-14"),
+            (second, "overdue", "2025-10-16"),
+            (second, "escalation", "2025-10-18"),
+        ]
+    )
     again = sched.tick(other, at(2025, 10, 21, 9, 1))
     assert again.ran and again.scan.alerts == [] and again.scan.stages == 0
     rows = alert_rows(world.svc)
@@ -181,18 +194,21 @@ def _in_process(url: str, data_dir: str, mode: str, moment: str, barrier, out) -
         else:
             t = tick(svc, now)
             out.put((os.getpid(), t.ran, len(t.scan.alerts) if t.scan else 0, t.errors or None))
-    except BaseException as exc:  # noqa: BLE001 - reported to the test
+    except BaseException as exc:
         out.put((os.getpid(), None, 0, repr(exc)))
     finally:
         svc.close()
 
 
-@pytest.mark.parametrize("mode", [
-    "scan",
-    # SQLite has no advisory lock: its plain scan already runs without one
-    pytest.param("scan-without-lock", marks=pytest.mark.postgresql_only),
-    "tick",
-])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "scan",
+        # SQLite has no advisory lock: its plain scan already runs without one
+        pytest.param("scan-without-lock", marks=pytest.mark.postgresql_only),
+        "tick",
+    ],
+)
 def test_processes_scanning_at_the_same_moment_create_each_alert_once(world, database_url, tmp_path, mode):
     n_cases, n_procs = 12, 4
     for i in range(n_cases):
@@ -200,8 +216,10 @@ def test_processes_scanning_at_the_same_moment_create_each_alert_once(world, dat
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(n_procs), ctx.Queue()
     moment = at(2025, 10, 21, 9).isoformat()
-    procs = [ctx.Process(target=_in_process, args=(database_url, str(tmp_path / f"p{i}"), mode, moment, barrier, out))
-             for i in range(n_procs)]
+    procs = [
+        ctx.Process(target=_in_process, args=(database_url, str(tmp_path / f"p{i}"), mode, moment, barrier, out))
+        for i in range(n_procs)
+    ]
     for p in procs:
         p.start()
     try:
@@ -223,11 +241,16 @@ def test_processes_scanning_at_the_same_moment_create_each_alert_once(world, dat
 
 # -- the daily work: the calendar's next year ---------------------------------------------------
 
-OVERRIDE_2027 = {"years": {2027: {
-    "effective": "2026-11-10", "source": "测试用安排（非真实）",
-    "holidays": ["2027-01-01..2027-01-04", "2027-02-06..2027-02-12"],  # a bridging Monday off
-    "workdays": ["2027-02-14"],
-}}}
+OVERRIDE_2027 = {
+    "years": {
+        2027: {
+            "effective": "2026-11-10",
+            "source": "测试用安排（非真实）",
+            "holidays": ["2027-01-01..2027-01-04", "2027-02-06..2027-02-12"],  # a bridging Monday off
+            "workdays": ["2027-02-14"],
+        }
+    }
+}
 
 
 def with_calendar(svc, calendar: WorkCalendar):
@@ -384,10 +407,21 @@ def test_an_app_owning_its_services_runs_the_scheduler(world, database_url, tmp_
 
 
 def test_fundflow_scheduler_runs_until_sigterm(world, database_url, tmp_path):
-    env = {**os.environ, "FUNDFLOW_DATABASE_URL": database_url, "FUNDFLOW_DATA_DIR": str(tmp_path / "proc"),
-           "FUNDFLOW_SCHEDULER": "off", "FUNDFLOW_SCAN_INTERVAL_SECONDS": "3600"}
-    proc = subprocess.Popen([sys.executable, "-m", "fundflow.cli", "scheduler"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "FUNDFLOW_DATABASE_URL": database_url,
+        "FUNDFLOW_DATA_DIR": str(tmp_path / "proc"),
+        "FUNDFLOW_SCHEDULER": "off",
+        "FUNDFLOW_SCAN_INTERVAL_SECONDS": "3600",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fundflow.cli", "scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         held = wait_for(lambda: lease(world.svc), timeout=60)
         assert held.holder.split(":")[1] == str(proc.pid)
@@ -466,8 +500,13 @@ def test_fundflow_demo_prints_the_addresses_of_the_port_it_serves(world, run_cli
 
     from fundflow.service import seed
 
-    monkeypatch.setattr(seed, "seed_demo", lambda svc, now, reset=False: types.SimpleNamespace(
-        summary=lambda base: seed.SeedResult.summary(_empty_seed_result(), base)))
+    monkeypatch.setattr(
+        seed,
+        "seed_demo",
+        lambda svc, now, reset=False: types.SimpleNamespace(
+            summary=lambda base: seed.SeedResult.summary(_empty_seed_result(), base)
+        ),
+    )
     result, _ = run_cli("demo", "--no-serve", "--port", "8765")
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:8765/docs" in result.stdout and "http://127.0.0.1:8765/login" in result.stdout

@@ -32,14 +32,21 @@ SEED = 20260302
 
 with open(Path(__file__).resolve().parents[2] / "schemathesis.toml", "rb") as f:
     PROJECT = tomllib.load(f)  # what `st run` reads: the checks' configuration
-CONFIG = SchemathesisConfig.from_dict({
-    **PROJECT,
-    "seed": SEED,
-    "generation": {"max-examples": EXAMPLES_PER_OPERATION, "deterministic": True, "database": "none", "no-shrink": True,
-                   "mode": "all"},
-    "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
-    "warnings": False,
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        **PROJECT,
+        "seed": SEED,
+        "generation": {
+            "max-examples": EXAMPLES_PER_OPERATION,
+            "deterministic": True,
+            "database": "none",
+            "no-shrink": True,
+            "mode": "all",
+        },
+        "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+        "warnings": False,
+    }
+)
 
 # The schema is read at import, before any database exists: the app starts with services that
 # are never connected, and the fixture below swaps in the seeded SQLite world's.
@@ -104,8 +111,10 @@ def test_the_run_is_bounded_and_authenticated_at_city_level(seeded):
 def test_non_finite_numbers_in_case_data_are_refused_not_stored(world, number):
     """Python's JSON parser (and so the API's) accepts these, JSON does not: once stored, every
     answer showing the case failed with a 500. Found while looking for 5xx beyond the schema."""
-    body = ('{"definition": "fire_hazard_emergency", "community_id": %d, "title": "消火栓", "data": {"depth": %s}}'
-            % (world.ids["community_a"], number))
+    body = '{"definition": "fire_hazard_emergency", "community_id": %d, "title": "消火栓", "data": {"depth": %s}}' % (
+        world.ids["community_a"],
+        number,
+    )
     r = world.client.post("/api/v1/cases", content=body, headers=world.h("so", **{"Content-Type": "application/json"}))
     assert r.status_code == 422 and r.json()["code"] == "invalid_case_data", r.text
     listed = world.client.get("/api/v1/cases", headers=world.h("so")).json()
@@ -122,7 +131,9 @@ def test_every_operation_documents_its_errors_with_one_schema():
             codes = set(op["responses"])
             if path.startswith("/api/v1/"):
                 assert {"401", "422"} <= codes, (method, path, codes)
-                assert op["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+                assert op["responses"]["422"]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"
+                }
             if "{" in path:
                 assert "404" in codes, (method, path)
             if "requestBody" in op:

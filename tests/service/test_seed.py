@@ -17,7 +17,16 @@ from fundflow.service.db import transaction
 from fundflow.service.migrate import upgrade
 from fundflow.service.seed import DEMO_PASSWORD, seed_demo
 from fundflow.service.tables import (
-    ApiToken, Case, Community, District, Document, Event, Household, LedgerEntry, StreetOffice, User,
+    ApiToken,
+    Case,
+    Community,
+    District,
+    Document,
+    Event,
+    Household,
+    LedgerEntry,
+    StreetOffice,
+    User,
 )
 from fundflow.service.usecases import ledger, queries, users
 
@@ -75,8 +84,9 @@ def test_every_stage_and_outcome(seeded):
     svc, _ = seeded
     d = svc.registry.get(FIRE)
     with transaction(svc.sessions) as s:
-        rows = s.exec(select(Case.state, Case.outcome, Case.suspended_since, Case.closed)
-                      .where(Case.definition_id == FIRE)).all()
+        rows = s.exec(
+            select(Case.state, Case.outcome, Case.suspended_since, Case.closed).where(Case.definition_id == FIRE)
+        ).all()
     states = {r[0] for r in rows}
     for st in d.states.values():
         if not st.terminal:
@@ -139,8 +149,16 @@ def test_history_is_consistent(seeded):
 def test_tokens_and_passwords(seeded):
     svc, result = seeded
     roles = {r[0] for r in result.users}
-    assert roles == {"street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
-                     "property_company", "housing_bureau", "admin"}
+    assert roles == {
+        "street_office",
+        "fund_center",
+        "fire_rescue",
+        "residents_committee",
+        "owners_committee",
+        "property_company",
+        "housing_bureau",
+        "admin",
+    }
     assert sum(1 for r in result.users if r[0] == "street_office") == 2
     for role, username, _display, _org, token in result.users:
         user = users.authenticate(svc, token, NOW)

@@ -23,19 +23,19 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
+from fundflow.http.deps import get_now
 from fundflow.service import backup as bk
 from fundflow.service import context
-from fundflow.http.deps import get_now
 from fundflow.service.audit import GENESIS, event_hash
 from fundflow.service.config import Settings, get_settings
 from fundflow.service.context import build_services
+from fundflow.service.db import transaction
 from fundflow.service.integrity.checkpoints import write_checkpoint
 from fundflow.service.integrity.facts import case_digest
 from fundflow.service.integrity.keys import generate
 from fundflow.service.integrity.verify import verify_state
 from fundflow.service.scheduler import tick
 from fundflow.service.tables import Case, Channel, Event
-from fundflow.service.db import transaction
 from tests.service.conftest import NOW, _wipe
 from tests.service.test_delivery import Receiver
 from tests.service.test_money import Flow
@@ -156,20 +156,37 @@ def rechain(svc, case_id: int) -> None:
     evs = events_of(svc, case_id)
     with svc.db.begin() as conn:
         for e in evs:
-            h = event_hash(e.case_id, e.seq, e.trigger, e.from_state, e.to_state, e.user_id, e.user_name, e.role, e.org,
-                           e.data, e.comment, e.at, prev, e.facts)
-            conn.execute(text("UPDATE events SET prev_hash = :p, hash = :h WHERE id = :i"), {"p": prev, "h": h, "i": e.id})
+            h = event_hash(
+                e.case_id,
+                e.seq,
+                e.trigger,
+                e.from_state,
+                e.to_state,
+                e.user_id,
+                e.user_name,
+                e.role,
+                e.org,
+                e.data,
+                e.comment,
+                e.at,
+                prev,
+                e.facts,
+            )
+            conn.execute(
+                text("UPDATE events SET prev_hash = :p, hash = :h WHERE id = :i"), {"p": prev, "h": h, "i": e.id}
+            )
             prev = h
-        conn.execute(text("UPDATE cases SET head_hash = :h, event_count = :n WHERE id = :c"),
-                     {"h": prev, "n": len(evs), "c": case_id})
+        conn.execute(
+            text("UPDATE cases SET head_hash = :h, event_count = :n WHERE id = :c"),
+            {"h": prev, "n": len(evs), "c": case_id},
+        )
 
 
 def refact_case(svc, case_id: int) -> None:
     """Make the newest event's digest of the case row match the (edited) row, then rechain."""
     with transaction(svc.sessions) as s:
         case = s.get(Case, case_id)
-        last = s.exec(select(Event).where(Event.case_id == case_id)
-                      .order_by(Event.seq.desc())).first()
+        last = s.exec(select(Event).where(Event.case_id == case_id).order_by(Event.seq.desc())).first()
         facts = dict(last.facts, case=case_digest(case))
     sql(svc, f"UPDATE events SET facts = {jsonb(svc)} WHERE id = :i", data=json.dumps(facts), i=last.id)
     rechain(svc, case_id)
@@ -180,14 +197,22 @@ def refact_case(svc, case_id: int) -> None:
 
 def edit_event_and_recompute_every_hash(e: Estate):
     ev = events_of(e.svc, e.b)[3]
-    sql(e.svc, f"UPDATE events SET data = {jsonb(e.svc)} WHERE id = :i",
-        data=json.dumps(dict(ev.data, notice_no="株消隐字〔2026〕999号")), i=ev.id)
+    sql(
+        e.svc,
+        f"UPDATE events SET data = {jsonb(e.svc)} WHERE id = :i",
+        data=json.dumps(dict(ev.data, notice_no="株消隐字〔2026〕999号")),
+        i=ev.id,
+    )
     rechain(e.svc, e.b)
     return "altered", e.b
 
 
 def edit_event_actor(e: Estate):
-    sql(e.svc, "UPDATE events SET user_name = 'someone_else', role = 'fund_center' WHERE case_id = :c AND seq = 4", c=e.b)
+    sql(
+        e.svc,
+        "UPDATE events SET user_name = 'someone_else', role = 'fund_center' WHERE case_id = :c AND seq = 4",
+        c=e.b,
+    )
     return "altered", e.b
 
 
@@ -198,13 +223,43 @@ def forge_appended_event(e: Estate):
         facts = {"case": case_digest(case)}
         seq = case.event_count + 1
     data = {"reason": "补充说明"}
-    h = event_hash(e.b, seq, "add_note", last.to_state, last.to_state, None, "系统", "system", None, data, None,
-                   last.at, last.hash, facts)
-    sql(e.svc, "INSERT INTO events (case_id, seq, trigger, label, from_state, to_state, user_id, user_name, role, org, "
-               f"data, comment, at, prev_hash, hash, facts) VALUES (:c, :s, 'add_note', '补充', :f, :f, NULL, '系统', "
-               f"'system', NULL, {jsonb(e.svc)}, NULL, :at, :p, :h, {jsonb(e.svc).replace(':data', ':facts')})",
-        c=e.b, s=seq, f=last.to_state, data=json.dumps(data), at=last.at, p=last.hash, h=h, facts=json.dumps(facts))
-    sql(e.svc, "UPDATE cases SET event_count = :n, head_hash = :h, version = version + 1 WHERE id = :c", n=seq, h=h, c=e.b)
+    h = event_hash(
+        e.b,
+        seq,
+        "add_note",
+        last.to_state,
+        last.to_state,
+        None,
+        "系统",
+        "system",
+        None,
+        data,
+        None,
+        last.at,
+        last.hash,
+        facts,
+    )
+    sql(
+        e.svc,
+        "INSERT INTO events (case_id, seq, trigger, label, from_state, to_state, user_id, user_name, role, org, "
+        f"data, comment, at, prev_hash, hash, facts) VALUES (:c, :s, 'add_note', '补充', :f, :f, NULL, '系统', "
+        f"'system', NULL, {jsonb(e.svc)}, NULL, :at, :p, :h, {jsonb(e.svc).replace(':data', ':facts')})",
+        c=e.b,
+        s=seq,
+        f=last.to_state,
+        data=json.dumps(data),
+        at=last.at,
+        p=last.hash,
+        h=h,
+        facts=json.dumps(facts),
+    )
+    sql(
+        e.svc,
+        "UPDATE cases SET event_count = :n, head_hash = :h, version = version + 1 WHERE id = :c",
+        n=seq,
+        h=h,
+        c=e.b,
+    )
     return "inserted", e.b
 
 
@@ -227,8 +282,16 @@ def delete_last_event_and_reset_the_case(e: Estate):
     last, before = evs[-1], evs[-2]
     sql(e.svc, "DELETE FROM documents WHERE id = (SELECT MAX(id) FROM documents WHERE case_id = :c)", c=e.b)
     sql(e.svc, "DELETE FROM events WHERE id = :i", i=last.id)
-    sql(e.svc, "UPDATE cases SET event_count = :n, head_hash = :h, state = :st, version = version - 1, updated_at = :at "
-               "WHERE id = :c", n=before.seq, h=before.hash, st=before.to_state, at=before.at, c=e.b)
+    sql(
+        e.svc,
+        "UPDATE cases SET event_count = :n, head_hash = :h, state = :st, version = version - 1, updated_at = :at "
+        "WHERE id = :c",
+        n=before.seq,
+        h=before.hash,
+        st=before.to_state,
+        at=before.at,
+        c=e.b,
+    )
     return "deleted", e.b
 
 
@@ -261,26 +324,43 @@ def swap_seq(e: Estate):
 
 
 def edit_stage_due_date(e: Estate):
-    sql(e.svc, "UPDATE stages SET due_date = :d, due_at = :t WHERE case_id = :c AND left_at IS NULL",
-        d=(NOW + timedelta(days=300)).date(), t=NOW + timedelta(days=300), c=e.b)
+    sql(
+        e.svc,
+        "UPDATE stages SET due_date = :d, due_at = :t WHERE case_id = :c AND left_at IS NULL",
+        d=(NOW + timedelta(days=300)).date(),
+        t=NOW + timedelta(days=300),
+        c=e.b,
+    )
     return "out_of_step", e.b
 
 
 def edit_stage_history(e: Estate):
-    sql(e.svc, "UPDATE stages SET entered_at = :t WHERE id = (SELECT MIN(id) FROM stages WHERE case_id = :c)",
-        t=NOW - timedelta(days=40), c=e.a)
+    sql(
+        e.svc,
+        "UPDATE stages SET entered_at = :t WHERE id = (SELECT MIN(id) FROM stages WHERE case_id = :c)",
+        t=NOW - timedelta(days=40),
+        c=e.a,
+    )
     return "out_of_step", e.a
 
 
 def edit_suspension(e: Estate):
-    sql(e.svc, "UPDATE stages SET suspended_days = 0, suspended_working_days = 0 WHERE case_id = :c AND left_at IS NULL",
-        c=e.c)
+    sql(
+        e.svc,
+        "UPDATE stages SET suspended_days = 0, suspended_working_days = 0 WHERE case_id = :c AND left_at IS NULL",
+        c=e.c,
+    )
     return "out_of_step", e.c
 
 
 def insert_stage_row(e: Estate):
-    sql(e.svc, "INSERT INTO stages (case_id, state, entered_at, provisional, suspended_working_days, suspended_days) "
-               "VALUES (:c, 'site_survey', :t, false, 0, 0)", c=e.b, t=NOW)
+    sql(
+        e.svc,
+        "INSERT INTO stages (case_id, state, entered_at, provisional, suspended_working_days, suspended_days) "
+        "VALUES (:c, 'site_survey', :t, false, 0, 0)",
+        c=e.b,
+        t=NOW,
+    )
     return "inserted", e.b
 
 
@@ -302,8 +382,12 @@ def edit_household_balance(e: Estate):
 
 
 def edit_ledger_entry(e: Estate):
-    sql(e.svc, "UPDATE ledger_entries SET amount = amount - 100, balance_after = balance_after + 100 "
-               "WHERE id = (SELECT MIN(id) FROM ledger_entries WHERE case_id = :c)", c=e.a)
+    sql(
+        e.svc,
+        "UPDATE ledger_entries SET amount = amount - 100, balance_after = balance_after + 100 "
+        "WHERE id = (SELECT MIN(id) FROM ledger_entries WHERE case_id = :c)",
+        c=e.a,
+    )
     return "out_of_step", e.a
 
 
@@ -319,11 +403,23 @@ def edit_household_frozen(e: Estate):
 
 def forge_journal_entry(e: Estate):
     """A debit added to case A's journal under the event that made its payment."""
-    row = one(e.svc, "SELECT household_id, event_seq, balance_after, frozen_after, at FROM ledger_entries "
-                     "WHERE case_id = :c AND kind = 'debit' ORDER BY id DESC", c=e.a)
-    sql(e.svc, "INSERT INTO ledger_entries (household_id, case_id, event_seq, kind, amount, balance_after, frozen_after, "
-               "at) VALUES (:h, :c, :s, 'debit', 100, :b, :f, :at)", h=row[0], c=e.a, s=row[1], b=row[2] - 100,
-        f=row[3], at=row[4])
+    row = one(
+        e.svc,
+        "SELECT household_id, event_seq, balance_after, frozen_after, at FROM ledger_entries "
+        "WHERE case_id = :c AND kind = 'debit' ORDER BY id DESC",
+        c=e.a,
+    )
+    sql(
+        e.svc,
+        "INSERT INTO ledger_entries (household_id, case_id, event_seq, kind, amount, balance_after, frozen_after, "
+        "at) VALUES (:h, :c, :s, 'debit', 100, :b, :f, :at)",
+        h=row[0],
+        c=e.a,
+        s=row[1],
+        b=row[2] - 100,
+        f=row[3],
+        at=row[4],
+    )
     return "inserted", e.a
 
 
@@ -355,8 +451,12 @@ def delete_meeting_vote(e: Estate):
 
 
 def edit_document_row(e: Estate):
-    sql(e.svc, "UPDATE documents SET filename = '伪造.pdf', size = size + 1 WHERE id = "
-               "(SELECT MIN(id) FROM documents WHERE case_id = :c)", c=e.b)
+    sql(
+        e.svc,
+        "UPDATE documents SET filename = '伪造.pdf', size = size + 1 WHERE id = "
+        "(SELECT MIN(id) FROM documents WHERE case_id = :c)",
+        c=e.b,
+    )
     return "out_of_step", e.b
 
 
@@ -396,13 +496,37 @@ def roll_back_the_database_past_a_witnessed_checkpoint(e: Estate):
 
 
 CORPUS = [
-    edit_event_and_recompute_every_hash, edit_event_actor, forge_appended_event, forge_event_numbered_past_the_checkpoint,
-    delete_middle_event, delete_last_event_and_reset_the_case, delete_whole_case, swap_events_and_recompute, swap_seq,
-    edit_stage_due_date, edit_stage_history, edit_suspension, insert_stage_row, edit_money_columns,
-    edit_money_and_recompute_the_digest, edit_household_balance, edit_household_frozen, edit_ledger_entry,
-    delete_ledger_entry, forge_journal_entry, edit_case_data,
-    edit_case_title, rewind_case_state, edit_meeting_vote, delete_meeting_vote, edit_document_row, change_document_file,
-    delete_document_file, alter_checkpoint_row, delete_newest_checkpoint, roll_back_the_database_past_a_witnessed_checkpoint,
+    edit_event_and_recompute_every_hash,
+    edit_event_actor,
+    forge_appended_event,
+    forge_event_numbered_past_the_checkpoint,
+    delete_middle_event,
+    delete_last_event_and_reset_the_case,
+    delete_whole_case,
+    swap_events_and_recompute,
+    swap_seq,
+    edit_stage_due_date,
+    edit_stage_history,
+    edit_suspension,
+    insert_stage_row,
+    edit_money_columns,
+    edit_money_and_recompute_the_digest,
+    edit_household_balance,
+    edit_household_frozen,
+    edit_ledger_entry,
+    delete_ledger_entry,
+    forge_journal_entry,
+    edit_case_data,
+    edit_case_title,
+    rewind_case_state,
+    edit_meeting_vote,
+    delete_meeting_vote,
+    edit_document_row,
+    change_document_file,
+    delete_document_file,
+    alter_checkpoint_row,
+    delete_newest_checkpoint,
+    roll_back_the_database_past_a_witnessed_checkpoint,
 ]
 
 
@@ -481,17 +605,26 @@ def test_each_checkpoint_reaches_the_witness_and_a_rollback_shows_against_its_co
     receiver = Receiver()
     receiver.start()
     try:
-        svc = build_services(Settings(database_url=database_url, data_dir=tmp_path / "data", signing_key_file=key_file,
-                                      witness_channel="审计见证",
-                                      webhook_allowed_hosts="127.0.0.1"))  # the local receiver
+        svc = build_services(
+            Settings(
+                database_url=database_url,
+                data_dir=tmp_path / "data",
+                signing_key_file=key_file,
+                witness_channel="审计见证",
+                webhook_allowed_hosts="127.0.0.1",
+            )
+        )  # the local receiver
         _wipe(svc)
         try:
             from tests.service.conftest import build_world
 
             world = build_world(svc)
             with transaction(svc.sessions) as s:
-                s.add(Channel(name="审计见证", kind="webhook", target=receiver.url("/witness"), role="witness",
-                              created_at=NOW))
+                s.add(
+                    Channel(
+                        name="审计见证", kind="webhook", target=receiver.url("/witness"), role="witness", created_at=NOW
+                    )
+                )
             flow = Flow(world)
             case = flow.open()
             bk.backup(svc.settings, tmp_path / "old-backup")
@@ -557,14 +690,14 @@ def test_concurrent_checkpoints_number_every_event_once(estate):
         try:
             for i in range(6):
                 write_checkpoint(svc, flow.now + timedelta(minutes=10 * i + k), force=True)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     def writer():
         try:
             for _ in range(8):
                 flow.doc(estate.b, "budget")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             done.set()

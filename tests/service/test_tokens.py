@@ -30,7 +30,9 @@ def test_api_tokens_expire_after_90_days_by_default(world, clock):
     users.revoke_tokens(world.svc, "fc")
     world.tokens["fc"] = users.new_api_token(world.svc, "fc", NOW)
     with world.svc.sessions() as s:
-        row = s.exec(select(ApiToken).where(ApiToken.user_id == world.ids["user_fc"], ApiToken.revoked.is_(False))).one()
+        row = s.exec(
+            select(ApiToken).where(ApiToken.user_id == world.ids["user_fc"], ApiToken.revoked.is_(False))
+        ).one()
     assert row.expires_at == NOW + timedelta(days=90)
     clock(NOW + timedelta(days=90) - timedelta(seconds=1))
     assert me(world, world.tokens["fc"]) == 200

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import uvicorn
 
@@ -36,7 +36,7 @@ def _free_port() -> int:
 def test_the_walkthrough_takes_a_case_with_offline_dates_to_its_final_payment_twice_in_a_row(tmp_path):
     svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", data_dir=tmp_path))
     upgrade(svc.db)
-    seed_demo(svc, datetime.now(timezone.utc))
+    seed_demo(svc, datetime.now(UTC))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(services=svc), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -46,9 +46,16 @@ def test_the_walkthrough_takes_a_case_with_offline_dates_to_its_final_payment_tw
             if server.started:
                 break
             time.sleep(0.05)
-        runs = [subprocess.run(["bash", str(ROOT / "docs" / "walkthrough.sh")], capture_output=True, text=True,
-                               timeout=120, env={**os.environ, "API": f"http://127.0.0.1:{port}/api/v1"})
-                for _ in range(2)]
+        runs = [
+            subprocess.run(
+                ["bash", str(ROOT / "docs" / "walkthrough.sh")],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "API": f"http://127.0.0.1:{port}/api/v1"},
+            )
+            for _ in range(2)
+        ]
     finally:
         server.should_exit = True
         thread.join(10)

@@ -20,26 +20,31 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
 import uvicorn
 
+from fundflow.domain.tz import SHANGHAI
 from fundflow.http.app import create_app
 from fundflow.service.config import Settings
 from fundflow.service.context import build_services
 from fundflow.service.migrate import upgrade
 from fundflow.service.seed import DEMO_PASSWORD, seed_demo
 from fundflow.service.usecases import alerts
-from fundflow.domain.tz import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1366, "height": 768}
 
 
@@ -81,9 +86,9 @@ class Live:
     svc: object
     browser: object
     sync_api: object
-    sessions: dict[str, "Session"] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
 
-    def as_(self, username: str) -> "Session":
+    def as_(self, username: str) -> Session:
         if username not in self.sessions:
             self.sessions[username] = Session(self, username)
         return self.sessions[username]
@@ -104,8 +109,9 @@ class Session:
 
     def _console(self, message) -> None:
         # a 4xx answer (a refusal: 409; a case out of reach: 404) is logged by the browser, and meant
-        if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded "
-                                                                    "with a status of 4"):
+        if message.type == "error" and not message.text.startswith(
+            "Failed to load resource: the server responded with a status of 4"
+        ):
             self.errors.append(f"console: {message.text}")
 
     @property
@@ -138,8 +144,16 @@ class Session:
         page = self.page
         filename = filename or f"{doc_type}.pdf"
         page.select_option("#d-type", doc_type)
-        page.set_input_files("#d-file", files=[{"name": filename, "mimeType": "application/pdf",
-                                                "buffer": content or b"%PDF-1.4 fundflow browser test"}])
+        page.set_input_files(
+            "#d-file",
+            files=[
+                {
+                    "name": filename,
+                    "mimeType": "application/pdf",
+                    "buffer": content or b"%PDF-1.4 fundflow browser test",
+                }
+            ],
+        )
         label = page.locator(f'#d-type option[value="{doc_type}"]').inner_text().split("（本环节")[0]
         page.locator("#documents form button[type=submit]").click()
         self.expect(page.locator(".flash.ok")).to_contain_text(f"上传材料：{label}")
@@ -190,10 +204,11 @@ def live(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     svc = build_services(Settings(database_url=f"sqlite:///{root / 'demo.db'}", data_dir=root / "data"))
     upgrade(svc.db)
-    seed_demo(svc, datetime.now(timezone.utc))
-    alerts.scan(svc, datetime.now(timezone.utc))  # what the scheduler does: the overdue cases' alerts
-    server = uvicorn.Server(uvicorn.Config(create_app(services=svc), host="127.0.0.1", port=_free_port(),
-                                           log_level="warning"))
+    seed_demo(svc, datetime.now(UTC))
+    alerts.scan(svc, datetime.now(UTC))  # what the scheduler does: the overdue cases' alerts
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services=svc), host="127.0.0.1", port=_free_port(), log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):
@@ -254,22 +269,39 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
     fr.shot("05-todo-fire-authority")
     fr.page.get_by_role("link", name="1栋消防水泵无法启动").first.click()
     fr.upload("fire_notice", "重大火灾隐患通知书.pdf")
-    fr.act("confirm_major", "现场查勘", notice_no="株荷消隐字〔2026〕18号", finding_route="direct",
-           hazard_elements="消防水泵无法启动")
+    fr.act(
+        "confirm_major",
+        "现场查勘",
+        notice_no="株荷消隐字〔2026〕18号",
+        finding_route="direct",
+        hazard_elements="消防水泵无法启动",
+    )
 
     # 3. site survey; 4. the joint meeting, each party's vote, minutes, decision
     so.case(case_id)
     so.upload("site_record")
     so.act("complete_survey", "六方联席会议", survey_date=today, survey_findings="水泵电机烧毁")
-    for party in ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
-                  "property_company"):
+    for party in (
+        "street_office",
+        "fund_center",
+        "fire_rescue",
+        "residents_committee",
+        "owners_committee",
+        "property_company",
+    ):
         so.vote(party)
     so.upload("meeting_minutes")
     so.upload("sign_in_sheet")
     so.expect(so.page.locator("#meeting")).not_to_contain_text("尚未登记")
     so.shot("06-case-joint-meeting", full=True)
-    so.act("meeting_approve", "编制维修方案与预算", paying_scope=["1栋"], scope_reason="水泵仅供1栋使用，由1栋业主分摊",
-           budget_estimate="86000", implementer="property_company")
+    so.act(
+        "meeting_approve",
+        "编制维修方案与预算",
+        paying_scope=["1栋"],
+        scope_reason="水泵仅供1栋使用，由1栋业主分摊",
+        budget_estimate="86000",
+        implementer="property_company",
+    )
     so.expect(so.page.locator("#case-scope")).to_have_text("1栋")
 
     # 5. plan and budget by the property company; cost review and fund review by the fund center
@@ -495,7 +527,11 @@ def test_a_file_over_the_limit_is_refused_in_place_keeping_what_was_typed(live):
     so.goto("/cases/new")
     page.fill("#n-title", "地下车库喷淋管道锈蚀")
     page.fill("#n-description", "喷淋末端试水压力不足")
-    big = {"name": "整改方案扫描件.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 " + b"0" * (21 * 1024 * 1024)}
+    big = {
+        "name": "整改方案扫描件.pdf",
+        "mimeType": "application/pdf",
+        "buffer": b"%PDF-1.4 " + b"0" * (21 * 1024 * 1024),
+    }
     page.set_input_files("#n-photos", files=[big])
     page.get_by_role("button", name="提交上报").click()
     error = page.locator("form .upload-error")
@@ -557,8 +593,10 @@ def test_an_amount_in_words_is_refused_without_python_quotes(live):
 def test_the_dashboard_adds_up_and_counts_communities(live):
     hb = live.as_("housing_bureau")
     hb.goto("/dashboard")
-    n = {k: int(hb.page.locator(f"#kpi-{k}").inner_text()) for k in
-         ("started", "finished", "in-progress", "ended", "communities", "communities-finished")}
+    n = {
+        k: int(hb.page.locator(f"#kpi-{k}").inner_text())
+        for k in ("started", "finished", "in-progress", "ended", "communities", "communities-finished")
+    }
     assert n["started"] == n["finished"] + n["in-progress"] + n["ended"], n
     assert 0 < n["communities-finished"] <= n["communities"] <= n["started"]
     hb.expect(hb.page.locator("#kpi-sum")).to_contain_text(f"发起 {n['started']} 件")
@@ -605,45 +643,52 @@ def test_the_api_docs_and_the_diagram_work_without_internet(live):
 
 
 def _street_office_user(live: Live, case_id: int) -> str:
-    from fundflow.service.tables import Case, User
     from sqlmodel import select
+
+    from fundflow.service.tables import Case, User
 
     with live.svc.sessions() as s:
         case = s.get(Case, case_id)
-        return s.exec(select(User.username).where(User.role == "street_office", User.org_level == "street_office",
-                                                  User.org_id == case.street_office_id)).first()
+        return s.exec(
+            select(User.username).where(
+                User.role == "street_office", User.org_level == "street_office", User.org_id == case.street_office_id
+            )
+        ).first()
 
 
 def _open_case(live: Live, username: str) -> int:
-    from fundflow.service.usecases import queries
-    from fundflow.service.tables import User
     from sqlmodel import select
+
+    from fundflow.service.tables import User
+    from fundflow.service.usecases import queries
 
     with live.svc.sessions() as s:
         user = s.exec(select(User).where(User.username == username)).one()
-    items = queries.list_cases(live.svc, user, now=datetime.now(timezone.utc), include_closed=False)["items"]
+    items = queries.list_cases(live.svc, user, now=datetime.now(UTC), include_closed=False)["items"]
     return next(i["id"] for i in items if not i["suspended"])
 
 
 def _case_in_state(live: Live, state: str, username: str) -> int | None:
-    from fundflow.service.usecases import queries
-    from fundflow.service.tables import User
     from sqlmodel import select
+
+    from fundflow.service.tables import User
+    from fundflow.service.usecases import queries
 
     with live.svc.sessions() as s:
         user = s.exec(select(User).where(User.username == username)).one()
-    items = queries.list_cases(live.svc, user, now=datetime.now(timezone.utc), state=state)["items"]
+    items = queries.list_cases(live.svc, user, now=datetime.now(UTC), state=state)["items"]
     return items[0]["id"] if items else None
 
 
 def _case_id(live: Live, title: str) -> int:
-    from fundflow.service.usecases import queries
-    from fundflow.service.tables import User
     from sqlmodel import select
+
+    from fundflow.service.tables import User
+    from fundflow.service.usecases import queries
 
     with live.svc.sessions() as s:
         fc = s.exec(select(User).where(User.username == "fund_center")).one()
-    items = queries.list_cases(live.svc, fc, now=datetime.now(timezone.utc), q=title)["items"]
+    items = queries.list_cases(live.svc, fc, now=datetime.now(UTC), q=title)["items"]
     return items[0]["id"]
 
 
@@ -658,5 +703,9 @@ def _png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -51,7 +51,9 @@ def test_login_page_is_chinese_and_every_field_has_a_label(web):
 def test_a_password_login_keeps_the_token_in_an_httponly_lax_cookie(web):
     client = web.anonymous()
     token = csrf_of(client.get("/login?next=/cases").text)
-    r = client.post("/login", data={"username": "so", "password": "password-123", "csrf_token": token, "next": "/cases"})
+    r = client.post(
+        "/login", data={"username": "so", "password": "password-123", "csrf_token": token, "next": "/cases"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/cases"
     cookie = [c for c in r.headers.get_list("set-cookie") if c.startswith("fundflow_token=")][0].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
@@ -78,8 +80,9 @@ def test_login_requires_the_login_forms_csrf_token(web):
 def test_login_does_not_redirect_off_site(web):
     client = web.anonymous()
     token = csrf_of(client.get("/login").text)
-    r = client.post("/login", data={"username": "so", "password": "password-123", "csrf_token": token,
-                                    "next": "//evil.example/"})
+    r = client.post(
+        "/login", data={"username": "so", "password": "password-123", "csrf_token": token, "next": "//evil.example/"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
@@ -93,8 +96,9 @@ def test_logout_needs_the_csrf_token_and_then_clears_the_cookie(web):
 
 def test_a_failed_partial_update_replaces_the_main_content_with_the_message(web):
     case_id = open_case(web)
-    r = web.as_("so").post(f"/cases/{case_id}/actions/withdraw", data={"reason": "业主自行维修"},
-                           headers={"HX-Request": "true"})
+    r = web.as_("so").post(
+        f"/cases/{case_id}/actions/withdraw", data={"reason": "业主自行维修"}, headers={"HX-Request": "true"}
+    )
     assert r.status_code == 403 and r.headers["HX-Retarget"] == "#main" and r.headers["HX-Reswap"] == "innerHTML"
     assert r.text.lstrip().startswith('<div class="card" role="alert"') and "<html" not in r.text
 
@@ -109,7 +113,9 @@ def test_an_expired_session_under_htmx_is_sent_to_the_login_page(web):
 def test_the_csrf_token_of_one_session_does_not_work_in_another(web):
     case_id = open_case(web)
     foreign = web.csrf("so")  # the street office's token, replayed by the fire authority
-    r = web.as_("fr").post(f"/cases/{case_id}/actions/not_major", data={"csrf_token": foreign, "reason": "不构成重大隐患"})
+    r = web.as_("fr").post(
+        f"/cases/{case_id}/actions/not_major", data={"csrf_token": foreign, "reason": "不构成重大隐患"}
+    )
     assert r.status_code == 403 and "CSRF" in r.text
     assert case_uc.get_case(web.svc, load_user(web.svc, web.ids["user_fr"]), case_id, NOW)["state"] == "reported"
 
@@ -117,14 +123,19 @@ def test_the_csrf_token_of_one_session_does_not_work_in_another(web):
 def test_no_form_post_is_taken_without_the_csrf_token(web):
     case_id = open_case(web)
     client = web.as_("so")
-    posts = [(f"/cases/{case_id}/actions/withdraw", {"reason": "业主自行维修"}),
-             (f"/cases/{case_id}/votes", {"party": "street_office", "vote": "agree"}),
-             ("/cases/new", {"community_id": str(web.ids["community_a"]), "title": "消火栓无水"})]
+    posts = [
+        (f"/cases/{case_id}/actions/withdraw", {"reason": "业主自行维修"}),
+        (f"/cases/{case_id}/votes", {"party": "street_office", "vote": "agree"}),
+        ("/cases/new", {"community_id": str(web.ids["community_a"]), "title": "消火栓无水"}),
+    ]
     for path, data in posts:
         r = client.post(path, data=data)
         assert r.status_code == 403, path
-    r = client.post(f"/cases/{case_id}/documents", data={"doc_type": "hazard_photos"},
-                    files={"file": ("a.jpg", b"jpeg", "image/jpeg")})
+    r = client.post(
+        f"/cases/{case_id}/documents",
+        data={"doc_type": "hazard_photos"},
+        files={"file": ("a.jpg", b"jpeg", "image/jpeg")},
+    )
     assert r.status_code == 403
     assert queries.list_cases(web.svc, load_user(web.svc, web.ids["user_so"]), now=NOW)["total"] == 1
     assert "已撤回" not in client.get(f"/cases/{case_id}").text
@@ -141,7 +152,7 @@ def test_my_work_lists_the_cases_waiting_on_my_role_by_due_date_overdue_in_red(w
     page = web.as_("fr").get("/").text
     assert "我的待办" in page and "共 2 件" in page
     assert page.index(f"/cases/{late}") < page.index(f"/cases/{fresh}")  # by due date
-    row = page[page.rindex("<tr", 0, page.index(f"/cases/{late}")):page.index(f"/cases/{late}")]
+    row = page[page.rindex("<tr", 0, page.index(f"/cases/{late}")) : page.index(f"/cases/{late}")]
     assert 'class="overdue"' in row and "已超期" in row
     assert "剩 5 个工作日" in page  # the fresh case
     # the street office's work is elsewhere: neither case waits on it
@@ -176,8 +187,16 @@ def test_the_case_list_filters_and_pages(web):
     for i in range(23):
         open_case(web, f"第{i + 1}号隐患")
     cgt, _ = add_user(web.world, "so_cgt", "street_office", "HT-CGT")
-    other = case_uc.open_case(web.svc, cgt, definition="fire_hazard_emergency", community_id=web.ids["community_b"],
-                              title="茨菇塘小区消火栓无水", data={}, buildings=None, now=NOW).body["id"]
+    other = case_uc.open_case(
+        web.svc,
+        cgt,
+        definition="fire_hazard_emergency",
+        community_id=web.ids["community_b"],
+        title="茨菇塘小区消火栓无水",
+        data={},
+        buildings=None,
+        now=NOW,
+    ).body["id"]
     client = web.as_("fc")  # the fund center sees the whole city
     first = client.get("/cases").text
     assert "共 24 件" in first and "第 1 / 2 页" in first and "下一页" in first
@@ -233,17 +252,24 @@ def test_another_street_office_gets_a_404_page_for_a_case_not_in_its_jurisdictio
         r = web.as_("so_other").get(path)
         assert r.status_code == 404 and "text/html" in r.headers["content-type"]
         assert "案件不存在或不在您的管辖范围内" in r.text
-    r = web.as_("so_other").post(f"/cases/{case_id}/actions/withdraw",
-                                 data={"csrf_token": web.csrf("so_other"), "reason": "越权撤回"})
+    r = web.as_("so_other").post(
+        f"/cases/{case_id}/actions/withdraw", data={"csrf_token": web.csrf("so_other"), "reason": "越权撤回"}
+    )
     assert r.status_code == 404 and "案件不存在或不在您的管辖范围内" in r.text
 
 
 def test_a_refused_action_shows_the_engines_reason_next_to_its_form(web):
     case_id = open_case(web)
     web.flow.doc(case_id, "hazard_photos")  # but not the fire authority's written notice
-    r = web.as_("fr").post(f"/cases/{case_id}/actions/confirm_major", data={
-        "csrf_token": web.csrf("fr"), "notice_no": "株荷消隐字〔2026〕18号", "finding_route": "direct",
-        "hazard_elements": "消防水泵无法启动"})
+    r = web.as_("fr").post(
+        f"/cases/{case_id}/actions/confirm_major",
+        data={
+            "csrf_token": web.csrf("fr"),
+            "notice_no": "株荷消隐字〔2026〕18号",
+            "finding_route": "direct",
+            "hazard_elements": "消防水泵无法启动",
+        },
+    )
     assert r.status_code == 409
     # the guard's own words (it names the document type's id, not its label: reported upstream)
     assert re.search(r"无法办理：</strong>缺少材料[^<]*：(重大火灾隐患通知书|fire_notice)", r.text)
@@ -254,8 +280,11 @@ def test_a_refused_action_shows_the_engines_reason_next_to_its_form(web):
 
 def test_under_htmx_a_refusal_swaps_only_the_case_body(web):
     case_id = open_case(web)
-    r = web.as_("fr").post(f"/cases/{case_id}/actions/confirm_major", headers={"HX-Request": "true"}, data={
-        "csrf_token": web.csrf("fr"), "notice_no": "1", "finding_route": "direct", "hazard_elements": "水泵"})
+    r = web.as_("fr").post(
+        f"/cases/{case_id}/actions/confirm_major",
+        headers={"HX-Request": "true"},
+        data={"csrf_token": web.csrf("fr"), "notice_no": "1", "finding_route": "direct", "hazard_elements": "水泵"},
+    )
     assert r.status_code == 409 and r.text.lstrip().startswith('<div id="case-body">') and "<html" not in r.text
     assert "前须上传" in r.text
 
@@ -269,19 +298,30 @@ def test_an_action_the_page_does_not_offer_is_refused_by_the_engine_with_its_rea
 def test_a_missing_field_names_the_field(web):
     case_id = open_case(web)
     web.flow.doc(case_id, "hazard_photos", "fire_notice")
-    r = web.as_("fr").post(f"/cases/{case_id}/actions/confirm_major", data={
-        "csrf_token": web.csrf("fr"), "notice_no": "株荷消隐字〔2026〕18号", "finding_route": "direct"})
+    r = web.as_("fr").post(
+        f"/cases/{case_id}/actions/confirm_major",
+        data={"csrf_token": web.csrf("fr"), "notice_no": "株荷消隐字〔2026〕18号", "finding_route": "direct"},
+    )
     assert r.status_code == 409 and "请填写“判定要素”" in r.text
-    assert re.search(r'<input id="a-confirm_major-hazard_elements" name="hazard_elements" [^>]*required aria-invalid="true">', r.text)
+    assert re.search(
+        r'<input id="a-confirm_major-hazard_elements" name="hazard_elements" [^>]*required aria-invalid="true">', r.text
+    )
 
 
 def test_a_stale_page_is_told_to_refresh(web):
     case_id = open_case(web)
     web.flow.doc(case_id, "hazard_photos", "fire_notice")
     version = case_uc.get_case(web.svc, load_user(web.svc, web.ids["user_fr"]), case_id, NOW)["version"]
-    r = web.as_("fr").post(f"/cases/{case_id}/actions/confirm_major", data={
-        "csrf_token": web.csrf("fr"), "version": str(version - 1), "notice_no": "1", "finding_route": "direct",
-        "hazard_elements": "水泵"})
+    r = web.as_("fr").post(
+        f"/cases/{case_id}/actions/confirm_major",
+        data={
+            "csrf_token": web.csrf("fr"),
+            "version": str(version - 1),
+            "notice_no": "1",
+            "finding_route": "direct",
+            "hazard_elements": "水泵",
+        },
+    )
     assert r.status_code == 412 and "请刷新后重试" in r.text
 
 
@@ -289,12 +329,22 @@ def test_upload_then_act_moves_the_case_and_the_timeline_shows_it(web):
     case_id = open_case(web)
     fr = web.as_("fr")
     for doc_type in ("hazard_photos", "fire_notice"):
-        r = fr.post(f"/cases/{case_id}/documents", data={"csrf_token": web.csrf("fr"), "doc_type": doc_type},
-                    files={"file": (f"{doc_type}.pdf", b"%PDF-1.4 test", "application/pdf")})
+        r = fr.post(
+            f"/cases/{case_id}/documents",
+            data={"csrf_token": web.csrf("fr"), "doc_type": doc_type},
+            files={"file": (f"{doc_type}.pdf", b"%PDF-1.4 test", "application/pdf")},
+        )
         assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}?done=1#documents"
-    r = fr.post(f"/cases/{case_id}/actions/confirm_major", data={
-        "csrf_token": web.csrf("fr"), "notice_no": "株荷消隐字〔2026〕18号", "finding_route": "direct",
-        "hazard_elements": "消防水泵无法启动", "comment": "现场核实"})
+    r = fr.post(
+        f"/cases/{case_id}/actions/confirm_major",
+        data={
+            "csrf_token": web.csrf("fr"),
+            "notice_no": "株荷消隐字〔2026〕18号",
+            "finding_route": "direct",
+            "hazard_elements": "消防水泵无法启动",
+            "comment": "现场核实",
+        },
+    )
     assert r.status_code == 303
     page = fr.get(r.headers["location"]).text
     assert "已办理：认定为重大火灾隐患。案件现处于“现场查勘”。" in page
@@ -306,16 +356,22 @@ def test_upload_then_act_moves_the_case_and_the_timeline_shows_it(web):
 def test_under_htmx_a_successful_action_returns_the_new_case_body(web):
     case_id = open_case(web)
     web.flow.doc(case_id, "hazard_photos")
-    r = web.as_("fr").post(f"/cases/{case_id}/actions/not_major", headers={"HX-Request": "true"},
-                           data={"csrf_token": web.csrf("fr"), "reason": "可现场整改，不构成重大火灾隐患"})
+    r = web.as_("fr").post(
+        f"/cases/{case_id}/actions/not_major",
+        headers={"HX-Request": "true"},
+        data={"csrf_token": web.csrf("fr"), "reason": "可现场整改，不构成重大火灾隐患"},
+    )
     assert r.status_code == 200 and r.text.lstrip().startswith('<div id="case-body">')
     assert "非重大隐患，转常规维修" in r.text and "已结案" in r.text and "确认：" not in r.text
 
 
 def test_documents_are_listed_and_downloaded(web):
     case_id = open_case(web)
-    r = web.as_("so").post(f"/cases/{case_id}/documents", data={"csrf_token": web.csrf("so"), "doc_type": "hazard_photos"},
-                           files={"file": ("泵房.jpg", b"\xff\xd8\xff photo", "image/jpeg")})
+    r = web.as_("so").post(
+        f"/cases/{case_id}/documents",
+        data={"csrf_token": web.csrf("so"), "doc_type": "hazard_photos"},
+        files={"file": ("泵房.jpg", b"\xff\xd8\xff photo", "image/jpeg")},
+    )
     assert r.status_code == 303
     page = web.as_("so").get(f"/cases/{case_id}").text
     m = re.search(rf'href="/cases/{case_id}/documents/(\d+)">泵房.jpg</a>', page)
@@ -327,8 +383,11 @@ def test_documents_are_listed_and_downloaded(web):
 
 def test_an_unknown_document_type_is_refused_in_chinese(web):
     case_id = open_case(web)
-    r = web.as_("so").post(f"/cases/{case_id}/documents", data={"csrf_token": web.csrf("so"), "doc_type": "selfie"},
-                           files={"file": ("a.jpg", b"x", "image/jpeg")})
+    r = web.as_("so").post(
+        f"/cases/{case_id}/documents",
+        data={"csrf_token": web.csrf("so"), "doc_type": "selfie"},
+        files={"file": ("a.jpg", b"x", "image/jpeg")},
+    )
     assert r.status_code == 422 and "未知的材料类型：selfie" in r.text
 
 
@@ -339,8 +398,16 @@ def test_the_joint_meeting_shows_each_partys_sign_off_and_takes_votes(web):
     page = so.get(f"/cases/{case_id}").text
     assert "联席会议表决" in page and page.count("尚未登记") == 6
     assert '<label for="v-party">参会单位</label>' in page
-    r = so.post(f"/cases/{case_id}/votes", data={"csrf_token": web.csrf("so"), "party": "fund_center",
-                                                 "attended": "yes", "vote": "agree", "opinion": "余额充足，同意"})
+    r = so.post(
+        f"/cases/{case_id}/votes",
+        data={
+            "csrf_token": web.csrf("so"),
+            "party": "fund_center",
+            "attended": "yes",
+            "vote": "agree",
+            "opinion": "余额充足，同意",
+        },
+    )
     assert r.status_code == 303
     page = so.get(r.headers["location"]).text
     assert "余额充足，同意" in page and page.count("尚未登记") == 5 and "已办理：登记表决：维修资金管理中心" in page
@@ -348,8 +415,10 @@ def test_the_joint_meeting_shows_each_partys_sign_off_and_takes_votes(web):
     fc_page = web.as_("fc").get(f"/cases/{case_id}").text
     options = re.search(r'<select id="v-party" name="party" required>(.*?)</select>', fc_page, re.S).group(1)
     assert options.count("<option") == 1 and "维修资金管理中心" in options
-    bad = so.post(f"/cases/{case_id}/votes", data={"csrf_token": web.csrf("so"), "party": "fire_rescue",
-                                                   "attended": "no", "vote": "agree"})
+    bad = so.post(
+        f"/cases/{case_id}/votes",
+        data={"csrf_token": web.csrf("so"), "party": "fire_rescue", "attended": "no", "vote": "agree"},
+    )
     assert bad.status_code == 422 and "未出席的单位不能表决" in bad.text
 
 
@@ -357,8 +426,10 @@ def test_meeting_approval_is_refused_without_a_quorum_with_the_guards_reason(web
     case_id = open_case(web)
     web.flow.advance(case_id, "joint_meeting")
     web.flow.doc(case_id, "meeting_minutes", "sign_in_sheet")
-    r = web.as_("so").post(f"/cases/{case_id}/actions/meeting_approve", data={
-        "csrf_token": web.csrf("so"), "budget_estimate": "86000", "implementer": "property_company"})
+    r = web.as_("so").post(
+        f"/cases/{case_id}/actions/meeting_approve",
+        data={"csrf_token": web.csrf("so"), "budget_estimate": "86000", "implementer": "property_company"},
+    )
     assert r.status_code == 409 and "无法办理" in r.text and "出席" in r.text
 
 
@@ -394,11 +465,22 @@ def test_the_new_case_form_has_labelled_fields_and_the_communitys_buildings(web)
 
 def test_a_hazard_report_opens_the_case_and_attaches_the_photos(web):
     so = web.as_("so")
-    r = so.post("/cases/new", data={
-        "csrf_token": web.csrf("so", "/cases/new"), "definition": "fire_hazard_emergency",
-        "community_id": str(web.ids["community_a"]), "buildings": ["1栋"], "title": "1栋消防水泵无法启动",
-        "hazard_category": "消防水泵故障", "description": "水泵电机烧毁"},
-        files=[("photos", ("泵房1.jpg", b"\xff\xd8 one", "image/jpeg")), ("photos", ("泵房2.jpg", b"\xff\xd8 two", "image/jpeg"))])
+    r = so.post(
+        "/cases/new",
+        data={
+            "csrf_token": web.csrf("so", "/cases/new"),
+            "definition": "fire_hazard_emergency",
+            "community_id": str(web.ids["community_a"]),
+            "buildings": ["1栋"],
+            "title": "1栋消防水泵无法启动",
+            "hazard_category": "消防水泵故障",
+            "description": "水泵电机烧毁",
+        },
+        files=[
+            ("photos", ("泵房1.jpg", b"\xff\xd8 one", "image/jpeg")),
+            ("photos", ("泵房2.jpg", b"\xff\xd8 two", "image/jpeg")),
+        ],
+    )
     assert r.status_code == 303 and r.headers["location"].endswith("?created=1")
     page = so.get(r.headers["location"]).text
     assert "案件已立案。" in page and "1栋消防水泵无法启动" in page
@@ -407,10 +489,17 @@ def test_a_hazard_report_opens_the_case_and_attaches_the_photos(web):
 
 
 def test_a_report_the_use_case_refuses_keeps_what_was_typed(web):
-    r = web.as_("so").post("/cases/new", data={
-        "csrf_token": web.csrf("so", "/cases/new"), "definition": "fire_hazard_emergency",
-        "community_id": str(web.ids["community_a"]), "buildings": ["9栋"], "title": "9栋消火栓无水",
-        "description": "无水"})
+    r = web.as_("so").post(
+        "/cases/new",
+        data={
+            "csrf_token": web.csrf("so", "/cases/new"),
+            "definition": "fire_hazard_emergency",
+            "community_id": str(web.ids["community_a"]),
+            "buildings": ["9栋"],
+            "title": "9栋消火栓无水",
+            "description": "无水",
+        },
+    )
     assert r.status_code == 422 and "本小区没有以下楼栋：9栋" in r.text and 'value="9栋消火栓无水"' in r.text
 
 
@@ -495,7 +584,9 @@ def test_the_alerts_inbox_lists_my_alerts_and_acknowledges_one(web):
     page = fr.get("/alerts").text
     assert "预警消息" in page and "超期" in page and f'href="/cases/{case_id}"' in page
     unread = int(re.search(r"未读 (\d+) 条", page).group(1))
-    assert unread >= 1 and re.search(r'id="nav-unacked" class="badge-count"><span class="skip-text">未读 </span>\d+', page)
+    assert unread >= 1 and re.search(
+        r'id="nav-unacked" class="badge-count"><span class="skip-text">未读 </span>\d+', page
+    )
     alert_id = int(re.search(r'action="/alerts/(\d+)/ack"', page).group(1))
     assert fr.post(f"/alerts/{alert_id}/ack", data={}).status_code == 403  # CSRF
     r = fr.post(f"/alerts/{alert_id}/ack", data={"csrf_token": web.csrf("fr"), "back": "/alerts?unread=1"})
@@ -529,8 +620,14 @@ def test_the_case_page_shows_the_money_and_the_household_statement_page_its_entr
     case_id = flow.open(buildings=["2栋"])
     flow.advance(case_id, "warranty", approved="2000.00", settled="1800.00")
     page = web.as_("fc").get(f"/cases/{case_id}").text
-    for figure, value in (("approved", "2000.00"), ("settled", "1800.00"), ("paid", "1620.00"), ("frozen", "180.00"),
-                          ("retention_held", "180.00"), ("remaining", "180.00")):
+    for figure, value in (
+        ("approved", "2000.00"),
+        ("settled", "1800.00"),
+        ("paid", "1620.00"),
+        ("frozen", "180.00"),
+        ("retention_held", "180.00"),
+        ("remaining", "180.00"),
+    ):
         assert f'data-money="{figure}" data-amount="{value}"' in page, figure
     assert "拨付记录" in page and "拨付尾款" in page and "质保金留存" in page
     assert "续交通知" in page and ".xlsx" in page  # 2栋102 is below 30% of its first deposit

@@ -68,7 +68,7 @@ def test_exact_division_needs_no_extra_fen():
 # --- properties -------------------------------------------------------------------------------
 
 area_st = st.integers(1, 5_000_0000).map(lambda n: D(n).scaleb(-4))  # 0.0001 .. 5000.0000 m²
-total_st = st.integers(0, 10**11).map(lambda n: D(n).scaleb(-2))     # 0.00 .. 1,000,000,000.00
+total_st = st.integers(0, 10**11).map(lambda n: D(n).scaleb(-2))  # 0.00 .. 1,000,000,000.00
 households_st = st.lists(area_st, min_size=1, max_size=40).map(
     lambda areas: [(f"h{i}", a) for i, a in enumerate(areas)]
 )
@@ -99,7 +99,7 @@ def test_larger_area_never_pays_less(total, areas):
     households = [(f"h{i}", a) for i, a in enumerate(areas)]
     shares = apportion(total, households)
     for i, si in enumerate(shares):
-        for sj in shares[i + 1:]:
+        for sj in shares[i + 1 :]:
             if si.area > sj.area:
                 assert si.amount >= sj.amount
             elif si.area < sj.area:
@@ -120,6 +120,7 @@ def test_permuting_input_moves_a_share_by_at_most_a_fen(total, households, rnd):
 
 
 # --- errors -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("total", "households", "words"),
@@ -144,19 +145,33 @@ def test_refused_inputs(total, households, words):
 
 # --- balances ---------------------------------------------------------------------------------
 
+
 def test_check_balances_threshold_and_insufficient():
     shares = [
-        Share("on_line", D("100"), D("700.00")),     # 1000 - 700 = 300 = 30% of 1000: not below
-        Share("below", D("100"), D("700.01")),       # 299.99 < 300: short by 0.01
+        Share("on_line", D("100"), D("700.00")),  # 1000 - 700 = 300 = 30% of 1000: not below
+        Share("below", D("100"), D("700.01")),  # 299.99 < 300: short by 0.01
         Share("fine", D("100"), D("100.00")),
-        Share("broke", D("100"), D("1200.00")),      # 1000 - 1200 = -200: cannot cover
-        Share("odd_line", D("100"), D("500.00")),    # line 0.30 x 1234.57 = 370.371; 500 - 500 = 0
-        Share("no_deposit", D("100"), D("5.00")),    # first deposit 0: line 0; 5 - 5 = 0 is not below
+        Share("broke", D("100"), D("1200.00")),  # 1000 - 1200 = -200: cannot cover
+        Share("odd_line", D("100"), D("500.00")),  # line 0.30 x 1234.57 = 370.371; 500 - 500 = 0
+        Share("no_deposit", D("100"), D("5.00")),  # first deposit 0: line 0; 5 - 5 = 0 is not below
     ]
-    balances = {"on_line": D("1000"), "below": D("1000"), "fine": D("1000"), "broke": D("1000"),
-                "odd_line": D("500.00"), "no_deposit": D("5.00"), "unrelated": D("1")}
-    firsts = {"on_line": D("1000"), "below": D("1000"), "fine": D("1000"), "broke": D("1000"),
-              "odd_line": D("1234.57"), "no_deposit": D("0")}
+    balances = {
+        "on_line": D("1000"),
+        "below": D("1000"),
+        "fine": D("1000"),
+        "broke": D("1000"),
+        "odd_line": D("500.00"),
+        "no_deposit": D("5.00"),
+        "unrelated": D("1"),
+    }
+    firsts = {
+        "on_line": D("1000"),
+        "below": D("1000"),
+        "fine": D("1000"),
+        "broke": D("1000"),
+        "odd_line": D("1234.57"),
+        "no_deposit": D("0"),
+    }
     assert check_balances(shares, balances, firsts) == [
         LowBalance("below", D("299.99"), D("1000"), D("0.01"), False),
         LowBalance("broke", D("-200.00"), D("1000"), D("500.00"), True),
@@ -166,11 +181,9 @@ def test_check_balances_threshold_and_insufficient():
 
 def test_check_balances_custom_threshold_and_with_apportion():
     shares = apportion(D("900.00"), [("a", D("60")), ("b", D("30"))])  # 600.00, 300.00
-    low = check_balances(shares, {"a": D("1000"), "b": D("1000")}, {"a": D("1000"), "b": D("1000")},
-                         threshold=D("0.5"))
+    low = check_balances(shares, {"a": D("1000"), "b": D("1000")}, {"a": D("1000"), "b": D("1000")}, threshold=D("0.5"))
     assert low == [LowBalance("a", D("400.00"), D("1000"), D("100.00"), False)]
-    assert check_balances(shares, {"a": D("600"), "b": D("300")}, {"a": D("0"), "b": D("0")},
-                          threshold=D("0")) == []
+    assert check_balances(shares, {"a": D("600"), "b": D("300")}, {"a": D("0"), "b": D("0")}, threshold=D("0")) == []
 
 
 @pytest.mark.parametrize(

@@ -98,9 +98,21 @@ def test_a_provisional_year_knows_the_fixed_and_the_lunar_statutory_holidays():
     Qingming 04-05, 1-2 May, Dragon Boat 06-09, Mid-Autumn 09-15, 1-3 October."""
     from fundflow.domain.holidays import statutory_holidays
 
-    off = {d("2027-01-01"), d("2027-02-05"), d("2027-02-06"), d("2027-02-07"), d("2027-02-08"),
-           d("2027-04-05"), d("2027-05-01"), d("2027-05-02"), d("2027-06-09"), d("2027-09-15"),
-           d("2027-10-01"), d("2027-10-02"), d("2027-10-03")}
+    off = {
+        d("2027-01-01"),
+        d("2027-02-05"),
+        d("2027-02-06"),
+        d("2027-02-07"),
+        d("2027-02-08"),
+        d("2027-04-05"),
+        d("2027-05-01"),
+        d("2027-05-02"),
+        d("2027-06-09"),
+        d("2027-09-15"),
+        d("2027-10-01"),
+        d("2027-10-02"),
+        d("2027-10-03"),
+    }
     assert statutory_holidays(2027) == off
     weekdays_off = sorted(x for x in off if x.weekday() < 5)
     assert weekdays_off and not any(CAL.is_workday(x) for x in weekdays_off)
@@ -173,11 +185,17 @@ def _year(**entry):
         (_year(holiday=["2027-01-01"]), "years.2027.holiday", "unknown key"),
         ({"years": {2027: {"holidays": ["2027-01-01"]}}}, "years.2027", "missing required key 'effective'"),
         (_year(holidays=["2027-01-01", "2026-12-31"]), "years.2027.holidays[1]", "outside year 2027"),
-        (_year(holidays=["2027-02-06..2027-02-14"], workdays=["2027-02-14"]), "years.2027.workdays[0]",
-         "also listed in holidays"),
+        (
+            _year(holidays=["2027-02-06..2027-02-14"], workdays=["2027-02-14"]),
+            "years.2027.workdays[0]",
+            "also listed in holidays",
+        ),
         (_year(workdays=["2027-02-13", date(2027, 2, 15)]), "years.2027.workdays[1]", "Monday"),
-        (_year(holidays=["2027-01-01", "2027-02-06..2027-02-12", "2027-04-05", "2027-02-30"]), "years.2027.holidays[3]",
-         "not a date: '2027-02-30'"),
+        (
+            _year(holidays=["2027-01-01", "2027-02-06..2027-02-12", "2027-04-05", "2027-02-30"]),
+            "years.2027.holidays[3]",
+            "not a date: '2027-02-30'",
+        ),
         (_year(holidays=["20270101"]), "years.2027.holidays[0]", "not a date"),
         (_year(holidays=["2027-02-12..2027-02-06"]), "years.2027.holidays[0]", "range end before start"),
         (_year(effective="soon"), "years.2027.effective", "not a date: 'soon'"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from fundflow.domain.calendar import WorkCalendar
 from fundflow.domain.deadlines import compute_deadlines, escalation_moments, suspension_length
@@ -48,11 +48,11 @@ def test_escalation_repeats_every_three_working_days_until_the_stage_moves(calen
     r = rule()
     moments = list(escalation_moments(r, date(2025, 10, 9), calendar, until=at(2025, 10, 24, 12)))
     assert [(m.level, m.repeat, local(m.at)) for m in moments] == [
-        (1, 0, at(2025, 10, 10, 0)),   # overdue from the end of the due date
-        (2, 0, at(2025, 10, 12, 0)),   # 2 working days overdue: 10-10 and the make-up Saturday 10-11
-        (2, 1, at(2025, 10, 16, 0)),   # + 10-13, 10-14, 10-15
-        (2, 2, at(2025, 10, 21, 0)),   # + 10-16, 10-17, 10-20
-        (2, 3, at(2025, 10, 24, 0)),   # + 10-21, 10-22, 10-23
+        (1, 0, at(2025, 10, 10, 0)),  # overdue from the end of the due date
+        (2, 0, at(2025, 10, 12, 0)),  # 2 working days overdue: 10-10 and the make-up Saturday 10-11
+        (2, 1, at(2025, 10, 16, 0)),  # + 10-13, 10-14, 10-15
+        (2, 2, at(2025, 10, 21, 0)),  # + 10-16, 10-17, 10-20
+        (2, 3, at(2025, 10, 24, 0)),  # + 10-21, 10-22, 10-23
     ]
 
 
@@ -85,9 +85,19 @@ def test_a_deadline_into_2027_is_provisional_never_a_crash(calendar):
 
 
 def test_the_2027_deadline_is_recomputed_once_the_year_is_known(calendar):
-    override = WorkCalendar({"years": {2027: {
-        "effective": "2026-11-10", "source": "测试用安排",
-        "holidays": ["2027-01-01..2027-01-04"], "workdays": []}}}, source="test.yaml")
+    override = WorkCalendar(
+        {
+            "years": {
+                2027: {
+                    "effective": "2026-11-10",
+                    "source": "测试用安排",
+                    "holidays": ["2027-01-01..2027-01-04"],
+                    "workdays": [],
+                }
+            }
+        },
+        source="test.yaml",
+    )
     before = compute_deadlines(rule(amount=10), at(2026, 12, 24, 10), calendar)
     after = compute_deadlines(rule(amount=10), at(2026, 12, 24, 10), override)
     assert not after.provisional and after.due_date == date(2027, 1, 11)
@@ -105,4 +115,4 @@ def test_suspension_moves_the_due_date_by_the_working_days_suspended(calendar):
 
 def test_moments_are_aware_and_in_utc(calendar):
     d = compute_deadlines(rule(), at(2026, 3, 2), calendar)
-    assert d.due_at.tzinfo is timezone.utc and d.warn_at.tzinfo is timezone.utc
+    assert d.due_at.tzinfo is UTC and d.warn_at.tzinfo is UTC

@@ -18,20 +18,32 @@ import pytest
 
 from fundflow.domain.definition import RESUME, SUSPEND, FieldType
 from fundflow.domain.engine import Actor, CaseSnapshot, LedgerOp, Outcome
-from fundflow.domain.ledger import CaseMoney
 from fundflow.domain.errors import Refusal, RefusalCode
 from fundflow.domain.guards import Vote, VoteChoice
+from fundflow.domain.ledger import CaseMoney
 
 from .conftest import at
 
 NOW = at(2026, 3, 16, 10)  # a Monday, no holiday near
 DEF_ID, VERSION = "fire_hazard_emergency", 1
-ALL_ROLES = ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee",
-             "property_company", "housing_bureau", "admin")
+ALL_ROLES = (
+    "street_office",
+    "fund_center",
+    "fire_rescue",
+    "residents_committee",
+    "owners_committee",
+    "property_company",
+    "housing_bureau",
+    "admin",
+)
 SIX = ("street_office", "fund_center", "fire_rescue", "residents_committee", "owners_committee", "property_company")
 
-AMOUNTS = {"advance_amount": "80000.00", "budget_amount": "200000.00", "paid_amount": "150000.00",
-           "repair_amount": "1000.00"}
+AMOUNTS = {
+    "advance_amount": "80000.00",
+    "budget_amount": "200000.00",
+    "paid_amount": "150000.00",
+    "repair_amount": "1000.00",
+}
 
 
 def good_value(spec):
@@ -68,8 +80,9 @@ def good_case(definition, state: str, **changes) -> CaseSnapshot:
         documents=frozenset(definition.documents),
         votes={r: Vote(True, VoteChoice.AGREE) for r in SIX},
         balance=Decimal("1000000.00"),
-        money=CaseMoney(Decimal("200000.00"), Decimal("190000.00"), Decimal("0.00"), Decimal("190000.00"),
-                        Decimal("19000.00")),
+        money=CaseMoney(
+            Decimal("200000.00"), Decimal("190000.00"), Decimal("0.00"), Decimal("190000.00"), Decimal("19000.00")
+        ),
         stage_entered_at=NOW - timedelta(days=10),
         acts={"post_notice": NOW - timedelta(days=9)},
     )
@@ -100,7 +113,9 @@ def _big_advance(case, values):
 def _expensive_without_assessment(case, values):
     if "budget_amount" in values:  # the assessment is required from CNY 300,000 only
         values = {**values, "budget_amount": "350000.00"}
-    return dataclasses.replace(case, documents=case.documents - {"safety_assessment", "fire_notice", "notice_text"}), values
+    return dataclasses.replace(
+        case, documents=case.documents - {"safety_assessment", "fire_notice", "notice_text"}
+    ), values
 
 
 def _past_date(case, values):
@@ -112,7 +127,9 @@ def _unsigned(case, values):
 
 
 def _just_started(case, values):
-    return dataclasses.replace(case, stage_entered_at=NOW - timedelta(hours=1), acts={"post_notice": NOW - timedelta(hours=1)}), values
+    return dataclasses.replace(
+        case, stage_entered_at=NOW - timedelta(hours=1), acts={"post_notice": NOW - timedelta(hours=1)}
+    ), values
 
 
 def _open_objection(case, values):
@@ -257,18 +274,21 @@ def test_the_table_covers_every_transition(fire_def):
     assert set(BREAK_GUARD) >= {g.name for t in fire_def.transitions for g in t.guards}
 
 
-@pytest.mark.parametrize("bad,code", [
-    ({"approved_amount": "12.345", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "-5", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "-0.00", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "0.00", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "1e5", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "NaN", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "abc", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": True, "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
-    ({"approved_amount": "100", "approval_opinion": "   "}, RefusalCode.FIELD_MISSING),
-    ({"approved_amount": "100", "approval_opinion": "同意", "extra": 1}, RefusalCode.FIELD_INVALID),
-])
+@pytest.mark.parametrize(
+    "bad,code",
+    [
+        ({"approved_amount": "12.345", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "-5", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "-0.00", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "0.00", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "1e5", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "NaN", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "abc", "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": True, "approval_opinion": "同意"}, RefusalCode.INVALID_AMOUNT),
+        ({"approved_amount": "100", "approval_opinion": "   "}, RefusalCode.FIELD_MISSING),
+        ({"approved_amount": "100", "approval_opinion": "同意", "extra": 1}, RefusalCode.FIELD_INVALID),
+    ],
+)
 def test_invalid_field_values_are_refused_with_the_field_named(engine, fire_def, bad, code):
     out = engine.fire(good_case(fire_def, "fund_review"), "approve", Actor("u", "fund_center"), bad, NOW)
     assert isinstance(out, Refusal) and out.code is code
@@ -277,11 +297,21 @@ def test_invalid_field_values_are_refused_with_the_field_named(engine, fire_def,
 
 def test_bad_choice_and_date_are_refused(engine, fire_def):
     case = good_case(fire_def, "reported")
-    out = engine.fire(case, "confirm_major", Actor("u", "fire_rescue"),
-                      {"notice_no": "X", "finding_route": "maybe", "hazard_elements": "泵"}, NOW)
+    out = engine.fire(
+        case,
+        "confirm_major",
+        Actor("u", "fire_rescue"),
+        {"notice_no": "X", "finding_route": "maybe", "hazard_elements": "泵"},
+        NOW,
+    )
     assert out.code is RefusalCode.FIELD_INVALID and "direct" in out.message
-    out = engine.fire(good_case(fire_def, "rectification"), "complete_works", Actor("u", "property_company"),
-                      {"completion_date": "2026-02-30"}, NOW)
+    out = engine.fire(
+        good_case(fire_def, "rectification"),
+        "complete_works",
+        Actor("u", "property_company"),
+        {"completion_date": "2026-02-30"},
+        NOW,
+    )
     assert out.code is RefusalCode.FIELD_INVALID and out.field == "completion_date"
 
 
@@ -291,18 +321,25 @@ def test_disbursement_pays_and_keeps_the_declared_retention(engine, fire_def):
     assert out.ledger == LedgerOp("pay", Decimal("150000.00"), Fraction(1, 10))
     assert out.money == {"paid": Decimal("150000.00")}
     # 190,000 settled less 10% retention: 171,000.00 may be paid, not a fen more
-    over = engine.fire(good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"),
-                       {"paid_amount": "171000.01"}, NOW)
+    over = engine.fire(
+        good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"), {"paid_amount": "171000.01"}, NOW
+    )
     assert isinstance(over, Refusal) and over.guard == "ledger" and "¥171,000.00" in over.message
     assert "10%" in over.message and "¥19,000.00" in over.message
-    ok = engine.fire(good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"),
-                     {"paid_amount": "171000.00"}, NOW)
+    ok = engine.fire(
+        good_case(fire_def, "disbursement"), "disburse", Actor("u", "fund_center"), {"paid_amount": "171000.00"}, NOW
+    )
     assert isinstance(ok, Outcome) and ok.state == "warranty"
 
 
 def test_amounts_are_stored_as_exact_fen_strings(engine, fire_def):
-    out = engine.fire(good_case(fire_def, "fund_review"), "approve", Actor("u", "fund_center"),
-                      {"approved_amount": 123456.7, "approval_opinion": "同意"}, NOW)
+    out = engine.fire(
+        good_case(fire_def, "fund_review"),
+        "approve",
+        Actor("u", "fund_center"),
+        {"approved_amount": 123456.7, "approval_opinion": "同意"},
+        NOW,
+    )
     assert out.data["approved_amount"] == "123456.70"
 
 
@@ -344,7 +381,10 @@ def test_objections_must_be_answered_before_the_notice_closes(engine, fire_def):
     assert engine.fire(case, "close_notice", Actor("u", "street_office"), {}, NOW).guard == "counter_zero"
     out = engine.fire(case, "answer_objection", Actor("u", "street_office"), {"answer": "已复核更正"}, NOW)
     case = dataclasses.replace(case, data=out.data)
-    assert engine.fire(case, "answer_objection", Actor("u", "street_office"), {"answer": "再答"}, NOW).code is RefusalCode.GUARD_REFUSED
+    assert (
+        engine.fire(case, "answer_objection", Actor("u", "street_office"), {"answer": "再答"}, NOW).code
+        is RefusalCode.GUARD_REFUSED
+    )
     assert engine.fire(case, "close_notice", Actor("u", "street_office"), {}, NOW).state == "disbursement"
 
 
@@ -363,13 +403,20 @@ def test_meeting_needs_two_thirds_of_those_present(engine, fire_def):
     votes["owners_committee"] = Vote(True, VoteChoice.AGREE)
     votes["property_company"] = Vote(True, VoteChoice.AGREE)
     case = good_case(fire_def, "joint_meeting", votes=votes)
-    assert engine.fire(case, "meeting_approve", Actor("u", "street_office"), good_values(tr), NOW).state == "plan_budget"
+    assert (
+        engine.fire(case, "meeting_approve", Actor("u", "street_office"), good_values(tr), NOW).state == "plan_budget"
+    )
 
 
 def test_small_projects_get_no_advance(engine, fire_def):
     case = good_case(fire_def, "advance_payment", data={"approved_amount": "90000.00"})
-    out = engine.fire(case, "pay_advance", Actor("u", "fund_center"),
-                      {"advance_amount": "10000.00", "payment_date": "2026-03-16"}, NOW)
+    out = engine.fire(
+        case,
+        "pay_advance",
+        Actor("u", "fund_center"),
+        {"advance_amount": "10000.00", "payment_date": "2026-03-16"},
+        NOW,
+    )
     assert out.code is RefusalCode.GUARD_REFUSED and "不预拨" in out.message
     assert engine.fire(case, "skip_advance", Actor("u", "fund_center"), {}, NOW).state == "rectification"
 
@@ -380,10 +427,18 @@ def test_suspended_case_refuses_everything_but_resume(engine, fire_def):
     assert out.suspended and out.suspended_since == NOW and out.state == "fund_review"
     case = dataclasses.replace(case, suspended_since=out.suspended_since)
     tr = fire_def.transition("approve", "fund_review")
-    assert engine.fire(case, "approve", Actor("u", "fund_center"), good_values(tr), NOW).code is RefusalCode.CASE_SUSPENDED
-    assert engine.fire(case, SUSPEND, Actor("u", "street_office"), {"reason": "再挂"}, NOW).code is RefusalCode.CASE_SUSPENDED
+    assert (
+        engine.fire(case, "approve", Actor("u", "fund_center"), good_values(tr), NOW).code is RefusalCode.CASE_SUSPENDED
+    )
+    assert (
+        engine.fire(case, SUSPEND, Actor("u", "street_office"), {"reason": "再挂"}, NOW).code
+        is RefusalCode.CASE_SUSPENDED
+    )
     assert [a.trigger for a in engine.actions(case, "street_office")] == [RESUME]
-    assert engine.fire(case, RESUME, Actor("u", "fire_rescue"), {"reason": "已续交"}, NOW).code is RefusalCode.ROLE_NOT_ALLOWED
+    assert (
+        engine.fire(case, RESUME, Actor("u", "fire_rescue"), {"reason": "已续交"}, NOW).code
+        is RefusalCode.ROLE_NOT_ALLOWED
+    )
     resumed = engine.fire(case, RESUME, Actor("u", "street_office"), {"reason": "已续交到位"}, at(2026, 3, 19, 15))
     assert not resumed.suspended
     # suspended Monday 16th, resumed Thursday 19th: 3 working days; 2 wd from Monday 9th was the 11th
@@ -392,24 +447,42 @@ def test_suspended_case_refuses_everything_but_resume(engine, fire_def):
 
 
 def test_resume_when_not_suspended_is_refused(engine, fire_def):
-    out = engine.fire(good_case(fire_def, "fund_review"), RESUME, Actor("u", "street_office"), {"reason": "恢复办理"}, NOW)
+    out = engine.fire(
+        good_case(fire_def, "fund_review"), RESUME, Actor("u", "street_office"), {"reason": "恢复办理"}, NOW
+    )
     assert out.code is RefusalCode.NOT_SUSPENDED
 
 
 def test_naive_now_is_a_programming_error(engine, fire_def):
     with pytest.raises(ValueError, match="aware"):
-        engine.fire(good_case(fire_def, "reported"), "withdraw", Actor("u", "street_office"),
-                    {"reason": "撤回办理"}, NOW.replace(tzinfo=None))
+        engine.fire(
+            good_case(fire_def, "reported"),
+            "withdraw",
+            Actor("u", "street_office"),
+            {"reason": "撤回办理"},
+            NOW.replace(tzinfo=None),
+        )
 
 
 HAPPY_PATH = [
-    ("confirm_major", "fire_rescue"), ("complete_survey", "street_office"), ("meeting_approve", "street_office"),
-    ("submit_plan", "property_company"), ("confirm_cost", "fund_center"), ("approve", "fund_center"),
-    ("pay_advance", "fund_center"), ("complete_works", "property_company"),
-    ("sign_acceptance", "fire_rescue"), ("sign_acceptance", "street_office"), ("sign_acceptance", "fund_center"),
-    ("sign_acceptance", "owners_committee"), ("pass_acceptance", "street_office"),
-    ("submit_settlement", "property_company"), ("close_notice", "street_office"), ("disburse", "fund_center"),
-    ("release_retention", "fund_center"), ("archive", "street_office"),
+    ("confirm_major", "fire_rescue"),
+    ("complete_survey", "street_office"),
+    ("meeting_approve", "street_office"),
+    ("submit_plan", "property_company"),
+    ("confirm_cost", "fund_center"),
+    ("approve", "fund_center"),
+    ("pay_advance", "fund_center"),
+    ("complete_works", "property_company"),
+    ("sign_acceptance", "fire_rescue"),
+    ("sign_acceptance", "street_office"),
+    ("sign_acceptance", "fund_center"),
+    ("sign_acceptance", "owners_committee"),
+    ("pass_acceptance", "street_office"),
+    ("submit_settlement", "property_company"),
+    ("close_notice", "street_office"),
+    ("disburse", "fund_center"),
+    ("release_retention", "fund_center"),
+    ("archive", "street_office"),
 ]
 
 
@@ -425,10 +498,27 @@ def test_a_case_walks_every_stage_in_order_surviving_save_and_reload(engine, fir
         case = dataclasses.replace(case, state=stored["state"], data=stored["data"])
         if out.new_stage:
             visited.append(out.state)
-    assert visited == ["reported", "site_survey", "joint_meeting", "plan_budget", "cost_review", "fund_review",
-                       "advance_payment", "rectification", "acceptance", "settlement", "public_notice",
-                       "disbursement", "warranty", "archiving", "archived"]
-    assert engine.fire(case, "withdraw", Actor("u", "street_office"), {"reason": "撤回"}, NOW).code is RefusalCode.CASE_CLOSED
+    assert visited == [
+        "reported",
+        "site_survey",
+        "joint_meeting",
+        "plan_budget",
+        "cost_review",
+        "fund_review",
+        "advance_payment",
+        "rectification",
+        "acceptance",
+        "settlement",
+        "public_notice",
+        "disbursement",
+        "warranty",
+        "archiving",
+        "archived",
+    ]
+    assert (
+        engine.fire(case, "withdraw", Actor("u", "street_office"), {"reason": "撤回"}, NOW).code
+        is RefusalCode.CASE_CLOSED
+    )
 
 
 def test_one_machine_per_definition_version_is_cached(engine, fire_def):
@@ -443,25 +533,43 @@ def test_one_machine_per_definition_version_is_cached(engine, fire_def):
 
 def test_the_lift_procedure_runs_on_the_same_engine(engine, registry):
     lift = registry.get("lift_fault_emergency")
-    case = CaseSnapshot(lift.id, lift.version, "reported", documents=frozenset(lift.documents),
-                        balance=Decimal("50000"), stage_entered_at=NOW)
-    out = engine.fire(case, "confirm_fault", Actor("u", "street_office"),
-                      {"fault_description": "曳引机故障停梯", "quote_amount": "38000"}, NOW)
+    case = CaseSnapshot(
+        lift.id,
+        lift.version,
+        "reported",
+        documents=frozenset(lift.documents),
+        balance=Decimal("50000"),
+        stage_entered_at=NOW,
+    )
+    out = engine.fire(
+        case,
+        "confirm_fault",
+        Actor("u", "street_office"),
+        {"fault_description": "曳引机故障停梯", "quote_amount": "38000"},
+        NOW,
+    )
     assert out.state == "fund_review" and out.deadlines.rule == "5个工作日"
     case = dataclasses.replace(case, state=out.state, data=out.data)
-    out = engine.fire(case, "approve", Actor("u", "fund_center"),
-                      {"approved_amount": "60000", "repair_deadline": "2026-04-30"}, NOW)
+    out = engine.fire(
+        case, "approve", Actor("u", "fund_center"), {"approved_amount": "60000", "repair_deadline": "2026-04-30"}, NOW
+    )
     assert out.code is RefusalCode.GUARD_REFUSED and out.guard == "amount_within_balance"
-    out = engine.fire(case, "approve", Actor("u", "fund_center"),
-                      {"approved_amount": "38000", "repair_deadline": "2026-04-30"}, NOW)
+    out = engine.fire(
+        case, "approve", Actor("u", "fund_center"), {"approved_amount": "38000", "repair_deadline": "2026-04-30"}, NOW
+    )
     assert out.state == "repair" and out.deadlines.due_date.isoformat() == "2026-04-30"
 
 
 def test_acceptance_after_rework_must_be_signed_again(engine, fire_def):
     """Signatures of a failed acceptance do not carry over to the next inspection."""
     case = good_case(fire_def, "acceptance")  # signed by all six parties
-    out = engine.fire(case, "fail_acceptance", Actor("u", "street_office"),
-                      {"reason": "喷淋管道试压不合格", "rectification_deadline": "2026-04-30"}, NOW)
+    out = engine.fire(
+        case,
+        "fail_acceptance",
+        Actor("u", "street_office"),
+        {"reason": "喷淋管道试压不合格", "rectification_deadline": "2026-04-30"},
+        NOW,
+    )
     assert out.state == "rectification"
     case = dataclasses.replace(case, state=out.state, data=out.data)
     out = engine.fire(case, "complete_works", Actor("u", "property_company"), {"completion_date": "2026-04-20"}, NOW)
@@ -478,7 +586,9 @@ def test_guard_reasons_name_things_in_chinese(engine, fire_def):
     tr = fire_def.transition("confirm_major", "reported")
     out = engine.fire(case, "confirm_major", Actor("u", "fire_rescue"), good_values(tr), NOW)
     assert "重大火灾隐患通知书" in out.message and "fire_notice" not in out.message
-    out = engine.fire(good_case(fire_def, "acceptance", data={}), "pass_acceptance", Actor("u", "street_office"), {}, NOW)
+    out = engine.fire(
+        good_case(fire_def, "acceptance", data={}), "pass_acceptance", Actor("u", "street_office"), {}, NOW
+    )
     assert out.message.startswith("以下单位尚未签署验收意见") and "acceptance" not in out.message
     case = good_case(fire_def, "public_notice")
     case = dataclasses.replace(case, data={**case.data, "counters": {"open_objections": 2}})

@@ -10,6 +10,7 @@ holds nothing frozen.
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 from fractions import Fraction
 
@@ -35,8 +36,9 @@ class Book:
         self.state = {h: [0, 0] for h in range(len(areas))}  # balance, frozen
         for h, b in enumerate(balances):
             self.write(None, [Move(h, "deposit", b)] if b else [])
-        self.cases = [{"phase": "new", "approved": None, "settled": None, "paid": 0, "shortfall": False}
-                      for _ in SCOPES]
+        self.cases = [
+            {"phase": "new", "approved": None, "settled": None, "paid": 0, "shortfall": False} for _ in SCOPES
+        ]
 
     def accounts(self, c: int) -> list[Account]:
         out = []
@@ -46,9 +48,18 @@ class Book:
                 if hh == h and cc == c:
                     sums[kind] = sums.get(kind, 0) + fen
             g = lambda k: sums.get(k, 0)  # noqa: E731
-            out.append(Account(h, self.areas[h], self.state[h][0], self.state[h][1], 100_000,
-                               g("freeze") - g("unfreeze") - g("debit") - g("retention_release"),
-                               g("retention_hold") - g("retention_release"), g("debit") + g("retention_release")))
+            out.append(
+                Account(
+                    h,
+                    self.areas[h],
+                    self.state[h][0],
+                    self.state[h][1],
+                    100_000,
+                    g("freeze") - g("unfreeze") - g("debit") - g("retention_release"),
+                    g("retention_hold") - g("retention_release"),
+                    g("debit") + g("retention_release"),
+                )
+            )
         return out
 
     def write(self, c, moves):
@@ -64,9 +75,13 @@ class Book:
     def money(self, c) -> CaseMoney:
         k = self.cases[c]
         acc = self.accounts(c)
-        return CaseMoney(from_fen(k["approved"]) if k["approved"] is not None else None,
-                         from_fen(k["settled"]) if k["settled"] is not None else None, from_fen(k["paid"]),
-                         from_fen(sum(a.case_frozen for a in acc)), from_fen(sum(a.case_held for a in acc)))
+        return CaseMoney(
+            from_fen(k["approved"]) if k["approved"] is not None else None,
+            from_fen(k["settled"]) if k["settled"] is not None else None,
+            from_fen(k["paid"]),
+            from_fen(sum(a.case_frozen for a in acc)),
+            from_fen(sum(a.case_held for a in acc)),
+        )
 
     def do(self, c: int, op: str, frac: Fraction) -> None:
         k, acc = self.cases[c], self.accounts(c)
@@ -108,7 +123,9 @@ class Book:
             if amount <= 0:
                 return
             assert L.check_payment(self.money(c), from_fen(amount), RETAIN) is None
-            assert L.check_payment(self.money(c), from_fen(k["settled"] - k["paid"]), RETAIN) is not None or retention == 0
+            assert (
+                L.check_payment(self.money(c), from_fen(k["settled"] - k["paid"]), RETAIN) is not None or retention == 0
+            )
             moves = L.pay(acc, amount)
             after = L.post(acc, moves)[1]
             moves += L.hold_retention(after, retention)
@@ -134,7 +151,9 @@ class Book:
     def check(self) -> None:
         for h, (balance, frozen) in self.state.items():
             mine = [(c, kind, fen) for hh, c, kind, fen in self.journal if hh == h]
-            assert balance == sum(f for _, k, f in mine if k == "deposit") - sum(f for _, k, f in mine if k in L.PAYMENTS)
+            assert balance == sum(f for _, k, f in mine if k == "deposit") - sum(
+                f for _, k, f in mine if k in L.PAYMENTS
+            )
             open_freeze = 0
             for c, kind, fen in mine:
                 if c is not None:
@@ -157,8 +176,9 @@ class Book:
 
 areas = st.lists(st.decimals(min_value=Decimal("30"), max_value=Decimal("150"), places=2), min_size=6, max_size=6)
 balances = st.lists(st.integers(0, 5_000_000), min_size=6, max_size=6)
-steps = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(OPS), st.fractions(0, 1, max_denominator=97)),
-                 max_size=40)
+steps = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(OPS), st.fractions(0, 1, max_denominator=97)), max_size=40
+)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
@@ -194,8 +214,10 @@ def test_a_settlement_below_what_was_paid_and_a_close_with_retention_held_are_re
 
 def test_the_top_up_line_names_who_fell_below_and_the_amount():
     """30% of a 200.00 first deposit is 60.00: exactly on the line is not below it."""
-    before = [Account(1, Decimal("1"), 10_000, 0, first_deposit=20_000),
-              Account(2, Decimal("1"), 50_000, 0, first_deposit=20_000)]
+    before = [
+        Account(1, Decimal("1"), 10_000, 0, first_deposit=20_000),
+        Account(2, Decimal("1"), 50_000, 0, first_deposit=20_000),
+    ]
     _, on_line = L.post(before, L.freeze(before, 8_000))  # 40.00 each: 60.00 left in the first
     assert L.top_up(before, on_line) == []
     _, below = L.post(before, L.freeze(before, 8_002))  # 40.01 each
@@ -205,11 +227,20 @@ def test_the_top_up_line_names_who_fell_below_and_the_amount():
 
 
 def _ctx(amount: str, accounts, balance):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from fundflow.domain.guards import GuardContext
-    return GuardContext({"approved_amount": Decimal(amount)}, {}, frozenset(), {}, balance,
-                        datetime(2026, 3, 2, tzinfo=timezone.utc), None, accounts=tuple(accounts))
+
+    return GuardContext(
+        {"approved_amount": Decimal(amount)},
+        {},
+        frozenset(),
+        {},
+        balance,
+        datetime(2026, 3, 2, tzinfo=UTC),
+        None,
+        accounts=tuple(accounts),
+    )
 
 
 def test_the_balance_guard_names_the_shortfall_and_the_households_and_can_require_each_to_cover():

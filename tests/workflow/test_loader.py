@@ -29,9 +29,18 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "07_version_text.yaml": ("version", "expected a whole number >= 1, got text 'first'"),
     "08_unknown_to_state.yaml": ("transitions[2].to", "unknown state 'reportd' (did you mean 'reported'?)"),
     "09_unknown_from_state.yaml": ("transitions[4].from[1]", "unknown state 'reveiw' (did you mean 'review'?)"),
-    "10_unknown_transition_role.yaml": ("transitions[1].roles[0]", "unknown role 'fund_centre' (did you mean 'fund_center'?)"),
-    "11_unknown_responsible.yaml": ("states[1].responsible", "unknown role 'fund_centre' (did you mean 'fund_center'?)"),
-    "12_unknown_guard.yaml": ("transitions[1].guards[0]", "unknown guard 'amount_within_balanse' (did you mean 'amount_within_balance'?)"),
+    "10_unknown_transition_role.yaml": (
+        "transitions[1].roles[0]",
+        "unknown role 'fund_centre' (did you mean 'fund_center'?)",
+    ),
+    "11_unknown_responsible.yaml": (
+        "states[1].responsible",
+        "unknown role 'fund_centre' (did you mean 'fund_center'?)",
+    ),
+    "12_unknown_guard.yaml": (
+        "transitions[1].guards[0]",
+        "unknown guard 'amount_within_balanse' (did you mean 'amount_within_balance'?)",
+    ),
     "13_guard_unknown_param.yaml": (
         "transitions[1].guards[0].meeting_quorum.agree_shar",
         "guard 'meeting_quorum' has no parameter 'agree_shar' (did you mean 'agree_share'?)",
@@ -50,12 +59,24 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "19_initial_unknown.yaml": ("initial", "unknown state 'reportd' (did you mean 'reported'?)"),
     "20_unreachable_state.yaml": ("states[5]", "state 'rejected' cannot be reached from the initial state 'reported'"),
     "21_no_way_out.yaml": ("states[3]", "non-terminal state 'on_hold' has no way out"),
-    "22_terminal_way_out.yaml": ("transitions[5].from", "terminal state 'done' must have no way out, but 'reopen' leaves it"),
-    "23_duplicate_trigger.yaml": ("transitions[5].from", "trigger 'withdraw' from state 'review' is already declared at transitions[4]"),
-    "24_deadline_two_kinds.yaml": ("states[1].deadline", "declare exactly one of working_days, calendar_days, date_field (found working_days, calendar_days)"),
+    "22_terminal_way_out.yaml": (
+        "transitions[5].from",
+        "terminal state 'done' must have no way out, but 'reopen' leaves it",
+    ),
+    "23_duplicate_trigger.yaml": (
+        "transitions[5].from",
+        "trigger 'withdraw' from state 'review' is already declared at transitions[4]",
+    ),
+    "24_deadline_two_kinds.yaml": (
+        "states[1].deadline",
+        "declare exactly one of working_days, calendar_days, date_field (found working_days, calendar_days)",
+    ),
     "25_deadline_zero.yaml": ("states[1].deadline.working_days", "must be at least 1, got 0"),
     "26_deadline_text.yaml": ("states[1].deadline.working_days", "expected a whole number, got text 'three'"),
-    "27_warn_before_too_late.yaml": ("states[1].deadline.warn_before_working_days", "must be less than working_days (3)"),
+    "27_warn_before_too_late.yaml": (
+        "states[1].deadline.warn_before_working_days",
+        "must be less than working_days (3)",
+    ),
     "43_duplicate_key.yaml": ("", "duplicate key 'transitions'"),
     "28_date_field_unknown.yaml": (
         "states[2].deadline.date_field",
@@ -64,14 +85,26 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "29_unknown_field_type.yaml": ("transitions[2].fields[0].type", "unknown field type 'txt' (did you mean 'text'?)"),
     "30_choice_without_choices.yaml": ("transitions[2].fields[1].choices", "a choice field needs its choices"),
     "31_terminal_without_outcome.yaml": ("states[4].outcome", "a terminal state needs an outcome"),
-    "32_builtin_trigger_suspend.yaml": ("transitions[5].trigger", "'suspend' is built in: declare 'suspension' instead"),
-    "33_signed_by_unsigned_record.yaml": ("transitions[3].guards[0].signed_by.record", "no transition signs 'acceptance'"),
-    "34_escalation_unknown_role.yaml": ("states[0].deadline.escalate[0].to[1]", "unknown role 'housing_burea' (did you mean 'housing_bureau'?)"),
+    "32_builtin_trigger_suspend.yaml": (
+        "transitions[5].trigger",
+        "'suspend' is built in: declare 'suspension' instead",
+    ),
+    "33_signed_by_unsigned_record.yaml": (
+        "transitions[3].guards[0].signed_by.record",
+        "no transition signs 'acceptance'",
+    ),
+    "34_escalation_unknown_role.yaml": (
+        "states[0].deadline.escalate[0].to[1]",
+        "unknown role 'housing_burea' (did you mean 'housing_bureau'?)",
+    ),
     "35_no_terminal_reachable.yaml": ("states[3]", "no terminal state can be reached from 'rework'"),
     "36_unknown_state_key.yaml": ("states[1].deadlne", "unknown key 'deadlne' (did you mean 'deadline'?)"),
     "37_bad_outcome.yaml": ("states[3].outcome", "(did you mean 'completed'?)"),
     "38_initial_terminal.yaml": ("initial", "the initial state 'done' is terminal"),
-    "39_to_is_a_list.yaml": ("transitions[2].to", "expected one state id, or null for an action that keeps the state, got a list"),
+    "39_to_is_a_list.yaml": (
+        "transitions[2].to",
+        "expected one state id, or null for an action that keeps the state, got a list",
+    ),
     "40_responsible_is_a_list.yaml": ("states[1].responsible", "expected one role id, got a list"),
     "41_initial_is_a_list.yaml": ("initial", "expected a state id, got a list"),
     "42_effect_unknown_key.yaml": ("transitions[3].effect.sgn", "unknown key 'sgn' (did you mean 'sign'?)"),
@@ -238,7 +271,9 @@ def test_skeleton_is_valid_with_no_problems(tmp_path):
 
 def test_warnings_do_not_stop_loading(tmp_path):
     text = edit(MINI, "    deadline: {working_days: 3}\n", "")  # states[1] review: no deadline
-    text = edit(text, "    label: 提交审核\n    roles: [street_office]\n", "    label: 提交审核\n")  # transitions[0]: no roles
+    text = edit(
+        text, "    label: 提交审核\n    roles: [street_office]\n", "    label: 提交审核\n"
+    )  # transitions[0]: no roles
     f = tmp_path / MINI_NAME
     f.write_text(text, encoding="utf-8")
 
@@ -347,9 +382,17 @@ def test_load_file_missing_and_undecodable(tmp_path):
 
 def test_paths_after_a_dropped_state_name_the_right_yaml_item():
     # states[1] is a duplicate and dropped; the date_field problem is still at states[3].
-    text = edit(MINI, "  - id: review\n", "  - id: reported\n    label: 重复\n    responsible: street_office\n    deadline: {working_days: 1}\n  - id: review\n")
+    text = edit(
+        MINI,
+        "  - id: review\n",
+        "  - id: reported\n    label: 重复\n    responsible: street_office\n    deadline: {working_days: 1}\n  - id: review\n",
+    )
     text = edit(text, "date_field: rectification_deadline", "date_field: rectification_dedline")
-    text = edit(text, "    outcome: withdrawn\n", "    outcome: withdrawn\n  - id: rejected\n    label: 不予支持\n    terminal: true\n    outcome: rejected\n")
+    text = edit(
+        text,
+        "    outcome: withdrawn\n",
+        "    outcome: withdrawn\n  - id: rejected\n    label: 不予支持\n    terminal: true\n    outcome: rejected\n",
+    )
     _, problems = check_text(text, MINI_NAME)
     paths = {p.path for p in errors(problems)}
     assert paths == {"states[1].id", "states[3].deadline.date_field", "states[6]"}

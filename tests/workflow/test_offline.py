@@ -4,7 +4,7 @@ happened, deadlines anchored where the rule anchors them, and the loader's ``fro
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
@@ -48,13 +48,24 @@ def test_a_suspension_over_national_day_moves_the_due_date_by_the_working_days_s
     entered = at(2025, 9, 25)
     start = engine.start("fire_hazard_emergency", {}, entered)[1]
     assert start.due_date == date(2025, 10, 9)
-    case = CaseSnapshot(fire_def.id, 1, "reported", stage_entered_at=entered, opened_at=entered,
-                        acts={"open": entered}, last_act_at=entered)
+    case = CaseSnapshot(
+        fire_def.id,
+        1,
+        "reported",
+        stage_entered_at=entered,
+        opened_at=entered,
+        acts={"open": entered},
+        last_act_at=entered,
+    )
     recorded = at(2025, 10, 10, 16)
     out = engine.fire(case, "suspend", SO, {"reason": "国庆假期，等待业主委员会"}, recorded, date(2025, 9, 29))
     assert isinstance(out, Outcome) and out.suspended_since == at(2025, 9, 29, 12)
-    case = dataclasses.replace(case, suspended_since=out.suspended_since, acts={"open": entered, "suspend": out.occurred_at},
-                               last_act_at=out.occurred_at)
+    case = dataclasses.replace(
+        case,
+        suspended_since=out.suspended_since,
+        acts={"open": entered, "suspend": out.occurred_at},
+        last_act_at=out.occurred_at,
+    )
     out = engine.fire(case, "resume", SO, {"reason": "假期结束"}, recorded, date(2025, 10, 10))
     assert isinstance(out, Outcome)
     assert out.deadlines.due_date == date(2025, 10, 13) and out.deadlines.suspended_working_days == 3
@@ -68,8 +79,16 @@ def test_the_site_survey_counts_from_the_report(engine, fire_def):
     """Dongguan: 2 working days from the report, not from the fire finding."""
     assert fire_def.states["site_survey"].deadline.anchor is Anchor.CASE_OPENED
     opened = at(2026, 3, 2)  # Monday
-    case = CaseSnapshot(fire_def.id, 1, "reported", documents=frozenset(fire_def.documents),
-                        stage_entered_at=opened, opened_at=opened, acts={"open": opened}, last_act_at=opened)
+    case = CaseSnapshot(
+        fire_def.id,
+        1,
+        "reported",
+        documents=frozenset(fire_def.documents),
+        stage_entered_at=opened,
+        opened_at=opened,
+        acts={"open": opened},
+        last_act_at=opened,
+    )
     data = {"notice_no": "1号", "finding_route": "direct", "hazard_elements": "报警系统瘫痪"}
     out = engine.fire(case, "confirm_major", FR, data, at(2026, 3, 3, 9))
     assert out.deadlines.due_date == date(2026, 3, 4)
@@ -89,16 +108,29 @@ def test_a_deadline_from_an_act_is_recounted_when_the_act_happens(engine, fire_d
     d = dataclasses.replace(fire_def, states=states)
     eng = Engine(DefinitionRegistry([d]), engine.calendar if isinstance(engine.calendar, WorkCalendar) else None)
     entered = at(2026, 3, 2)
-    case = CaseSnapshot(d.id, 1, "public_notice", documents=frozenset(d.documents), stage_entered_at=entered,
-                        acts={"open": entered, "submit_settlement": entered}, last_act_at=entered)
+    case = CaseSnapshot(
+        d.id,
+        1,
+        "public_notice",
+        documents=frozenset(d.documents),
+        stage_entered_at=entered,
+        acts={"open": entered, "submit_settlement": entered},
+        last_act_at=entered,
+    )
     out = eng.fire(case, "post_notice", SO, {}, at(2026, 3, 9), date(2026, 3, 5))
     assert out.deadlines.due_date == date(2026, 3, 15)  # 10 calendar days from the posting on the 5th
 
 
 def test_the_act_must_not_precede_the_stage_nor_be_in_the_future(engine, fire_def):
     entered = at(2026, 3, 10)
-    case = CaseSnapshot(fire_def.id, 1, "public_notice", documents=frozenset(fire_def.documents),
-                        stage_entered_at=entered, last_act_at=at(2026, 3, 11))
+    case = CaseSnapshot(
+        fire_def.id,
+        1,
+        "public_notice",
+        documents=frozenset(fire_def.documents),
+        stage_entered_at=entered,
+        last_act_at=at(2026, 3, 11),
+    )
     out = engine.fire(case, "post_notice", SO, {}, at(2026, 3, 16), date(2026, 3, 10))
     assert isinstance(out, Refusal) and out.code is RefusalCode.FIELD_INVALID and out.field == "occurred_at"
     assert "案件上一办理事项" in out.message  # the later of the two bounds
@@ -134,23 +166,31 @@ transitions:
 """
 
 
-@pytest.mark.parametrize("anchor,message", [
-    ("case_opend", "states[0].deadline.from: unknown anchor 'case_opend' (did you mean 'case_opened'?)"),
-    ("act", "states[0].deadline.from: name the act: from: {act: TRIGGER}"),
-    ("{act: og}", "states[0].deadline.from.act: unknown act 'og' (did you mean 'go'?)"),
-    ("{field: wen}", "states[0].deadline.from.field: unknown field 'wen' (did you mean 'when'?)"),
-    ("{field: note}", "states[0].deadline.from.field: field 'note' is text, not a date"),
-    ("{act: go, field: when}", "states[0].deadline.from: name exactly one of act, field"),
-])
+@pytest.mark.parametrize(
+    "anchor,message",
+    [
+        ("case_opend", "states[0].deadline.from: unknown anchor 'case_opend' (did you mean 'case_opened'?)"),
+        ("act", "states[0].deadline.from: name the act: from: {act: TRIGGER}"),
+        ("{act: og}", "states[0].deadline.from.act: unknown act 'og' (did you mean 'go'?)"),
+        ("{field: wen}", "states[0].deadline.from.field: unknown field 'wen' (did you mean 'when'?)"),
+        ("{field: note}", "states[0].deadline.from.field: field 'note' is text, not a date"),
+        ("{act: go, field: when}", "states[0].deadline.from: name exactly one of act, field"),
+    ],
+)
 def test_a_bad_anchor_is_located(anchor, message):
     _, problems = check_text(BASE.replace("FROM", anchor), "t.v1.yaml")
     assert any(f"{p.path}: {p.message}".startswith(message) for p in problems), problems
 
 
-@pytest.mark.parametrize("anchor,kind,ref", [
-    ("case_opened", Anchor.CASE_OPENED, None), ("stage_entered", Anchor.STAGE_ENTERED, None),
-    ("{act: go}", Anchor.ACT, "go"), ("{field: when}", Anchor.FIELD, "when"),
-])
+@pytest.mark.parametrize(
+    "anchor,kind,ref",
+    [
+        ("case_opened", Anchor.CASE_OPENED, None),
+        ("stage_entered", Anchor.STAGE_ENTERED, None),
+        ("{act: go}", Anchor.ACT, "go"),
+        ("{field: when}", Anchor.FIELD, "when"),
+    ],
+)
 def test_a_good_anchor_is_loaded(anchor, kind, ref):
     d, problems = check_text(BASE.replace("FROM", anchor), "t.v1.yaml")
     assert d is not None, problems
@@ -166,4 +206,5 @@ def test_document_roles_and_new_rounds_name_what_exists():
     text = BASE.replace("FROM", "case_opened").replace("roles: [a], fields", "roles: [a], new_round: [dco], fields")
     _, problems = check_text(text, "t.v1.yaml")
     assert "transitions[0].new_round[0]: unknown document 'dco' (did you mean 'doc'?)" in [
-        f"{p.path}: {p.message}" for p in problems]
+        f"{p.path}: {p.message}" for p in problems
+    ]

@@ -49,8 +49,13 @@ def test_random_walks_stay_on_declared_edges(engine, sequence):
         if not with_documents:
             case = dataclasses.replace(case, documents=frozenset())
         else:
-            case = good_case(FIRE, case.state, data=case.data, stage_entered_at=case.stage_entered_at,
-                             suspended_since=case.suspended_since)
+            case = good_case(
+                FIRE,
+                case.state,
+                data=case.data,
+                stage_entered_at=case.stage_entered_at,
+                suspended_since=case.suspended_since,
+            )
         out = engine.fire(case, trigger, Actor("u", role), _values(trigger, case.state, complete), now)
         assert out.state in FIRE.states if isinstance(out, Outcome) else out.state == case.state
         if isinstance(out, Refusal):
@@ -89,7 +94,9 @@ def test_random_walks_reach_deep_stages(engine):
             if not actions:
                 continue
             a = actions[pick % len(actions)]
-            out = engine.fire(case, a.trigger, Actor("u", role), good_values(FIRE.transition(a.trigger, case.state)), NOW)
+            out = engine.fire(
+                case, a.trigger, Actor("u", role), good_values(FIRE.transition(a.trigger, case.state)), NOW
+            )
             if isinstance(out, Outcome):
                 case = dataclasses.replace(case, state=out.state, data=out.data)
                 deepest = max(deepest, order.index(out.state))

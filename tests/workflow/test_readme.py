@@ -11,8 +11,11 @@ from .conftest import ROOT
 
 def test_readme_diagram_matches_the_definition(fire_def):
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    m = re.search(r"<!-- diagram:fire_hazard_emergency:begin -->\n```mermaid\n(.*?)```\n<!-- diagram:fire_hazard_emergency:end -->",
-                  text, re.S)
+    m = re.search(
+        r"<!-- diagram:fire_hazard_emergency:begin -->\n```mermaid\n(.*?)```\n<!-- diagram:fire_hazard_emergency:end -->",
+        text,
+        re.S,
+    )
     assert m, "README lost its diagram markers"
     assert m.group(1) == to_mermaid(fire_def)
 

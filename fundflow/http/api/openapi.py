@@ -38,9 +38,17 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
-    400: "请求格式错误", 401: "未登录，或令牌无效、过期、已注销", 403: "无权执行该操作", 404: "不存在或不在您的管辖范围内",
-    409: "流程拒绝、重复或并发冲突", 412: "If-Match 版本已过期", 413: "请求内容或文件过大",
-    415: "不支持的内容类型", 422: "参数或内容有误", 429: "登录失败次数过多，请稍后再试", 503: "数据库不可用",
+    400: "请求格式错误",
+    401: "未登录，或令牌无效、过期、已注销",
+    403: "无权执行该操作",
+    404: "不存在或不在您的管辖范围内",
+    409: "流程拒绝、重复或并发冲突",
+    412: "If-Match 版本已过期",
+    413: "请求内容或文件过大",
+    415: "不支持的内容类型",
+    422: "参数或内容有误",
+    429: "登录失败次数过多，请稍后再试",
+    503: "数据库不可用",
 }
 
 #: (method, path) -> the answers beyond those its shape gives.
@@ -65,10 +73,14 @@ EXTRA: dict[tuple[str, str], set[int]] = {
 
 #: Successful answers that are not JSON.
 CONTENT: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/api/v1/cases/{case_id}/apportionment"): {"application/json": {"schema": {"type": "object"}},
-                                                          XLSX: {"schema": {"type": "string", "format": "binary"}}},
+    ("get", "/api/v1/cases/{case_id}/apportionment"): {
+        "application/json": {"schema": {"type": "object"}},
+        XLSX: {"schema": {"type": "string", "format": "binary"}},
+    },
     ("get", "/api/v1/cases/{case_id}/apportionment.xlsx"): {XLSX: {"schema": {"type": "string", "format": "binary"}}},
-    ("get", "/api/v1/cases/{case_id}/documents/{document_id}"): {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    ("get", "/api/v1/cases/{case_id}/documents/{document_id}"): {
+        "*/*": {"schema": {"type": "string", "format": "binary"}}
+    },
     ("get", "/metrics"): {"text/plain": {"schema": {"type": "string"}}},
 }
 

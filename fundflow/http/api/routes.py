@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import partial
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from fundflow.domain.diagram import to_mermaid
 from fundflow.domain.errors import UnknownDefinition
-
+from fundflow.http.deps import bearer, current_user, get_now, get_services, no_nul_in_url
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
 from fundflow.service.household_import import ImportRejected, parse_household_json, parse_households
 from fundflow.service.schemas import (
-    NUL_MESSAGE, CaseCreate, ChannelCreate, CommunityCreate, LoginRequest, TransitionRequest, VoteRequest,
+    NUL_MESSAGE,
+    CaseCreate,
+    ChannelCreate,
+    CommunityCreate,
+    LoginRequest,
+    TransitionRequest,
+    VoteRequest,
     contains_nul,
 )
 from fundflow.service.tables import User
 from fundflow.service.usecases import alerts, cases, communities, delivery, documents, ledger, meetings, queries, users
 from fundflow.service.views import field_view
-from fundflow.http.deps import bearer, current_user, get_now, get_services, no_nul_in_url
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -44,15 +49,19 @@ def _reply(reply: cases.Reply) -> JSONResponse:
 
 
 @router.post("/login", tags=["auth"], summary="用户名密码登录，返回会话令牌")
-def login(body: LoginRequest, request: Request, svc: Services = Depends(get_services),
-          now: datetime = Depends(get_now)):
+def login(
+    body: LoginRequest, request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)
+):
     user, token = users.login(svc, body.username, body.password, now, request.client.host if request.client else None)
     return {"token": token, "token_type": "bearer", "user": _me(user)}
 
 
 @router.delete("/tokens/current", status_code=204, tags=["auth"], summary="注销当前令牌（API 令牌或登录会话）")
-def revoke_current_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer),
-                         user: User = Depends(current_user), svc: Services = Depends(get_services)):
+def revoke_current_token(
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    user: User = Depends(current_user),
+    svc: Services = Depends(get_services),
+):
     users.logout(svc, credentials.credentials)  # current_user took it from the header (writes need one)
     return Response(status_code=204)
 
@@ -63,18 +72,37 @@ def me(user: User = Depends(current_user)):
 
 
 def _me(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "name": user.display_name, "role": user.role,
-            "org_level": user.org_level, "org_id": user.org_id, "org_name": user.org_name}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.display_name,
+        "role": user.role,
+        "org_level": user.org_level,
+        "org_id": user.org_id,
+        "org_name": user.org_name,
+    }
 
 
 # -- places --------------------------------------------------------------------------------
 
 
 @router.post("/communities", status_code=201, tags=["communities"], summary="登记小区及楼栋")
-def create_community(body: CommunityCreate, svc: Services = Depends(get_services),
-                     user: User = Depends(current_user), now: datetime = Depends(get_now)):
-    return communities.create_community(svc, user, name=body.name, street_office_id=body.street_office_id,
-                                        address=body.address, buildings=body.buildings, code=body.code, now=now)
+def create_community(
+    body: CommunityCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return communities.create_community(
+        svc,
+        user,
+        name=body.name,
+        street_office_id=body.street_office_id,
+        address=body.address,
+        buildings=body.buildings,
+        code=body.code,
+        now=now,
+    )
 
 
 @router.get("/communities/{community_id}", tags=["communities"], summary="小区详情")
@@ -82,17 +110,31 @@ def get_community(community_id: Id, svc: Services = Depends(get_services), user:
     return communities.get_community(svc, user, community_id)
 
 
-@router.post("/communities/{community_id}/households", status_code=201, tags=["communities"],
-             summary="导入房屋清单（JSON 列表、CSV 或 XLSX；全部成功或全部不导入）",
-             openapi_extra={"requestBody": {"content": {
-                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                 "text/csv": {"schema": {"type": "string"}},
-                 XLSX: {"schema": {"type": "string", "format": "binary"}},
-                 "multipart/form-data": {"schema": {"type": "object", "properties": {
-                     "file": {"type": "string", "format": "binary"}}}},
-             }}})
-async def import_households(community_id: Id, request: Request, svc: Services = Depends(get_services),
-                            user: User = Depends(current_user), now: datetime = Depends(get_now)):
+@router.post(
+    "/communities/{community_id}/households",
+    status_code=201,
+    tags=["communities"],
+    summary="导入房屋清单（JSON 列表、CSV 或 XLSX；全部成功或全部不导入）",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                },
+            }
+        }
+    },
+)
+async def import_households(
+    community_id: Id,
+    request: Request,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if ctype == "application/json":
@@ -127,68 +169,138 @@ async def import_households(community_id: Id, request: Request, svc: Services = 
 
 
 @router.post("/cases", status_code=201, tags=["cases"], summary="发起案件（隐患上报）")
-def open_case(body: CaseCreate, svc: Services = Depends(get_services), user: User = Depends(current_user),
-              now: datetime = Depends(get_now)):
+def open_case(
+    body: CaseCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
     try:
-        reply = cases.open_case(svc, user, definition=body.definition, version=body.version,
-                                community_id=body.community_id, title=body.title, data=body.data,
-                                buildings=body.buildings, now=now, occurred_at=body.occurred_at)
+        reply = cases.open_case(
+            svc,
+            user,
+            definition=body.definition,
+            version=body.version,
+            community_id=body.community_id,
+            title=body.title,
+            data=body.data,
+            buildings=body.buildings,
+            now=now,
+            occurred_at=body.occurred_at,
+        )
     except UnknownDefinition as exc:
-        raise InvalidInput(str(exc), code="unknown_definition", detail={"definitions": list(svc.registry.ids())}) from None
+        raise InvalidInput(
+            str(exc), code="unknown_definition", detail={"definitions": list(svc.registry.ids())}
+        ) from None
     return _reply(reply)
 
 
 @router.get("/cases", tags=["cases"], summary="案件列表（按期限排序，可筛选）")
 def list_cases(
-    state: Optional[str] = Query(None, max_length=64),
-    street_office_id: Optional[int] = Query(None, ge=1, le=2**31 - 1),
-    overdue: Optional[bool] = None,
-    q: Optional[str] = Query(None, max_length=100, description="标题、编号或小区名称"),
+    state: str | None = Query(None, max_length=64),
+    street_office_id: int | None = Query(None, ge=1, le=2**31 - 1),
+    overdue: bool | None = None,
+    q: str | None = Query(None, max_length=100, description="标题、编号或小区名称"),
     mine: bool = Query(False, description="只看当前待我方办理的案件"),
     include_closed: bool = True,
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
-    svc: Services = Depends(get_services), user: User = Depends(current_user), now: datetime = Depends(get_now),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
 ):
-    return queries.list_cases(svc, user, now=now, state=state, street_office_id=street_office_id, overdue=overdue,
-                              q=q, responsible_role=user.role if mine else None,
-                              include_closed=include_closed and not mine, page=page, page_size=page_size)
+    return queries.list_cases(
+        svc,
+        user,
+        now=now,
+        state=state,
+        street_office_id=street_office_id,
+        overdue=overdue,
+        q=q,
+        responsible_role=user.role if mine else None,
+        include_closed=include_closed and not mine,
+        page=page,
+        page_size=page_size,
+    )
 
 
 @router.get("/cases/{case_id}", tags=["cases"], summary="案件详情：环节、期限、可执行操作")
-def get_case(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user),
-             now: datetime = Depends(get_now)):
+def get_case(
+    case_id: Id,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
     return cases.get_case(svc, user, case_id, now)
 
 
-@router.post("/cases/{case_id}/transitions", tags=["cases"], summary="办理（触发流程操作）",
-             responses={409: {"description": "流程拒绝或并发冲突"}, 412: {"description": "If-Match 版本过期"}})
-def fire(case_id: Id, body: TransitionRequest, request: Request, svc: Services = Depends(get_services),
-         user: User = Depends(current_user), now: datetime = Depends(get_now),
-         if_match: Optional[str] = Header(None, max_length=32, description="案件版本号，如 7 或 \"7\""),
-         idempotency_key: Optional[str] = Header(None, max_length=128)):
+@router.post(
+    "/cases/{case_id}/transitions",
+    tags=["cases"],
+    summary="办理（触发流程操作）",
+    responses={409: {"description": "流程拒绝或并发冲突"}, 412: {"description": "If-Match 版本过期"}},
+)
+def fire(
+    case_id: Id,
+    body: TransitionRequest,
+    request: Request,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+    if_match: str | None = Header(None, max_length=32, description='案件版本号，如 7 或 "7"'),
+    idempotency_key: str | None = Header(None, max_length=128),
+):
     version = None
     if if_match is not None:
         raw = if_match.strip().strip('"').removeprefix("W/").strip('"')
         if not raw.isdigit() or len(raw) > 9:
             raise InvalidInput("If-Match 应为案件版本号", code="invalid_if_match")
         version = int(raw)
-    reply = cases.fire_transition(svc, user, case_id, trigger=body.trigger, data=body.data, comment=body.comment,
-                                  now=now, if_match=version, idempotency_key=idempotency_key,
-                                  occurred_at=body.occurred_at)
+    reply = cases.fire_transition(
+        svc,
+        user,
+        case_id,
+        trigger=body.trigger,
+        data=body.data,
+        comment=body.comment,
+        now=now,
+        if_match=version,
+        idempotency_key=idempotency_key,
+        occurred_at=body.occurred_at,
+    )
     request.app.state.metrics.transitions.labels(reply.body["definition"]["id"], body.trigger).inc()
-    transition_log.info(json.dumps({
-        "event": "transition", "request_id": getattr(request.state, "request_id", None), "case_id": case_id,
-        "case_number": reply.body["number"], "trigger": body.trigger, "state": reply.body["state"],
-        "version": reply.body["version"], "user": user.username, "role": user.role}, ensure_ascii=False))
+    transition_log.info(
+        json.dumps(
+            {
+                "event": "transition",
+                "request_id": getattr(request.state, "request_id", None),
+                "case_id": case_id,
+                "case_number": reply.body["number"],
+                "trigger": body.trigger,
+                "state": reply.body["state"],
+                "version": reply.body["version"],
+                "user": user.username,
+                "role": user.role,
+            },
+            ensure_ascii=False,
+        )
+    )
     return _reply(reply)
 
 
 @router.post("/cases/{case_id}/votes", tags=["cases"], summary="登记联席会议出席与表决")
-def vote(case_id: Id, body: VoteRequest, svc: Services = Depends(get_services), user: User = Depends(current_user),
-         now: datetime = Depends(get_now)):
-    return _reply(meetings.record_vote(svc, user, case_id, party=body.party, attended=body.attended, vote=body.vote,
-                                       opinion=body.opinion, now=now))
+def vote(
+    case_id: Id,
+    body: VoteRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        meetings.record_vote(
+            svc, user, case_id, party=body.party, attended=body.attended, vote=body.vote, opinion=body.opinion, now=now
+        )
+    )
 
 
 @router.get("/cases/{case_id}/votes", tags=["cases"], summary="联席会议表决情况")
@@ -197,12 +309,25 @@ def votes(case_id: Id, svc: Services = Depends(get_services), user: User = Depen
 
 
 @router.post("/cases/{case_id}/documents", status_code=201, tags=["cases"], summary="上传材料")
-async def upload(case_id: Id, doc_type: str = Form(..., min_length=1, max_length=64), file: UploadFile = File(...),
-                 svc: Services = Depends(get_services), user: User = Depends(current_user),
-                 now: datetime = Depends(get_now)):
+async def upload(
+    case_id: Id,
+    doc_type: str = Form(..., min_length=1, max_length=64),
+    file: UploadFile = File(...),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
     content = await file.read()
-    return documents.attach_document(svc, user, case_id, doc_type=doc_type, filename=file.filename or "file",
-                                     content_type=file.content_type, content=content, now=now)
+    return documents.attach_document(
+        svc,
+        user,
+        case_id,
+        doc_type=doc_type,
+        filename=file.filename or "file",
+        content_type=file.content_type,
+        content=content,
+        now=now,
+    )
 
 
 @router.get("/cases/{case_id}/documents", tags=["cases"], summary="材料列表")
@@ -222,8 +347,12 @@ def events(case_id: Id, svc: Services = Depends(get_services), user: User = Depe
 
 
 @router.get("/cases/{case_id}/apportionment", tags=["cases"], summary="按建筑面积分摊（JSON；format=xlsx 导出 Excel）")
-def apportionment(case_id: Id, format: str = Query("json", pattern="^(json|xlsx)$"),
-                  svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def apportionment(
+    case_id: Id,
+    format: str = Query("json", pattern="^(json|xlsx)$"),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+):
     table = queries.apportionment_of(svc, user, case_id)
     if format == "xlsx":
         return _xlsx(table)
@@ -235,37 +364,61 @@ def apportionment_excel(case_id: Id, svc: Services = Depends(get_services), user
     return _xlsx(queries.apportionment_of(svc, user, case_id))
 
 
-@router.get("/cases/{case_id}/top-up-notices/{notice_id}", tags=["ledger"], summary="续交通知（JSON；format=xlsx 导出 Excel）")
-def top_up_notice(case_id: Id, notice_id: Id, format: str = Query("json", pattern="^(json|xlsx)$"),
-                  svc: Services = Depends(get_services), user: User = Depends(current_user)):
+@router.get(
+    "/cases/{case_id}/top-up-notices/{notice_id}", tags=["ledger"], summary="续交通知（JSON；format=xlsx 导出 Excel）"
+)
+def top_up_notice(
+    case_id: Id,
+    notice_id: Id,
+    format: str = Query("json", pattern="^(json|xlsx)$"),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+):
     notice = ledger.top_up_notice(svc, user, case_id, notice_id)
     if format == "xlsx":
-        return Response(top_up_xlsx(notice), media_type=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="top-up-{notice["case_number"]}-{notice_id}.xlsx"'})
+        return Response(
+            top_up_xlsx(notice),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="top-up-{notice["case_number"]}-{notice_id}.xlsx"'},
+        )
     return notice
 
 
 @router.get("/households/{household_id}/ledger", tags=["ledger"], summary="分户账明细（JSON；format=xlsx 导出 Excel）")
-def household_ledger(household_id: Id, format: str = Query("json", pattern="^(json|xlsx)$"),
-                     svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def household_ledger(
+    household_id: Id,
+    format: str = Query("json", pattern="^(json|xlsx)$"),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+):
     statement = ledger.household_statement(svc, user, household_id)
     if format == "xlsx":
-        return Response(statement_xlsx(statement), media_type=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="ledger-{household_id}.xlsx"'})
+        return Response(
+            statement_xlsx(statement),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="ledger-{household_id}.xlsx"'},
+        )
     return statement
 
 
 def _xlsx(table: dict) -> Response:
-    return Response(apportionment_xlsx(table), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="apportionment-{table["case_number"]}.xlsx"'})
+    return Response(
+        apportionment_xlsx(table),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="apportionment-{table["case_number"]}.xlsx"'},
+    )
 
 
 # -- figures and definitions ---------------------------------------------------------------
 
 
 @router.get("/stats", tags=["figures"], summary="按区、街道统计：发起、办结、在办、超期、各环节平均工作日、资金")
-def stats(definition: Optional[str] = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
-          svc: Services = Depends(get_services), user: User = Depends(current_user), now: datetime = Depends(get_now)):
+def stats(
+    definition: str | None = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
     return queries.city_stats(svc, user, now, definition)
 
 
@@ -273,25 +426,54 @@ def stats(definition: Optional[str] = Query(None, max_length=64, description="�
 def definitions(svc: Services = Depends(get_services), user: User = Depends(current_user)):
     out = []
     for d in svc.registry:
-        out.append({
-            "id": d.id, "version": d.version, "title": d.title,
-            "roles": {r.id: r.label for r in d.roles.values()},
-            "documents": dict(d.documents),
-            "initial": d.initial,
-            "states": [{"id": s.id, "label": s.label, "responsible": s.responsible, "terminal": s.terminal,
-                        "documents": list(s.documents), "deadline": s.deadline.describe() if s.deadline else None}
-                       for s in d.states.values()],
-            "transitions": [{"trigger": t.trigger, "label": t.label, "from": list(t.sources), "to": t.dest,
-                             "roles": sorted(t.roles), "guards": [g.name for g in t.guards],
-                             "fields": [field_view(f) for f in t.fields]} for t in d.transitions],
-        })
+        out.append(
+            {
+                "id": d.id,
+                "version": d.version,
+                "title": d.title,
+                "roles": {r.id: r.label for r in d.roles.values()},
+                "documents": dict(d.documents),
+                "initial": d.initial,
+                "states": [
+                    {
+                        "id": s.id,
+                        "label": s.label,
+                        "responsible": s.responsible,
+                        "terminal": s.terminal,
+                        "documents": list(s.documents),
+                        "deadline": s.deadline.describe() if s.deadline else None,
+                    }
+                    for s in d.states.values()
+                ],
+                "transitions": [
+                    {
+                        "trigger": t.trigger,
+                        "label": t.label,
+                        "from": list(t.sources),
+                        "to": t.dest,
+                        "roles": sorted(t.roles),
+                        "guards": [g.name for g in t.guards],
+                        "fields": [field_view(f) for f in t.fields],
+                    }
+                    for t in d.transitions
+                ],
+            }
+        )
     return out
 
 
-@router.get("/definitions/{definition_id}/diagram", tags=["definitions"], summary="流程图（Mermaid）",
-            response_class=PlainTextResponse)
-def diagram(definition_id: str, version: Optional[int] = Query(None, ge=1, le=10000),
-            svc: Services = Depends(get_services), user: User = Depends(current_user)):
+@router.get(
+    "/definitions/{definition_id}/diagram",
+    tags=["definitions"],
+    summary="流程图（Mermaid）",
+    response_class=PlainTextResponse,
+)
+def diagram(
+    definition_id: str,
+    version: int | None = Query(None, ge=1, le=10000),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+):
     return PlainTextResponse(to_mermaid(svc.registry.get(definition_id, version)))
 
 
@@ -299,18 +481,28 @@ def diagram(definition_id: str, version: Optional[int] = Query(None, ge=1, le=10
 
 
 @router.get("/alerts", tags=["alerts"], summary="我的提醒（预警、超期、督办）")
-def my_alerts(unacked_only: bool = False, kind: Optional[str] = Query(None, pattern="^(warning|overdue|escalation|calendar)$"),
-              case_id: Optional[int] = Query(None, ge=1, le=2**31 - 1),
-              page: int = Query(1, ge=1, le=100000), page_size: int = Query(20, ge=1, le=100),
-              svc: Services = Depends(get_services), user: User = Depends(current_user),
-              now: datetime = Depends(get_now)):
-    return alerts.list_alerts(svc, user, now, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page,
-                              page_size=page_size)
+def my_alerts(
+    unacked_only: bool = False,
+    kind: str | None = Query(None, pattern="^(warning|overdue|escalation|calendar)$"),
+    case_id: int | None = Query(None, ge=1, le=2**31 - 1),
+    page: int = Query(1, ge=1, le=100000),
+    page_size: int = Query(20, ge=1, le=100),
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return alerts.list_alerts(
+        svc, user, now, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page, page_size=page_size
+    )
 
 
 @router.post("/alerts/{alert_id}/ack", tags=["alerts"], summary="确认已阅")
-def ack(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user),
-        now: datetime = Depends(get_now)):
+def ack(
+    alert_id: Id,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
     return alerts.ack_alert(svc, user, alert_id, now)
 
 
@@ -320,13 +512,27 @@ def channels(svc: Services = Depends(get_services), user: User = Depends(current
 
 
 @router.post("/channels", status_code=201, tags=["alerts"], summary="新增提醒渠道（Webhook、企业微信、钉钉、邮件）")
-def add_channel(body: ChannelCreate, svc: Services = Depends(get_services), user: User = Depends(current_user),
-                now: datetime = Depends(get_now)):
-    return alerts.add_channel(svc, user, name=body.name, kind=body.kind, target=body.target, role=body.role,
-                              org_level=body.org_level, org_id=body.org_id, now=now)
+def add_channel(
+    body: ChannelCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return alerts.add_channel(
+        svc,
+        user,
+        name=body.name,
+        kind=body.kind,
+        target=body.target,
+        role=body.role,
+        org_level=body.org_level,
+        org_id=body.org_id,
+        now=now,
+    )
 
 
 # -- alert delivery ------------------------------------------------------------------------
+
 
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"], summary="提醒在各渠道的投递状态（市级）")
 def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from math import ceil
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -24,22 +24,38 @@ from fundflow.domain.diagram import to_mermaid
 from fundflow.domain.errors import TransitionRefused, UnknownDefinition
 from fundflow.domain.guards import REGISTRY, VoteChoice
 from fundflow.domain.tz import SHANGHAI, local_date
-
 from fundflow.http.deps import get_now, get_services
+from fundflow.http.web import reads
+from fundflow.http.web.render import CsrfFailed, PageRoute, render
+from fundflow.http.web.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    PRELOGIN_COOKIE,
+    check_csrf,
+    clear_session,
+    csrf_for_login,
+    csrf_for_session,
+    ensure_prelogin,
+    safe_next,
+    session_token,
+    set_prelogin,
+    set_session,
+)
 from fundflow.service.context import Services
 from fundflow.service.errors import (
-    Conflict, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge, PreconditionFailed, TooManyRequests, error_body,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    PayloadTooLarge,
+    PreconditionFailed,
+    TooManyRequests,
+    error_body,
     status_for,
 )
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
 from fundflow.service.tables import User
 from fundflow.service.usecases import alerts, cases, documents, ledger, meetings, queries, users
-from fundflow.http.web import reads
-from fundflow.http.web.render import CsrfFailed, PageRoute, render
-from fundflow.http.web.security import (
-    CSRF_FIELD, CSRF_HEADER, PRELOGIN_COOKIE, check_csrf, clear_session, csrf_for_login, csrf_for_session, ensure_prelogin,
-    safe_next, session_token, set_prelogin, set_session,
-)
 
 __all__ = ["router"]
 
@@ -50,19 +66,42 @@ PAGE_SIZE = 20
 FORM_ERRORS = (TransitionRefused, Conflict, InvalidInput, Forbidden, PreconditionFailed, PayloadTooLarge)
 #: Labels of case-data keys that no transition declares (the report's own fields, records).
 DATA_LABELS = {
-    "hazard_category": "隐患类别", "description": "情况描述", "reported_by": "上报单位", "hazard": "隐患情况",
-    "fault": "故障情况", "signatures": "签署情况", "counters": "待了结事项", "ledger": "分户账扣减",
-    "occurred_at": "实际发生时间", "scope_building_ids": "分摊楼栋", "scope_building_ids_before": "原分摊楼栋",
-    "new_round": "材料重新提交", "whole_estate": "全小区", "buildings": "楼栋",
+    "hazard_category": "隐患类别",
+    "description": "情况描述",
+    "reported_by": "上报单位",
+    "hazard": "隐患情况",
+    "fault": "故障情况",
+    "signatures": "签署情况",
+    "counters": "待了结事项",
+    "ledger": "分户账扣减",
+    "occurred_at": "实际发生时间",
+    "scope_building_ids": "分摊楼栋",
+    "scope_building_ids_before": "原分摊楼栋",
+    "new_round": "材料重新提交",
+    "whole_estate": "全小区",
+    "buildings": "楼栋",
 }
 #: The form value of the "whole estate" box of a paying-scope field.
 WHOLE_ESTATE = "__whole_estate__"
 #: The joint meeting's votes: value, label, badge colour.
-VOTES = ((VoteChoice.AGREE.value, "同意", "green"), (VoteChoice.DISAGREE.value, "不同意", "red"),
-         (VoteChoice.ABSTAIN.value, "弃权", "muted"))
-HAZARD_CATEGORIES = ("消防水泵故障", "火灾自动报警系统瘫痪", "自动喷水灭火系统故障", "防排烟系统故障", "室内消火栓系统无水",
-                     "应急照明和疏散指示标志损坏", "防火门损坏", "消防车通道堵塞", "室外消防给水管网损坏",
-                     "高位消防水箱无水", "电气线路老化")
+VOTES = (
+    (VoteChoice.AGREE.value, "同意", "green"),
+    (VoteChoice.DISAGREE.value, "不同意", "red"),
+    (VoteChoice.ABSTAIN.value, "弃权", "muted"),
+)
+HAZARD_CATEGORIES = (
+    "消防水泵故障",
+    "火灾自动报警系统瘫痪",
+    "自动喷水灭火系统故障",
+    "防排烟系统故障",
+    "室内消火栓系统无水",
+    "应急照明和疏散指示标志损坏",
+    "防火门损坏",
+    "消防车通道堵塞",
+    "室外消防给水管网损坏",
+    "高位消防水箱无水",
+    "电气线路老化",
+)
 
 
 # -- the signed-in user ------------------------------------------------------------------------
@@ -79,11 +118,16 @@ class Page:
     form: FormData | None = None
     htmx: bool = False
 
-    def render(self, name: str, context: dict[str, Any], status: int = 200,
-               headers: dict[str, str] | None = None) -> Response:
-        return render(self.request, name, {"user": self.user, "csrf": self.csrf, "nav": self.nav,
-                                           "unit": unit_name(self.user, self.svc), **context},
-                      status=status, headers=headers)
+    def render(
+        self, name: str, context: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return render(
+            self.request,
+            name,
+            {"user": self.user, "csrf": self.csrf, "nav": self.nav, "unit": unit_name(self.user, self.svc), **context},
+            status=status,
+            headers=headers,
+        )
 
     def text(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None
@@ -117,8 +161,11 @@ def page(request: Request, svc: Services = Depends(get_services), now: datetime 
         raise NotAuthenticated("请先登录", code="not_authenticated")
     user = users.authenticate(svc, token, now)
     unacked = alerts.list_alerts(svc, user, now, unacked_only=True, page_size=1)["unacked"]
-    nav = {"can_open": any(user.role in d.open_roles for d in svc.registry.latest()), "alerts": True,
-           "unacked": unacked}
+    nav = {
+        "can_open": any(user.role in d.open_roles for d in svc.registry.latest()),
+        "alerts": True,
+        "unacked": unacked,
+    }
     csrf = csrf_for_session(svc.settings.secret_key, token)
     request.state.user, request.state.csrf, request.state.nav = user, csrf, nav
     return Page(request, svc, now, user, csrf, nav, htmx=bool(request.headers.get("hx-request")))
@@ -152,17 +199,25 @@ def _message(exc: Exception) -> str:
 
 
 @router.get("/login")
-def login_form(request: Request, next: Optional[str] = Query(None, max_length=500),
-               svc: Services = Depends(get_services)):
+def login_form(request: Request, next: str | None = Query(None, max_length=500), svc: Services = Depends(get_services)):
     return _login_page(request, svc, next, None, "")
 
 
-def _login_page(request: Request, svc: Services, next_: str | None, error: str | None, username: str,
-                status: int = 200) -> Response:
+def _login_page(
+    request: Request, svc: Services, next_: str | None, error: str | None, username: str, status: int = 200
+) -> Response:
     prelogin, new = ensure_prelogin(request)
-    response = render(request, "login.html", {
-        "csrf": csrf_for_login(svc.settings.secret_key, prelogin), "next": safe_next(next_, ""),
-        "error": error, "username": username}, status=status)
+    response = render(
+        request,
+        "login.html",
+        {
+            "csrf": csrf_for_login(svc.settings.secret_key, prelogin),
+            "next": safe_next(next_, ""),
+            "error": error,
+            "username": username,
+        },
+        status=status,
+    )
     if new:
         set_prelogin(response, request, prelogin)
     return response
@@ -178,12 +233,15 @@ async def login_submit(request: Request, svc: Services = Depends(get_services), 
     prelogin = request.cookies.get(PRELOGIN_COOKIE)
     expected = csrf_for_login(svc.settings.secret_key, prelogin) if prelogin else None
     if not check_csrf(expected, submitted if isinstance(submitted, str) else None):
-        return _login_page(request, svc, next_, "登录页面已过期或浏览器未启用 Cookie，请重新输入后登录。", username, 403)
+        return _login_page(
+            request, svc, next_, "登录页面已过期或浏览器未启用 Cookie，请重新输入后登录。", username, 403
+        )
     if not username or not password:
         return _login_page(request, svc, next_, "请输入用户名和密码。", username, 422)
     try:
-        _user, token = await run_in_threadpool(users.login, svc, username, password, now,
-                                               request.client.host if request.client else None)
+        _user, token = await run_in_threadpool(
+            users.login, svc, username, password, now, request.client.host if request.client else None
+        )
     except NotAuthenticated as exc:
         return _login_page(request, svc, next_, exc.message, username, 401)
     except TooManyRequests as exc:
@@ -209,29 +267,51 @@ def logout(p: Page = Depends(form_page)):
 
 @router.get("/")
 def todo(p: Page = Depends(page), page_no: int = Query(1, alias="page", ge=1, le=100000)):
-    result = queries.list_cases(p.svc, p.user, now=p.now, responsible_role=p.user.role, include_closed=False,
-                                page=page_no, page_size=PAGE_SIZE)
-    return p.render("todo.html", {"active": "todo", "result": result, "pages": _pages(result),
-                                  "params": {}})
+    result = queries.list_cases(
+        p.svc, p.user, now=p.now, responsible_role=p.user.role, include_closed=False, page=page_no, page_size=PAGE_SIZE
+    )
+    return p.render("todo.html", {"active": "todo", "result": result, "pages": _pages(result), "params": {}})
 
 
 @router.get("/cases")
-def case_list(p: Page = Depends(page),
-              state: Optional[str] = Query(None, max_length=64),
-              street_office_id: Optional[str] = Query(None, max_length=12),
-              overdue: Optional[str] = Query(None, max_length=5),
-              q: Optional[str] = Query(None, max_length=100),
-              include_closed: Optional[str] = Query(None, max_length=5),
-              page_no: int = Query(1, alias="page", ge=1, le=100000)):
+def case_list(
+    p: Page = Depends(page),
+    state: str | None = Query(None, max_length=64),
+    street_office_id: str | None = Query(None, max_length=12),
+    overdue: str | None = Query(None, max_length=5),
+    q: str | None = Query(None, max_length=100),
+    include_closed: str | None = Query(None, max_length=5),
+    page_no: int = Query(1, alias="page", ge=1, le=100000),
+):
     office = int(street_office_id) if street_office_id and street_office_id.isdigit() else None
     overdue_flag = {"yes": True, "no": False}.get(overdue or "")
-    result = queries.list_cases(p.svc, p.user, now=p.now, state=state or None, street_office_id=office,
-                                overdue=overdue_flag, q=(q or "").strip() or None, include_closed=include_closed != "no",
-                                page=page_no, page_size=PAGE_SIZE)
-    params = {"state": state or "", "street_office_id": office or "", "overdue": overdue or "", "q": q or "",
-              "include_closed": include_closed or ""}
-    context = {"active": "cases", "result": result, "pages": _pages(result), "params": params,
-               "states": _state_options(p.svc), "offices": reads.visible_street_offices(p.svc, p.user)}
+    result = queries.list_cases(
+        p.svc,
+        p.user,
+        now=p.now,
+        state=state or None,
+        street_office_id=office,
+        overdue=overdue_flag,
+        q=(q or "").strip() or None,
+        include_closed=include_closed != "no",
+        page=page_no,
+        page_size=PAGE_SIZE,
+    )
+    params = {
+        "state": state or "",
+        "street_office_id": office or "",
+        "overdue": overdue or "",
+        "q": q or "",
+        "include_closed": include_closed or "",
+    }
+    context = {
+        "active": "cases",
+        "result": result,
+        "pages": _pages(result),
+        "params": params,
+        "states": _state_options(p.svc),
+        "offices": reads.visible_street_offices(p.svc, p.user),
+    }
     if p.htmx and p.request.headers.get("hx-target") == "case-results":
         return p.render("_case_results.html", context, headers={"Vary": "HX-Request"})
     return p.render("cases.html", context, headers={"Vary": "HX-Request"})
@@ -264,7 +344,7 @@ def _photo_type(d) -> tuple[str, str] | None:
 
 
 @router.get("/cases/new")
-def new_case_form(p: Page = Depends(page), community_id: Optional[int] = Query(None, ge=1, le=2**31 - 1)):
+def new_case_form(p: Page = Depends(page), community_id: int | None = Query(None, ge=1, le=2**31 - 1)):
     return _new_case_page(p, {"community_id": community_id}, None)
 
 
@@ -276,12 +356,29 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
     chosen = values.get("community_id") or (communities[0]["id"] if communities else None)
     buildings = _buildings(p, chosen) if chosen else []
     photo_types = {d.id: _photo_type(d) for d in definitions}
-    return p.render("case_new.html", {
-        "active": "new", "definitions": definitions, "communities": communities, "buildings": buildings,
-        "values": {"definition": definitions[0].id, "title": "", "hazard_category": "", "description": "",
-                   "buildings": [], **values, "community_id": chosen},
-        "photo_types": photo_types, "categories": HAZARD_CATEGORIES, "error": error,
-        "upload_limit": p.svc.settings.max_upload_bytes}, status=status)
+    return p.render(
+        "case_new.html",
+        {
+            "active": "new",
+            "definitions": definitions,
+            "communities": communities,
+            "buildings": buildings,
+            "values": {
+                "definition": definitions[0].id,
+                "title": "",
+                "hazard_category": "",
+                "description": "",
+                "buildings": [],
+                **values,
+                "community_id": chosen,
+            },
+            "photo_types": photo_types,
+            "categories": HAZARD_CATEGORIES,
+            "error": error,
+            "upload_limit": p.svc.settings.max_upload_bytes,
+        },
+        status=status,
+    )
 
 
 def _buildings(p: Page, community_id: int) -> list[dict[str, Any]]:
@@ -301,8 +398,11 @@ def new_case_submit(p: Page = Depends(form_page)):
     assert form is not None
     community = p.text("community_id")
     values = {
-        "definition": p.text("definition"), "community_id": int(community) if community.isdigit() else None,
-        "title": p.text("title"), "hazard_category": p.text("hazard_category"), "description": p.text("description"),
+        "definition": p.text("definition"),
+        "community_id": int(community) if community.isdigit() else None,
+        "title": p.text("title"),
+        "hazard_category": p.text("hazard_category"),
+        "description": p.text("description"),
         "buildings": [b for b in form.getlist("buildings") if isinstance(b, str) and b.strip()],
     }
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
@@ -311,8 +411,16 @@ def new_case_submit(p: Page = Depends(form_page)):
     data = {k: values[k] for k in ("hazard_category", "description") if values[k]}
     try:
         d = p.svc.registry.get(values["definition"] or "")
-        reply = cases.open_case(p.svc, p.user, definition=d.id, community_id=values["community_id"],
-                                title=values["title"], data=data, buildings=values["buildings"] or None, now=p.now)
+        reply = cases.open_case(
+            p.svc,
+            p.user,
+            definition=d.id,
+            community_id=values["community_id"],
+            title=values["title"],
+            data=data,
+            buildings=values["buildings"] or None,
+            now=p.now,
+        )
     except UnknownDefinition:
         return _new_case_page(p, values, "请选择流程。", 422)
     except FORM_ERRORS as exc:
@@ -322,9 +430,16 @@ def new_case_submit(p: Page = Depends(form_page)):
     failed = []
     for f in photos:
         try:
-            documents.attach_document(p.svc, p.user, case_id, doc_type=photo_type[0] if photo_type else "",
-                                      filename=f.filename or "photo", content_type=f.content_type,
-                                      content=f.file.read(), now=p.now)
+            documents.attach_document(
+                p.svc,
+                p.user,
+                case_id,
+                doc_type=photo_type[0] if photo_type else "",
+                filename=f.filename or "photo",
+                content_type=f.content_type,
+                content=f.file.read(),
+                now=p.now,
+            )
         except FORM_ERRORS as exc:
             failed.append(f"{f.filename}：{_message(exc)}")
     target = f"/cases/{case_id}?created=1" + ("&photo_failed=1" if failed else "")
@@ -345,16 +460,28 @@ class Problem:
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: int, p: Page = Depends(page), done: Optional[str] = Query(None, max_length=10),
-              created: Optional[str] = Query(None, max_length=2), photo_failed: Optional[str] = Query(None, max_length=2)):
+def case_page(
+    case_id: int,
+    p: Page = Depends(page),
+    done: str | None = Query(None, max_length=10),
+    created: str | None = Query(None, max_length=2),
+    photo_failed: str | None = Query(None, max_length=2),
+):
     flash = None
     if created:
         flash = "案件已立案。" + ("但部分照片未能上传，请在“材料”中重新上传。" if photo_failed else "")
     return _case_page(p, case_id, flash=flash, done=bool(done))
 
 
-def _case_page(p: Page, case_id: int, *, flash: str | None = None, done: bool = False,
-               problem: Problem | None = None, status: int = 200) -> Response:
+def _case_page(
+    p: Page,
+    case_id: int,
+    *,
+    flash: str | None = None,
+    done: bool = False,
+    problem: Problem | None = None,
+    status: int = 200,
+) -> Response:
     svc, user = p.svc, p.user
     view = cases.get_case(svc, user, case_id, p.now)
     d = svc.registry.get(view["definition"]["id"], view["definition"]["version"])
@@ -385,25 +512,46 @@ def _case_page(p: Page, case_id: int, *, flash: str | None = None, done: bool = 
         e["moved"] = e["from_state"] != e["to_state"]
         e["org"] = None if e["org"] == users.CITY_ORG_NAME else e["org"]  # the name says the unit
     present = {doc["doc_type"] for doc in docs if doc["current"]}
-    required = [{"type": t, "label": d.documents.get(t, t), "present": t in present}
-                for t in d.states[view["state"]].documents] if not view["terminal"] else []
+    required = (
+        [
+            {"type": t, "label": d.documents.get(t, t), "present": t in present}
+            for t in d.states[view["state"]].documents
+        ]
+        if not view["terminal"]
+        else []
+    )
     shown = {f"action:{a['trigger']}" for a in view["actions"]} | ({"vote"} if voters else set())
     if not view["terminal"]:
         shown.add("document")
     context = {
-        "problem_top": problem is not None and problem.form not in shown, "votes": VOTES,
-        "active": "cases", "case": view, "definition": d, "events": events, "documents": docs,
-        "timeline": _timeline(stages, events, view), "apportionment": apportionment,
-        "apportion_note": apportion_note, "parties": [{"role": r, "label": d.roles[r].label if r in d.roles else r,
-                                                     "vote": by_party.get(r)} for r in shown_parties],
+        "problem_top": problem is not None and problem.form not in shown,
+        "votes": VOTES,
+        "active": "cases",
+        "case": view,
+        "definition": d,
+        "events": events,
+        "documents": docs,
+        "timeline": _timeline(stages, events, view),
+        "apportionment": apportionment,
+        "apportion_note": apportion_note,
+        "parties": [
+            {"role": r, "label": d.roles[r].label if r in d.roles else r, "vote": by_party.get(r)}
+            for r in shown_parties
+        ],
         "voters": [{"role": r, "label": d.roles[r].label if r in d.roles else r} for r in voters],
-        "required_documents": required, "document_types": [(t, label) for t, label in d.documents.items() if d.may_upload(t, user.role)],
-        "labels": labels, "role_labels": {r.id: r.label for r in d.roles.values()},
-        "flash": flash, "problem": problem, "idem": uuid.uuid4().hex,
+        "required_documents": required,
+        "document_types": [(t, label) for t, label in d.documents.items() if d.may_upload(t, user.role)],
+        "labels": labels,
+        "role_labels": {r.id: r.label for r in d.roles.values()},
+        "flash": flash,
+        "problem": problem,
+        "idem": uuid.uuid4().hex,
         "data_rows": _data_rows(view["data"], labels, d, names),
-        "scope_buildings": community_buildings, "whole_estate": WHOLE_ESTATE,
+        "scope_buildings": community_buildings,
+        "whole_estate": WHOLE_ESTATE,
         "scope_text": _scope_text(view["scope_building_ids"], names),
-        "today": local_date(p.now).isoformat(), "upload_limit": svc.settings.max_upload_bytes,
+        "today": local_date(p.now).isoformat(),
+        "upload_limit": svc.settings.max_upload_bytes,
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
@@ -428,7 +576,9 @@ def _scope_text(ids: list[int], names: dict[int, str]) -> str:
     return "全小区" if not ids else "、".join(names.get(i, "（已删除楼栋）") for i in ids)
 
 
-def _display(value: Any, name: str, d, labels: dict[str, str] | None = None, names: dict[int, str] | None = None) -> str:
+def _display(
+    value: Any, name: str, d, labels: dict[str, str] | None = None, names: dict[int, str] | None = None
+) -> str:
     """A data value as text: choices by their label, lists joined, records spelled out."""
     if name in ("scope_building_ids", "scope_building_ids_before") and isinstance(value, list):
         return _scope_text(value, names or {})
@@ -447,9 +597,14 @@ def _display(value: Any, name: str, d, labels: dict[str, str] | None = None, nam
             if f.name == name and f.choices and isinstance(value, str):
                 return f.choice_labels.get(value, value)
     if isinstance(value, list):  # roles by their label; anything else the API accepted, spelled out
-        return "、".join(d.roles[v].label if isinstance(v, str) and v in d.roles else
-                        f"（{_display(v, name, d, labels)}）" if isinstance(v, (list, dict)) else _display(v, name, d, labels)
-                        for v in value)
+        return "、".join(
+            d.roles[v].label
+            if isinstance(v, str) and v in d.roles
+            else f"（{_display(v, name, d, labels)}）"
+            if isinstance(v, (list, dict))
+            else _display(v, name, d, labels)
+            for v in value
+        )
     if isinstance(value, dict):
         return "；".join(f"{(labels or DATA_LABELS).get(k, k)}：{_display(v, k, d, labels)}" for k, v in value.items())
     if isinstance(value, bool):
@@ -457,9 +612,14 @@ def _display(value: Any, name: str, d, labels: dict[str, str] | None = None, nam
     return "" if value is None else str(value)
 
 
-def _data_rows(data: dict[str, Any], labels: dict[str, str], d, names: dict[int, str] | None = None) -> list[tuple[str, str]]:
-    return [(labels.get(k, k), _display(v, k, d, labels, names)) for k, v in data.items()
-            if v not in (None, "", {}) and (v != [] or k.startswith("scope_building_ids"))]
+def _data_rows(
+    data: dict[str, Any], labels: dict[str, str], d, names: dict[int, str] | None = None
+) -> list[tuple[str, str]]:
+    return [
+        (labels.get(k, k), _display(v, k, d, labels, names))
+        for k, v in data.items()
+        if v not in (None, "", {}) and (v != [] or k.startswith("scope_building_ids"))
+    ]
 
 
 def _timeline(stages: list[dict[str, Any]], events: list[dict[str, Any]], view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -474,9 +634,20 @@ def _timeline(stages: list[dict[str, Any]], events: list[dict[str, Any]], view: 
         if e["from_state"] is not None and e["from_state"] != e["to_state"] and i + 1 < len(items):
             i += 1
     if view["terminal"]:
-        items.append({"label": view["state_label"], "terminal": True, "entered_at": view["closed_at"],
-                      "left_at": None, "due_date": None, "due_at": None, "provisional": False, "events": [],
-                      "status": "end", "responsible": None})
+        items.append(
+            {
+                "label": view["state_label"],
+                "terminal": True,
+                "entered_at": view["closed_at"],
+                "left_at": None,
+                "due_date": None,
+                "due_at": None,
+                "provisional": False,
+                "events": [],
+                "status": "end",
+                "responsible": None,
+            }
+        )
     return items
 
 
@@ -492,7 +663,7 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
     action = next((a for a in view["actions"] if a["trigger"] == trigger), None)
     values: dict[str, Any] = {}
     data: dict[str, Any] = {}
-    for f in (action["fields"] if action else []):
+    for f in action["fields"] if action else []:
         if f["type"] == "scope":
             assert p.form is not None
             picked = [b for b in p.form.getlist(f["name"]) if isinstance(b, str) and b.strip()]
@@ -514,16 +685,29 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
     key = p.text("idempotency_key")
     try:
         # an action the page did not offer goes to the engine all the same: it says why not
-        cases.fire_transition(p.svc, p.user, case_id, trigger=trigger[:64], data=data, comment=comment, now=p.now,
-                              if_match=int(version) if version.isdigit() and len(version) < 10 else None,
-                              idempotency_key=key[:128] or None, occurred_at=occurred[:40] or None)
+        cases.fire_transition(
+            p.svc,
+            p.user,
+            case_id,
+            trigger=trigger[:64],
+            data=data,
+            comment=comment,
+            now=p.now,
+            if_match=int(version) if version.isdigit() and len(version) < 10 else None,
+            idempotency_key=key[:128] or None,
+            occurred_at=occurred[:40] or None,
+        )
     except FORM_ERRORS as exc:
         _count_refusal(p.request, exc)
         refusal_field = exc.refusal.field if isinstance(exc, TransitionRefused) else None
         if isinstance(exc, InvalidInput) and isinstance(exc.detail, dict):
             refusal_field = exc.detail.get("field", refusal_field)
-        return _case_page(p, case_id, problem=Problem(f"action:{trigger}", _message(exc), refusal_field, values),
-                          status=status_for(exc))
+        return _case_page(
+            p,
+            case_id,
+            problem=Problem(f"action:{trigger}", _message(exc), refusal_field, values),
+            status=status_for(exc),
+        )
     return _after_post(p, case_id, "case-top")
 
 
@@ -531,8 +715,16 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
 def record_vote(case_id: int, p: Page = Depends(form_page)):
     values = {k: p.text(k) for k in ("party", "attended", "vote", "opinion")}
     try:
-        meetings.record_vote(p.svc, p.user, case_id, party=values["party"], attended=values["attended"] != "no",
-                             vote=values["vote"] or None, opinion=values["opinion"] or None, now=p.now)
+        meetings.record_vote(
+            p.svc,
+            p.user,
+            case_id,
+            party=values["party"],
+            attended=values["attended"] != "no",
+            vote=values["vote"] or None,
+            opinion=values["opinion"] or None,
+            now=p.now,
+        )
     except FORM_ERRORS as exc:
         return _case_page(p, case_id, problem=Problem("vote", _message(exc), None, values), status=status_for(exc))
     return _after_post(p, case_id, "meeting")
@@ -546,11 +738,20 @@ def upload_document(case_id: int, p: Page = Depends(form_page)):
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput("请选择要上传的文件", code="file_missing")
-        documents.attach_document(p.svc, p.user, case_id, doc_type=doc_type, filename=upload.filename,
-                                  content_type=upload.content_type, content=upload.file.read(), now=p.now)
+        documents.attach_document(
+            p.svc,
+            p.user,
+            case_id,
+            doc_type=doc_type,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            content=upload.file.read(),
+            now=p.now,
+        )
     except FORM_ERRORS as exc:
-        return _case_page(p, case_id, problem=Problem("document", _message(exc), None, {"doc_type": doc_type}),
-                          status=status_for(exc))
+        return _case_page(
+            p, case_id, problem=Problem("document", _message(exc), None, {"doc_type": doc_type}), status=status_for(exc)
+        )
     return _after_post(p, case_id, "documents")
 
 
@@ -563,35 +764,46 @@ def download_document(case_id: int, document_id: int, p: Page = Depends(page)):
 @router.get("/cases/{case_id}/apportionment.xlsx")
 def apportionment_excel(case_id: int, p: Page = Depends(page)):
     table = queries.apportionment_of(p.svc, p.user, case_id)
-    return Response(apportionment_xlsx(table), media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="apportionment-{table["case_number"]}.xlsx"'})
+    return Response(
+        apportionment_xlsx(table),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="apportionment-{table["case_number"]}.xlsx"'},
+    )
 
 
 @router.get("/cases/{case_id}/top-up-notices/{notice_id}.xlsx")
 def top_up_excel(case_id: int, notice_id: int, p: Page = Depends(page)):
     notice = ledger.top_up_notice(p.svc, p.user, case_id, notice_id)
-    return Response(top_up_xlsx(notice), media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="top-up-{notice["case_number"]}-{notice_id}.xlsx"'})
+    return Response(
+        top_up_xlsx(notice),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="top-up-{notice["case_number"]}-{notice_id}.xlsx"'},
+    )
 
 
 @router.get("/households/{household_id}")
 def household_page(household_id: int, p: Page = Depends(page)):
     """分户账明细: a household's ledger, entry by entry."""
-    return p.render("household.html", {"active": "cases", "statement": ledger.household_statement(p.svc, p.user, household_id)})
+    return p.render(
+        "household.html", {"active": "cases", "statement": ledger.household_statement(p.svc, p.user, household_id)}
+    )
 
 
 @router.get("/households/{household_id}/ledger.xlsx")
 def household_excel(household_id: int, p: Page = Depends(page)):
     statement = ledger.household_statement(p.svc, p.user, household_id)
-    return Response(statement_xlsx(statement), media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="ledger-{household_id}.xlsx"'})
+    return Response(
+        statement_xlsx(statement),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="ledger-{household_id}.xlsx"'},
+    )
 
 
 # -- the city's figures, the procedures ------------------------------------------------------------
 
 
 @router.get("/dashboard")
-def dashboard(p: Page = Depends(page), definition: Optional[str] = Query(None, max_length=64)):
+def dashboard(p: Page = Depends(page), definition: str | None = Query(None, max_length=64)):
     known = {d.id: d.title for d in p.svc.registry.latest()}
     chosen = definition if definition in known else None
     stats = queries.city_stats(p.svc, p.user, p.now, chosen)
@@ -601,8 +813,9 @@ def dashboard(p: Page = Depends(page), definition: Optional[str] = Query(None, m
         by_district.setdefault(o["district_id"], []).append(o)
     max_count = max([o["started"] for o in offices] + [1])
     max_district = max([x["started"] for x in stats["districts"]] + [1])
-    max_money = max([float(x["approved"]) for x in stats["districts"]] + [float(x["paid"]) for x in stats["districts"]]
-                    + [1.0])
+    max_money = max(
+        [float(x["approved"]) for x in stats["districts"]] + [float(x["paid"]) for x in stats["districts"]] + [1.0]
+    )
     max_days = max([s["average_working_days"] for s in stats["stages"]] + [1])
     stages_by_definition: dict[str, list[dict[str, Any]]] = {}
     for s in stats["stages"]:
@@ -610,12 +823,22 @@ def dashboard(p: Page = Depends(page), definition: Optional[str] = Query(None, m
     for def_id, rows in stages_by_definition.items():  # in the procedure's order
         order = list(p.svc.registry.get(def_id).states) if def_id in known else []
         rows.sort(key=lambda r: order.index(r["state"]) if r["state"] in order else len(order))
-    return p.render("dashboard.html", {
-        "scope_name": "全市" if p.user.org_level == "city" else p.user.org_name,
-        "active": "dashboard", "stats": stats, "by_district": by_district, "max_count": max_count,
-        "max_district": max_district,
-        "max_money": max_money, "max_days": max_days, "definitions": known, "chosen": chosen,
-        "stages_by_definition": stages_by_definition})
+    return p.render(
+        "dashboard.html",
+        {
+            "scope_name": "全市" if p.user.org_level == "city" else p.user.org_name,
+            "active": "dashboard",
+            "stats": stats,
+            "by_district": by_district,
+            "max_count": max_count,
+            "max_district": max_district,
+            "max_money": max_money,
+            "max_days": max_days,
+            "definitions": known,
+            "chosen": chosen,
+            "stages_by_definition": stages_by_definition,
+        },
+    )
 
 
 @router.get("/procedures")
@@ -624,17 +847,22 @@ def procedures(p: Page = Depends(page)):
 
 
 @router.get("/procedures/{definition_id}")
-def procedure(definition_id: str, p: Page = Depends(page), version: Optional[int] = Query(None, ge=1, le=10000)):
+def procedure(definition_id: str, p: Page = Depends(page), version: int | None = Query(None, ge=1, le=10000)):
     d = p.svc.registry.get(definition_id[:64], version)
     roles = {r.id: r.label for r in d.roles.values()}
     rows = []
     for t in d.transitions:
-        rows.append({"trigger": t.trigger, "label": t.label,
-                     "from": [d.states[s].label for s in t.sources],
-                     "to": d.states[t.dest].label if t.dest else "（本环节内办理）",
-                     "roles": [roles.get(r, r) for r in sorted(t.roles)],
-                     "fields": [f.label + ("" if f.required else "（选填）") for f in t.fields],
-                     "guards": [REGISTRY[g.name].label if g.name in REGISTRY else g.name for g in t.guards]})
+        rows.append(
+            {
+                "trigger": t.trigger,
+                "label": t.label,
+                "from": [d.states[s].label for s in t.sources],
+                "to": d.states[t.dest].label if t.dest else "（本环节内办理）",
+                "roles": [roles.get(r, r) for r in sorted(t.roles)],
+                "fields": [f.label + ("" if f.required else "（选填）") for f in t.fields],
+                "guards": [REGISTRY[g.name].label if g.name in REGISTRY else g.name for g in t.guards],
+            }
+        )
     labels = _field_labels(d)
     deadlines = {}
     for st in d.states.values():
@@ -647,8 +875,17 @@ def procedure(definition_id: str, p: Page = Depends(page), version: Optional[int
             deadlines[st.id] = rule.describe()
         if rule is not None and rule.warn_before_working_days:
             deadlines[st.id] += f"（提前 {rule.warn_before_working_days} 个工作日预警）"
-    return p.render("procedure.html", {"active": "procedures", "d": d, "roles": roles, "transitions": rows,
-                                       "deadlines": deadlines, "mermaid": to_mermaid(d)})
+    return p.render(
+        "procedure.html",
+        {
+            "active": "procedures",
+            "d": d,
+            "roles": roles,
+            "transitions": rows,
+            "deadlines": deadlines,
+            "mermaid": to_mermaid(d),
+        },
+    )
 
 
 # -- the alerts inbox ------------------------------------------------------------------------------
@@ -658,12 +895,17 @@ ALERT_BADGES = {AlertKind.WARNING.value: "amber", AlertKind.OVERDUE.value: "red"
 
 
 @router.get("/alerts")
-def alert_inbox(p: Page = Depends(page), unread: Optional[str] = Query(None, max_length=3),
-                page_no: int = Query(1, alias="page", ge=1, le=100000)):
+def alert_inbox(
+    p: Page = Depends(page),
+    unread: str | None = Query(None, max_length=3),
+    page_no: int = Query(1, alias="page", ge=1, le=100000),
+):
     result = alerts.list_alerts(p.svc, p.user, p.now, unacked_only=unread == "1", page=page_no, page_size=PAGE_SIZE)
     params = {"unread": "1" if unread == "1" else ""}
-    return p.render("alerts.html", {"active": "alerts", "result": result, "pages": _pages(result), "params": params,
-                                    "badges": ALERT_BADGES})
+    return p.render(
+        "alerts.html",
+        {"active": "alerts", "result": result, "pages": _pages(result), "params": params, "badges": ALERT_BADGES},
+    )
 
 
 @router.post("/alerts/{alert_id}/ack")

@@ -15,7 +15,6 @@ from sqlmodel import select
 
 from fundflow.domain.deadlines import is_overdue
 from fundflow.domain.definition import Definition
-
 from fundflow.service.context import Services
 from fundflow.service.db import read_only
 from fundflow.service.jurisdiction import can_see_community
@@ -43,12 +42,20 @@ def stage_history(svc: Services, user: User, case_id: int, now: datetime) -> lis
                 status = "suspended"
             else:
                 status = "overdue" if is_overdue(st.due_at, now) else "running"
-            out.append({
-                "state": st.state, "label": d.states[st.state].label if st.state in d.states else st.state,
-                "responsible": d.states[st.state].responsible if st.state in d.states else None,
-                "entered_at": st.entered_at, "left_at": st.left_at, "due_date": st.due_date, "due_at": st.due_at,
-                "provisional": st.provisional, "rule": st.rule, "status": status,
-            })
+            out.append(
+                {
+                    "state": st.state,
+                    "label": d.states[st.state].label if st.state in d.states else st.state,
+                    "responsible": d.states[st.state].responsible if st.state in d.states else None,
+                    "entered_at": st.entered_at,
+                    "left_at": st.left_at,
+                    "due_date": st.due_date,
+                    "due_at": st.due_at,
+                    "provisional": st.provisional,
+                    "rule": st.rule,
+                    "status": status,
+                }
+            )
         return out
 
 
@@ -60,8 +67,14 @@ def visible_communities(svc: Services, user: User) -> list[dict[str, Any]]:
         for c in s.exec(select(Community).order_by(Community.street_office_id, Community.id)):
             office = offices.get(c.street_office_id)
             if office is not None and can_see_community(user, c, office.district_id):
-                out.append({"id": c.id, "name": c.name, "code": c.code,
-                            "street_office": {"id": office.id, "name": office.name}})
+                out.append(
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "code": c.code,
+                        "street_office": {"id": office.id, "name": office.name},
+                    }
+                )
         return out
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -19,7 +20,6 @@ from starlette.responses import RedirectResponse, Response
 
 from fundflow.domain.errors import FundflowError, TransitionRefused, UnknownDefinition
 from fundflow.domain.tz import SHANGHAI
-
 from fundflow.service.errors import NotAuthenticated, ServiceError, error_body, status_for
 
 __all__ = ["templates", "render", "PageRoute", "login_redirect", "WEEKDAYS", "CsrfFailed"]
@@ -49,9 +49,21 @@ def _moment(value: Any) -> datetime | None:
 
 
 #: Path and query parameters of the pages, as a clerk knows them (never the raw name).
-PARAM_NAMES = {"case_id": "案件编号", "document_id": "材料编号", "alert_id": "提醒编号", "community_id": "小区",
-               "page": "页码", "definition_id": "流程", "version": "版本", "definition": "流程", "state": "环节",
-               "street_office_id": "街道", "q": "搜索内容", "trigger": "操作", "unread": "筛选条件"}
+PARAM_NAMES = {
+    "case_id": "案件编号",
+    "document_id": "材料编号",
+    "alert_id": "提醒编号",
+    "community_id": "小区",
+    "page": "页码",
+    "definition_id": "流程",
+    "version": "版本",
+    "definition": "流程",
+    "state": "环节",
+    "street_office_id": "街道",
+    "q": "搜索内容",
+    "trigger": "操作",
+    "unread": "筛选条件",
+}
 
 
 def fmt_dt(value: Any) -> str:
@@ -101,15 +113,18 @@ _env.filters.update(dt=fmt_dt, date=fmt_date, money=fmt_money, size=fmt_size)
 _env.globals.update(query=_query)
 
 
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
+def render(
+    request: Request, name: str, context: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     ctx = {"request": request, "user": None, "csrf": "", "nav": None, "flash": None, "error": None, **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status, headers=headers)
 
 
 def login_redirect(request: Request) -> Response:
     # back to the page after login; a form that was being sent cannot be resent: to the start
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "") if request.method == "GET" else "/"
+    target = (
+        request.url.path + (f"?{request.url.query}" if request.url.query else "") if request.method == "GET" else "/"
+    )
     to = "/login" + _query({"next": target})
     if request.headers.get("hx-request"):
         # htmx follows redirects inside the XHR: ask it to load the login page instead
@@ -122,17 +137,33 @@ class CsrfFailed(Exception):
 
 
 def error_page(request: Request, status: int, title: str, message: str, user: Any = None) -> Response:
-    context = {"status": status, "title": title, "message": message, "user": user,
-               "csrf": getattr(request.state, "csrf", ""), "nav": getattr(request.state, "nav", None)}
+    context = {
+        "status": status,
+        "title": title,
+        "message": message,
+        "user": user,
+        "csrf": getattr(request.state, "csrf", ""),
+        "nav": getattr(request.state, "nav", None),
+    }
     if request.headers.get("hx-request"):
         # a partial update that failed: the message replaces the page's main content
-        return render(request, "_error.html", context, status=status,
-                      headers={"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
+        return render(
+            request, "_error.html", context, status=status, headers={"HX-Retarget": "#main", "HX-Reswap": "innerHTML"}
+        )
     return render(request, "error.html", context, status=status)
 
 
-_TITLES = {400: "请求有误", 403: "无权访问", 404: "未找到", 405: "不支持该请求方法", 409: "无法办理",
-           412: "案件已更新", 413: "文件过大", 422: "填写有误", 500: "服务器内部错误"}
+_TITLES = {
+    400: "请求有误",
+    403: "无权访问",
+    404: "未找到",
+    405: "不支持该请求方法",
+    409: "无法办理",
+    412: "案件已更新",
+    413: "文件过大",
+    422: "填写有误",
+    500: "服务器内部错误",
+}
 
 
 class PageRoute(APIRoute):
@@ -148,9 +179,13 @@ class PageRoute(APIRoute):
             except NotAuthenticated:
                 return login_redirect(request)
             except CsrfFailed:
-                return error_page(request, 403, "页面已过期",
-                                  "表单校验失败（CSRF），可能是页面已过期或请求并非来自本系统。请返回刷新页面后重试。",
-                                  getattr(request.state, "user", None))
+                return error_page(
+                    request,
+                    403,
+                    "页面已过期",
+                    "表单校验失败（CSRF），可能是页面已过期或请求并非来自本系统。请返回刷新页面后重试。",
+                    getattr(request.state, "user", None),
+                )
             except FundflowError as exc:
                 status = status_for(exc)
                 if isinstance(exc, TransitionRefused):
@@ -162,16 +197,23 @@ class PageRoute(APIRoute):
                 else:
                     log.error("domain error on page %s: %s", request.url.path, exc)
                     message = "服务器配置错误，请联系管理员"
-                return error_page(request, status, _TITLES.get(status, "出错了"), message,
-                                  getattr(request.state, "user", None))
+                return error_page(
+                    request, status, _TITLES.get(status, "出错了"), message, getattr(request.state, "user", None)
+                )
             except RequestValidationError as exc:
                 names = [PARAM_NAMES.get(str(e.get("loc", ("", ""))[-1]), "") for e in exc.errors()[:5]]
                 where = "、".join(dict.fromkeys(n for n in names if n))
-                message = f"页面地址中的{where}不正确，请从列表重新进入。" if where else "页面地址不正确，请从列表重新进入。"
+                message = (
+                    f"页面地址中的{where}不正确，请从列表重新进入。" if where else "页面地址不正确，请从列表重新进入。"
+                )
                 return error_page(request, 422, "请求参数有误", message, getattr(request.state, "user", None))
             except StarletteHTTPException as exc:
-                return error_page(request, exc.status_code, _TITLES.get(exc.status_code, "出错了"),
-                                  str(exc.detail) if isinstance(exc.detail, str) else "请求错误",
-                                  getattr(request.state, "user", None))
+                return error_page(
+                    request,
+                    exc.status_code,
+                    _TITLES.get(exc.status_code, "出错了"),
+                    str(exc.detail) if isinstance(exc.detail, str) else "请求错误",
+                    getattr(request.state, "user", None),
+                )
 
         return page_handler

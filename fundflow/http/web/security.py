@@ -20,9 +20,19 @@ from fastapi import Request
 from starlette.responses import Response
 
 __all__ = [
-    "SESSION_COOKIE", "PRELOGIN_COOKIE", "CSRF_FIELD", "CSRF_HEADER",
-    "session_token", "csrf_for_session", "csrf_for_login", "check_csrf", "set_session", "clear_session",
-    "ensure_prelogin", "set_prelogin", "safe_next",
+    "SESSION_COOKIE",
+    "PRELOGIN_COOKIE",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "session_token",
+    "csrf_for_session",
+    "csrf_for_login",
+    "check_csrf",
+    "set_session",
+    "clear_session",
+    "ensure_prelogin",
+    "set_prelogin",
+    "safe_next",
 ]
 
 SESSION_COOKIE = "fundflow_token"
@@ -56,8 +66,9 @@ def _secure(request: Request) -> bool:
 
 
 def set_session(response: Response, request: Request, token: str, max_age: int) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
-                        secure=_secure(request), path="/")
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=_secure(request), path="/"
+    )
     response.delete_cookie(PRELOGIN_COOKIE, path="/")
 
 
@@ -74,8 +85,9 @@ def ensure_prelogin(request: Request) -> tuple[str, bool]:
 
 
 def set_prelogin(response: Response, request: Request, value: str) -> None:
-    response.set_cookie(PRELOGIN_COOKIE, value, max_age=3600 * 24, httponly=True, samesite="lax",
-                        secure=_secure(request), path="/")
+    response.set_cookie(
+        PRELOGIN_COOKIE, value, max_age=3600 * 24, httponly=True, samesite="lax", secure=_secure(request), path="/"
+    )
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

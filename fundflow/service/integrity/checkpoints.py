@@ -26,10 +26,11 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,14 +38,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from fundflow.domain.tz import require_aware
-
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.tables import Alert, Channel, Checkpoint, Delivery, Event
 from fundflow.service.integrity.keys import Verifier
+from fundflow.service.tables import Alert, Channel, Checkpoint, Delivery, Event
 
-__all__ = ["write_checkpoint", "seal_legacy", "sync_file", "link", "statement_digest", "read_copies", "Copy", "GENESIS_HEAD",
-           "MAX_EVENTS", "WITNESS_KIND"]
+__all__ = [
+    "write_checkpoint",
+    "seal_legacy",
+    "sync_file",
+    "link",
+    "statement_digest",
+    "read_copies",
+    "Copy",
+    "GENESIS_HEAD",
+    "MAX_EVENTS",
+    "WITNESS_KIND",
+]
 
 log = logging.getLogger("fundflow.checkpoints")
 
@@ -68,8 +78,11 @@ def statement_digest(statement: str) -> str:
 
 def _lock(s) -> None:
     if s.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises already
-        s.execute(select(func.pg_advisory_xact_lock(func.hashtext(func.concat(func.current_schema(),
-                                                                              ":fundflow-checkpoint")))))
+        s.execute(
+            select(
+                func.pg_advisory_xact_lock(func.hashtext(func.concat(func.current_schema(), ":fundflow-checkpoint")))
+            )
+        )
 
 
 def write_checkpoint(svc: Services, now: datetime, *, force: bool = False) -> Checkpoint | None:
@@ -87,12 +100,20 @@ def write_checkpoint(svc: Services, now: datetime, *, force: bool = False) -> Ch
             interval = timedelta(seconds=svc.settings.checkpoint_interval_seconds)
             if last is not None and not force and now - last.at < interval:
                 return None
-            rows = s.execute(select(_EVENTS.c.id, _EVENTS.c.case_id, _EVENTS.c.seq, _EVENTS.c.hash, _EVENTS.c.seal)
-                             .where(_EVENTS.c.gseq.is_(None)).order_by(_EVENTS.c.id).limit(MAX_EVENTS)).all()
+            rows = s.execute(
+                select(_EVENTS.c.id, _EVENTS.c.case_id, _EVENTS.c.seq, _EVENTS.c.hash, _EVENTS.c.seal)
+                .where(_EVENTS.c.gseq.is_(None))
+                .order_by(_EVENTS.c.id)
+                .limit(MAX_EVENTS)
+            ).all()
             refused = [r for r in rows if not signer.seal_ok(r.hash, r.seal)]
             if refused:
-                log.error("checkpoint: %d event(s) without a valid seal are left out (written behind the service's "
-                          "back?): %s", len(refused), ", ".join(f"case {r.case_id} #{r.seq}" for r in refused[:20]))
+                log.error(
+                    "checkpoint: %d event(s) without a valid seal are left out (written behind the service's "
+                    "back?): %s",
+                    len(refused),
+                    ", ".join(f"case {r.case_id} #{r.seq}" for r in refused[:20]),
+                )
             rows = [r for r in rows if signer.seal_ok(r.hash, r.seal)]
             if not rows:
                 return None
@@ -104,14 +125,35 @@ def write_checkpoint(svc: Services, now: datetime, *, force: bool = False) -> Ch
                 head = link(head, g, r.hash)
                 numbering.append({"_id": r.id, "_g": g})
                 cases[str(r.case_id)] = [r.seq, r.hash]
-            s.execute(update(_EVENTS).where(_EVENTS.c.id == bindparam("_id"), _EVENTS.c.gseq.is_(None))
-                      .values(gseq=bindparam("_g")), numbering)
+            s.execute(
+                update(_EVENTS)
+                .where(_EVENTS.c.id == bindparam("_id"), _EVENTS.c.gseq.is_(None))
+                .values(gseq=bindparam("_g")),
+                numbering,
+            )
             number += 1
-            statement = _dumps({"v": 1, "number": number, "upto": g, "head": head,
-                                "cases": hashlib.sha256(_dumps(cases).encode()).hexdigest(),
-                                "at": now.isoformat(timespec="microseconds"), "prev": prev, "key": signer.key_id})
-            cp = Checkpoint(number=number, upto=g, head=head, cases=cases, at=now, key_id=signer.key_id,
-                            statement=statement, signature=signer.sign(statement.encode("utf-8")))
+            statement = _dumps(
+                {
+                    "v": 1,
+                    "number": number,
+                    "upto": g,
+                    "head": head,
+                    "cases": hashlib.sha256(_dumps(cases).encode()).hexdigest(),
+                    "at": now.isoformat(timespec="microseconds"),
+                    "prev": prev,
+                    "key": signer.key_id,
+                }
+            )
+            cp = Checkpoint(
+                number=number,
+                upto=g,
+                head=head,
+                cases=cases,
+                at=now,
+                key_id=signer.key_id,
+                statement=statement,
+                signature=signer.sign(statement.encode("utf-8")),
+            )
             s.add(cp)
             s.flush()
             _to_witness(svc, s, cp, now)
@@ -130,11 +172,16 @@ def seal_legacy(svc: Services) -> int:
     if signer is None:
         return 0
     with transaction(svc.sessions) as s:
-        rows = s.execute(select(_EVENTS.c.id, _EVENTS.c.hash).where(
-            _EVENTS.c.seal.is_(None), _EVENTS.c.facts.is_(None), _EVENTS.c.gseq.is_(None))).all()
+        rows = s.execute(
+            select(_EVENTS.c.id, _EVENTS.c.hash).where(
+                _EVENTS.c.seal.is_(None), _EVENTS.c.facts.is_(None), _EVENTS.c.gseq.is_(None)
+            )
+        ).all()
         if rows:
-            s.execute(update(_EVENTS).where(_EVENTS.c.id == bindparam("_id")).values(seal=bindparam("_seal")),
-                      [{"_id": r.id, "_seal": signer.seal(r.hash)} for r in rows])
+            s.execute(
+                update(_EVENTS).where(_EVENTS.c.id == bindparam("_id")).values(seal=bindparam("_seal")),
+                [{"_id": r.id, "_seal": signer.seal(r.hash)} for r in rows],
+            )
     return len(rows)
 
 
@@ -151,14 +198,36 @@ def _to_witness(svc: Services, s, cp: Checkpoint, now: datetime) -> None:
         log.error("checkpoint %s: witness channel %r not found or inactive; only the file has a copy", cp.number, name)
         return
     insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    alert_id = s.execute(insert(Alert.__table__).values(
-        dedupe_key=f"checkpoint:{cp.key_id}:{cp.number}", kind=WITNESS_KIND, level=0, repeat=0, at=cp.at,
-        recipients=",witness,", title=f"审计检查点 #{cp.number}（事件 1-{cp.upto}）", message=_line(cp),
-        provisional=False, created_at=now).on_conflict_do_nothing().returning(Alert.__table__.c.id)).scalar_one_or_none()
+    alert_id = s.execute(
+        insert(Alert.__table__)
+        .values(
+            dedupe_key=f"checkpoint:{cp.key_id}:{cp.number}",
+            kind=WITNESS_KIND,
+            level=0,
+            repeat=0,
+            at=cp.at,
+            recipients=",witness,",
+            title=f"审计检查点 #{cp.number}（事件 1-{cp.upto}）",
+            message=_line(cp),
+            provisional=False,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Alert.__table__.c.id)
+    ).scalar_one_or_none()
     if alert_id is not None:
-        s.execute(insert(Delivery.__table__).values(alert_id=alert_id, channel_id=channel.id, status="pending",
-                                                    attempts=0, next_attempt_at=now, created_at=now)
-                  .on_conflict_do_nothing())
+        s.execute(
+            insert(Delivery.__table__)
+            .values(
+                alert_id=alert_id,
+                channel_id=channel.id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
 
 
 def _last_number(path: Path) -> int:
@@ -185,7 +254,11 @@ def sync_file(svc: Services) -> int:
         fcntl.flock(f, fcntl.LOCK_EX)
         have = _last_number(path)
         with read_only(svc.sessions) as s:
-            missing = s.execute(select(Checkpoint).where(Checkpoint.number > have).order_by(Checkpoint.number)).scalars().all()
+            missing = (
+                s.execute(select(Checkpoint).where(Checkpoint.number > have).order_by(Checkpoint.number))
+                .scalars()
+                .all()
+            )
         for cp in missing:
             f.write(_line(cp) + "\n")
         f.flush()

@@ -17,19 +17,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from sqlmodel import SQLModel
 
 from fundflow.service.tables import Case, Document, MeetingVote, Stage
 
-__all__ = ["Rule", "CASE_FIELDS", "SEQUENCE_RULES", "KEYED_RULES", "RULES", "STAGES", "DOCUMENTS", "VOTES", "case_digest", "digest", "collect"]
+__all__ = [
+    "Rule",
+    "CASE_FIELDS",
+    "SEQUENCE_RULES",
+    "KEYED_RULES",
+    "RULES",
+    "STAGES",
+    "DOCUMENTS",
+    "VOTES",
+    "case_digest",
+    "digest",
+    "collect",
+]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -70,10 +83,31 @@ def digest(rows: Iterable[Any], fields: tuple[str, ...]) -> str:
 
 # Not covered: id, version, event_count, head_hash, updated_at (checked against the events
 # themselves: version and count = number of events, head = last hash, updated_at = last time).
-CASE_FIELDS = ("number", "title", "definition_id", "definition_version", "state", "community_id",
-               "street_office_id", "district_id", "data", "closed", "outcome", "suspended_since",
-               "approved_amount", "advanced_amount", "settled_amount", "paid_amount", "created_by",
-               "created_at", "closed_at", "scope_building_ids", "act_times", "doc_round", "renewed_documents")
+CASE_FIELDS = (
+    "number",
+    "title",
+    "definition_id",
+    "definition_version",
+    "state",
+    "community_id",
+    "street_office_id",
+    "district_id",
+    "data",
+    "closed",
+    "outcome",
+    "suspended_since",
+    "approved_amount",
+    "advanced_amount",
+    "settled_amount",
+    "paid_amount",
+    "created_by",
+    "created_at",
+    "closed_at",
+    "scope_building_ids",
+    "act_times",
+    "doc_round",
+    "renewed_documents",
+)
 
 
 def case_digest(case: Case) -> str:
@@ -100,13 +134,34 @@ class Rule:
 
 
 # next_alert_at is left out: the alert scan moves it on (a cursor, not a record).
-STAGES = Rule("stages", "环节", Stage, ("state", "entered_at", "left_at", "due_date", "due_at", "warn_at",
-                                         "escalate_at", "provisional", "rule", "calendar_source",
-                                         "suspended_working_days", "suspended_days"))
-DOCUMENTS = Rule("documents", "材料", Document, ("doc_type", "filename", "content_type", "size", "sha256",
-                                                 "uploaded_by", "uploaded_at", "round"))
-VOTES = Rule("votes", "表决", MeetingVote, ("party", "attended", "vote", "opinion", "recorded_by", "recorded_at"),
-             key="party")
+STAGES = Rule(
+    "stages",
+    "环节",
+    Stage,
+    (
+        "state",
+        "entered_at",
+        "left_at",
+        "due_date",
+        "due_at",
+        "warn_at",
+        "escalate_at",
+        "provisional",
+        "rule",
+        "calendar_source",
+        "suspended_working_days",
+        "suspended_days",
+    ),
+)
+DOCUMENTS = Rule(
+    "documents",
+    "材料",
+    Document,
+    ("doc_type", "filename", "content_type", "size", "sha256", "uploaded_by", "uploaded_at", "round"),
+)
+VOTES = Rule(
+    "votes", "表决", MeetingVote, ("party", "attended", "vote", "opinion", "recorded_by", "recorded_at"), key="party"
+)
 
 SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS)
 # The ledger journal (ledger_entries) is covered by the record its causing event carries in

@@ -19,23 +19,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlmodel import Session
 
-from fundflow.service.audit import verify_case
-from fundflow.service.config import Settings
-from fundflow.service.tables import Case, Checkpoint, Event, Household, LedgerEntry, TopUpNotice
 from fundflow.domain.ledger import EFFECTS
 from fundflow.domain.ledger_digest import digest as journal_digest
 from fundflow.domain.money import from_fen, to_fen
-
+from fundflow.service.audit import verify_case
+from fundflow.service.config import Settings
 from fundflow.service.integrity.checkpoints import GENESIS_HEAD, Copy, link, read_copies, statement_digest
 from fundflow.service.integrity.facts import CASE_FIELDS, KEYED_RULES, SEQUENCE_RULES, Rule, digest
 from fundflow.service.integrity.keys import Signer, Verifier
+from fundflow.service.tables import Case, Checkpoint, Event, Household, LedgerEntry, TopUpNotice
 
 __all__ = ["Finding", "Report", "verify_state", "KINDS"]
 
@@ -80,8 +80,10 @@ class Report:
 
     def summary(self) -> str:
         cases = len({f.case_id for f in self.findings if f.case_id is not None})
-        return (f"{self.cases} case(s), {self.events} event(s), {self.checkpoints} checkpoint(s) checked; "
-                f"{len(self.findings)} finding(s), {cases} case(s) affected")
+        return (
+            f"{self.cases} case(s), {self.events} event(s), {self.checkpoints} checkpoint(s) checked; "
+            f"{len(self.findings)} finding(s), {cases} case(s) affected"
+        )
 
 
 def _rows(session: Session, table, where, order) -> list:
@@ -118,7 +120,11 @@ def _replay(case, events: list, rows: dict[str, list], add) -> bool:
     if case.version < len(events) + 1:
         add("out_of_step", "case row", f"version {case.version}, but {len(events)} event(s)")
     if case.updated_at != last.at:
-        add("out_of_step", "case row", f"updated at {case.updated_at.isoformat()}, its last event at {last.at.isoformat()}")
+        add(
+            "out_of_step",
+            "case row",
+            f"updated at {case.updated_at.isoformat()}, its last event at {last.at.isoformat()}",
+        )
     for rule in SEQUENCE_RULES:
         _compare_sequence(rule, seq_expected[rule.name], rows[rule.name], add)
     for rule in KEYED_RULES:
@@ -136,7 +142,7 @@ def _compare_sequence(rule: Rule, groups: list[list], actual: list, add) -> None
         return
     at = 0
     for i, (n, d, seq) in enumerate(groups, 1):
-        chunk = actual[at:at + n]
+        chunk = actual[at : at + n]
         at += n
         if digest(chunk, rule.fields) != d:
             ids = ", ".join(str(r.id) for r in chunk[:5])
@@ -171,11 +177,16 @@ def _check_files(settings: Settings, documents: list, add) -> None:
         if sha is None:
             add("file_changed", f"document {doc.id} ({doc.filename})", "the file is missing")
         elif sha != doc.sha256:
-            add("file_changed", f"document {doc.id} ({doc.filename})", f"the file's sha256 is {sha[:12]}…, "
-                                                                        f"recorded {doc.sha256[:12]}…")
+            add(
+                "file_changed",
+                f"document {doc.id} ({doc.filename})",
+                f"the file's sha256 is {sha[:12]}…, recorded {doc.sha256[:12]}…",
+            )
 
 
-def _cases(session: Session, settings: Settings, signer: Signer | None, files: bool, batch: int, report: Report) -> None:
+def _cases(
+    session: Session, settings: Settings, signer: Signer | None, files: bool, batch: int, report: Report
+) -> None:
     cases_t, events_t = Case.__table__, Event.__table__
     legacy = 0
     last_id = 0
@@ -185,7 +196,9 @@ def _cases(session: Session, settings: Settings, signer: Signer | None, files: b
             break
         ids = [c.id for c in cases]
         events: dict[int, list] = defaultdict(list)
-        for e in _rows(session, events_t, events_t.c.case_id.in_(ids), [events_t.c.case_id, events_t.c.seq, events_t.c.id]):
+        for e in _rows(
+            session, events_t, events_t.c.case_id.in_(ids), [events_t.c.case_id, events_t.c.seq, events_t.c.id]
+        ):
             events[e.case_id].append(e)
         by_rule: dict[str, dict[int, list]] = {}
         for rule in SEQUENCE_RULES + KEYED_RULES:
@@ -203,8 +216,10 @@ def _cases(session: Session, settings: Settings, signer: Signer | None, files: b
         for r in _rows(session, nt, nt.c.case_id.in_(ids), [nt.c.id]):
             notices[r.case_id].append(r)
         for c in cases:
+
             def add(kind, where, detail, c=c):
                 report.findings.append(Finding(kind, where, detail, c.id, c.number))
+
             evs = events.get(c.id, [])
             report.events += len(evs)
             for b in verify_case(c, evs):
@@ -234,8 +249,11 @@ def _cases(session: Session, settings: Settings, signer: Signer | None, files: b
 
 
 def _recorded(events: list) -> dict[int, dict]:
-    return {e.seq: e.data["ledger"] for e in events
-            if isinstance(e.data, dict) and isinstance(e.data.get("ledger"), dict) and "sha256" in e.data["ledger"]}
+    return {
+        e.seq: e.data["ledger"]
+        for e in events
+        if isinstance(e.data, dict) and isinstance(e.data.get("ledger"), dict) and "sha256" in e.data["ledger"]
+    }
 
 
 def _journal(events: list, entries: list, notices: list, add) -> None:
@@ -255,8 +273,11 @@ def _journal(events: list, entries: list, notices: list, add) -> None:
         elif got["entries"] > want.get("entries", 0):
             add("inserted", where, f"{got['entries'] - want['entries']} journal entr(ies) more than the event recorded")
         elif got["sha256"] != want.get("sha256"):
-            add("out_of_step", where, f"the entries differ from what the event recorded ({got['totals']} now, "
-                                      f"{want.get('totals')} recorded)")
+            add(
+                "out_of_step",
+                where,
+                f"the entries differ from what the event recorded ({got['totals']} now, {want.get('totals')} recorded)",
+            )
     tops = {seq: rec["top_up"] for seq, rec in recorded.items() if isinstance(rec.get("top_up"), dict)}
     have = {n.event_seq: n for n in notices}
     for seq, want in tops.items():
@@ -283,25 +304,42 @@ def _households(session: Session, report: Report) -> None:
     for e in session.execute(select(lt).order_by(lt.c.id)):
         effect = EFFECTS.get(e.kind)
         if effect is None:
-            report.findings.append(Finding("inserted", f"household {e.household_id} journal entry {e.id}",
-                                           f"unknown kind {e.kind!r}", e.case_id, numbers.get(e.case_id)))
+            report.findings.append(
+                Finding(
+                    "inserted",
+                    f"household {e.household_id} journal entry {e.id}",
+                    f"unknown kind {e.kind!r}",
+                    e.case_id,
+                    numbers.get(e.case_id),
+                )
+            )
             continue
         r = run[e.household_id]
         r[0] += effect[0] * to_fen(e.amount)
         r[1] += effect[1] * to_fen(e.amount)
         if (r[0], r[1]) != (to_fen(e.balance_after), to_fen(e.frozen_after)):
-            report.findings.append(Finding(
-                "out_of_step", f"household {e.household_id} journal entry {e.id}",
-                f"records balance {e.balance_after} and frozen {e.frozen_after}; its journal adds up to "
-                f"{from_fen(r[0])} and {from_fen(r[1])}", e.case_id, numbers.get(e.case_id)))
+            report.findings.append(
+                Finding(
+                    "out_of_step",
+                    f"household {e.household_id} journal entry {e.id}",
+                    f"records balance {e.balance_after} and frozen {e.frozen_after}; its journal adds up to "
+                    f"{from_fen(r[0])} and {from_fen(r[1])}",
+                    e.case_id,
+                    numbers.get(e.case_id),
+                )
+            )
             r[0], r[1] = to_fen(e.balance_after), to_fen(e.frozen_after)
     for h in session.execute(select(ht.c.id, ht.c.room, ht.c.balance, ht.c.frozen)):
         balance, frozen = run.get(h.id, (0, 0))
         if (to_fen(h.balance), to_fen(h.frozen)) != (balance, frozen):
-            report.findings.append(Finding(
-                "out_of_step", f"household {h.id} (room {h.room})",
-                f"balance {h.balance} and frozen {h.frozen}; its journal adds up to {from_fen(balance)} and "
-                f"{from_fen(frozen)}"))
+            report.findings.append(
+                Finding(
+                    "out_of_step",
+                    f"household {h.id} (room {h.room})",
+                    f"balance {h.balance} and frozen {h.frozen}; its journal adds up to {from_fen(balance)} and "
+                    f"{from_fen(frozen)}",
+                )
+            )
 
 
 # -- checkpoints -----------------------------------------------------------------------------
@@ -325,9 +363,15 @@ def _checkpoints(session: Session, verifier: Verifier | None, copies: list[Copy]
             st = json.loads(cp.statement)
         except ValueError:
             st = {}
-        cases_digest = hashlib.sha256(json.dumps(cp.cases, ensure_ascii=False, sort_keys=True,
-                                                 separators=(",", ":")).encode()).hexdigest()
-        if (st.get("number"), st.get("upto"), st.get("head"), st.get("cases")) != (cp.number, cp.upto, cp.head, cases_digest):
+        cases_digest = hashlib.sha256(
+            json.dumps(cp.cases, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        if (st.get("number"), st.get("upto"), st.get("head"), st.get("cases")) != (
+            cp.number,
+            cp.upto,
+            cp.head,
+            cases_digest,
+        ):
             add("altered", where, "the row differs from its signed statement")
         if verifier is not None and not verifier.verify(cp.statement.encode("utf-8"), cp.signature):
             add("altered", where, "its signature does not verify with the public key")
@@ -341,8 +385,9 @@ def _checkpoints(session: Session, verifier: Verifier | None, copies: list[Copy]
     marks = iter(cps)
     mark = next(marks, None)
     stray = []
-    for e in session.execute(select(et.c.gseq, et.c.hash, et.c.case_id, et.c.seq).where(et.c.gseq.is_not(None))
-                             .order_by(et.c.gseq)).yield_per(5000):
+    for e in session.execute(
+        select(et.c.gseq, et.c.hash, et.c.case_id, et.c.seq).where(et.c.gseq.is_not(None)).order_by(et.c.gseq)
+    ).yield_per(5000):
         while mark is not None and e.gseq > mark.upto:
             if g != mark.upto or head != mark.head:
                 bad.append(mark)
@@ -361,8 +406,13 @@ def _checkpoints(session: Session, verifier: Verifier | None, copies: list[Copy]
         mark = next(marks, None)
     numbers = dict(session.execute(select(ct.c.id, ct.c.number)).all())
     for e in stray:
-        add("inserted", f"event #{e.seq}", f"numbered {e.gseq} in the global sequence, beyond the last signed "
-                                            "checkpoint", e.case_id, numbers.get(e.case_id))
+        add(
+            "inserted",
+            f"event #{e.seq}",
+            f"numbered {e.gseq} in the global sequence, beyond the last signed checkpoint",
+            e.case_id,
+            numbers.get(e.case_id),
+        )
     for lo, hi in gaps:
         add("deleted", f"global events {lo}-{hi}", "missing below a signed checkpoint")
     starts = [cp.upto for cp in cps]
@@ -388,8 +438,12 @@ def _checkpoints(session: Session, verifier: Verifier | None, copies: list[Copy]
         elif row.statement != copy.statement or row.signature != copy.signature:
             add("altered", f"checkpoint {copy.number}", f"differs from the copy in {copy.source}")
     for source, n in behind.items():
-        add("rolled_back", "database", f"ends at checkpoint {top}, but {source} holds checkpoint {n}: "
-                                       "the database was rolled back or its newest checkpoints deleted")
+        add(
+            "rolled_back",
+            "database",
+            f"ends at checkpoint {top}, but {source} holds checkpoint {n}: "
+            "the database was rolled back or its newest checkpoints deleted",
+        )
 
 
 def _explain(session: Session, cp, numbers: dict[int, str], add, quiet: bool) -> None:
@@ -400,20 +454,34 @@ def _explain(session: Session, cp, numbers: dict[int, str], add, quiet: bool) ->
     found = {}
     keys = list(wanted)
     for i in range(0, len(keys), 500):
-        part = keys[i:i + 500]
-        for r in session.execute(select(et.c.case_id, et.c.seq, et.c.hash).where(tuple_(et.c.case_id, et.c.seq).in_(part))):
+        part = keys[i : i + 500]
+        for r in session.execute(
+            select(et.c.case_id, et.c.seq, et.c.hash).where(tuple_(et.c.case_id, et.c.seq).in_(part))
+        ):
             found[(r.case_id, r.seq)] = r.hash
     named = False
     for (cid, seq), h in sorted(wanted.items()):
         if (cid, seq) not in found:
             named = True
             if cid not in numbers:
-                add("deleted", "case", f"signed in checkpoint {cp.number} with {seq} event(s); the case is gone", cid, None)
+                add(
+                    "deleted",
+                    "case",
+                    f"signed in checkpoint {cp.number} with {seq} event(s); the case is gone",
+                    cid,
+                    None,
+                )
             else:
                 add("deleted", f"event #{seq}", f"signed in checkpoint {cp.number}; missing now", cid, numbers[cid])
         elif found[(cid, seq)] != h:
             named = True
-            add("altered", f"event #{seq}", f"differs from the event signed in checkpoint {cp.number}", cid, numbers.get(cid))
+            add(
+                "altered",
+                f"event #{seq}",
+                f"differs from the event signed in checkpoint {cp.number}",
+                cid,
+                numbers.get(cid),
+            )
     if not named and not quiet:  # quiet: a gap in this interval is reported already
         add("altered", f"checkpoint {cp.number}", f"events up to {cp.upto} no longer hash to the signed head")
 
@@ -421,8 +489,16 @@ def _explain(session: Session, cp, numbers: dict[int, str], add, quiet: bool) ->
 # -- all ---------------------------------------------------------------------------------------
 
 
-def verify_state(session: Session, settings: Settings, *, signer: Signer | None, verifier: Verifier | None,
-                 witness: Iterable[Path] = (), files: bool = True, batch: int = 500) -> Report:
+def verify_state(
+    session: Session,
+    settings: Settings,
+    *,
+    signer: Signer | None,
+    verifier: Verifier | None,
+    witness: Iterable[Path] = (),
+    files: bool = True,
+    batch: int = 500,
+) -> Report:
     report = Report()
     _cases(session, settings, signer, files, batch, report)
     _households(session, report)

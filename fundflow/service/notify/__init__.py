@@ -11,15 +11,16 @@ show an administrator. Nothing here touches the database: the outbox
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from fundflow.service.config import Settings
-from fundflow.service.tables import Alert, Channel
 from fundflow.service.notify._common import DeliveryFailed, idempotency_key
+from fundflow.service.tables import Alert, Channel
 
 __all__ = ["DeliveryFailed", "send", "idempotency_key", "SENDERS"]
 
-Sender = Callable[[Channel, Alert, str, Settings], Optional[str]]
+Sender = Callable[[Channel, Alert, str, Settings], str | None]
 
 
 def _senders() -> dict[str, Sender]:
@@ -31,7 +32,7 @@ def _senders() -> dict[str, Sender]:
 SENDERS: dict[str, Sender] = _senders()
 
 
-def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Optional[str]:
+def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> str | None:
     """Deliver ``alert`` to ``channel``; raise :class:`DeliveryFailed` on any failure."""
     sender = SENDERS.get(channel.kind)
     if sender is None:

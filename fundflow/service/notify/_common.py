@@ -8,11 +8,18 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from fundflow.service.config import Settings
-from fundflow.service.tables import Alert
 from fundflow.service.notify.targets import TargetRefused, check_target
+from fundflow.service.tables import Alert
 
-__all__ = ["DeliveryFailed", "idempotency_key", "alert_text", "truncate_utf8", "post_json", "robot_reply",
-           "strip_fragment"]
+__all__ = [
+    "DeliveryFailed",
+    "idempotency_key",
+    "alert_text",
+    "truncate_utf8",
+    "post_json",
+    "robot_reply",
+    "strip_fragment",
+]
 
 USER_AGENT = "fundflow-alerts/1"
 
@@ -56,7 +63,9 @@ def _timeout(settings: Settings) -> httpx.Timeout:
     return httpx.Timeout(t, connect=min(t, 5.0))
 
 
-def post_json(url: str, body: dict[str, Any], settings: Settings, headers: dict[str, str] | None = None) -> httpx.Response:
+def post_json(
+    url: str, body: dict[str, Any], settings: Settings, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """POST ``body`` as UTF-8 JSON; a 2xx answer is returned, anything else raises DeliveryFailed.
     Redirects are not followed (a 3xx is a failure: the configured address is wrong); the target
     is checked again here (a name may have been pointed at an internal address since)."""
@@ -65,8 +74,9 @@ def post_json(url: str, body: dict[str, Any], settings: Settings, headers: dict[
     except TargetRefused as exc:
         raise DeliveryFailed(exc.reason) from None
     try:
-        with httpx.Client(timeout=_timeout(settings), follow_redirects=False,
-                          headers={"User-Agent": USER_AGENT}) as client:
+        with httpx.Client(
+            timeout=_timeout(settings), follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        ) as client:
             response = client.post(url, json=body, headers=headers or {})
             response.read()
     except httpx.TimeoutException as exc:

@@ -15,12 +15,12 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fundflow.service.config import Settings
-from fundflow.service.tables import Alert, Channel
 from fundflow.service.notify._common import alert_text, post_json, robot_reply, strip_fragment, truncate_utf8
+from fundflow.service.tables import Alert, Channel
 
 __all__ = ["send", "body", "sign", "signed_url", "MAX_CONTENT_BYTES"]
 
@@ -28,12 +28,15 @@ MAX_CONTENT_BYTES = 4096
 
 
 def body(alert: Alert) -> dict[str, Any]:
-    return {"msgtype": "text", "text": {"content": truncate_utf8(alert_text(alert), MAX_CONTENT_BYTES)},
-            "at": {"atMobiles": [], "isAtAll": False}}
+    return {
+        "msgtype": "text",
+        "text": {"content": truncate_utf8(alert_text(alert), MAX_CONTENT_BYTES)},
+        "at": {"atMobiles": [], "isAtAll": False},
+    }
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -50,6 +53,6 @@ def signed_url(target: str, timestamp_ms: int | None = None) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Optional[str]:
+def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> str | None:
     robot_reply(post_json(signed_url(channel.target), body(alert), settings, headers={"Idempotency-Key": key}), "钉钉")
     return None

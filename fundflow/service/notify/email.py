@@ -12,11 +12,10 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
-from typing import Optional
 
 from fundflow.service.config import Settings
-from fundflow.service.tables import Alert, Channel
 from fundflow.service.notify._common import DeliveryFailed
+from fundflow.service.tables import Alert, Channel
 
 __all__ = ["send", "build_message"]
 
@@ -43,7 +42,7 @@ def build_message(alert: Alert, key: str, sender: str, to: list[str]) -> EmailMe
     return msg
 
 
-def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Optional[str]:
+def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> str | None:
     if not settings.smtp_host:
         raise DeliveryFailed("邮件渠道未启用：未配置 SMTP 服务器（FUNDFLOW_SMTP_HOST）")
     to = recipients(channel)
@@ -53,8 +52,9 @@ def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Option
     timeout = settings.delivery_timeout_seconds
     try:
         if settings.smtp_ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=timeout,
-                                                  context=ssl.create_default_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=timeout, context=ssl.create_default_context()
+            )
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
         with smtp:
@@ -63,8 +63,9 @@ def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Option
             if settings.smtp_user:
                 password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                 smtp.login(settings.smtp_user, password)
-            refused = smtp.send_message(msg, from_addr=parseaddr(settings.smtp_from)[1] or settings.smtp_from,
-                                        to_addrs=to)
+            refused = smtp.send_message(
+                msg, from_addr=parseaddr(settings.smtp_from)[1] or settings.smtp_from, to_addrs=to
+            )
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryFailed(f"SMTP 拒收全部收件人：{_refusals(exc.recipients)}") from None
     except smtplib.SMTPResponseException as exc:

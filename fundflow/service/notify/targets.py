@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from fundflow.service.config import Settings
@@ -62,5 +62,7 @@ def check_target(url: str, settings: Settings, resolve: Resolver | None = None) 
         raise TargetRefused(f"无法解析主机名 {host}")
     private = sorted({a for a in addresses if not _public(a)})
     if private:
-        raise TargetRefused(f"主机 {host} 指向内网、本机或保留地址（{'、'.join(private[:3])}），不能作为提醒渠道；"
-                            "确需使用请由管理员加入 FUNDFLOW_WEBHOOK_ALLOWED_HOSTS")
+        raise TargetRefused(
+            f"主机 {host} 指向内网、本机或保留地址（{'、'.join(private[:3])}），不能作为提醒渠道；"
+            "确需使用请由管理员加入 FUNDFLOW_WEBHOOK_ALLOWED_HOSTS"
+        )

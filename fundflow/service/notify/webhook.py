@@ -7,27 +7,36 @@ after the lease runs out (at-least-once; the key makes it exactly-once for a car
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fundflow.service.alert_text import KIND_LABELS
 from fundflow.service.config import Settings
+from fundflow.service.notify._common import post_json
 from fundflow.service.tables import Alert, Channel
 from fundflow.service.views import iso
-from fundflow.service.notify._common import post_json
 
 __all__ = ["send", "body"]
 
 
 def body(alert: Alert, key: str) -> dict[str, Any]:
     return {
-        "id": alert.id, "kind": alert.kind, "kind_label": KIND_LABELS.get(alert.kind, alert.kind),
-        "level": alert.level, "repeat": alert.repeat, "case_id": alert.case_id, "state": alert.state,
-        "at": iso(alert.at), "title": alert.title, "message": alert.message, "provisional": alert.provisional,
-        "recipients": [r for r in alert.recipients.strip(",").split(",") if r], "created_at": iso(alert.created_at),
+        "id": alert.id,
+        "kind": alert.kind,
+        "kind_label": KIND_LABELS.get(alert.kind, alert.kind),
+        "level": alert.level,
+        "repeat": alert.repeat,
+        "case_id": alert.case_id,
+        "state": alert.state,
+        "at": iso(alert.at),
+        "title": alert.title,
+        "message": alert.message,
+        "provisional": alert.provisional,
+        "recipients": [r for r in alert.recipients.strip(",").split(",") if r],
+        "created_at": iso(alert.created_at),
         "idempotency_key": key,
     }
 
 
-def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Optional[str]:
+def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> str | None:
     post_json(channel.target, body(alert, key), settings, headers={"Idempotency-Key": key})
     return None

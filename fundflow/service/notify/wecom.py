@@ -8,11 +8,11 @@ keeps a message from being sent twice.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fundflow.service.config import Settings
-from fundflow.service.tables import Alert, Channel
 from fundflow.service.notify._common import alert_text, post_json, robot_reply, truncate_utf8
+from fundflow.service.tables import Alert, Channel
 
 __all__ = ["send", "body", "MAX_CONTENT_BYTES"]
 
@@ -23,6 +23,6 @@ def body(alert: Alert) -> dict[str, Any]:
     return {"msgtype": "text", "text": {"content": truncate_utf8(alert_text(alert), MAX_CONTENT_BYTES)}}
 
 
-def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> Optional[str]:
+def send(channel: Channel, alert: Alert, key: str, settings: Settings) -> str | None:
     robot_reply(post_json(channel.target, body(alert), settings, headers={"Idempotency-Key": key}), "企业微信")
     return None

@@ -22,20 +22,33 @@ from sqlmodel import Session, select
 from fundflow.domain.alerts import next_moment, stage_moments
 from fundflow.domain.deadlines import Anchors, compute_deadlines
 from fundflow.domain.tz import local_date
-
 from fundflow.service.alert_text import KIND_LABELS, calendar_alert_text, stage_alert_text
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound
+from fundflow.service.integrity.facts import STAGES
 from fundflow.service.jurisdiction import ORG_LEVELS, case_clause
 from fundflow.service.notify.targets import TargetRefused, check_target
 from fundflow.service.tables import Alert, AlertAck, Case, Channel, Community, Delivery, Stage, User
+from fundflow.service.usecases.cases import (  # the one place that writes a stage's deadlines
+    OPEN_TRIGGER,
+    act_moments,
+    append_event,
+    set_deadlines,
+)
 from fundflow.service.views import iso
-from fundflow.service.integrity.facts import STAGES
-from fundflow.service.usecases.cases import OPEN_TRIGGER, act_moments, append_event, set_deadlines  # the one place that writes a stage's deadlines
 
-__all__ = ["scan", "ScanResult", "check_calendar", "recompute_provisional", "list_alerts", "ack_alert",
-           "add_channel", "list_channels", "CHANNEL_KINDS"]
+__all__ = [
+    "scan",
+    "ScanResult",
+    "check_calendar",
+    "recompute_provisional",
+    "list_alerts",
+    "ack_alert",
+    "add_channel",
+    "list_channels",
+    "CHANNEL_KINDS",
+]
 
 CHANNEL_KINDS = ("webhook", "wecom", "dingtalk", "email")
 SYSTEM = "system"
@@ -73,30 +86,73 @@ def _channels_for(channels: list[Channel], roles: tuple[str, ...], case: Case | 
         if ch.org_level != "city":
             if case is None:
                 continue
-            wanted = {"district": case.district_id, "street_office": case.street_office_id,
-                      "community": case.community_id}.get(ch.org_level)
+            wanted = {
+                "district": case.district_id,
+                "street_office": case.street_office_id,
+                "community": case.community_id,
+            }.get(ch.org_level)
             if wanted != ch.org_id:
                 continue
         out.append(ch)
     return out
 
 
-def _record(session: Session, now: datetime, *, key: str, kind: str, level: int, repeat: int, at: datetime,
-            roles: tuple[str, ...], title: str, message: str, provisional: bool, case: Case | None,
-            stage: Stage | None, channels: list[Channel] | None = None) -> dict[str, Any] | None:
-    alert_id = _insert_ignore(session, Alert.__table__, dict(
-        dedupe_key=key, kind=kind, level=level, repeat=repeat, case_id=case.id if case else None,
-        stage_id=stage.id if stage else None, state=stage.state if stage else None, at=at,
-        recipients=_recipients(roles), title=title, message=message, provisional=provisional, created_at=now))
+def _record(
+    session: Session,
+    now: datetime,
+    *,
+    key: str,
+    kind: str,
+    level: int,
+    repeat: int,
+    at: datetime,
+    roles: tuple[str, ...],
+    title: str,
+    message: str,
+    provisional: bool,
+    case: Case | None,
+    stage: Stage | None,
+    channels: list[Channel] | None = None,
+) -> dict[str, Any] | None:
+    alert_id = _insert_ignore(
+        session,
+        Alert.__table__,
+        dict(
+            dedupe_key=key,
+            kind=kind,
+            level=level,
+            repeat=repeat,
+            case_id=case.id if case else None,
+            stage_id=stage.id if stage else None,
+            state=stage.state if stage else None,
+            at=at,
+            recipients=_recipients(roles),
+            title=title,
+            message=message,
+            provisional=provisional,
+            created_at=now,
+        ),
+    )
     if alert_id is None:
         return None
     if channels is None:
         channels = list(session.exec(select(Channel).where(Channel.active.is_(True))))
     for ch in _channels_for(channels, roles, case):
-        _insert_ignore(session, Delivery.__table__, dict(alert_id=alert_id, channel_id=ch.id, status="pending",
-                                                         attempts=0, next_attempt_at=now, created_at=now))
-    return {"id": alert_id, "kind": kind, "level": level, "at": iso(at), "title": title,
-            "case_id": case.id if case else None}
+        _insert_ignore(
+            session,
+            Delivery.__table__,
+            dict(
+                alert_id=alert_id, channel_id=ch.id, status="pending", attempts=0, next_attempt_at=now, created_at=now
+            ),
+        )
+    return {
+        "id": alert_id,
+        "kind": kind,
+        "level": level,
+        "at": iso(at),
+        "title": title,
+        "case_id": case.id if case else None,
+    }
 
 
 def scan(svc: Services, now: datetime) -> ScanResult:
@@ -117,23 +173,38 @@ def scan(svc: Services, now: datetime) -> ScanResult:
             # Two steps, so that the planner always walks ix_stages_open_next_alert: the ids
             # due (a processed stage's next_alert_at moves past now, so it drops out), then
             # their rows. Suspended cases have no next_alert_at.
-            ids = list(s.exec(select(Stage.id).where(Stage.left_at.is_(None), Stage.next_alert_at <= now)
-                              .order_by(Stage.next_alert_at).limit(BATCH)))
+            ids = list(
+                s.exec(
+                    select(Stage.id)
+                    .where(Stage.left_at.is_(None), Stage.next_alert_at <= now)
+                    .order_by(Stage.next_alert_at)
+                    .limit(BATCH)
+                )
+            )
             ids = [i for i in ids if i not in seen]
             if not ids:
                 break
             seen.update(ids)
             with s.no_autoflush:
-                for stage, case in s.exec(select(Stage, Case).join(Case, Case.id == Stage.case_id)
-                                          .where(Stage.id.in_(ids)).order_by(Stage.id)).all():
+                for stage, case in s.exec(
+                    select(Stage, Case).join(Case, Case.id == Stage.case_id).where(Stage.id.in_(ids)).order_by(Stage.id)
+                ).all():
                     result.stages += 1
                     _scan_stage(svc, s, stage, case, now, names, channels, result)
             s.flush()
     return result
 
 
-def _scan_stage(svc: Services, s: Session, stage: Stage, case: Case, now: datetime, names: dict[int, str],
-                channels: list[Channel], result: ScanResult) -> None:
+def _scan_stage(
+    svc: Services,
+    s: Session,
+    stage: Stage,
+    case: Case,
+    now: datetime,
+    names: dict[int, str],
+    channels: list[Channel],
+    result: ScanResult,
+) -> None:
     d = svc.registry.get(case.definition_id, case.definition_version)
     state = d.states.get(stage.state)
     rule = state.deadline if state else None
@@ -146,17 +217,38 @@ def _scan_stage(svc: Services, s: Session, stage: Stage, case: Case, now: dateti
         names[case.community_id] = community.name if community else ""
     for m in stage_moments(rule, state.responsible, stage.due_date, stage.due_at, stage.warn_at, svc.calendar, now):
         title, message = stage_alert_text(
-            m, community=names[case.community_id], case_number=case.number, case_title=case.title,
-            stage_label=state.label, due_date=stage.due_date, provisional=stage.provisional, calendar=svc.calendar,
-            responsible_label=d.roles[state.responsible].label if state.responsible else None)
+            m,
+            community=names[case.community_id],
+            case_number=case.number,
+            case_title=case.title,
+            stage_label=state.label,
+            due_date=stage.due_date,
+            provisional=stage.provisional,
+            calendar=svc.calendar,
+            responsible_label=d.roles[state.responsible].label if state.responsible else None,
+        )
         key = f"stage:{stage.id}:{m.kind.value}:{m.level}:{m.repeat}:{m.at.isoformat()}"
-        recorded = _record(s, now, key=key, kind=m.kind.value, level=m.level, repeat=m.repeat, at=m.at,
-                           roles=m.to, title=title, message=message, provisional=stage.provisional, case=case,
-                           stage=stage, channels=channels)
+        recorded = _record(
+            s,
+            now,
+            key=key,
+            kind=m.kind.value,
+            level=m.level,
+            repeat=m.repeat,
+            at=m.at,
+            roles=m.to,
+            title=title,
+            message=message,
+            provisional=stage.provisional,
+            case=case,
+            stage=stage,
+            channels=channels,
+        )
         if recorded:
             result.alerts.append(recorded)
-    stage.next_alert_at = next_moment(rule, state.responsible, stage.due_date, stage.due_at, stage.warn_at,
-                                      svc.calendar, now)
+    stage.next_alert_at = next_moment(
+        rule, state.responsible, stage.due_date, stage.due_at, stage.warn_at, svc.calendar, now
+    )
     s.add(stage)
 
 
@@ -173,9 +265,21 @@ def check_calendar(svc: Services, now: datetime) -> dict[str, Any] | None:
         return None
     title, message = calendar_alert_text(year, today)
     with transaction(svc.sessions) as s:
-        return _record(s, now, key=f"calendar:{year}:{today.isoformat()}", kind="calendar", level=0, repeat=0,
-                       at=now, roles=("admin",), title=title, message=message, provisional=False, case=None,
-                       stage=None)
+        return _record(
+            s,
+            now,
+            key=f"calendar:{year}:{today.isoformat()}",
+            kind="calendar",
+            level=0,
+            repeat=0,
+            at=now,
+            roles=("admin",),
+            title=title,
+            message=message,
+            provisional=False,
+            case=None,
+            stage=None,
+        )
 
 
 def recompute_provisional(svc: Services, now: datetime) -> list[int]:
@@ -183,15 +287,23 @@ def recompute_provisional(svc: Services, now: datetime) -> list[int]:
     know their year; record each change as an event of the case. Returns the case ids."""
     changed: list[int] = []
     with transaction(svc.sessions) as s:
-        for stage, case in s.exec(select(Stage, Case).join(Case, Case.id == Stage.case_id)
-                                  .where(Stage.left_at.is_(None), Stage.provisional.is_(True))).all():
+        for stage, case in s.exec(
+            select(Stage, Case)
+            .join(Case, Case.id == Stage.case_id)
+            .where(Stage.left_at.is_(None), Stage.provisional.is_(True))
+        ).all():
             d = svc.registry.get(case.definition_id, case.definition_version)
             rule = d.states[stage.state].deadline
             acts = act_moments(case)
-            fresh = compute_deadlines(rule, stage.entered_at, svc.calendar, case.data,
-                                      suspended_working_days=stage.suspended_working_days,
-                                      suspended_days=stage.suspended_days,
-                                      anchors=Anchors(acts.get(OPEN_TRIGGER, case.created_at), acts))
+            fresh = compute_deadlines(
+                rule,
+                stage.entered_at,
+                svc.calendar,
+                case.data,
+                suspended_working_days=stage.suspended_working_days,
+                suspended_days=stage.suspended_days,
+                anchors=Anchors(acts.get(OPEN_TRIGGER, case.created_at), acts),
+            )
             if fresh is None or (fresh.due_date == stage.due_date and fresh.provisional == stage.provisional):
                 continue
             before = stage.due_date
@@ -199,10 +311,24 @@ def recompute_provisional(svc: Services, now: datetime) -> list[int]:
             if case.suspended_since is not None:
                 stage.next_alert_at = None
             s.add(stage)
-            append_event(s, case, None, "recompute_deadline", "工作日历更新，重新计算期限", case.state, case.state,
-                         {"due_date_before": before.isoformat() if before else None,
-                          "due_date": fresh.due_date.isoformat(), "provisional": fresh.provisional,
-                          "calendar_source": fresh.calendar_source}, None, now, [STAGES.changed(stage)])
+            append_event(
+                s,
+                case,
+                None,
+                "recompute_deadline",
+                "工作日历更新，重新计算期限",
+                case.state,
+                case.state,
+                {
+                    "due_date_before": before.isoformat() if before else None,
+                    "due_date": fresh.due_date.isoformat(),
+                    "provisional": fresh.provisional,
+                    "calendar_source": fresh.calendar_source,
+                },
+                None,
+                now,
+                [STAGES.changed(stage)],
+            )
             case.updated_at = now
             s.add(case)
             changed.append(case.id)
@@ -218,14 +344,35 @@ def _mine(user: User):
 
 
 def alert_view(a: Alert, acked: bool) -> dict[str, Any]:
-    return {"id": a.id, "kind": a.kind, "kind_label": KIND_LABELS.get(a.kind, a.kind), "level": a.level,
-            "repeat": a.repeat, "case_id": a.case_id, "state": a.state, "at": iso(a.at), "title": a.title,
-            "message": a.message, "provisional": a.provisional, "recipients": a.recipients.strip(",").split(","),
-            "acked": acked, "created_at": iso(a.created_at)}
+    return {
+        "id": a.id,
+        "kind": a.kind,
+        "kind_label": KIND_LABELS.get(a.kind, a.kind),
+        "level": a.level,
+        "repeat": a.repeat,
+        "case_id": a.case_id,
+        "state": a.state,
+        "at": iso(a.at),
+        "title": a.title,
+        "message": a.message,
+        "provisional": a.provisional,
+        "recipients": a.recipients.strip(",").split(","),
+        "acked": acked,
+        "created_at": iso(a.created_at),
+    }
 
 
-def list_alerts(svc: Services, user: User, now: datetime, *, unacked_only: bool = False, kind: str | None = None,
-                case_id: int | None = None, page: int = 1, page_size: int = 20) -> dict[str, Any]:
+def list_alerts(
+    svc: Services,
+    user: User,
+    now: datetime,
+    *,
+    unacked_only: bool = False,
+    kind: str | None = None,
+    case_id: int | None = None,
+    page: int = 1,
+    page_size: int = 20,
+) -> dict[str, Any]:
     if page < 1 or not 1 <= page_size <= 100:
         raise InvalidInput("page 从 1 开始，page_size 为 1-100", code="invalid_page")
     with read_only(svc.sessions) as s:
@@ -238,12 +385,20 @@ def list_alerts(svc: Services, user: User, now: datetime, *, unacked_only: bool 
         if case_id is not None:
             stmt = stmt.where(Alert.case_id == case_id)
         total = s.exec(select(func.count()).select_from(stmt.subquery())).one()
-        unread = s.exec(select(func.count()).select_from(select(Alert).where(_mine(user), Alert.id.not_in(acked))
-                                                          .subquery())).one()
-        rows = s.exec(stmt.order_by(Alert.at.desc(), Alert.id.desc()).offset((page - 1) * page_size).limit(page_size)).all()
+        unread = s.exec(
+            select(func.count()).select_from(select(Alert).where(_mine(user), Alert.id.not_in(acked)).subquery())
+        ).one()
+        rows = s.exec(
+            stmt.order_by(Alert.at.desc(), Alert.id.desc()).offset((page - 1) * page_size).limit(page_size)
+        ).all()
         mine_acked = set(s.exec(acked.where(AlertAck.alert_id.in_([a.id for a in rows]))).all()) if rows else set()
-        return {"items": [alert_view(a, a.id in mine_acked) for a in rows], "total": total, "unacked": unread,
-                "page": page, "page_size": page_size}
+        return {
+            "items": [alert_view(a, a.id in mine_acked) for a in rows],
+            "total": total,
+            "unacked": unread,
+            "page": page,
+            "page_size": page_size,
+        }
 
 
 def ack_alert(svc: Services, user: User, alert_id: int, now: datetime) -> dict[str, Any]:
@@ -268,12 +423,30 @@ def _masked(target: str) -> str:
 
 
 def _channel_view(ch: Channel) -> dict[str, Any]:
-    return {"id": ch.id, "name": ch.name, "kind": ch.kind, "target": _masked(ch.target), "role": ch.role,
-            "org_level": ch.org_level, "org_id": ch.org_id, "active": ch.active}
+    return {
+        "id": ch.id,
+        "name": ch.name,
+        "kind": ch.kind,
+        "target": _masked(ch.target),
+        "role": ch.role,
+        "org_level": ch.org_level,
+        "org_id": ch.org_id,
+        "active": ch.active,
+    }
 
 
-def add_channel(svc: Services, user: User | None, *, name: str, kind: str, target: str, role: str | None,
-                org_level: str = "city", org_id: int | None = None, now: datetime) -> dict[str, Any]:
+def add_channel(
+    svc: Services,
+    user: User | None,
+    *,
+    name: str,
+    kind: str,
+    target: str,
+    role: str | None,
+    org_level: str = "city",
+    org_id: int | None = None,
+    now: datetime,
+) -> dict[str, Any]:
     """Only admins configure where alerts go (``user`` None: the command line). A URL target must
     be http(s) to a public host (service.notify.targets), checked now and at each delivery."""
     if user is not None and user.role != "admin":
@@ -292,8 +465,15 @@ def add_channel(svc: Services, user: User | None, *, name: str, kind: str, targe
     if org_level not in ORG_LEVELS or (org_level != "city") != (org_id is not None):
         raise InvalidInput("机构层级为 city 时不填 org_id，其他层级须填", code="invalid_channel_org")
     with transaction(svc.sessions) as s:
-        ch = Channel(name=(name or kind)[:64], kind=kind, target=target[:1000], role=role, org_level=org_level,
-                     org_id=org_id, created_at=now)
+        ch = Channel(
+            name=(name or kind)[:64],
+            kind=kind,
+            target=target[:1000],
+            role=role,
+            org_level=org_level,
+            org_id=org_id,
+            created_at=now,
+        )
         s.add(ch)
         s.flush()
         return _channel_view(ch)
@@ -306,8 +486,10 @@ def list_channels(svc: Services, user: User) -> list[dict[str, Any]]:
         rows = s.exec(select(Channel).order_by(Channel.id)).all()
         out = []
         for ch in rows:
-            counts = dict(s.exec(select(Delivery.status, func.count()).where(Delivery.channel_id == ch.id)
-                                 .group_by(Delivery.status)).all())
+            counts = dict(
+                s.exec(
+                    select(Delivery.status, func.count()).where(Delivery.channel_id == ch.id).group_by(Delivery.status)
+                ).all()
+            )
             out.append(_channel_view(ch) | {"deliveries": counts})
         return out
-

@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.sql import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql import Select
 from sqlmodel import Session, select
 
 from fundflow.domain.deadlines import StageDeadlines
@@ -29,22 +30,40 @@ from fundflow.domain.guards import Vote, VoteChoice
 from fundflow.domain.ledger import LedgerError
 from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
 from fundflow.domain.tz import SHANGHAI, UTC
-
 from fundflow.service.audit import GENESIS, event_hash
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community
 from fundflow.service.tables import (
-    Building, Case, Community, Document, Event, Household, IdempotencyRecord, MeetingVote, Stage, StreetOffice,
+    Building,
+    Case,
+    Community,
+    Document,
+    Event,
+    Household,
+    IdempotencyRecord,
+    MeetingVote,
+    Stage,
+    StreetOffice,
     User,
 )
 from fundflow.service.usecases import ledger
 from fundflow.service.views import case_view
 
-__all__ = ["open_case", "fire_transition", "get_case", "load_case", "snapshot", "actor_of", "Reply",
-           "valid_documents", "occurred_value", "act_moments"]
+__all__ = [
+    "open_case",
+    "fire_transition",
+    "get_case",
+    "load_case",
+    "snapshot",
+    "actor_of",
+    "Reply",
+    "valid_documents",
+    "occurred_value",
+    "act_moments",
+]
 
 OPEN_TRIGGER = "open"
 
@@ -103,8 +122,11 @@ def valid_documents(session: Session, case: Case) -> frozenset[str]:
     """The document types on the case that count now: a type renewed by a new round (a return
     for correction, a failed acceptance) counts only with a document of that round or later."""
     renewed = case.renewed_documents or {}
-    rows = session.exec(select(Document.doc_type, func.max(Document.round)).where(Document.case_id == case.id)
-                        .group_by(Document.doc_type)).all()
+    rows = session.exec(
+        select(Document.doc_type, func.max(Document.round))
+        .where(Document.case_id == case.id)
+        .group_by(Document.doc_type)
+    ).all()
     return frozenset(t for t, r in rows if (r or 1) >= int(renewed.get(t, 0)))
 
 
@@ -135,11 +157,16 @@ def touches_ledger(svc: Services, case: Case, trigger: str) -> bool:
     tr = d.transition(trigger, case.state)
     if tr is None:
         return False
-    return bool((tr.effect is not None and tr.effect.moves_money) or (tr.dest is not None and d.states[tr.dest].terminal)
-                or any(g.name in _BALANCE_GUARDS for g in tr.guards))
+    return bool(
+        (tr.effect is not None and tr.effect.moves_money)
+        or (tr.dest is not None and d.states[tr.dest].terminal)
+        or any(g.name in _BALANCE_GUARDS for g in tr.guards)
+    )
 
 
-def snapshot(session: Session, case: Case, stage: Stage | None, households: list[Household] | None = None) -> CaseSnapshot:
+def snapshot(
+    session: Session, case: Case, stage: Stage | None, households: list[Household] | None = None
+) -> CaseSnapshot:
     """What the engine sees of a case; with ``households`` (locked), its ledgers in scope too."""
     documents = valid_documents(session, case)
     votes = {
@@ -196,23 +223,54 @@ def set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
 SYSTEM_NAME, SYSTEM_ROLE = "系统", "system"
 
 
-def append_event(session: Session, case: Case, user: User | None, trigger: str, label: str, from_state: str | None,
-                 to_state: str, data: dict, comment: str | None, at: datetime,
-                 writes: Iterable[tuple[str, list]] = ()) -> Event:
+def append_event(
+    session: Session,
+    case: Case,
+    user: User | None,
+    trigger: str,
+    label: str,
+    from_state: str | None,
+    to_state: str,
+    data: dict,
+    comment: str | None,
+    at: datetime,
+    writes: Iterable[tuple[str, list]] = (),
+) -> Event:
     """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar).
 
     Call it once the case row and every row in ``writes`` hold their new values: their digests
     (fundflow/service/integrity/facts.py) go into the event, and the event is sealed when a key is set."""
     seq = case.event_count + 1
     prev = case.head_hash or GENESIS
-    user_id, name, role, org = ((user.id, user.display_name, user.role, user.org_name) if user is not None
-                                else (None, SYSTEM_NAME, SYSTEM_ROLE, None))
+    user_id, name, role, org = (
+        (user.id, user.display_name, user.role, user.org_name)
+        if user is not None
+        else (None, SYSTEM_NAME, SYSTEM_ROLE, None)
+    )
     facts = collect(case, writes)
-    h = event_hash(case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev, facts)
+    h = event_hash(
+        case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev, facts
+    )
     signer = session.info.get("signer")
-    event = Event(case_id=case.id, seq=seq, trigger=trigger, label=label, from_state=from_state, to_state=to_state,
-                  user_id=user_id, user_name=name, role=role, org=org, data=data, comment=comment, at=at,
-                  prev_hash=prev, hash=h, facts=facts, seal=signer.seal(h) if signer is not None else None)
+    event = Event(
+        case_id=case.id,
+        seq=seq,
+        trigger=trigger,
+        label=label,
+        from_state=from_state,
+        to_state=to_state,
+        user_id=user_id,
+        user_name=name,
+        role=role,
+        org=org,
+        data=data,
+        comment=comment,
+        at=at,
+        prev_hash=prev,
+        hash=h,
+        facts=facts,
+        seal=signer.seal(h) if signer is not None else None,
+    )
     session.add(event)
     case.event_count, case.head_hash = seq, h
     return event
@@ -230,17 +288,29 @@ def _clean_comment(comment: str | None) -> str | None:
 # -- open ----------------------------------------------------------------------------------
 
 
-def open_case(svc: Services, user: User, *, definition: str, community_id: int, title: str, data: dict,
-              buildings: list[str] | None, now: datetime, version: int | None = None,
-              occurred_at: Any = None) -> Reply:
+def open_case(
+    svc: Services,
+    user: User,
+    *,
+    definition: str,
+    community_id: int,
+    title: str,
+    data: dict,
+    buildings: list[str] | None,
+    now: datetime,
+    version: int | None = None,
+    occurred_at: Any = None,
+) -> Reply:
     """``occurred_at``: when the hazard was reported, if that was before it is recorded here."""
     d = svc.registry.get(definition, version)
     happened = resolve_occurred_at(occurred_value(occurred_at), now, None)
     if isinstance(happened, str):
         raise InvalidInput(happened, code="invalid_occurred_at", detail={"field": "occurred_at"})
     if user.role not in d.open_roles:
-        raise Forbidden(f"{d.roles[user.role].label if user.role in d.roles else user.role}不能发起“{d.title}”案件",
-                        code="role_cannot_open")
+        raise Forbidden(
+            f"{d.roles[user.role].label if user.role in d.roles else user.role}不能发起“{d.title}”案件",
+            code="role_cannot_open",
+        )
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise InvalidInput("标题不能为空，且不超过 200 字", code="invalid_title")
@@ -255,26 +325,54 @@ def open_case(svc: Services, user: User, *, definition: str, community_id: int, 
             known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == community.id))}
             unknown = [b for b in buildings if b not in known]
             if unknown:
-                raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
-                                   detail={"unknown": unknown, "known": sorted(known)})
+                raise InvalidInput(
+                    f"本小区没有以下楼栋：{'、'.join(unknown)}",
+                    code="unknown_building",
+                    detail={"unknown": unknown, "known": sorted(known)},
+                )
             scope_ids = sorted({known[b] for b in buildings})
         owned = sorted(k for k in (data or {}) if k in svc.engine.owned_keys(d))
         if owned:
-            raise InvalidInput(f"以下字段由流程各环节填写，立案时不能提供：{'、'.join(owned)}", code="reserved_case_data",
-                               detail={"fields": owned})
+            raise InvalidInput(
+                f"以下字段由流程各环节填写，立案时不能提供：{'、'.join(owned)}",
+                code="reserved_case_data",
+                detail={"fields": owned},
+            )
         _, deadlines = svc.engine.start(d.id, data, happened, d.version)
         clean = {k: v for k, v in (data or {}).items()}
-        case = Case(number=f"T-{uuid.uuid4().hex[:28]}", title=title, definition_id=d.id,
-                    definition_version=d.version, state=d.initial, community_id=community.id,
-                    street_office_id=office.id, district_id=office.district_id, data=clean,
-                    scope_building_ids=scope_ids, created_by=user.id, created_at=now, updated_at=now,
-                    act_times={OPEN_TRIGGER: _utc_text(happened)})
+        case = Case(
+            number=f"T-{uuid.uuid4().hex[:28]}",
+            title=title,
+            definition_id=d.id,
+            definition_version=d.version,
+            state=d.initial,
+            community_id=community.id,
+            street_office_id=office.id,
+            district_id=office.district_id,
+            data=clean,
+            scope_building_ids=scope_ids,
+            created_by=user.id,
+            created_at=now,
+            updated_at=now,
+            act_times={OPEN_TRIGGER: _utc_text(happened)},
+        )
         s.add(case)
         s.flush()
         case.number = f"FF{happened.astimezone(SHANGHAI).year}{case.id:06d}"
         stage = _stage_row(case.id, d.initial, happened, deadlines)
-        append_event(s, case, user, OPEN_TRIGGER, "隐患上报（立案）", None, d.initial,
-                     {**clean, "occurred_at": _utc_text(happened)}, None, now, [STAGES.added([stage])])
+        append_event(
+            s,
+            case,
+            user,
+            OPEN_TRIGGER,
+            "隐患上报（立案）",
+            None,
+            d.initial,
+            {**clean, "occurred_at": _utc_text(happened)},
+            None,
+            now,
+            [STAGES.added([stage])],
+        )
         s.add(stage)
         s.flush()
         body = case_view(svc, s, user, case, stage, now)
@@ -299,9 +397,19 @@ def _request_hash(case_id: int, trigger: str, data: dict, comment: str | None, o
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, data: dict | None,
-                    comment: str | None, now: datetime, if_match: int | None = None,
-                    idempotency_key: str | None = None, occurred_at: Any = None) -> Reply:
+def fire_transition(
+    svc: Services,
+    user: User,
+    case_id: int,
+    *,
+    trigger: str,
+    data: dict | None,
+    comment: str | None,
+    now: datetime,
+    if_match: int | None = None,
+    idempotency_key: str | None = None,
+    occurred_at: Any = None,
+) -> Reply:
     """``occurred_at``: when the act happened offline (a day or a moment); default now."""
     data = data or {}
     comment = _clean_comment(comment)
@@ -320,8 +428,10 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
                 if replay is not None:
                     return replay
             if if_match is not None and case.version != if_match:
-                raise PreconditionFailed(f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
-                                         detail={"current_version": case.version})
+                raise PreconditionFailed(
+                    f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
+                    detail={"current_version": case.version},
+                )
             stage = current_stage(s, case)
             households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
             snap = snapshot(s, case, stage, households)
@@ -332,8 +442,16 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
             s.flush()
             reply = Reply(200, case_view(svc, s, user, case, stage, now))
             if idempotency_key is not None:
-                s.add(IdempotencyRecord(user_id=user.id, key=idempotency_key, request_hash=req_hash,
-                                        status_code=reply.status, body=reply.body, created_at=now))
+                s.add(
+                    IdempotencyRecord(
+                        user_id=user.id,
+                        key=idempotency_key,
+                        request_hash=req_hash,
+                        status_code=reply.status,
+                        body=reply.body,
+                        created_at=now,
+                    )
+                )
                 s.flush()
         return reply
     except StaleDataError:
@@ -348,8 +466,9 @@ def fire_transition(svc: Services, user: User, case_id: int, *, trigger: str, da
 
 
 def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | None:
-    rec = session.exec(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id,
-                                                        IdempotencyRecord.key == key)).first()
+    rec = session.exec(
+        select(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == key)
+    ).first()
     if rec is None:
         return None
     if rec.request_hash != req_hash:
@@ -357,9 +476,18 @@ def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | No
     return Reply(rec.status_code, rec.body)
 
 
-def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, out: Outcome, user: User,
-                  comment: str | None, now: datetime, households: list[Household] | None = None,
-                  accounts: tuple = ()) -> Stage | None:
+def apply_outcome(
+    svc: Services,
+    s: Session,
+    case: Case,
+    stage: Stage | None,
+    out: Outcome,
+    user: User,
+    comment: str | None,
+    now: datetime,
+    households: list[Household] | None = None,
+    accounts: tuple = (),
+) -> Stage | None:
     """Write an engine outcome: case row, stage rows, event, money, ledgers (``households``:
     the scope, locked, when the outcome may move money). Stages begin and end when their acts
     happened (``occurred_at``); the event keeps both moments."""
@@ -410,15 +538,17 @@ def apply_outcome(svc: Services, s: Session, case: Case, stage: Stage | None, ou
         if households is None:
             households = scope_households(s, case, lock=True)
         try:
-            record = ledger.post_case(s, case, households, out.ledger, out.closed, case.event_count + 1, now,
-                                      accounts or None)
+            record = ledger.post_case(
+                s, case, households, out.ledger, out.closed, case.event_count + 1, now, accounts or None
+            )
         except LedgerError as exc:
             raise Conflict(str(exc), code="ledger_refused") from None
         if record is not None:
             event_data["ledger"] = record
     # the journal's entries are covered by the record in the event's data (hashed with it)
-    append_event(s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now,
-                 writes)
+    append_event(
+        s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now, writes
+    )
     s.add(case)
     return stage
 
@@ -433,8 +563,11 @@ def set_scope(s: Session, case: Case, scope: dict[str, Any]) -> dict[str, Any]:
         known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
         unknown = [b for b in scope["buildings"] if b not in known]
         if unknown:
-            raise InvalidInput(f"本小区没有以下楼栋：{'、'.join(unknown)}", code="unknown_building",
-                               detail={"unknown": unknown, "known": sorted(known)})
+            raise InvalidInput(
+                f"本小区没有以下楼栋：{'、'.join(unknown)}",
+                code="unknown_building",
+                detail={"unknown": unknown, "known": sorted(known)},
+            )
         ids = sorted({known[b] for b in scope["buildings"]})
     case.scope_building_ids = ids
     return {"scope_building_ids": ids, "scope_building_ids_before": before}

@@ -12,12 +12,12 @@ from sqlmodel import Session, select
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
-from fundflow.service.identifiers import clean_identifier
 from fundflow.service.household_import import HouseholdRow, ImportRejected, ImportTooLarge, RowProblem
+from fundflow.service.identifiers import clean_identifier
 from fundflow.service.jurisdiction import can_see_community
 from fundflow.service.tables import Building, Community, District, Household, StreetOffice, User
-from fundflow.service.views import money
 from fundflow.service.usecases import ledger
+from fundflow.service.views import money
 
 __all__ = ["create_community", "get_community", "import_households", "MANAGING_LEVELS"]
 
@@ -48,13 +48,23 @@ def _require_manager(user: User) -> None:
 def community_view(s: Session, community: Community, office: StreetOffice) -> dict:
     district = s.get(District, office.district_id)
     buildings = s.exec(select(Building).where(Building.community_id == community.id).order_by(Building.id)).all()
-    counts = dict(s.exec(select(Household.building_id, func.count()).where(Household.community_id == community.id)
-                         .group_by(Household.building_id)).all())
+    counts = dict(
+        s.exec(
+            select(Household.building_id, func.count())
+            .where(Household.community_id == community.id)
+            .group_by(Household.building_id)
+        ).all()
+    )
     total_area, total_balance = s.exec(
-        select(func.coalesce(func.sum(Household.area), 0), func.coalesce(func.sum(Household.balance), 0))
-        .where(Household.community_id == community.id)).one()
+        select(func.coalesce(func.sum(Household.area), 0), func.coalesce(func.sum(Household.balance), 0)).where(
+            Household.community_id == community.id
+        )
+    ).one()
     return {
-        "id": community.id, "code": community.code, "name": community.name, "address": community.address,
+        "id": community.id,
+        "code": community.code,
+        "name": community.name,
+        "address": community.address,
         "street_office": {"id": office.id, "name": office.name},
         "district": {"id": district.id, "name": district.name} if district else None,
         "buildings": [{"id": b.id, "name": b.name, "households": counts.get(b.id, 0)} for b in buildings],
@@ -65,8 +75,17 @@ def community_view(s: Session, community: Community, office: StreetOffice) -> di
     }
 
 
-def create_community(svc: Services, user: User, *, name: str, street_office_id: int | None, address: str,
-                     buildings: list[str], code: str | None, now: datetime) -> dict:
+def create_community(
+    svc: Services,
+    user: User,
+    *,
+    name: str,
+    street_office_id: int | None,
+    address: str,
+    buildings: list[str],
+    code: str | None,
+    now: datetime,
+) -> dict:
     _require_manager(user)
     name = (name or "").strip()
     if not name or len(name) > 128:
@@ -89,8 +108,13 @@ def create_community(svc: Services, user: User, *, name: str, street_office_id: 
         office = _office(s, street_office_id)
         if code and s.exec(select(Community).where(Community.code == code)).first():
             raise Conflict(f"小区编码 {code} 已存在", code="duplicate_code")
-        community = Community(street_office_id=office.id, code=code or f"T-{uuid.uuid4().hex[:28]}", name=name,
-                              address=(address or "").strip()[:256], created_at=now)
+        community = Community(
+            street_office_id=office.id,
+            code=code or f"T-{uuid.uuid4().hex[:28]}",
+            name=name,
+            address=(address or "").strip()[:256],
+            created_at=now,
+        )
         s.add(community)
         s.flush()
         if not code:
@@ -107,8 +131,7 @@ def get_community(svc: Services, user: User, community_id: int) -> dict:
         return community_view(s, community, office)
 
 
-def import_households(svc: Services, user: User, community_id: int, rows: list[HouseholdRow], *,
-                      now: datetime) -> dict:
+def import_households(svc: Services, user: User, community_id: int, rows: list[HouseholdRow], *, now: datetime) -> dict:
     """All or nothing: every row is added, or none and the report says which rows are wrong.
     Each household's balance enters its ledger journal as an opening deposit at ``now``."""
     _require_manager(user)
@@ -121,19 +144,30 @@ def import_households(svc: Services, user: User, community_id: int, rows: list[H
                 s.add(b)
                 buildings[row.building] = b
         s.flush()
-        existing = {(h.building_id, h.unit, h.room) for h in
-                    s.exec(select(Household).where(Household.community_id == community.id))}
+        existing = {
+            (h.building_id, h.unit, h.room)
+            for h in s.exec(select(Household).where(Household.community_id == community.id))
+        }
         problems = [
             RowProblem(0, "room", f"{row.building} {row.unit} {row.room} 已登记，不能重复导入")
-            for row in rows if (buildings[row.building].id, row.unit, row.room) in existing
+            for row in rows
+            if (buildings[row.building].id, row.unit, row.room) in existing
         ]
         if problems:
             raise ImportRejected(problems)
         added = []
         for row in rows:
-            h = Household(community_id=community.id, building_id=buildings[row.building].id, unit=row.unit,
-                          room=row.room, floor=row.floor, area=row.area, owner=row.owner, balance=Decimal("0.00"),
-                          first_deposit=row.first_deposit)
+            h = Household(
+                community_id=community.id,
+                building_id=buildings[row.building].id,
+                unit=row.unit,
+                room=row.room,
+                floor=row.floor,
+                area=row.area,
+                owner=row.owner,
+                balance=Decimal("0.00"),
+                first_deposit=row.first_deposit,
+            )
             s.add(h)
             added.append((h, row.balance))
         s.flush()
@@ -147,7 +181,9 @@ def as_invalid_input(exc: ImportRejected) -> InvalidInput | PayloadTooLarge:
     """The API's answer to a rejected list: 422 with every problem, or 413 for a file too big to read."""
     problems = [{"row": p.row, "column": p.column, "message": p.message} for p in exc.problems]
     if isinstance(exc, ImportTooLarge):
-        return PayloadTooLarge(f"导入失败：{problems[0]['message']}", code="import_too_large",
-                               detail={"problems": problems})
-    return InvalidInput(f"导入失败：{len(problems)} 处错误，未导入任何房屋", code="import_rejected",
-                        detail={"problems": problems})
+        return PayloadTooLarge(
+            f"导入失败：{problems[0]['message']}", code="import_too_large", detail={"problems": problems}
+        )
+    return InvalidInput(
+        f"导入失败：{len(problems)} 处错误，未导入任何房屋", code="import_rejected", detail={"problems": problems}
+    )

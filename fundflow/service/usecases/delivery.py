@@ -29,16 +29,16 @@ robots take none.
 from __future__ import annotations
 
 import logging
-from time import monotonic as _clock  # real time: how long this pass has held its claim
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from time import monotonic as _clock  # real time: how long this pass has held its claim
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import select
 
 from fundflow.domain.tz import require_aware
-
 from fundflow.service import notify
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
@@ -46,8 +46,16 @@ from fundflow.service.errors import Forbidden, NotFound
 from fundflow.service.tables import Alert, Channel, Delivery, User
 from fundflow.service.views import iso
 
-__all__ = ["deliver_pending", "DeliveryReport", "delivery_status", "backoff", "idempotency_key",
-           "BACKOFF_BASE", "BACKOFF_CAP", "CLAIM_BATCH"]
+__all__ = [
+    "deliver_pending",
+    "DeliveryReport",
+    "delivery_status",
+    "backoff",
+    "idempotency_key",
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "CLAIM_BATCH",
+]
 
 log = logging.getLogger("fundflow.delivery")
 
@@ -76,13 +84,17 @@ class DeliveryReport:
 
     def lines(self) -> list[str]:
         out = [f"sent    #{d['delivery_id']:<6} {d['kind']:<8} {d['channel']}  {d['title']}" for d in self.sent]
-        out += [f"failed  #{d['delivery_id']:<6} {d['kind']:<8} {d['channel']}  attempt {d['attempts']}, "
-                f"retry at {d['next_attempt_at']}: {d['error']}" for d in self.failed]
+        out += [
+            f"failed  #{d['delivery_id']:<6} {d['kind']:<8} {d['channel']}  attempt {d['attempts']}, "
+            f"retry at {d['next_attempt_at']}: {d['error']}"
+            for d in self.failed
+        ]
         return out
 
     def summary(self) -> str:
-        return (f"{len(self.sent)} sent, {len(self.failed)} failed, {self.put_back} put back"
-                + (f", {self.lost} lost to another pass" if self.lost else ""))
+        return f"{len(self.sent)} sent, {len(self.failed)} failed, {self.put_back} put back" + (
+            f", {self.lost} lost to another pass" if self.lost else ""
+        )
 
 
 @dataclass
@@ -102,7 +114,9 @@ def deliver_pending(svc: Services, now: datetime, *, limit: int = 100) -> Delive
     lease = timedelta(seconds=settings.delivery_lease_seconds)
     # Start no send once the claim is this old (real time): the sends under way end well
     # within the lease, so no other pass can re-claim a row while this one may still send it.
-    budget = max(settings.delivery_lease_seconds / 2, settings.delivery_lease_seconds - 4 * settings.delivery_timeout_seconds)
+    budget = max(
+        settings.delivery_lease_seconds / 2, settings.delivery_lease_seconds - 4 * settings.delivery_timeout_seconds
+    )
     down: dict[int, tuple[datetime, str]] = {}  # channels that failed in this pass -> (retry time, reason)
     remaining = limit
     while remaining > 0:
@@ -128,7 +142,7 @@ def deliver_pending(svc: Services, now: datetime, *, limit: int = 100) -> Delive
                 note = notify.send(c.channel, c.alert, key, settings)
             except notify.DeliveryFailed as exc:
                 reason = exc.reason
-            except Exception as exc:  # noqa: BLE001 - a bug in a sender must not stall the outbox
+            except Exception as exc:
                 log.exception("delivery %s to channel %s raised", c.id, c.channel.id)
                 reason = f"内部错误：{exc.__class__.__name__}: {exc}"
             else:
@@ -143,23 +157,39 @@ def deliver_pending(svc: Services, now: datetime, *, limit: int = 100) -> Delive
                 continue
             down[c.channel.id] = (retry, reason)
             report.failed.append(_item(c) | {"error": reason, "next_attempt_at": iso(retry)})
-            log.warning("delivery %s to %s channel %s failed (attempt %s): %s", c.id, c.channel.kind, c.channel.id,
-                        c.attempts, reason)
+            log.warning(
+                "delivery %s to %s channel %s failed (attempt %s): %s",
+                c.id,
+                c.channel.kind,
+                c.channel.id,
+                c.attempts,
+                reason,
+            )
         if out_of_time:
             break
     return report
 
 
 def _item(c: _Claim) -> dict[str, Any]:
-    return {"delivery_id": c.id, "alert_id": c.alert.id, "channel_id": c.channel.id, "channel": c.channel.name,
-            "kind": c.channel.kind, "attempts": c.attempts, "title": c.alert.title}
+    return {
+        "delivery_id": c.id,
+        "alert_id": c.alert.id,
+        "channel_id": c.channel.id,
+        "channel": c.channel.name,
+        "kind": c.channel.kind,
+        "attempts": c.attempts,
+        "title": c.alert.title,
+    }
 
 
 def _claim(svc: Services, now: datetime, lease: timedelta, n: int, exclude: Iterable[int]) -> list[_Claim]:
     exclude = list(exclude)
     with transaction(svc.sessions) as s:
-        stmt = (select(Delivery).join(Channel, Channel.id == Delivery.channel_id)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, Channel.active.is_(True)))
+        stmt = (
+            select(Delivery)
+            .join(Channel, Channel.id == Delivery.channel_id)
+            .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, Channel.active.is_(True))
+        )
         if exclude:
             stmt = stmt.where(Delivery.channel_id.not_in(exclude))
         # the row with the most attempts first: it carries its channel's back-off
@@ -197,16 +227,28 @@ def _record_failed(svc: Services, c: _Claim, now: datetime, reason: str) -> date
     """The failure of ``c`` and the retry time of its channel; None if the lease was lost."""
     reason = reason[:MAX_ERROR]
     with transaction(svc.sessions) as s:
-        streak = s.exec(select(func.max(Delivery.attempts))
-                        .where(Delivery.channel_id == c.channel.id, Delivery.status == "pending")).one() or 0
+        streak = (
+            s.exec(
+                select(func.max(Delivery.attempts)).where(
+                    Delivery.channel_id == c.channel.id, Delivery.status == "pending"
+                )
+            ).one()
+            or 0
+        )
         retry = now + backoff(max(streak, c.attempts))
         if not s.exec(_fenced(c).values(last_error=reason, next_attempt_at=retry)).rowcount:
             return None
         # the channel's other due rows wait for the same retry: one probe per back-off interval
-        s.exec(update(Delivery)
-               .where(Delivery.channel_id == c.channel.id, Delivery.status == "pending",
-                      Delivery.next_attempt_at <= now, Delivery.id != c.id)
-               .values(next_attempt_at=retry, last_error=_waiting(reason)))
+        s.exec(
+            update(Delivery)
+            .where(
+                Delivery.channel_id == c.channel.id,
+                Delivery.status == "pending",
+                Delivery.next_attempt_at <= now,
+                Delivery.id != c.id,
+            )
+            .values(next_attempt_at=retry, last_error=_waiting(reason))
+        )
     return retry
 
 
@@ -234,15 +276,30 @@ def delivery_status(svc: Services, user: User, alert_id: int) -> dict[str, Any]:
         alert = s.get(Alert, alert_id)
         if alert is None:
             raise NotFound("提醒不存在", code="alert_not_found")
-        rows = s.exec(select(Delivery, Channel).join(Channel, Channel.id == Delivery.channel_id)
-                      .where(Delivery.alert_id == alert_id).order_by(Channel.id)).all()
+        rows = s.exec(
+            select(Delivery, Channel)
+            .join(Channel, Channel.id == Delivery.channel_id)
+            .where(Delivery.alert_id == alert_id)
+            .order_by(Channel.id)
+        ).all()
         return {
-            "alert_id": alert.id, "title": alert.title,
-            "deliveries": [{
-                "id": d.id, "channel_id": ch.id, "channel": ch.name, "kind": ch.kind, "channel_active": ch.active,
-                "status": d.status, "attempts": d.attempts, "last_error": d.last_error,
-                "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
-                "sent_at": iso(d.sent_at), "created_at": iso(d.created_at),
-                "idempotency_key": notify.idempotency_key(alert.id, ch.id),
-            } for d, ch in rows],
+            "alert_id": alert.id,
+            "title": alert.title,
+            "deliveries": [
+                {
+                    "id": d.id,
+                    "channel_id": ch.id,
+                    "channel": ch.name,
+                    "kind": ch.kind,
+                    "channel_active": ch.active,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
+                    "sent_at": iso(d.sent_at),
+                    "created_at": iso(d.created_at),
+                    "idempotency_key": notify.idempotency_key(alert.id, ch.id),
+                }
+                for d, ch in rows
+            ],
         }

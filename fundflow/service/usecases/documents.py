@@ -15,8 +15,8 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from fundflow.service.integrity.facts import DOCUMENTS
 from fundflow.service.tables import Document, User
-from fundflow.service.views import iso
 from fundflow.service.usecases.cases import append_event, load_case
+from fundflow.service.views import iso
 
 __all__ = ["attach_document", "list_documents", "open_document"]
 
@@ -36,16 +36,35 @@ def _path(svc: Services, case_id: int, sha: str) -> Path:
 def document_view(doc: Document, labels: dict[str, str], renewed: dict[str, int] | None = None) -> dict:
     """``round``: the document round it was uploaded in; ``current``: whether it still counts
     (a document of a round before its type was renewed is kept and shown, but counts no more)."""
-    return {"id": doc.id, "doc_type": doc.doc_type, "doc_type_label": labels.get(doc.doc_type, doc.doc_type),
-            "filename": doc.filename, "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256,
-            "uploaded_at": iso(doc.uploaded_at), "round": doc.round,
-            "current": doc.round >= int((renewed or {}).get(doc.doc_type, 0))}
+    return {
+        "id": doc.id,
+        "doc_type": doc.doc_type,
+        "doc_type_label": labels.get(doc.doc_type, doc.doc_type),
+        "filename": doc.filename,
+        "content_type": doc.content_type,
+        "size": doc.size,
+        "sha256": doc.sha256,
+        "uploaded_at": iso(doc.uploaded_at),
+        "round": doc.round,
+        "current": doc.round >= int((renewed or {}).get(doc.doc_type, 0)),
+    }
 
 
-def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, filename: str, content_type: str | None,
-                    content: bytes, now: datetime) -> dict:
+def attach_document(
+    svc: Services,
+    user: User,
+    case_id: int,
+    *,
+    doc_type: str,
+    filename: str,
+    content_type: str | None,
+    content: bytes,
+    now: datetime,
+) -> dict:
     if len(content) > svc.settings.max_upload_bytes:
-        raise PayloadTooLarge(f"文件超过 {svc.settings.max_upload_bytes // (1024 * 1024)} MB 上限", code="file_too_large")
+        raise PayloadTooLarge(
+            f"文件超过 {svc.settings.max_upload_bytes // (1024 * 1024)} MB 上限", code="file_too_large"
+        )
     if not content:
         raise InvalidInput("文件为空", code="empty_file")
     sha = hashlib.sha256(content).hexdigest()
@@ -53,28 +72,52 @@ def attach_document(svc: Services, user: User, case_id: int, *, doc_type: str, f
         case = load_case(s, user, case_id, for_update=True)
         d = svc.registry.get(case.definition_id, case.definition_version)
         if doc_type not in d.documents:
-            raise InvalidInput(f"未知的材料类型：{doc_type}", code="unknown_document_type",
-                               detail={"document_types": dict(d.documents)})
+            raise InvalidInput(
+                f"未知的材料类型：{doc_type}",
+                code="unknown_document_type",
+                detail={"document_types": dict(d.documents)},
+            )
         if d.states[case.state].terminal:
             raise InvalidInput("案件已办结，不能再上传材料", code="case_closed")
         if not d.may_upload(doc_type, user.role):
             who = "、".join(d.roles[r].label for r in sorted(d.document_roles[doc_type]) if r in d.roles)
             mine = d.roles[user.role].label if user.role in d.roles else "您的单位"
-            raise Forbidden(f"{mine}不能上传“{d.documents[doc_type]}”（由{who}上传）", code="document_role_not_allowed",
-                            detail={"doc_type": doc_type})
+            raise Forbidden(
+                f"{mine}不能上传“{d.documents[doc_type]}”（由{who}上传）",
+                code="document_role_not_allowed",
+                detail={"doc_type": doc_type},
+            )
         target = _path(svc, case.id, sha)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             tmp = target.with_suffix(".part")
             tmp.write_bytes(content)
             os.replace(tmp, target)  # the file exists before the row that names it commits
-        doc = Document(case_id=case.id, doc_type=doc_type, filename=_safe_name(filename),
-                       content_type=(content_type or "application/octet-stream")[:128], size=len(content),
-                       sha256=sha, uploaded_by=user.id, uploaded_at=now, round=case.doc_round or 1)
+        doc = Document(
+            case_id=case.id,
+            doc_type=doc_type,
+            filename=_safe_name(filename),
+            content_type=(content_type or "application/octet-stream")[:128],
+            size=len(content),
+            sha256=sha,
+            uploaded_by=user.id,
+            uploaded_at=now,
+            round=case.doc_round or 1,
+        )
         s.add(doc)
-        append_event(s, case, user, "attach_document", f"上传材料：{d.documents[doc_type]}", case.state, case.state,
-                     {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content),
-                      "round": doc.round}, None, now, [DOCUMENTS.added([doc])])
+        append_event(
+            s,
+            case,
+            user,
+            "attach_document",
+            f"上传材料：{d.documents[doc_type]}",
+            case.state,
+            case.state,
+            {"doc_type": doc_type, "filename": doc.filename, "sha256": sha, "size": len(content), "round": doc.round},
+            None,
+            now,
+            [DOCUMENTS.added([doc])],
+        )
         case.updated_at = now
         s.add(case)
         s.flush()

@@ -12,9 +12,10 @@ The caller holds the household rows locked (``cases.scope_households(..., lock=T
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -24,16 +25,34 @@ from fundflow.domain.engine import LedgerOp
 from fundflow.domain.ledger import Account, CaseMoney, Move
 from fundflow.domain.ledger_digest import digest
 from fundflow.domain.money import from_fen, to_fen
-
 from fundflow.service.context import Services
 from fundflow.service.db import read_only
 from fundflow.service.errors import NotFound
 from fundflow.service.jurisdiction import can_see_community
-from fundflow.service.tables import Building, Case, Community, Event, Household, LedgerEntry, StreetOffice, TopUpNotice, User
+from fundflow.service.tables import (
+    Building,
+    Case,
+    Community,
+    Event,
+    Household,
+    LedgerEntry,
+    StreetOffice,
+    TopUpNotice,
+    User,
+)
 from fundflow.service.views import iso, money, top_up_view
 
-__all__ = ["accounts_of", "case_money", "post_case", "deposit", "household_label", "case_positions",
-           "verify_ledgers", "household_statement", "top_up_notice"]
+__all__ = [
+    "accounts_of",
+    "case_money",
+    "post_case",
+    "deposit",
+    "household_label",
+    "case_positions",
+    "verify_ledgers",
+    "household_statement",
+    "top_up_notice",
+]
 
 ZERO = Decimal("0.00")
 
@@ -48,9 +67,11 @@ def _buildings(s: Session, community_id: int) -> dict[int, str]:
 
 def case_positions(s: Session, case_id: int) -> dict[int, dict[str, Decimal]]:
     """household id -> kind -> the sum of this case's entries there."""
-    rows = s.exec(select(LedgerEntry.household_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
-                  .where(LedgerEntry.case_id == case_id)
-                  .group_by(LedgerEntry.household_id, LedgerEntry.kind)).all()
+    rows = s.exec(
+        select(LedgerEntry.household_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.case_id == case_id)
+        .group_by(LedgerEntry.household_id, LedgerEntry.kind)
+    ).all()
     out: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for hid, kind, total in rows:
         out[hid][kind] = Decimal(total)
@@ -71,8 +92,19 @@ def accounts_of(s: Session, case: Case, households: Sequence[Household]) -> list
     out = []
     for h in households:
         frozen, held, paid = _case_figures(positions.get(h.id, {}))
-        out.append(Account(h.id, h.area, to_fen(h.balance), to_fen(h.frozen), to_fen(h.first_deposit),
-                           frozen, held, paid, household_label(h, buildings)))
+        out.append(
+            Account(
+                h.id,
+                h.area,
+                to_fen(h.balance),
+                to_fen(h.frozen),
+                to_fen(h.first_deposit),
+                frozen,
+                held,
+                paid,
+                household_label(h, buildings),
+            )
+        )
     return out
 
 
@@ -85,8 +117,9 @@ def case_money(s: Session, case: Case, accounts: Sequence[Account] | None = None
         for sums in case_positions(s, case.id).values():
             f, h, _ = _case_figures(sums)
             frozen, held = frozen + f, held + h
-    return CaseMoney(case.approved_amount, case.settled_amount, case.paid_amount or ZERO, from_fen(frozen),
-                     from_fen(held))
+    return CaseMoney(
+        case.approved_amount, case.settled_amount, case.paid_amount or ZERO, from_fen(frozen), from_fen(held)
+    )
 
 
 def _moves_of(op: LedgerOp | None, closed: bool, accounts: list[Account], case: Case) -> list[tuple[Move, str | None]]:
@@ -114,8 +147,16 @@ def _moves_of(op: LedgerOp | None, closed: bool, accounts: list[Account], case: 
     return moves
 
 
-def post_case(s: Session, case: Case, households: Sequence[Household], op: LedgerOp | None, closed: bool,
-              seq: int, now: datetime, accounts: Sequence[Account] | None = None) -> dict[str, Any] | None:
+def post_case(
+    s: Session,
+    case: Case,
+    households: Sequence[Household],
+    op: LedgerOp | None,
+    closed: bool,
+    seq: int,
+    now: datetime,
+    accounts: Sequence[Account] | None = None,
+) -> dict[str, Any] | None:
     """Write the journal entries of one event of ``case``; the record the event carries, or
     None when nothing moved. ``accounts``: those the engine saw, read in this transaction."""
     accounts = list(accounts) if accounts is not None else accounts_of(s, case, households)
@@ -128,9 +169,17 @@ def post_case(s: Session, case: Case, households: Sequence[Household], op: Ledge
     paid = 0
     for p, (_, reason) in zip(posted, moves):
         h = by_id[p.move.key]
-        e = LedgerEntry(household_id=h.id, case_id=case.id, event_seq=seq, kind=p.move.kind,
-                        amount=from_fen(p.move.amount), balance_after=from_fen(p.balance_after),
-                        frozen_after=from_fen(p.frozen_after), reason=reason, at=now)
+        e = LedgerEntry(
+            household_id=h.id,
+            case_id=case.id,
+            event_seq=seq,
+            kind=p.move.kind,
+            amount=from_fen(p.move.amount),
+            balance_after=from_fen(p.balance_after),
+            frozen_after=from_fen(p.frozen_after),
+            reason=reason,
+            at=now,
+        )
         entries.append(e)
         if p.move.kind in rules.PAYMENTS:
             paid += p.move.amount
@@ -147,19 +196,37 @@ def post_case(s: Session, case: Case, households: Sequence[Household], op: Ledge
     return record
 
 
-def _top_up(s: Session, case: Case, before: list[Account], after: list[Account], seq: int,
-            now: datetime) -> TopUpNotice | None:
+def _top_up(
+    s: Session, case: Case, before: list[Account], after: list[Account], seq: int, now: datetime
+) -> TopUpNotice | None:
     low = rules.top_up(before, after)
     if not low:
         return None
     by_key = {a.key: a for a in after}
     owners = {h.id: h.owner for h in s.exec(select(Household).where(Household.id.in_([t.key for t in low])))}
-    rows = [{"household_id": t.key, "household": by_key[t.key].label, "owner": owners.get(t.key),
-             "first_deposit": str(from_fen(by_key[t.key].first_deposit)), "balance": str(from_fen(by_key[t.key].balance)),
-             "frozen": str(from_fen(by_key[t.key].frozen)), "available": str(from_fen(t.available)),
-             "line": str(from_fen(t.line)), "top_up": str(from_fen(t.amount))} for t in low]
-    notice = TopUpNotice(case_id=case.id, event_seq=seq, street_office_id=case.street_office_id, households=len(rows),
-                         total=from_fen(sum(t.amount for t in low)), rows=rows, created_at=now)
+    rows = [
+        {
+            "household_id": t.key,
+            "household": by_key[t.key].label,
+            "owner": owners.get(t.key),
+            "first_deposit": str(from_fen(by_key[t.key].first_deposit)),
+            "balance": str(from_fen(by_key[t.key].balance)),
+            "frozen": str(from_fen(by_key[t.key].frozen)),
+            "available": str(from_fen(t.available)),
+            "line": str(from_fen(t.line)),
+            "top_up": str(from_fen(t.amount)),
+        }
+        for t in low
+    ]
+    notice = TopUpNotice(
+        case_id=case.id,
+        event_seq=seq,
+        street_office_id=case.street_office_id,
+        households=len(rows),
+        total=from_fen(sum(t.amount for t in low)),
+        rows=rows,
+        created_at=now,
+    )
     s.add(notice)
     return notice
 
@@ -169,8 +236,15 @@ def deposit(s: Session, h: Household, amount: Decimal, now: datetime, reason: st
     if amount <= 0:
         return None
     h.balance = h.balance + amount
-    e = LedgerEntry(household_id=h.id, kind="deposit", amount=amount, balance_after=h.balance,
-                    frozen_after=h.frozen, reason=reason, at=now)
+    e = LedgerEntry(
+        household_id=h.id,
+        kind="deposit",
+        amount=amount,
+        balance_after=h.balance,
+        frozen_after=h.frozen,
+        reason=reason,
+        at=now,
+    )
     s.add(e)
     return e
 
@@ -185,35 +259,65 @@ def household_statement(svc: Services, user: User, household_id: int) -> dict[st
         community = s.get(Community, h.community_id) if h is not None else None
         office = s.get(StreetOffice, community.street_office_id) if community is not None else None
         if h is None or office is None or not can_see_community(user, community, office.district_id):
-            raise NotFound("房屋不存在或不在您的管辖范围内", code="household_not_found", detail={"household_id": household_id})
+            raise NotFound(
+                "房屋不存在或不在您的管辖范围内", code="household_not_found", detail={"household_id": household_id}
+            )
         buildings = _buildings(s, h.community_id)
         entries = s.exec(select(LedgerEntry).where(LedgerEntry.household_id == h.id).order_by(LedgerEntry.id)).all()
-        numbers = {c.id: (c.number, c.title) for c in s.exec(select(Case).where(
-            Case.id.in_({e.case_id for e in entries if e.case_id is not None})))} if entries else {}
+        numbers = (
+            {
+                c.id: (c.number, c.title)
+                for c in s.exec(select(Case).where(Case.id.in_({e.case_id for e in entries if e.case_id is not None})))
+            }
+            if entries
+            else {}
+        )
         rows = []
         for e in entries:
             db, df = rules.EFFECTS.get(e.kind, (0, 0))
             number, title = numbers.get(e.case_id, (None, None))
-            rows.append({"id": e.id, "at": iso(e.at), "kind": e.kind, "kind_label": rules.KIND_LABELS.get(e.kind, e.kind),
-                         "amount": money(e.amount), "balance_change": money(db * e.amount),
-                         "frozen_change": money(df * e.amount), "balance_after": money(e.balance_after),
-                         "frozen_after": money(e.frozen_after), "available_after": money(e.balance_after - e.frozen_after),
-                         "case_id": e.case_id, "case_number": number, "case_title": title, "event_seq": e.event_seq,
-                         "reason": e.reason})
+            rows.append(
+                {
+                    "id": e.id,
+                    "at": iso(e.at),
+                    "kind": e.kind,
+                    "kind_label": rules.KIND_LABELS.get(e.kind, e.kind),
+                    "amount": money(e.amount),
+                    "balance_change": money(db * e.amount),
+                    "frozen_change": money(df * e.amount),
+                    "balance_after": money(e.balance_after),
+                    "frozen_after": money(e.frozen_after),
+                    "available_after": money(e.balance_after - e.frozen_after),
+                    "case_id": e.case_id,
+                    "case_number": number,
+                    "case_title": title,
+                    "event_seq": e.event_seq,
+                    "reason": e.reason,
+                }
+            )
         return {
-            "household": {"id": h.id, "community": {"id": community.id, "name": community.name},
-                          "building": buildings.get(h.building_id, ""), "unit": h.unit, "room": h.room,
-                          "label": household_label(h, buildings), "owner": h.owner, "area": str(h.area),
-                          "first_deposit": money(h.first_deposit), "balance": money(h.balance), "frozen": money(h.frozen),
-                          "available": money(h.balance - h.frozen),
-                          "top_up_line": money((h.first_deposit * rules.TOP_UP_SHARE).quantize(Decimal("0.01")))},
+            "household": {
+                "id": h.id,
+                "community": {"id": community.id, "name": community.name},
+                "building": buildings.get(h.building_id, ""),
+                "unit": h.unit,
+                "room": h.room,
+                "label": household_label(h, buildings),
+                "owner": h.owner,
+                "area": str(h.area),
+                "first_deposit": money(h.first_deposit),
+                "balance": money(h.balance),
+                "frozen": money(h.frozen),
+                "available": money(h.balance - h.frozen),
+                "top_up_line": money((h.first_deposit * rules.TOP_UP_SHARE).quantize(Decimal("0.01"))),
+            },
             "entries": rows,
         }
 
 
 def top_up_notice(svc: Services, user: User, case_id: int, notice_id: int) -> dict[str, Any]:
     """One top-up notice (续交通知) of a case, with the case it belongs to."""
-    from fundflow.service.usecases.cases import load_case  # noqa: PLC0415 - cases imports this module
+    from fundflow.service.usecases.cases import load_case
 
     with read_only(svc.sessions) as s:
         case = load_case(s, user, case_id)
@@ -222,8 +326,14 @@ def top_up_notice(svc: Services, user: User, case_id: int, notice_id: int) -> di
             raise NotFound("续交通知不存在", code="top_up_notice_not_found", detail={"notice_id": notice_id})
         community = s.get(Community, case.community_id)
         office = s.get(StreetOffice, case.street_office_id)
-        return {**top_up_view(n), "case_id": case.id, "case_number": case.number, "title": case.title,
-                "community": community.name if community else "", "street_office": office.name if office else ""}
+        return {
+            **top_up_view(n),
+            "case_id": case.id,
+            "case_number": case.number,
+            "title": case.title,
+            "community": community.name if community else "",
+            "street_office": office.name if office else "",
+        }
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -252,8 +362,10 @@ def verify_ledgers(s: Session) -> tuple[dict[str, int], list[str]]:
         r[0] += db * to_fen(e.amount)
         r[1] += df * to_fen(e.amount)
         if (r[0], r[1]) != (to_fen(e.balance_after), to_fen(e.frozen_after)):
-            problems.append(f"分户账明细 #{e.id}（房屋 {e.household_id}）：记载余额 {e.balance_after}、冻结 {e.frozen_after}，"
-                            f"按明细累计应为 {from_fen(r[0])}、{from_fen(r[1])}")
+            problems.append(
+                f"分户账明细 #{e.id}（房屋 {e.household_id}）：记载余额 {e.balance_after}、冻结 {e.frozen_after}，"
+                f"按明细累计应为 {from_fen(r[0])}、{from_fen(r[1])}"
+            )
             r[0], r[1] = to_fen(e.balance_after), to_fen(e.frozen_after)
         if e.case_id is not None:
             sums = per_case[e.case_id][e.household_id]
@@ -278,8 +390,11 @@ def verify_ledgers(s: Session) -> tuple[dict[str, int], list[str]]:
             problems.append(f"案件 {c.number}：已拨付 {c.paid_amount or ZERO}，按分户账支取应为 {from_fen(paid)}")
         if c.closed and frozen:
             problems.append(f"案件 {c.number}：已办结，仍冻结 {from_fen(frozen)}")
-    recorded = {(ev.case_id, ev.seq): ev.data["ledger"] for ev in s.exec(select(Event).where(Event.trigger != "open"))
-                if isinstance(ev.data, dict) and isinstance(ev.data.get("ledger"), dict) and "sha256" in ev.data["ledger"]}
+    recorded = {
+        (ev.case_id, ev.seq): ev.data["ledger"]
+        for ev in s.exec(select(Event).where(Event.trigger != "open"))
+        if isinstance(ev.data, dict) and isinstance(ev.data.get("ledger"), dict) and "sha256" in ev.data["ledger"]
+    }
     for key in sorted(set(recorded) | set(per_event)):
         number = cases[key[0]].number if key[0] in cases else key[0]
         want = recorded.get(key)
@@ -287,6 +402,8 @@ def verify_ledgers(s: Session) -> tuple[dict[str, int], list[str]]:
         if want is None:
             problems.append(f"案件 {number} 事件 {key[1]}：有 {got['entries']} 条分户账明细，事件未记载")
         elif {k: want.get(k) for k in got} != got:
-            problems.append(f"案件 {number} 事件 {key[1]}：分户账明细与事件记载不符"
-                            f"（记载 {want.get('entries')} 条 {want.get('totals')}，实有 {got['entries']} 条 {got['totals']}）")
+            problems.append(
+                f"案件 {number} 事件 {key[1]}：分户账明细与事件记载不符"
+                f"（记载 {want.get('entries')} 条 {want.get('totals')}，实有 {got['entries']} 条 {got['totals']}）"
+            )
     return {"households": len(households), "entries": count, "cases": len(cases), "events": len(recorded)}, problems

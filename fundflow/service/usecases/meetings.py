@@ -13,11 +13,10 @@ from datetime import datetime
 from sqlmodel import select
 
 from fundflow.domain.guards import VoteChoice
-
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.integrity.facts import VOTES
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput
+from fundflow.service.integrity.facts import VOTES
 from fundflow.service.tables import MeetingVote, User
 from fundflow.service.usecases.cases import Reply, append_event, current_stage, load_case
 from fundflow.service.views import case_view
@@ -25,8 +24,17 @@ from fundflow.service.views import case_view
 __all__ = ["record_vote", "list_votes"]
 
 
-def record_vote(svc: Services, user: User, case_id: int, *, party: str, attended: bool, vote: str | None,
-                opinion: str | None, now: datetime) -> Reply:
+def record_vote(
+    svc: Services,
+    user: User,
+    case_id: int,
+    *,
+    party: str,
+    attended: bool,
+    vote: str | None,
+    opinion: str | None,
+    now: datetime,
+) -> Reply:
     with transaction(svc.sessions) as s:
         case = load_case(s, user, case_id, for_update=True)
         d = svc.registry.get(case.definition_id, case.definition_version)
@@ -36,19 +44,25 @@ def record_vote(svc: Services, user: User, case_id: int, *, party: str, attended
         meeting = [t for t in d.transitions_from(case.state) if any(g.name == "meeting_quorum" for g in t.guards)]
         if not meeting:
             raise Conflict(f"当前环节“{state.label}”不召开联席会议", code="no_meeting_in_state")
-        parties = {p for t in meeting for g in t.guards if g.name == "meeting_quorum" for p in g.params.get("parties", ())}
+        parties = {
+            p for t in meeting for g in t.guards if g.name == "meeting_quorum" for p in g.params.get("parties", ())
+        }
         parties = parties or set(d.roles)
         if party not in parties:
-            raise InvalidInput(f"{d.roles[party].label if party in d.roles else party}不是联席会议的参会单位",
-                               code="unknown_party", detail={"parties": sorted(parties)})
+            raise InvalidInput(
+                f"{d.roles[party].label if party in d.roles else party}不是联席会议的参会单位",
+                code="unknown_party",
+                detail={"parties": sorted(parties)},
+            )
         if user.role != party and user.role != state.responsible:
             raise Forbidden("只能登记本单位的表决意见（召集单位可代为登记）", code="not_your_party")
         if vote is not None:
             try:
                 vote = VoteChoice(vote).value
             except ValueError:
-                raise InvalidInput("表决意见应为 agree（同意）、disagree（不同意）或 abstain（弃权）",
-                                   code="invalid_vote") from None
+                raise InvalidInput(
+                    "表决意见应为 agree（同意）、disagree（不同意）或 abstain（弃权）", code="invalid_vote"
+                ) from None
         if not attended and vote is not None:
             raise InvalidInput("未出席的单位不能表决", code="absent_cannot_vote")
         if attended and vote is None:
@@ -58,14 +72,37 @@ def record_vote(svc: Services, user: User, case_id: int, *, party: str, attended
             raise InvalidInput("意见不能超过 2000 字", code="opinion_too_long")
         row = s.exec(select(MeetingVote).where(MeetingVote.case_id == case.id, MeetingVote.party == party)).first()
         if row is None:
-            row = MeetingVote(case_id=case.id, party=party, attended=attended, vote=vote, opinion=opinion,
-                              recorded_by=user.id, recorded_at=now)
+            row = MeetingVote(
+                case_id=case.id,
+                party=party,
+                attended=attended,
+                vote=vote,
+                opinion=opinion,
+                recorded_by=user.id,
+                recorded_at=now,
+            )
         else:
-            row.attended, row.vote, row.opinion, row.recorded_by, row.recorded_at = attended, vote, opinion, user.id, now
+            row.attended, row.vote, row.opinion, row.recorded_by, row.recorded_at = (
+                attended,
+                vote,
+                opinion,
+                user.id,
+                now,
+            )
         s.add(row)
-        append_event(s, case, user, "record_vote", f"登记表决：{d.roles[party].label}", case.state, case.state,
-                     {"party": party, "attended": attended, "vote": vote, "opinion": opinion}, None, now,
-                     [VOTES.put(row)])
+        append_event(
+            s,
+            case,
+            user,
+            "record_vote",
+            f"登记表决：{d.roles[party].label}",
+            case.state,
+            case.state,
+            {"party": party, "attended": attended, "vote": vote, "opinion": opinion},
+            None,
+            now,
+            [VOTES.put(row)],
+        )
         case.updated_at = now
         s.add(case)
         s.flush()
@@ -74,8 +111,16 @@ def record_vote(svc: Services, user: User, case_id: int, *, party: str, attended
 
 def _votes(s, case_id: int, d) -> list[dict]:
     rows = s.exec(select(MeetingVote).where(MeetingVote.case_id == case_id).order_by(MeetingVote.party)).all()
-    return [{"party": v.party, "party_label": d.roles[v.party].label if v.party in d.roles else v.party,
-             "attended": v.attended, "vote": v.vote, "opinion": v.opinion} for v in rows]
+    return [
+        {
+            "party": v.party,
+            "party_label": d.roles[v.party].label if v.party in d.roles else v.party,
+            "attended": v.attended,
+            "vote": v.vote,
+            "opinion": v.opinion,
+        }
+        for v in rows
+    ]
 
 
 def list_votes(svc: Services, user: User, case_id: int) -> list[dict]:

@@ -9,15 +9,26 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke_token, user_for_token, verify_password
 from fundflow.service import login_throttle as throttle
+from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke_token, user_for_token, verify_password
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 from fundflow.service.tables import Community, District, StreetOffice, User
 
-__all__ = ["add_user", "login", "logout", "authenticate", "resolve_org", "ROLE_LEVELS", "known_roles",
-           "revoke_tokens", "deactivate", "new_api_token", "CITY_ORG_NAME"]
+__all__ = [
+    "add_user",
+    "login",
+    "logout",
+    "authenticate",
+    "resolve_org",
+    "ROLE_LEVELS",
+    "known_roles",
+    "revoke_tokens",
+    "deactivate",
+    "new_api_token",
+    "CITY_ORG_NAME",
+]
 
 #: The organisation level each role belongs to. Parties inside a community are scoped to it;
 #: the fire authority to its district; the fund center, bureau and admins see the city.
@@ -58,8 +69,9 @@ def resolve_org(s: Session, level: str, org: str | None) -> tuple[int | None, st
     return row.id, row.name
 
 
-def add_user(svc: Services, *, username: str, display_name: str, role: str, org: str | None,
-             password: str | None, now: datetime) -> tuple[User, str]:
+def add_user(
+    svc: Services, *, username: str, display_name: str, role: str, org: str | None, password: str | None, now: datetime
+) -> tuple[User, str]:
     if not _USERNAME.match(username or ""):
         raise InvalidInput("用户名为 2-64 位字母、数字、下划线、点或连字符", code="invalid_username")
     if role not in known_roles(svc) or role not in ROLE_LEVELS:
@@ -76,9 +88,16 @@ def add_user(svc: Services, *, username: str, display_name: str, role: str, org:
         if s.exec(select(User).where(User.username == username)).first():
             raise Conflict(f"用户名 {username} 已存在", code="duplicate_username")
         org_id, org_name = resolve_org(s, level, org)
-        user = User(username=username, display_name=display_name, role=role, org_level=level,
-                    org_id=org_id, org_name=org_name, password_hash=password_hash,
-                    created_at=now)
+        user = User(
+            username=username,
+            display_name=display_name,
+            role=role,
+            org_level=level,
+            org_id=org_id,
+            org_name=org_name,
+            password_hash=password_hash,
+            created_at=now,
+        )
         s.add(user)
         s.flush()
         token = issue_token(s, user, "api", now, _api_lifetime(svc))
@@ -121,8 +140,7 @@ def deactivate(svc: Services, username: str) -> int:
         return revoke_all(s, user.id)
 
 
-def login(svc: Services, username: str, password: str, now: datetime,
-          address: str | None = None) -> tuple[User, str]:
+def login(svc: Services, username: str, password: str, now: datetime, address: str | None = None) -> tuple[User, str]:
     """A session token for the right password; failures are throttled per user name and per
     ``address`` (service.login_throttle) and logged."""
     keys = throttle.keys_for(username, address)
@@ -130,15 +148,24 @@ def login(svc: Services, username: str, password: str, now: datetime,
         wait = throttle.retry_after(s, keys, now)
         user = s.exec(select(User).where(User.username == username)).first()
     if wait:
-        log.warning(json.dumps({"event": "login_throttled", "username": username, "address": address,
-                                "retry_after": wait}, ensure_ascii=False))
-        raise TooManyRequests(f"登录失败次数过多，请 {wait} 秒后再试", code="login_throttled",
-                              detail={"retry_after": wait})
+        log.warning(
+            json.dumps(
+                {"event": "login_throttled", "username": username, "address": address, "retry_after": wait},
+                ensure_ascii=False,
+            )
+        )
+        raise TooManyRequests(
+            f"登录失败次数过多，请 {wait} 秒后再试", code="login_throttled", detail={"retry_after": wait}
+        )
     if not verify_password(password, user.password_hash if user else None) or not user.active:
         with transaction(svc.sessions) as s:
             failures = throttle.record_failure(s, keys, now, svc.settings)
-        log.warning(json.dumps({"event": "login_failed", "username": username, "address": address,
-                                "failures": failures}, ensure_ascii=False))
+        log.warning(
+            json.dumps(
+                {"event": "login_failed", "username": username, "address": address, "failures": failures},
+                ensure_ascii=False,
+            )
+        )
         raise NotAuthenticated("用户名或密码错误", code="bad_credentials")
     with transaction(svc.sessions) as s:
         throttle.clear(s, keys[0])
