@@ -1,4 +1,4 @@
-"""Sharing a cost among households by building floor area (建筑面积), and the balance check.
+"""Sharing a cost among households by building floor area (建筑面积).
 
 ``apportion`` splits a total in CNY among households in proportion to their area, exactly:
 it works in integer fen with exact fractions (never floats), gives each household the floor
@@ -8,21 +8,20 @@ So the shares add up to the total, each is within one fen of its exact proportio
 (strictly: ``|share - total*area/sum| < 0.01``), and a larger area never pays less than a
 smaller one (equal areas differ by at most one fen, the earlier one paying more).
 
-``check_balances`` lists the households whose ledger (分户账) falls below the top-up line
-(续交: 30% of the first deposit by default) once their share is debited, and flags those
-whose balance cannot cover the share at all.
+The top-up line (续交, ``TOP_UP_SHARE`` of the first deposit) is applied to the accounts by
+``fundflow.domain.ledger.top_up``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from fundflow.domain.money import FEN
 
-__all__ = ["ApportionmentError", "Share", "LowBalance", "allocate", "apportion", "check_balances", "TOP_UP_SHARE"]
+__all__ = ["ApportionmentError", "Share", "allocate", "apportion", "TOP_UP_SHARE"]
 
 #: A household whose ledger falls below this share of its first deposit must top up (续交).
 TOP_UP_SHARE = Decimal("0.30")
@@ -40,15 +39,6 @@ class Share:
     key: str
     area: Decimal
     amount: Decimal  # quantized to 0.01
-
-
-@dataclass(frozen=True, slots=True)
-class LowBalance:
-    key: str
-    balance_after: Decimal  # balance minus the share; negative when it cannot cover it
-    first_deposit: Decimal
-    shortfall_to_threshold: Decimal  # top-up that brings it back to the line, rounded up to the fen
-    insufficient: bool  # the balance cannot cover the share (balance_after < 0)
 
 
 def _decimal(value: object, what: str) -> Decimal:
@@ -110,33 +100,3 @@ def allocate(total: int, weights: Sequence[Fraction | int]) -> list[int]:
     for i in by_remainder[:left]:
         parts[i] += 1
     return parts
-
-
-def check_balances(
-    shares: Sequence[Share],
-    balances: Mapping[str, Decimal],
-    first_deposits: Mapping[str, Decimal],
-    threshold: Decimal = TOP_UP_SHARE,
-) -> list[LowBalance]:
-    """Households whose balance after their share is below ``threshold`` x first deposit.
-
-    Exactly on the line is not below it. In the order of ``shares``; a household missing from
-    ``balances`` or ``first_deposits`` is an error, not a silent zero.
-    """
-    threshold = _decimal(threshold, "续交比例")
-    if not 0 <= threshold <= 1:
-        raise ApportionmentError(f"续交比例必须在 0 到 1 之间：{threshold}")
-    low: list[LowBalance] = []
-    for share in shares:
-        if share.key not in balances:
-            raise ApportionmentError(f"缺少住户 {share.key} 的分户账余额")
-        if share.key not in first_deposits:
-            raise ApportionmentError(f"缺少住户 {share.key} 的首次交存额")
-        balance = _decimal(balances[share.key], f"住户 {share.key} 的分户账余额")
-        first = _decimal(first_deposits[share.key], f"住户 {share.key} 的首次交存额")
-        after = balance - share.amount
-        line = threshold * first
-        if after < line:
-            shortfall = (line - after).quantize(FEN, rounding=ROUND_CEILING)
-            low.append(LowBalance(share.key, after, first, shortfall, after < 0))
-    return low

@@ -8,8 +8,8 @@ Mon-Fri less the statutory holidays the rules fix (``holidays.py``: New Year's
 Day, 1-2 May, 1-3 October and the lunar holidays, computed).  Results that relied
 on such a computed year are flagged ``provisional`` (its bridging days and make-up
 working days are not known until it is published).  Per-year sorted arrays of working-day ordinals are built
-lazily and searched with ``bisect``.  This module never reads the clock: pass
-``as_of`` to decide which override entries are in force.
+lazily and searched with ``bisect``.  This module never reads the clock: an override entry is
+in force once it is in the file (its ``effective`` date is cited in ``source_of``).
 """
 
 from __future__ import annotations
@@ -62,26 +62,23 @@ class _Override:
 class WorkCalendar:
     """Working-day arithmetic over package data, overrides and the weekday fallback."""
 
-    def __init__(
-        self, overrides: Mapping | None = None, *, source: str = "<overrides>", as_of: date | None = None
-    ) -> None:
+    def __init__(self, overrides: Mapping | None = None, *, source: str = "<overrides>") -> None:
         self._file = source
-        parsed = _parse(overrides, source)
-        self._overrides = {y: o for y, o in parsed.items() if as_of is None or o.effective <= as_of}
+        self._overrides = _parse(overrides, source)
         self._known = _PACKAGE_YEARS | self._overrides.keys()
         self._ords: dict[int, list[int]] = {}
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike | None, *, as_of: date | None = None) -> WorkCalendar:
+    def from_file(cls, path: str | os.PathLike | None) -> WorkCalendar:
         if path is None or not os.path.exists(path):
-            return cls(None, as_of=as_of)
+            return cls(None)
         source = os.fspath(path)
         try:
             with open(path, encoding="utf-8") as fh:
                 data = yaml.safe_load(fh)
         except yaml.YAMLError as exc:
             raise CalendarError(f"{source}: invalid YAML: {exc}") from exc
-        return cls(data, source=source, as_of=as_of)
+        return cls(data, source=source)
 
     # -- year tables ---------------------------------------------------------
     def is_known(self, year: int) -> bool:

@@ -21,7 +21,6 @@ The job reads the clock (it is the edge); ``tick(svc, now)`` and the use cases n
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -52,7 +51,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.integrity import checkpoints
 from fundflow.service.metrics import STEP_FAILURES, STEP_SECONDS
 from fundflow.service.tables import SchedulerLease
-from fundflow.service.usecases import alerts
+from fundflow.service.usecases import alerts, delivery
 
 __all__ = [
     "tick",
@@ -73,7 +72,6 @@ log = logging.getLogger("fundflow.scheduler")
 TICK_LEASE = "tick"  # the row whose holder runs the ticks
 DAILY_MARK = "daily"  # the row whose expires_at is the next local midnight after the daily work ran
 JOB_ID = "fundflow-tick"
-DELIVERY_MODULE = "fundflow.service.usecases.delivery"
 
 _LEASES = SchedulerLease.__table__
 
@@ -155,7 +153,7 @@ class TickResult:
     holder: str
     ran: bool = False  # False: another process holds the lease; nothing was done
     scan: alerts.ScanResult | None = None
-    delivered: Any = None  # what deliver_pending returned; None when it did not run or is missing
+    delivered: Any = None  # what deliver_pending returned; None when it did not run or failed
     daily: bool = False  # the daily work ran in this tick
     calendar_alert: dict[str, Any] | None = None
     recomputed: list[int] = field(default_factory=list)  # case ids whose provisional deadline changed
@@ -184,17 +182,6 @@ class TickResult:
         if self.errors:
             parts.append("errors: " + "; ".join(self.errors))
         return parts[0] + " " + "; ".join(parts[1:])
-
-
-def _deliver_pending() -> Callable[[Services, datetime], Any] | None:
-    """``fundflow.service.usecases.delivery.deliver_pending`` if that module exists yet, else None."""
-    try:
-        module = importlib.import_module(DELIVERY_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name == DELIVERY_MODULE:
-            return None
-        raise
-    return getattr(module, "deliver_pending", None)
 
 
 def _daily_due(svc: Services, now: datetime) -> bool:
@@ -261,9 +248,7 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
     # witness copy goes out in the same tick)
     cp = step("checkpoint", lambda: checkpoints.write_checkpoint(svc, now))
     result.checkpoint = cp.number if cp is not None else None
-    deliver = step("deliver import", _deliver_pending)
-    if deliver is not None:
-        result.delivered = step("deliver_pending", lambda: deliver(svc, now))
+    result.delivered = step("deliver_pending", lambda: delivery.deliver_pending(svc, now))
     busy = (
         result.daily
         or result.errors

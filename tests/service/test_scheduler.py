@@ -324,22 +324,25 @@ def test_a_failing_step_is_recorded_and_retried_and_the_others_still_run(world, 
     assert not sched.tick(world.svc, at(2025, 10, 14, 9, 2)).daily
 
 
-def test_deliveries_run_after_the_scan_when_the_delivery_module_exists(world, reported, monkeypatch):
+def test_deliveries_run_after_the_scan_and_a_failed_pass_is_recorded(world, reported, monkeypatch):
     calls = []
 
     def deliver_pending(svc, now):
         calls.append((svc, now, len(alert_rows(svc))))
         return {"sent": 0}
 
-    monkeypatch.setattr(sched, "_deliver_pending", lambda: deliver_pending)
+    monkeypatch.setattr(sched.delivery, "deliver_pending", deliver_pending)
     t = at(2025, 10, 14, 9)
     r = sched.tick(world.svc, t)
     assert calls == [(world.svc, t, 2)] and r.delivered == {"sent": 0}  # after the alerts were written
-    monkeypatch.undo()
-    monkeypatch.setattr(sched, "DELIVERY_MODULE", "fundflow.service.usecases.no_such_module")
-    assert sched._deliver_pending() is None
+
+    def broken(svc, now):
+        raise RuntimeError("smtp down")
+
+    monkeypatch.setattr(sched.delivery, "deliver_pending", broken)
     r = sched.tick(world.svc, t + timedelta(minutes=1))
-    assert r.delivered is None and r.errors == []
+    assert r.delivered is None and r.scan is not None  # the scan still ran
+    assert r.errors == ["deliver_pending: RuntimeError: smtp down"]
 
 
 # -- APScheduler in the app and as a process ----------------------------------------------------

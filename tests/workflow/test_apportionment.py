@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fundflow.domain.apportionment import ApportionmentError, LowBalance, Share, apportion, check_balances
+from fundflow.domain.apportionment import ApportionmentError, Share, apportion
 
 FEN = Fraction(1, 100)
 
@@ -141,60 +141,3 @@ def test_refused_inputs(total, households, words):
     with pytest.raises(ApportionmentError, match=words) as info:
         apportion(total, households)
     assert isinstance(info.value, ValueError)
-
-
-# --- balances ---------------------------------------------------------------------------------
-
-
-def test_check_balances_threshold_and_insufficient():
-    shares = [
-        Share("on_line", D("100"), D("700.00")),  # 1000 - 700 = 300 = 30% of 1000: not below
-        Share("below", D("100"), D("700.01")),  # 299.99 < 300: short by 0.01
-        Share("fine", D("100"), D("100.00")),
-        Share("broke", D("100"), D("1200.00")),  # 1000 - 1200 = -200: cannot cover
-        Share("odd_line", D("100"), D("500.00")),  # line 0.30 x 1234.57 = 370.371; 500 - 500 = 0
-        Share("no_deposit", D("100"), D("5.00")),  # first deposit 0: line 0; 5 - 5 = 0 is not below
-    ]
-    balances = {
-        "on_line": D("1000"),
-        "below": D("1000"),
-        "fine": D("1000"),
-        "broke": D("1000"),
-        "odd_line": D("500.00"),
-        "no_deposit": D("5.00"),
-        "unrelated": D("1"),
-    }
-    firsts = {
-        "on_line": D("1000"),
-        "below": D("1000"),
-        "fine": D("1000"),
-        "broke": D("1000"),
-        "odd_line": D("1234.57"),
-        "no_deposit": D("0"),
-    }
-    assert check_balances(shares, balances, firsts) == [
-        LowBalance("below", D("299.99"), D("1000"), D("0.01"), False),
-        LowBalance("broke", D("-200.00"), D("1000"), D("500.00"), True),
-        LowBalance("odd_line", D("0.00"), D("1234.57"), D("370.38"), False),  # 370.371 rounded up
-    ]
-
-
-def test_check_balances_custom_threshold_and_with_apportion():
-    shares = apportion(D("900.00"), [("a", D("60")), ("b", D("30"))])  # 600.00, 300.00
-    low = check_balances(shares, {"a": D("1000"), "b": D("1000")}, {"a": D("1000"), "b": D("1000")}, threshold=D("0.5"))
-    assert low == [LowBalance("a", D("400.00"), D("1000"), D("100.00"), False)]
-    assert check_balances(shares, {"a": D("600"), "b": D("300")}, {"a": D("0"), "b": D("0")}, threshold=D("0")) == []
-
-
-@pytest.mark.parametrize(
-    ("balances", "firsts", "threshold", "words"),
-    [
-        ({}, {"a": D("1")}, D("0.3"), "分户账余额"),
-        ({"a": D("1")}, {}, D("0.3"), "首次交存额"),
-        ({"a": D("1")}, {"a": D("1")}, D("1.5"), "0 到 1"),
-        ({"a": 1.0}, {"a": D("1")}, D("0.3"), "Decimal"),
-    ],
-)
-def test_check_balances_refuses(balances, firsts, threshold, words):
-    with pytest.raises(ApportionmentError, match=words):
-        check_balances([Share("a", D("1"), D("0.50"))], balances, firsts, threshold)

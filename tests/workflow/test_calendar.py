@@ -142,11 +142,15 @@ def test_override_replaces_a_year_the_package_knows():
     assert cal.source_of(2025) == "override <overrides> (effective 2024-11-12)"
 
 
-def test_override_not_yet_effective_on_as_of_is_ignored():
-    before = WorkCalendar(OVERRIDE_2027, as_of=d("2026-11-09"))
-    assert not before.is_known(2027)
-    assert before.add_workdays(d("2026-12-25"), 10) == WorkdayResult(d("2027-01-11"), True)
-    assert WorkCalendar(OVERRIDE_2027, as_of=d("2026-11-10")).is_known(2027)
+def test_an_override_is_in_force_once_in_the_file_whatever_its_effective_date():
+    """No ``as_of``: the calendar never reads the clock, and adding a year to the file is the
+    decision that it is in force (its effective date is cited, not compared)."""
+    without = WorkCalendar(None)
+    assert not without.is_known(2027)
+    assert without.add_workdays(d("2026-12-25"), 10) == WorkdayResult(d("2027-01-11"), True)
+    cal = WorkCalendar(OVERRIDE_2027)
+    assert cal.is_known(2027) and not cal.add_workdays(d("2026-12-25"), 10).provisional
+    assert "effective 2026-11-10" in cal.source_of(2027)
 
 
 def test_years_before_2004_use_the_rules_provisionally():
@@ -168,7 +172,7 @@ def test_missing_or_absent_override_file_means_no_overrides(tmp_path):
 
 def test_shipped_override_file_loads_and_adds_no_years():
     assert yaml.safe_load(SHIPPED.read_text(encoding="utf-8")) == {"years": {}}
-    assert WorkCalendar.from_file(SHIPPED, as_of=d("2026-11-26")).known_years() == CAL.known_years()
+    assert WorkCalendar.from_file(SHIPPED).known_years() == CAL.known_years()
 
 
 # -- validation ----------------------------------------------------------------------------
