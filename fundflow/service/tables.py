@@ -196,8 +196,6 @@ class Stage(SQLModel, table=True):
     __tablename__ = "stages"
     __table_args__ = (
         Index("ix_stages_open_due", "left_at", "due_at"),
-        Index("ix_stages_open_warn", "left_at", "warn_at"),
-        Index("ix_stages_open_escalate", "left_at", "escalate_at"),
         Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -208,7 +206,9 @@ class Stage(SQLModel, table=True):
     due_date: date | None = None
     due_at: datetime | None = _utc()
     warn_at: datetime | None = _utc()
-    escalate_at: datetime | None = _utc()  # the first escalation step still to come
+    # the first escalation step still to come: no query reads it (the scan uses next_alert_at),
+    # but the events' facts cover it (integrity/facts.py STAGES), so it stays
+    escalate_at: datetime | None = _utc()
     next_alert_at: datetime | None = _utc()  # when the scan must look at this stage next; null: never
     provisional: bool = False
     rule: str | None = Field(default=None, max_length=64)
