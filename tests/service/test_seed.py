@@ -211,3 +211,18 @@ def test_the_demo_city_passes_ledger_verify(seeded):
     assert counts["entries"] > counts["households"] and counts["events"] > 13
     assert frozen > 0  # approved open cases hold money
     assert warranty and all(c.paid_amount < c.settled_amount for c in warranty)  # the retention is held
+
+
+def test_the_attached_documents_are_plain_text_stand_ins(seeded):
+    """No hand-written PDF: each demo document is a short UTF-8 text naming what it stands for,
+    the case and who attached it; its stored file is the one its row names."""
+    svc, _ = seeded
+    with transaction(svc.sessions) as s:
+        docs = s.exec(select(Document, Case).join(Case, Case.id == Document.case_id).limit(50)).all()
+        labels = {d.id: svc.registry.get(c.definition_id, c.definition_version).documents[d.doc_type] for d, c in docs}
+    assert docs
+    for doc, case in docs:
+        assert doc.content_type == "text/plain; charset=utf-8" and doc.filename.endswith(".txt")
+        text = (svc.settings.documents_dir / str(case.id) / doc.sha256).read_bytes().decode("utf-8")
+        assert text.startswith("fundflow 演示材料（虚构，非真实文件）")
+        assert f"材料：{labels[doc.id]}" in text and f"案件：{case.number}" in text
