@@ -686,7 +686,9 @@ class StoryTeller:
         m = self._amounts(sc) if spec.amount or "over_balance" in spec.flags else {}
         who_docs = "pc" if place.code == DEMO_COMMUNITY else "so"  # who prepares plans and settlements
         applicant = "oc" if place.code == DEMO_COMMUNITY else "so"
-        money = lambda k: str(m[k])  # noqa: E731
+
+        def money(key: str) -> str:
+            return str(m[key])
 
         # 1. report
         self._open(
