@@ -156,7 +156,7 @@ class Place:
         return sum((r.balance for r in self.rows if scope is None or r.building in scope), Decimal("0.00"))
 
 
-def _pct(value: Decimal, lo: float, hi: float, rng: random.Random) -> Decimal:
+def pct(value: Decimal, lo: float, hi: float, rng: random.Random) -> Decimal:
     return (value * Decimal(str(round(rng.uniform(lo, hi), 4)))).quantize(FEN)
 
 
@@ -188,7 +188,7 @@ class CityBuilder:
                                     max(Decimal("45.00"), area + Decimal(f"{rng.uniform(-6, 9):.2f}")),
                                 )
                             first = (area * rate).quantize(FEN)
-                            balance = _pct(first, 0.20, 1.10, rng)
+                            balance = pct(first, 0.20, 1.10, rng)
                             owner = f"{rng.choice(SURNAMES)}某某" if rng.random() < 0.6 else None
                             rows.append(HouseholdRow(b, f"{u}单元", f"{f}0{k + 1}", f, area, owner, balance, first))
             address = f"株洲市{district_name}{road}{rng.randint(1, 199)}号"

@@ -16,7 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from fundflow.domain.ledger import retention_of
 from fundflow.domain.tz import local_date
-from fundflow.service.seed.city import DEMO_COMMUNITY, FEN, Place, _pct
+from fundflow.service.seed.city import DEMO_COMMUNITY, FEN, Place, pct
 from fundflow.service.usecases import cases as case_uc
 from fundflow.service.usecases import documents as document_uc
 from fundflow.service.usecases import meetings as meeting_uc
@@ -642,16 +642,16 @@ class StoryTeller:
         spec, rng = sc.spec, self.rng
         balance = sc.place.balance(spec.scope)
         if "over_balance" in spec.flags:  # more than the accounts in scope hold: owners must top up
-            budget = _pct(balance, 1.12, 1.25, rng)
+            budget = pct(balance, 1.12, 1.25, rng)
         else:
             target = Decimal(spec.amount)
-            budget = min(_pct(target, 0.97, 1.03, rng), _pct(balance, 0.20, 0.22, rng))
+            budget = min(pct(target, 0.97, 1.03, rng), pct(balance, 0.20, 0.22, rng))
             if target >= 300_000 and budget < 300_000:
                 raise ValueError(f"{spec.key}: balance {balance} too small for a CNY 300,000 project")
-        estimate = _pct(budget, 0.92, 1.08, rng)
-        reviewed = _pct(budget, 0.90, 0.97, rng)
+        estimate = pct(budget, 0.92, 1.08, rng)
+        reviewed = pct(budget, 0.90, 0.97, rng)
         approved = reviewed
-        settled = _pct(approved, 0.95, 1.0, rng)
+        settled = pct(approved, 0.95, 1.0, rng)
         advance = Decimal(0)
         if approved > 100_000:
             advance = (approved * Decimal(rng.choice(["0.3", "0.4", "0.5"]))).quantize(FEN, rounding=ROUND_DOWN)
@@ -858,7 +858,7 @@ class StoryTeller:
                 "return_plan",
                 {"reason": "报警主机品牌参数与清单不符，部分探测器单价偏高，请核实后重新报送。"},
             )
-            submit(self.g(3, 5), _pct(m["budget"], 0.95, 0.98, rng))
+            submit(self.g(3, 5), pct(m["budget"], 0.95, 0.98, rng))
         self._doc(sc, self.g(2, 4), "fc", "cost_review_report", "造价审核报告.txt")
         self._fire_t(sc, 0, "fc", "confirm_cost", {"reviewed_amount": money("reviewed")})
         self._doc(sc, 0, applicant, "application_form", "维修资金应急使用申请表.txt")
@@ -965,7 +965,7 @@ class StoryTeller:
         self._doc(sc, self.g(5, 8), who_docs, "settlement_statement", "工程结算书.txt")
         self._doc(sc, 0, who_docs, "invoices", "发票.txt")
         if "supplementary" in spec.flags:  # the final account came out above the approval
-            over = _pct(m["approved"], 1.04, 1.08, rng)
+            over = pct(m["approved"], 1.04, 1.08, rng)
             self._fire_t(
                 sc,
                 0,
@@ -1056,7 +1056,7 @@ class StoryTeller:
             self._fire_t(sc, self.g(1, 2), "so", "withdraw", {"reason": "维保单位保修范围内免费修复，撤回应急申请。"})
             return
         # a lift serves one block: its owners' accounts alone must cover the quote
-        quote = min(_pct(Decimal(spec.amount), 0.97, 1.03, rng), _pct(sc.place.balance(spec.scope), 0.45, 0.5, rng))
+        quote = min(pct(Decimal(spec.amount), 0.97, 1.03, rng), pct(sc.place.balance(spec.scope), 0.45, 0.5, rng))
         self._fire_t(
             sc, self.g(1, 2), "so", "confirm_fault", {"fault_description": spec.description, "quote_amount": str(quote)}
         )
