@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 
+from fundflow.domain.errors import ApportionmentError
 from fundflow.domain.money import FEN
 
 __all__ = ["ApportionmentError", "Share", "LowBalance", "allocate", "apportion", "check_balances", "TOP_UP_SHARE"]
@@ -29,10 +30,6 @@ TOP_UP_SHARE = Decimal("0.30")
 
 
 _TOO_LARGE = Decimal("1e13")  # the same ceiling as money.parse_amount
-
-
-class ApportionmentError(ValueError):
-    """The cost cannot be shared as asked; the message is in Chinese."""
 
 
 @dataclass(frozen=True, slots=True)
