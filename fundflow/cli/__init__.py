@@ -242,6 +242,7 @@ def serve(
     """Run the API (upgrading an embedded SQLite database first)."""
     import uvicorn
 
+    from fundflow.service import logs
     from fundflow.service.config import get_settings
     from fundflow.service.migrate import upgrade
 
@@ -254,7 +255,12 @@ def serve(
     svc.close()
     if workers <= 1:
         uvicorn.run(
-            "fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower()
+            "fundflow.http.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=logs.dict_config(settings.log_level),  # uvicorn's lines as JSON too
         )
         return
     _serve_workers(host, port, workers, settings.log_level.lower())
@@ -290,7 +296,16 @@ def _serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=log_level)
+    from fundflow.service import logs
+
+    config = uvicorn.Config(
+        "fundflow.http.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=logs.dict_config(log_level),  # the supervisor's and each worker's lines as JSON
+    )
     sock = _bind_tcp_socket(host, port)
     bound = sock.getsockname()
     logging.getLogger("uvicorn.error").info(

@@ -95,7 +95,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def dict_config(level: str = "INFO", stream: str = "ext://sys.stderr") -> dict[str, Any]:
+def dict_config(level: str = "INFO", stream: Any = "ext://sys.stderr") -> dict[str, Any]:
     """The configuration for ``logging.config.dictConfig`` and uvicorn's ``log_config``: one
     handler with :class:`JsonFormatter` on the root logger; uvicorn's loggers propagate to it."""
     level = level.upper()
@@ -112,6 +112,6 @@ def dict_config(level: str = "INFO", stream: str = "ext://sys.stderr") -> dict[s
     }
 
 
-def configure(level: str = "INFO", stream: str = "ext://sys.stderr") -> None:
+def configure(level: str = "INFO", stream: Any = "ext://sys.stderr") -> None:
     """Install the one configuration (again: the last call wins)."""
     logging.config.dictConfig(dict_config(level, stream))

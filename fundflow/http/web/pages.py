@@ -243,10 +243,8 @@ async def login_submit(request: Request, svc: Services = Depends(get_services), 
         _user, token = await run_in_threadpool(
             users.login, svc, username, password, now, request.client.host if request.client else None
         )
-    except NotAuthenticated as exc:
-        return _login_page(request, svc, next_, exc.message, username, 401)
-    except TooManyRequests as exc:
-        return _login_page(request, svc, next_, exc.message, username, 429)
+    except (NotAuthenticated, TooManyRequests) as exc:  # the form again, with the table's status
+        return _login_page(request, svc, next_, exc.message, username, status_for(exc))
     response = RedirectResponse(safe_next(next_), status_code=303)
     set_session(response, request, token, svc.settings.session_hours * 3600)
     return response
