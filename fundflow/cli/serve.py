@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from fundflow.cli.common import fail, load_settings, now, services
+from fundflow.service import logs
 
 
 def serve(
@@ -27,7 +28,12 @@ def serve(
             upgrade(svc.db)
     if workers <= 1:
         uvicorn.run(
-            "fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower()
+            "fundflow.http.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=logs.dict_config(settings.log_level),  # uvicorn's lines as JSON too
         )
         return
     _serve_workers(host, port, workers, settings.log_level.lower())
@@ -63,7 +69,14 @@ def _serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("fundflow.http.asgi:app", host=host, port=port, workers=workers, log_level=log_level)
+    config = uvicorn.Config(
+        "fundflow.http.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=logs.dict_config(log_level),  # the supervisor's and each worker's lines as JSON
+    )
     sock = _bind_tcp_socket(host, port)
     bound = sock.getsockname()
     logging.getLogger("uvicorn.error").info(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from fundflow.domain.errors import ApportionmentError
 from fundflow.domain.money import FEN
 
 __all__ = ["ApportionmentError", "Share", "allocate", "apportion", "TOP_UP_SHARE"]
@@ -28,10 +29,6 @@ TOP_UP_SHARE = Decimal("0.30")
 
 
 _TOO_LARGE = Decimal("1e13")  # the same ceiling as money.parse_amount
-
-
-class ApportionmentError(ValueError):
-    """The cost cannot be shared as asked; the message is in Chinese."""
 
 
 @dataclass(frozen=True, slots=True)

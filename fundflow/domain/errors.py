@@ -7,13 +7,16 @@
     │                                  each with file, YAML path and message
     ├── CalendarError                  an override calendar file is wrong (file:path: message)
     ├── UnknownDefinition              no definition with that id (and version)
-    └── TransitionRefused              the engine refused a fire(); carries the Refusal
-        │                              (code, Chinese message, available triggers)
-        └── AmountRefused              an amount field is not a plain positive amount
+    ├── TransitionRefused              the engine refused a fire(); carries the Refusal
+    │   │                              (code, Chinese message, available triggers)
+    │   └── AmountRefused              an amount field is not a plain positive amount
+    └── ApportionmentError             a cost cannot be shared as asked (Chinese message)
+        └── LedgerError                a ledger operation the books cannot take
 
 The engine's ``fire()`` returns a ``Refusal`` rather than raising; callers that want an
 exception (the service's use cases) raise ``TransitionRefused(refusal)``. The service maps
-each class here to one HTTP status in one table, and a test fails when a class is unmapped.
+each class here to one HTTP status and code in one table (``fundflow.service.errors.ERRORS``),
+and a test fails when a class is unmapped.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ __all__ = [
     "UnknownDefinition",
     "TransitionRefused",
     "AmountRefused",
+    "ApportionmentError",
+    "LedgerError",
     "refused",
     "Problem",
     "Severity",
@@ -133,6 +138,14 @@ class TransitionRefused(FundflowError):
 class AmountRefused(TransitionRefused):
     """An amount typed in a transition is not an amount (sign, exponent, more than two
     decimals, zero): a request error (422), not a refusal of the procedure."""
+
+
+class ApportionmentError(FundflowError, ValueError):
+    """The cost cannot be shared as asked; the message is in Chinese."""
+
+
+class LedgerError(ApportionmentError):
+    """A ledger operation that the books cannot take; the message is in Chinese."""
 
 
 def refused(refusal: Refusal) -> TransitionRefused:

@@ -36,7 +36,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from math import ceil
 
-from fundflow.domain.apportionment import TOP_UP_SHARE, ApportionmentError, allocate
+from fundflow.domain.apportionment import TOP_UP_SHARE, allocate
+from fundflow.domain.errors import LedgerError
 from fundflow.domain.money import FEN, format_cny, from_fen
 
 __all__ = [
@@ -90,10 +91,6 @@ EFFECTS: dict[str, tuple[int, int]] = {
 
 #: kinds that pay money out of the fund (a case's paid total is their sum)
 PAYMENTS = ("debit", "retention_release")
-
-
-class LedgerError(ApportionmentError):
-    """A ledger operation that the books cannot take; the message is in Chinese."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fundflow.domain.errors import FundflowError, TransitionRefused
+from fundflow.domain.errors import FundflowError
 from fundflow.http.api.openapi import install as install_openapi
 from fundflow.http.api.routes import router
 from fundflow.http.middleware import JsonDepthLimit, LimitAndMeasure, Metrics
@@ -25,7 +25,7 @@ from fundflow.http.web import STATIC_DIR
 from fundflow.http.web import router as pages
 from fundflow.service.config import Settings, get_settings
 from fundflow.service.context import Services, build_services
-from fundflow.service.errors import NotAuthenticated, NotFound, TooManyRequests, error_body, status_for
+from fundflow.service.errors import NotAuthenticated, NotFound, error_body, error_headers, status_for
 from fundflow.service.metrics import PROCESS, DatabaseFigures
 from fundflow.service.migrate import check_current
 
@@ -102,13 +102,11 @@ def create_app(
 
     @app.exception_handler(FundflowError)
     async def domain_error(request: Request, exc: FundflowError):
+        """Every error of the tree, from the one table (``service.errors.ERRORS``)."""
         status = status_for(exc)
-        if isinstance(exc, TransitionRefused):
-            metrics.refusals.labels(exc.refusal.code.value).inc()
         if status >= 500:
-            log.error("domain error on %s: %s", request.url.path, exc)
-        headers = {"Retry-After": str(exc.detail["retry_after"])} if isinstance(exc, TooManyRequests) else None
-        return JSONResponse(error_body(exc), status_code=status, headers=headers)
+            log.error("error on %s: %s", request.url.path, exc)
+        return JSONResponse(error_body(exc), status_code=status, headers=error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -164,7 +162,11 @@ def create_app(
                 raise NotAuthenticated(
                     "指标接口须携带 Authorization: Bearer <FUNDFLOW_METRICS_TOKEN>", code="metrics_token_required"
                 )
-        body = generate_latest(metrics.registry) + generate_latest(PROCESS) + generate_latest(database_figures)
+        svc: Services | None = app.state.services
+        observed = generate_latest(svc.observer.registry) if svc is not None else b""
+        body = (
+            generate_latest(metrics.registry) + observed + generate_latest(PROCESS) + generate_latest(database_figures)
+        )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/docs", include_in_schema=False)

@@ -1,5 +1,8 @@
-"""ASGI middleware: body size limit (413), JSON depth limit (422), request id, access log,
-Prometheus figures."""
+"""ASGI middleware: body size limit (413), JSON depth limit (422), request id, request log,
+Prometheus figures.
+
+The request id is set in ``service.logs.REQUEST_ID`` for the whole request: every log line
+written while it is answered (uvicorn's access line included) carries it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from fundflow.service.errors import PayloadTooLarge
+from fundflow.service import logs
+from fundflow.service.errors import PayloadTooLarge, error_body, status_for
 from fundflow.service.json_limits import DEPTH_MESSAGE, MAX_DEPTH, raw_depth
 
 __all__ = ["Metrics", "LimitAndMeasure", "JsonDepthLimit"]
@@ -27,10 +31,6 @@ class Metrics:
         self.latency = Histogram(
             "fundflow_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
         )
-        self.transitions = Counter(
-            "fundflow_transitions_total", "Transitions fired", ["definition", "trigger"], registry=self.registry
-        )
-        self.refusals = Counter("fundflow_refusals_total", "Transitions refused", ["code"], registry=self.registry)
 
 
 class LimitAndMeasure:
@@ -45,6 +45,7 @@ class LimitAndMeasure:
             return
         request_id = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
+        token = logs.REQUEST_ID.set(request_id)
         headers = dict(scope.get("headers") or [])
         ctype = headers.get(b"content-type", b"").decode("latin-1")
         limit = (
@@ -75,9 +76,7 @@ class LimitAndMeasure:
                     seen += len(message.get("body", b""))
                     if seen > limit:
                         overflow["seen"] = True
-                        raise PayloadTooLarge(
-                            f"请求内容超过 {limit} 字节上限", code="payload_too_large", detail={"limit": limit}
-                        )
+                        raise _too_large(limit)
                 return message
 
             async def send_limited(message):
@@ -96,26 +95,24 @@ class LimitAndMeasure:
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
             self.metrics.latency.labels(scope["method"], path).observe(elapsed)
-            log.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "route": path,
-                        "status": status["code"],
-                        "ms": round(elapsed * 1000, 2),
-                    }
-                )
+            logs.event(
+                log,
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                route=path,
+                status=status["code"],
+                ms=round(elapsed * 1000, 2),
             )
+            logs.REQUEST_ID.reset(token)
 
 
 async def _reject(send, limit: int) -> None:
-    await _json(
-        send,
-        413,
-        {"code": "payload_too_large", "message": f"请求内容超过 {limit} 字节上限", "detail": {"limit": limit}},
-    )
+    await _error(send, _too_large(limit))
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"请求内容超过 {limit} 字节上限", code="payload_too_large", detail={"limit": limit})
 
 
 class JsonDepthLimit:
@@ -144,7 +141,7 @@ class JsonDepthLimit:
                 if not message.get("more_body", False):
                     break
         except PayloadTooLarge as exc:  # LimitAndMeasure turns whatever is answered into its 413
-            await _json(send, 413, {"code": exc.code, "message": exc.message, "detail": exc.detail})
+            await _error(send, exc)
             return
         body = b"".join(chunks)
         if raw_depth(body) > MAX_DEPTH:
@@ -162,6 +159,11 @@ class JsonDepthLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _error(send, exc: PayloadTooLarge) -> None:
+    """An error of the tree answered before the app runs: from the one table, like the app's."""
+    await _json(send, status_for(exc), error_body(exc))
 
 
 async def _json(send, status: int, payload: dict) -> None:

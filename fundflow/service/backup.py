@@ -41,6 +41,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from fundflow.service.config import Settings
+from fundflow.service.errors import BackupError
 
 __all__ = [
     "BackupError",
@@ -64,15 +65,6 @@ FORMAT = 1
 COUNTED = ("cases", "events", "documents", "users", "households")
 #: a target with rows in any of these is "not empty"
 CONTENT_TABLES = ("users", "districts", "communities", "cases", "events", "households", "documents")
-
-
-class BackupError(Exception):
-    """An expected failure: ``code`` is stable English, ``message`` is Chinese."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine as SQLEngine
 from sqlalchemy.orm import sessionmaker
@@ -14,6 +14,7 @@ from fundflow.domain.loader import DefinitionRegistry, load_directory
 from fundflow.service.config import Settings
 from fundflow.service.db import make_engine, make_sessionmaker
 from fundflow.service.integrity.keys import Signer, load_signer
+from fundflow.service.observe import Observer
 
 __all__ = ["Services", "build_services"]
 
@@ -25,6 +26,7 @@ class Services:
     sessions: sessionmaker[Session]
     engine: Engine
     signer: Signer | None = None  # seals events and signs checkpoints; None: no key configured
+    observer: Observer = field(default_factory=Observer)  # the use cases' figures and transition log
 
     @property
     def registry(self) -> DefinitionRegistry:

@@ -39,6 +39,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import zip_longest
 
 from fundflow.domain.money import parse_amount
+from fundflow.service.errors import ImportRejected, ImportTooLarge
 from fundflow.service.identifiers import clean_identifier
 
 __all__ = [
@@ -88,21 +89,6 @@ class RowProblem:
     def __str__(self) -> str:
         where = f"第{self.row}行" if self.row else "文件"
         return where + (f"［{self.column}］" if self.column else "") + f"：{self.message}"
-
-
-class ImportRejected(ValueError):
-    """The list was not imported; ``problems`` holds every problem, by row."""
-
-    def __init__(self, problems: Sequence[RowProblem]):
-        self.problems = sorted(problems, key=lambda p: p.row)
-        rows = {p.row for p in self.problems if p.row}
-        scope = f"，涉及 {len(rows)} 行" if rows else ""
-        shown = "；".join(map(str, self.problems[:3])) + ("……" if len(self.problems) > 3 else "")
-        super().__init__(f"住户清单未导入（共 {len(self.problems)} 处问题{scope}）：{shown}")
-
-
-class ImportTooLarge(ImportRejected):
-    """The file is too big to read (archive size, sheet size): 413, not a list of row problems."""
 
 
 def _rejected(message: str, row: int = 0) -> ImportRejected:

@@ -1,8 +1,9 @@
 """Process-wide Prometheus figures that are not per request, and figures read from the
 database at scrape time (so that every process reports the same backlog).
 
-The request figures live with the app (``api/middleware.py``); these are added to
-``/metrics`` next to them.
+The request figures live with the app (``fundflow/http/middleware.py``), the transition and
+refusal counts with the use cases' observer (``fundflow/service/observe.py``, one per
+``Services``); these are added to ``/metrics`` next to them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The error table is complete and every error answers the same JSON shape.
 
-Every ``FundflowError`` class maps to a status of its own in ``fundflow.service.errors.STATUS``; only
-configuration errors (a broken definition or calendar file, read at start-up) and the two
-abstract bases answer 500. The two domain errors that are plain ``ValueError`` subclasses
-(``ApportionmentError``, ``ImportRejected``) never reach the client unmapped.
+Every ``FundflowError`` class maps to a status of its own in ``fundflow.service.errors.ERRORS``; only
+configuration errors (a broken definition or calendar file, read at start-up), the errors of
+work done outside a request (a backup, an alert delivery) and the two abstract bases answer
+5xx. ``ApportionmentError`` and ``ImportRejected`` are in the tree (and still ``ValueError``s),
+so they never reach the client unmapped. (tests/test_boundaries.py checks the tree as a whole.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fundflow.domain.errors import (
     RefusalCode,
     TransitionRefused,
 )
-from fundflow.service.errors import STATUS, ServiceError, error_body, status_for
+from fundflow.service.errors import STATUS, BackupError, DeliveryFailed, ServiceError, error_body, status_for
 from fundflow.service.household_import import ImportRejected
 from tests.service.conftest import ROOT, USERS
 from tests.service.test_permissions import API, MAIN, CaseDriver, expected_actions
@@ -34,6 +35,8 @@ CHINESE = re.compile(r"[\u4e00-\u9fff]")
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: errors in a configuration file, raised while the service starts: a 500 is right for them
 CONFIGURATION = {DefinitionError, CalendarError}
+#: errors of work done outside any request (``fundflow backup``, the scheduler's deliveries)
+OPERATIONAL = {BackupError: 500, DeliveryFailed: 502}
 ABSTRACT = {FundflowError, ServiceError}
 
 
@@ -85,6 +88,8 @@ def test_every_error_class_is_in_the_table():
         status = status_for(cls.__new__(cls))
         if cls in CONFIGURATION | ABSTRACT:
             assert status == 500, cls
+        elif cls in OPERATIONAL:
+            assert status == OPERATIONAL[cls], cls
         else:
             assert 400 <= status < 500, (cls, status)
     expected = {
@@ -157,15 +162,14 @@ def test_refusal_codes_are_identifiers_and_their_body_carries_the_available_trig
         }
 
 
-def test_value_errors_of_the_domain_are_not_fundflow_errors_and_are_caught():
-    """ApportionmentError and ImportRejected are ValueErrors outside the table, so every use
-    that a request reaches must catch them: the import routes and the apportionment query do."""
+def test_value_errors_of_the_domain_are_in_the_tree_and_answered_by_the_table():
+    """ApportionmentError and ImportRejected are ValueErrors (their callers catch them as such)
+    and FundflowErrors with an entry of their own: no route or query maps them by hand."""
     for cls in (ApportionmentError, ImportRejected):
-        assert issubclass(cls, ValueError) and not issubclass(cls, FundflowError)
+        assert issubclass(cls, ValueError) and issubclass(cls, FundflowError) and cls in STATUS
     routes = (ROOT / "fundflow" / "http" / "api" / "routes.py").read_text(encoding="utf-8")
     queries = (ROOT / "fundflow" / "service" / "usecases" / "queries.py").read_text(encoding="utf-8")
-    assert routes.count("except ImportRejected") == 2  # parsing, and the duplicate check
-    assert "except ApportionmentError" in queries
+    assert "except ImportRejected" not in routes and "except ApportionmentError" not in queries
 
 
 def test_an_apportionment_failure_is_a_422_not_a_500(world, monkeypatch):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -19,7 +17,7 @@ from fundflow.http.deps import bearer, current_user, get_now, get_services, no_n
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
-from fundflow.service.household_import import ImportRejected, parse_household_json, parse_households
+from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.schemas import (
     NUL_MESSAGE,
     CaseCreate,
@@ -37,7 +35,6 @@ from fundflow.service.views import field_view
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-transition_log = logging.getLogger("fundflow.transitions")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -136,33 +133,28 @@ async def import_households(
     now: datetime = Depends(get_now),
 ):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        if ctype == "application/json":
-            try:
-                items = await request.json()
-            except ValueError:
-                raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
-            if not isinstance(items, list):
-                raise InvalidInput("应为房屋对象的 JSON 列表", code="invalid_household_list")
-            if contains_nul(items):
-                raise InvalidInput(NUL_MESSAGE, code="nul_character")
-            rows = await run_in_threadpool(parse_household_json, items)
-        elif ctype == "multipart/form-data":
-            async with request.form() as form:  # closes the spooled upload files afterwards
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
-                    raise InvalidInput("请以 file 字段上传 CSV 或 XLSX 文件", code="file_missing")
-                content = await upload.read()
-                rows = await run_in_threadpool(parse_households, content, upload.filename, upload.content_type)
-        else:
-            # parsing a workbook takes CPU: off the event loop, which keeps answering (/healthz)
-            rows = await run_in_threadpool(parse_households, await request.body(), None, ctype)
-    except ImportRejected as exc:
-        raise communities.as_invalid_input(exc) from None
-    try:
-        return await run_in_threadpool(partial(communities.import_households, now=now), svc, user, community_id, rows)
-    except ImportRejected as exc:
-        raise communities.as_invalid_input(exc) from None
+    if ctype == "application/json":
+        try:
+            items = await request.json()
+        except ValueError:
+            raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
+        if not isinstance(items, list):
+            raise InvalidInput("应为房屋对象的 JSON 列表", code="invalid_household_list")
+        if contains_nul(items):
+            raise InvalidInput(NUL_MESSAGE, code="nul_character")
+        rows = await run_in_threadpool(parse_household_json, items)
+    elif ctype == "multipart/form-data":
+        async with request.form() as form:  # closes the spooled upload files afterwards
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InvalidInput("请以 file 字段上传 CSV 或 XLSX 文件", code="file_missing")
+            content = await upload.read()
+            rows = await run_in_threadpool(parse_households, content, upload.filename, upload.content_type)
+    else:
+        # parsing a workbook takes CPU: off the event loop, which keeps answering (/healthz)
+        rows = await run_in_threadpool(parse_households, await request.body(), None, ctype)
+    # a rejected list (ImportRejected, ImportTooLarge) answers from the error table: 422 or 413
+    return await run_in_threadpool(partial(communities.import_households, now=now), svc, user, community_id, rows)
 
 
 # -- cases ---------------------------------------------------------------------------------
@@ -243,7 +235,6 @@ def get_case(
 def fire(
     case_id: Id,
     body: TransitionRequest,
-    request: Request,
     svc: Services = Depends(get_services),
     user: User = Depends(current_user),
     now: datetime = Depends(get_now),
@@ -268,24 +259,7 @@ def fire(
         idempotency_key=idempotency_key,
         occurred_at=body.occurred_at,
     )
-    request.app.state.metrics.transitions.labels(reply.body["definition"]["id"], body.trigger).inc()
-    transition_log.info(
-        json.dumps(
-            {
-                "event": "transition",
-                "request_id": getattr(request.state, "request_id", None),
-                "case_id": case_id,
-                "case_number": reply.body["number"],
-                "trigger": body.trigger,
-                "state": reply.body["state"],
-                "version": reply.body["version"],
-                "user": user.username,
-                "role": user.role,
-            },
-            ensure_ascii=False,
-        )
-    )
-    return _reply(reply)
+    return _reply(reply)  # counted and logged by the use case (service.observe)
 
 
 @router.post("/cases/{case_id}/votes", tags=["cases"], summary="登记联席会议出席与表决")

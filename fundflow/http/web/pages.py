@@ -21,7 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from fundflow.domain.alerts import AlertKind
 from fundflow.domain.diagram import to_mermaid
-from fundflow.domain.errors import TransitionRefused, UnknownDefinition
+from fundflow.domain.errors import ApportionmentError, TransitionRefused, UnknownDefinition
 from fundflow.domain.guards import REGISTRY, VoteChoice
 from fundflow.domain.tz import SHANGHAI, local_date
 from fundflow.http.deps import get_now, get_services
@@ -63,7 +63,15 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 20
 #: Errors a form can cause that the page shows next to the form (the rest get an error page).
-FORM_ERRORS = (TransitionRefused, Conflict, InvalidInput, Forbidden, PreconditionFailed, PayloadTooLarge)
+FORM_ERRORS = (
+    TransitionRefused,
+    ApportionmentError,
+    Conflict,
+    InvalidInput,
+    Forbidden,
+    PreconditionFailed,
+    PayloadTooLarge,
+)
 #: Labels of case-data keys that no transition declares (the report's own fields, records).
 DATA_LABELS = {
     "hazard_category": "隐患类别",
@@ -184,13 +192,6 @@ async def form_page(request: Request, p: Page = Depends(page)):
         await form.close()
 
 
-def _count_refusal(request: Request, exc: Exception) -> None:
-    if isinstance(exc, TransitionRefused):
-        metrics = getattr(request.app.state, "metrics", None)
-        if metrics is not None:
-            metrics.refusals.labels(exc.refusal.code.value).inc()
-
-
 def _message(exc: Exception) -> str:
     return error_body(exc)["message"]
 
@@ -242,10 +243,8 @@ async def login_submit(request: Request, svc: Services = Depends(get_services), 
         _user, token = await run_in_threadpool(
             users.login, svc, username, password, now, request.client.host if request.client else None
         )
-    except NotAuthenticated as exc:
-        return _login_page(request, svc, next_, exc.message, username, 401)
-    except TooManyRequests as exc:
-        return _login_page(request, svc, next_, exc.message, username, 429)
+    except (NotAuthenticated, TooManyRequests) as exc:  # the form again, with the table's status
+        return _login_page(request, svc, next_, exc.message, username, status_for(exc))
     response = RedirectResponse(safe_next(next_), status_code=303)
     set_session(response, request, token, svc.settings.session_hours * 3600)
     return response
@@ -493,8 +492,8 @@ def _case_page(
         flash = f"已办理：{events[-1]['label']}。案件现处于“{view['state_label']}”。"
     try:
         apportionment, apportion_note = queries.apportionment_of(svc, user, case_id), None
-    except InvalidInput as exc:
-        apportionment, apportion_note = None, exc.message
+    except (InvalidInput, ApportionmentError) as exc:
+        apportionment, apportion_note = None, _message(exc)
     parties = reads.meeting_parties(d, view["state"]) if not view["terminal"] else []
     if user.role == view["responsible"]:
         voters = parties
@@ -698,7 +697,6 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
             occurred_at=occurred[:40] or None,
         )
     except FORM_ERRORS as exc:
-        _count_refusal(p.request, exc)
         refusal_field = exc.refusal.field if isinstance(exc, TransitionRefused) else None
         if isinstance(exc, InvalidInput) and isinstance(exc.detail, dict):
             refusal_field = exc.detail.get("field", refusal_field)

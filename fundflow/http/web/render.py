@@ -18,9 +18,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from fundflow.domain.errors import FundflowError, TransitionRefused, UnknownDefinition
+from fundflow.domain.errors import FundflowError
 from fundflow.domain.tz import SHANGHAI
-from fundflow.service.errors import NotAuthenticated, ServiceError, error_body, status_for
+from fundflow.service.errors import CsrfFailed, answer_for, error_body
 
 __all__ = ["templates", "render", "PageRoute", "login_redirect", "WEEKDAYS", "CsrfFailed"]
 
@@ -132,10 +132,6 @@ def login_redirect(request: Request) -> Response:
     return RedirectResponse(to, status_code=303)
 
 
-class CsrfFailed(Exception):
-    """A form POST without a valid CSRF token."""
-
-
 def error_page(request: Request, status: int, title: str, message: str, user: Any = None) -> Response:
     context = {
         "status": status,
@@ -166,6 +162,18 @@ _TITLES = {
 }
 
 
+def error_response(request: Request, exc: FundflowError) -> Response:
+    """The page's answer to any error of the tree, from the one table (``service.errors.ERRORS``):
+    its status, title and the message the API would give; a 401 goes to the login page."""
+    answer = answer_for(exc)
+    if answer.status == 401:
+        return login_redirect(request)
+    if answer.status >= 500:
+        log.error("error on page %s: %s", request.url.path, exc)
+    title = answer.title or _TITLES.get(answer.status, "出错了")
+    return error_page(request, answer.status, title, error_body(exc)["message"], getattr(request.state, "user", None))
+
+
 class PageRoute(APIRoute):
     """A page route: errors become Chinese HTML pages (not the API's JSON); an expired or
     missing session goes to the login page."""
@@ -176,30 +184,8 @@ class PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 return await handler(request)
-            except NotAuthenticated:
-                return login_redirect(request)
-            except CsrfFailed:
-                return error_page(
-                    request,
-                    403,
-                    "页面已过期",
-                    "表单校验失败（CSRF），可能是页面已过期或请求并非来自本系统。请返回刷新页面后重试。",
-                    getattr(request.state, "user", None),
-                )
             except FundflowError as exc:
-                status = status_for(exc)
-                if isinstance(exc, TransitionRefused):
-                    metrics = getattr(request.app.state, "metrics", None)
-                    if metrics is not None:
-                        metrics.refusals.labels(exc.refusal.code.value).inc()
-                if isinstance(exc, (ServiceError, TransitionRefused, UnknownDefinition)):
-                    message = error_body(exc)["message"]
-                else:
-                    log.error("domain error on page %s: %s", request.url.path, exc)
-                    message = "服务器配置错误，请联系管理员"
-                return error_page(
-                    request, status, _TITLES.get(status, "出错了"), message, getattr(request.state, "user", None)
-                )
+                return error_response(request, exc)
             except RequestValidationError as exc:
                 names = [PARAM_NAMES.get(str(e.get("loc", ("", ""))[-1]), "") for e in exc.errors()[:5]]
                 where = "、".join(dict.fromkeys(n for n in names if n))

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from fundflow.service.config import Settings
+from fundflow.service.errors import DeliveryFailed
 from fundflow.service.notify.targets import TargetRefused, check_target
 from fundflow.service.tables import Alert
 
@@ -22,14 +23,6 @@ __all__ = [
 ]
 
 USER_AGENT = "fundflow-alerts/1"
-
-
-class DeliveryFailed(Exception):
-    """A delivery did not happen; ``reason`` says why (shown in the delivery's status)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def idempotency_key(alert_id: int, channel_id: int) -> str:

@@ -27,7 +27,6 @@ from fundflow.domain.deadlines import StageDeadlines
 from fundflow.domain.engine import Actor, CaseSnapshot, Outcome
 from fundflow.domain.errors import Refusal, refused
 from fundflow.domain.guards import Vote, VoteChoice
-from fundflow.domain.ledger import LedgerError
 from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
 from fundflow.domain.tz import SHANGHAI, UTC
 from fundflow.service.audit import GENESIS, event_hash
@@ -437,6 +436,7 @@ def fire_transition(
             snap = snapshot(s, case, stage, households)
             out = svc.engine.fire(snap, trigger, actor_of(user), data, now, occurred)
             if isinstance(out, Refusal):
+                svc.observer.refused(out, case_id=case_id, user=user.username, role=user.role)
                 raise refused(out)
             stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
             s.flush()
@@ -453,6 +453,7 @@ def fire_transition(
                     )
                 )
                 s.flush()
+        _observe(svc, user, case_id, trigger, reply)
         return reply
     except StaleDataError:
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
@@ -463,6 +464,21 @@ def fire_transition(
                 if replay is not None:
                     return replay
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
+
+
+def _observe(svc: Services, user: User, case_id: int, trigger: str, reply: Reply) -> None:
+    """Count and log the committed transition (an idempotent replay is not one)."""
+    body = reply.body
+    svc.observer.transition(
+        definition=body["definition"]["id"],
+        case_id=case_id,
+        case_number=body["number"],
+        trigger=trigger,
+        state=body["state"],
+        version=body["version"],
+        user=user.username,
+        role=user.role,
+    )
 
 
 def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | None:
@@ -537,12 +553,10 @@ def apply_outcome(
     if out.ledger is not None or out.closed:
         if households is None:
             households = scope_households(s, case, lock=True)
-        try:
-            record = ledger.post_case(
-                s, case, households, out.ledger, out.closed, case.event_count + 1, now, accounts or None
-            )
-        except LedgerError as exc:
-            raise Conflict(str(exc), code="ledger_refused") from None
+        # a LedgerError answers 409 ledger_refused (service.errors.ERRORS)
+        record = ledger.post_case(
+            s, case, households, out.ledger, out.closed, case.event_count + 1, now, accounts or None
+        )
         if record is not None:
             event_data["ledger"] = record
     # the journal's entries are covered by the record in the event's data (hashed with it)

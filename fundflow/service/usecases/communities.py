@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
-from fundflow.service.household_import import HouseholdRow, ImportRejected, ImportTooLarge, RowProblem
+from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fundflow.service.household_import import HouseholdRow, ImportRejected, RowProblem
 from fundflow.service.identifiers import clean_identifier
 from fundflow.service.jurisdiction import can_see_community
 from fundflow.service.tables import Building, Community, District, Household, StreetOffice, User
@@ -175,15 +175,3 @@ def import_households(svc: Services, user: User, community_id: int, rows: list[H
             ledger.deposit(s, h, balance, now, "导入房屋清单：期初余额")
         s.flush()
         return {"imported": len(rows), "community": community_view(s, community, office)}
-
-
-def as_invalid_input(exc: ImportRejected) -> InvalidInput | PayloadTooLarge:
-    """The API's answer to a rejected list: 422 with every problem, or 413 for a file too big to read."""
-    problems = [{"row": p.row, "column": p.column, "message": p.message} for p in exc.problems]
-    if isinstance(exc, ImportTooLarge):
-        return PayloadTooLarge(
-            f"导入失败：{problems[0]['message']}", code="import_too_large", detail={"problems": problems}
-        )
-    return InvalidInput(
-        f"导入失败：{len(problems)} 处错误，未导入任何房屋", code="import_rejected", detail={"problems": problems}
-    )

@@ -11,7 +11,7 @@ from sqlalchemy import Integer, and_, func, or_
 from sqlalchemy import case as sql_case
 from sqlmodel import select
 
-from fundflow.domain.apportionment import TOP_UP_SHARE, ApportionmentError, apportion
+from fundflow.domain.apportionment import TOP_UP_SHARE, apportion
 from fundflow.domain.definition import COMPLETED, OUTCOMES
 from fundflow.domain.money import from_fen
 from fundflow.domain.tz import local_date
@@ -144,10 +144,7 @@ def apportionment_of(svc: Services, user: User, case_id: int) -> dict[str, Any]:
         households = scope_households(s, case)
         if not households:
             raise InvalidInput("分摊范围内没有登记房屋，请先导入房屋清单", code="no_households_in_scope")
-        try:
-            shares = apportion(total, [(str(h.id), h.area) for h in households])
-        except ApportionmentError as exc:
-            raise InvalidInput(str(exc), code="apportionment_failed") from None
+        shares = apportion(total, [(str(h.id), h.area) for h in households])  # ApportionmentError: 422
         names = {b.id: b.name for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
         community = s.get(Community, case.community_id)
         accounts = {a.key: a for a in ledger.accounts_of(s, case, households)}
