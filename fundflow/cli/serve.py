@@ -111,12 +111,11 @@ def demo(
 
 def scheduler() -> None:
     """Run the alert scheduler in the foreground (scan, deliveries, daily calendar work) until SIGTERM or Ctrl-C."""
-    import logging
 
     from fundflow.service.scheduler import run_blocking
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(settings.log_level)  # one JSON object a line, like the API's
     if settings.scheduler == "embedded":
         typer.echo(
             "note: FUNDFLOW_SCHEDULER=embedded, so the API processes tick too; one process per tick "
