@@ -89,19 +89,6 @@ VOTES = (
     (VoteChoice.DISAGREE.value, "不同意", "red"),
     (VoteChoice.ABSTAIN.value, "弃权", "muted"),
 )
-HAZARD_CATEGORIES = (
-    "消防水泵故障",
-    "火灾自动报警系统瘫痪",
-    "自动喷水灭火系统故障",
-    "防排烟系统故障",
-    "室内消火栓系统无水",
-    "应急照明和疏散指示标志损坏",
-    "防火门损坏",
-    "消防车通道堵塞",
-    "室外消防给水管网损坏",
-    "高位消防水箱无水",
-    "电气线路老化",
-)
 
 
 # -- the signed-in user ------------------------------------------------------------------------
@@ -373,7 +360,8 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
                 "community_id": chosen,
             },
             "photo_types": photo_types,
-            "categories": HAZARD_CATEGORIES,
+            # each procedure's report categories, from its definition (``open_form.categories``)
+            "categories": list(dict.fromkeys(c for d in definitions for c in d.open_form.categories)),
             "error": error,
             "upload_limit": p.svc.settings.max_upload_bytes,
         },

@@ -365,7 +365,7 @@ def open_case(
             case,
             user,
             OPEN_TRIGGER,
-            "隐患上报（立案）",
+            d.open_form.label,  # the definition names its report
             None,
             d.initial,
             {**clean, "occurred_at": _utc_text(happened)},
