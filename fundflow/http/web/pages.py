@@ -25,7 +25,6 @@ from fundflow.domain.errors import TransitionRefused, UnknownDefinition
 from fundflow.domain.guards import REGISTRY, VoteChoice
 from fundflow.domain.tz import SHANGHAI, local_date
 from fundflow.http.deps import get_now, get_services
-from fundflow.http.web import reads
 from fundflow.http.web.render import CsrfFailed, PageRoute, render
 from fundflow.http.web.security import (
     CSRF_FIELD,
@@ -54,8 +53,12 @@ from fundflow.service.errors import (
     status_for,
 )
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
-from fundflow.service.tables import User
-from fundflow.service.usecases import alerts, cases, documents, ledger, meetings, queries, users
+from fundflow.service.reads import Reader, inbox, places
+from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import case_list as list_reads
+from fundflow.service.reads import stats as stats_reads
+from fundflow.service.reads.session import User, signed_in
+from fundflow.service.usecases import alerts, cases, documents, ledger, meetings, users
 
 __all__ = ["router"]
 
@@ -96,14 +99,29 @@ VOTES = (
 
 @dataclass
 class Page:
+    """A signed-in request. ``reader`` is its one read transaction: the caller, the menu and the
+    page are read in it; ``write`` ends it before a use case writes, so what is shown after the
+    write is read afresh (one write transaction, then one read)."""
+
     request: Request
     svc: Services
     now: datetime
     user: User
     csrf: str
     nav: dict[str, Any]
+    reader: Reader
     form: FormData | None = None
     htmx: bool = False
+
+    @property
+    def s(self):
+        """The read transaction's session (reopened after a write)."""
+        return self.reader.s
+
+    def write(self, use_case, *args, **kwargs):
+        """Run a use case that writes (in its own transaction), the read transaction ended first."""
+        self.reader.close()
+        return use_case(self.svc, self.user, *args, **kwargs)
 
     def render(
         self, name: str, context: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
@@ -142,20 +160,20 @@ def unit_name(user: User, svc: Services) -> str:
     return user.org_name
 
 
-def page(request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)) -> Page:
+def page(request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)):
     token = session_token(request)
     if not token:
         raise NotAuthenticated("请先登录", code="not_authenticated")
-    user = users.authenticate(svc, token, now)
-    unacked = alerts.list_alerts(svc, user, now, unacked_only=True, page_size=1)["unacked"]
-    nav = {
-        "can_open": any(user.role in d.open_roles for d in svc.registry.latest()),
-        "alerts": True,
-        "unacked": unacked,
-    }
-    csrf = csrf_for_session(svc.settings.secret_key, token)
-    request.state.user, request.state.csrf, request.state.nav = user, csrf, nav
-    return Page(request, svc, now, user, csrf, nav, htmx=bool(request.headers.get("hx-request")))
+    with Reader(svc) as reader:
+        user = signed_in(reader.s, svc, token, now)
+        nav = {
+            "can_open": any(user.role in d.open_roles for d in svc.registry.latest()),
+            "alerts": True,
+            "unacked": inbox.unacked_count(reader.s, user),
+        }
+        csrf = csrf_for_session(svc.settings.secret_key, token)
+        request.state.user, request.state.csrf, request.state.nav = user, csrf, nav
+        yield Page(request, svc, now, user, csrf, nav, reader, htmx=bool(request.headers.get("hx-request")))
 
 
 async def form_page(request: Request, p: Page = Depends(page)):
@@ -243,6 +261,7 @@ def logout(p: Page = Depends(form_page)):
     # The session token is revoked, and the cookie goes.
     token = session_token(p.request)
     if token:
+        p.reader.close()
         users.logout(p.svc, token)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response, p.request)
@@ -254,8 +273,15 @@ def logout(p: Page = Depends(form_page)):
 
 @router.get("/")
 def todo(p: Page = Depends(page), page_no: int = Query(1, alias="page", ge=1, le=100000)):
-    result = queries.list_cases(
-        p.svc, p.user, now=p.now, responsible_role=p.user.role, include_closed=False, page=page_no, page_size=PAGE_SIZE
+    result = list_reads.list_cases(
+        p.s,
+        p.svc,
+        p.user,
+        now=p.now,
+        responsible_role=p.user.role,
+        include_closed=False,
+        page=page_no,
+        page_size=PAGE_SIZE,
     )
     return p.render("todo.html", {"active": "todo", "result": result, "pages": _pages(result), "params": {}})
 
@@ -272,7 +298,8 @@ def case_list(
 ):
     office = int(street_office_id) if street_office_id and street_office_id.isdigit() else None
     overdue_flag = {"yes": True, "no": False}.get(overdue or "")
-    result = queries.list_cases(
+    result = list_reads.list_cases(
+        p.s,
         p.svc,
         p.user,
         now=p.now,
@@ -297,7 +324,7 @@ def case_list(
         "pages": _pages(result),
         "params": params,
         "states": _state_options(p.svc),
-        "offices": reads.visible_street_offices(p.svc, p.user),
+        "offices": places.visible_street_offices(p.s, p.user),
     }
     if p.htmx and p.request.headers.get("hx-target") == "case-results":
         return p.render("_case_results.html", context, headers={"Vary": "HX-Request"})
@@ -339,7 +366,7 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
     definitions = _openable(p)
     if not definitions:
         raise Forbidden("您的角色不能上报隐患（发起案件）", code="role_cannot_open")
-    communities = reads.visible_communities(p.svc, p.user)
+    communities = places.visible_communities(p.s, p.user)
     chosen = values.get("community_id") or (communities[0]["id"] if communities else None)
     buildings = _buildings(p, chosen) if chosen else []
     photo_types = {d.id: _photo_type(d) for d in definitions}
@@ -370,9 +397,7 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
 
 
 def _buildings(p: Page, community_id: int) -> list[dict[str, Any]]:
-    from fundflow.service.usecases import communities as community_uc
-
-    return community_uc.get_community(p.svc, p.user, community_id)["buildings"]
+    return places.community(p.s, p.user, community_id)["buildings"]
 
 
 @router.get("/cases/new/buildings")
@@ -399,9 +424,8 @@ def new_case_submit(p: Page = Depends(form_page)):
     data = {k: values[k] for k in ("hazard_category", "description") if values[k]}
     try:
         d = p.svc.registry.get(values["definition"] or "")
-        reply = cases.open_case(
-            p.svc,
-            p.user,
+        reply = p.write(
+            cases.open_case,
             definition=d.id,
             community_id=values["community_id"],
             title=values["title"],
@@ -418,9 +442,8 @@ def new_case_submit(p: Page = Depends(form_page)):
     failed = []
     for f in photos:
         try:
-            documents.attach_document(
-                p.svc,
-                p.user,
+            p.write(
+                documents.attach_document,
                 case_id,
                 doc_type=photo_type[0] if photo_type else "",
                 filename=f.filename or "photo",
@@ -471,29 +494,20 @@ def _case_page(
     status: int = 200,
 ) -> Response:
     svc, user = p.svc, p.user
-    view = cases.get_case(svc, user, case_id, p.now)
-    d = svc.registry.get(view["definition"]["id"], view["definition"]["version"])
-    events = queries.list_events(svc, user, case_id)
-    docs = documents.list_documents(svc, user, case_id)
-    votes = meetings.list_votes(svc, user, case_id)
-    stages = reads.stage_history(svc, user, case_id, p.now)
+    read = case_reads.case_page(p.s, svc, user, case_id, p.now)  # the page's one read
+    view, d, events, docs, votes, stages = (
+        read[k] for k in ("view", "definition", "events", "documents", "votes", "stages")
+    )
+    apportionment, apportion_note = read["apportionment"], read["apportion_note"]
     if done and events:
         flash = f"已办理：{events[-1]['label']}。案件现处于“{view['state_label']}”。"
-    try:
-        apportionment, apportion_note = queries.apportionment_of(svc, user, case_id), None
-    except InvalidInput as exc:
-        apportionment, apportion_note = None, exc.message
-    parties = reads.meeting_parties(d, view["state"]) if not view["terminal"] else []
-    if user.role == view["responsible"]:
-        voters = parties
-    else:
-        voters = [r for r in parties if r == user.role]
+    parties, voters = read["parties"], read["voters"]
     by_party = {v["party"]: v for v in votes}
     # the sign-off per party: the meeting's parties (while it is held), else those who voted,
     # in the definition's order of roles
     shown_parties = parties or [r for r in d.roles if r in by_party] + [r for r in by_party if r not in d.roles]
     labels = _field_labels(d)
-    community_buildings = _buildings(p, view["community"]["id"]) if view["community"] else []
+    community_buildings = read["buildings"]
     names = {b["id"]: b["name"] for b in community_buildings}
     for e in events:
         e["rows"] = _data_rows({k: v for k, v in (e["data"] or {}).items() if k != "occurred_at"}, labels, d, names)
@@ -647,7 +661,7 @@ def _after_post(p: Page, case_id: int, anchor: str) -> Response:
 
 @router.post("/cases/{case_id}/actions/{trigger}")
 def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
-    view = cases.get_case(p.svc, p.user, case_id, p.now)
+    view = case_reads.case_detail(p.s, p.svc, p.user, case_id, p.now)  # the action's fields, read with the caller
     action = next((a for a in view["actions"] if a["trigger"] == trigger), None)
     values: dict[str, Any] = {}
     data: dict[str, Any] = {}
@@ -673,9 +687,8 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
     key = p.text("idempotency_key")
     try:
         # an action the page did not offer goes to the engine all the same: it says why not
-        cases.fire_transition(
-            p.svc,
-            p.user,
+        p.write(
+            cases.fire_transition,
             case_id,
             trigger=trigger[:64],
             data=data,
@@ -703,9 +716,8 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
 def record_vote(case_id: int, p: Page = Depends(form_page)):
     values = {k: p.text(k) for k in ("party", "attended", "vote", "opinion")}
     try:
-        meetings.record_vote(
-            p.svc,
-            p.user,
+        p.write(
+            meetings.record_vote,
             case_id,
             party=values["party"],
             attended=values["attended"] != "no",
@@ -726,9 +738,8 @@ def upload_document(case_id: int, p: Page = Depends(form_page)):
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput("请选择要上传的文件", code="file_missing")
-        documents.attach_document(
-            p.svc,
-            p.user,
+        p.write(
+            documents.attach_document,
             case_id,
             doc_type=doc_type,
             filename=upload.filename,
@@ -751,7 +762,7 @@ def download_document(case_id: int, document_id: int, p: Page = Depends(page)):
 
 @router.get("/cases/{case_id}/apportionment.xlsx")
 def apportionment_excel(case_id: int, p: Page = Depends(page)):
-    table = queries.apportionment_of(p.svc, p.user, case_id)
+    table = case_reads.apportionment(p.s, p.svc, case_reads.load(p.s, p.user, case_id))
     return Response(
         apportionment_xlsx(table),
         media_type=XLSX,
@@ -794,7 +805,7 @@ def household_excel(household_id: int, p: Page = Depends(page)):
 def dashboard(p: Page = Depends(page), definition: str | None = Query(None, max_length=64)):
     known = {d.id: d.title for d in p.svc.registry.latest()}
     chosen = definition if definition in known else None
-    stats = queries.city_stats(p.svc, p.user, p.now, chosen)
+    stats = stats_reads.city_stats(p.s, p.svc, p.user, p.now, chosen)
     offices = stats["street_offices"]
     by_district: dict[Any, list[dict[str, Any]]] = {}
     for o in offices:
@@ -888,7 +899,7 @@ def alert_inbox(
     unread: str | None = Query(None, max_length=3),
     page_no: int = Query(1, alias="page", ge=1, le=100000),
 ):
-    result = alerts.list_alerts(p.svc, p.user, p.now, unacked_only=unread == "1", page=page_no, page_size=PAGE_SIZE)
+    result = inbox.inbox(p.s, p.user, unacked_only=unread == "1", page=page_no, page_size=PAGE_SIZE)
     params = {"unread": "1" if unread == "1" else ""}
     return p.render(
         "alerts.html",
@@ -898,9 +909,9 @@ def alert_inbox(
 
 @router.post("/alerts/{alert_id}/ack")
 def alert_ack(alert_id: int, p: Page = Depends(form_page)):
-    alert = alerts.ack_alert(p.svc, p.user, alert_id, p.now)
+    alert = p.write(alerts.ack_alert, alert_id, p.now)
     if p.htmx:  # the row, and the count in the menu (out of band)
-        p.nav["unacked"] = alerts.list_alerts(p.svc, p.user, p.now, unacked_only=True, page_size=1)["unacked"]
+        p.nav["unacked"] = inbox.unacked_count(p.s, p.user)
         return p.render("_alert_row.html", {"a": alert, "badges": ALERT_BADGES, "oob": True})
     back = p.text("back")
     return RedirectResponse(safe_next(back, "/alerts"), status_code=303)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from fundflow.service import login_throttle as throttle
-from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke_token, user_for_token, verify_password
+from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke_token, verify_password
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
@@ -171,11 +171,11 @@ def login(svc: Services, username: str, password: str, now: datetime, address: s
 
 
 def authenticate(svc: Services, token: str, now: datetime) -> User:
+    """``reads.session.signed_in`` in a read transaction of its own."""
+    from fundflow.service.reads.session import signed_in
+
     with read_only(svc.sessions) as s:
-        user = user_for_token(s, token, now, _api_lifetime(svc))
-    if user is None:
-        raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
-    return user
+        return signed_in(s, svc, token, now)
 
 
 def logout(svc: Services, token: str) -> bool:
