@@ -1,4 +1,5 @@
-"""A new role is a YAML change: its organisation level comes from the definition."""
+"""A new role or procedure is a YAML change: a role's organisation level, a procedure's
+opening report come from the definition."""
 
 from __future__ import annotations
 
@@ -71,3 +72,25 @@ def test_a_role_no_definition_gives_a_level_is_refused(svc):
         users.add_user(svc, username="nobody", display_name="无", role="inspector", org="HT", password=None, now=NOW)
     assert info.value.code == "unknown_role"
     assert "safety_inspector" in info.value.detail["roles"]
+
+
+def test_the_lift_procedure_labels_its_opening_event_from_its_own_yaml(world):
+    from fundflow.service.usecases import cases, queries
+    from tests.service.test_money import Flow
+
+    flow = Flow(world)
+    lift = world.svc.registry.get("lift_fault_emergency")
+    fire = world.svc.registry.get("fire_hazard_emergency")
+    reply = cases.open_case(
+        world.svc,
+        flow.u["so"],
+        definition=lift.id,
+        community_id=world.ids["community_a"],
+        title="2栋电梯困人",
+        data={},
+        buildings=None,
+        now=NOW,
+    )
+    [opened] = queries.list_events(world.svc, flow.u["so"], reply.body["id"])
+    assert opened["label"] == lift.open_form.label != fire.open_form.label
+    assert opened["label"] in (Path(lift.source)).read_text(encoding="utf-8")
