@@ -35,6 +35,7 @@ from fundflow.domain.tz import local_date, require_aware, start_of_local_day
 
 __all__ = [
     "StageDeadlines",
+    "working_days_left",
     "EscalationMoment",
     "Anchors",
     "DeadlineStatus",
@@ -246,11 +247,17 @@ def deadline_status(
     require_aware(now, "now")
     if due_date is None or due_at is None:
         return DeadlineStatus(False, False, None)
-    today = local_date(now)
-    left = calendar.workdays_between(today, due_date).count
+    left = working_days_left(calendar, local_date(now), due_date)
     overdue = not suspended and is_overdue(due_at, now)
     warned = not suspended and not overdue and warn_at is not None and warn_at <= now
     return DeadlineStatus(overdue, warned, left)
+
+
+def working_days_left(calendar: WorkCalendar, on: date, due_date: date) -> int:
+    """THE count of working days left on the day ``on``: the working days after it up to and
+    including the due date (0 on the due date itself); negative once past it (minus the working
+    days since the due date). Pages, the API and the alerts' text all say this number."""
+    return calendar.workdays_between(on, due_date).count
 
 
 def is_overdue(due_at: datetime | None, now: datetime) -> bool:

@@ -25,6 +25,8 @@ __all__ = [
     "FieldType",
     "GuardCall",
     "Role",
+    "OpenForm",
+    "ORG_LEVELS",
     "State",
     "Suspension",
     "Transition",
@@ -80,6 +82,24 @@ class DeadlineKind(str, enum.Enum):
 class Role:
     id: str
     label: str
+    #: The organisation level a user of this role belongs to (one of ``ORG_LEVELS``): what a
+    #: user's ``org`` names and so what the user may see. None: not declared (no user may hold
+    #: the role).
+    level: str | None = None
+
+
+#: Organisation levels, widest first: a city-level user sees the city, a district-level one its
+#: district, a street office its street, a community-level party its community.
+ORG_LEVELS = ("city", "district", "street_office", "community")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenForm:
+    """The report that opens a case (``open_form:`` in the YAML): the label of the opening event
+    and the categories the reporter picks from (none: free text)."""
+
+    label: str = "立案"
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +231,34 @@ class Definition:
     open_roles: frozenset[str] = frozenset()  # who may open (report) a case; none = nobody
     # document type -> the roles that may upload it; a type not listed: any party of the case
     document_roles: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    open_form: OpenForm = OpenForm()
+
+    # -- the joint meeting: where it sits and who votes, read from the guards ----------------
+
+    MEETING_GUARD = "meeting_quorum"
+
+    def meeting_parties(self, state_id: str) -> tuple[str, ...]:
+        """The parties of the joint meeting held in ``state_id``: those the ``meeting_quorum``
+        guards of its transitions name (every role of the procedure when they name none); empty
+        where no meeting is held. THE rule the votes and the case page read."""
+        guards = [g for t in self.transitions_from(state_id) for g in t.guards if g.name == self.MEETING_GUARD]
+        if not guards:
+            return ()
+        parties: list[str] = []
+        for g in guards:
+            for p in g.params.get("parties", ()):
+                if p not in parties:
+                    parties.append(p)
+        return tuple(parties) or tuple(self.roles)
+
+    def may_record_vote(self, state_id: str, role: str, party: str) -> bool:
+        """A party records its own vote; the convener (the state's responsible role) may record
+        any party's, from the sign-in sheet."""
+        return party in self.meeting_parties(state_id) and role in (party, self.states[state_id].responsible)
+
+    def vote_parties(self, state_id: str, role: str) -> tuple[str, ...]:
+        """The parties whose vote ``role`` may record in ``state_id``."""
+        return tuple(p for p in self.meeting_parties(state_id) if self.may_record_vote(state_id, role, p))
 
     def may_upload(self, doc_type: str, role: str) -> bool:
         roles = self.document_roles.get(doc_type)

@@ -41,6 +41,8 @@ from fundflow.domain.errors import LedgerError
 from fundflow.domain.money import FEN, format_cny, from_fen
 
 __all__ = [
+    "top_up_line",
+    "below_top_up_line",
     "KINDS",
     "KIND_LABELS",
     "EFFECTS",
@@ -327,13 +329,24 @@ class TopUp:
     amount: int  # what brings it back to the line
 
 
+def top_up_line(first_deposit: int, share: Decimal = TOP_UP_SHARE) -> int:
+    """THE top-up line (续交), in fen: ``share`` (30%) of the first deposit, rounded up to the fen."""
+    return ceil(Fraction(first_deposit) * Fraction(share))
+
+
+def below_top_up_line(available: int, first_deposit: int, share: Decimal = TOP_UP_SHARE) -> bool:
+    """Below the line (exactly on it is not), amounts in fen: the notices and the
+    apportionment table's flag both ask this."""
+    return available < top_up_line(first_deposit, share)
+
+
 def top_up(before: Sequence[Account], after: Sequence[Account], share: Decimal = TOP_UP_SHARE) -> list[TopUp]:
     """Households that this operation took below the top-up line (续交: ``share`` of the first
     deposit), or further below it, with the amount that brings each back to the line."""
     old = {a.key: a for a in before}
     out = []
     for a in after:
-        line = ceil(Fraction(a.first_deposit) * Fraction(share))
-        if a.available < line and a.available < old[a.key].available:
+        line = top_up_line(a.first_deposit, share)
+        if below_top_up_line(a.available, a.first_deposit, share) and a.available < old[a.key].available:
             out.append(TopUp(a.key, a.available, line, line - a.available))
     return out

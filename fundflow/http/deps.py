@@ -9,9 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput, NotAuthenticated
+from fundflow.service.reads import Reader
+from fundflow.service.reads.session import User, signed_in
 from fundflow.service.schemas import NUL_MESSAGE
-from fundflow.service.tables import User
-from fundflow.service.usecases.users import authenticate
 
 bearer = HTTPBearer(auto_error=False, description="API 令牌或登录令牌")
 
@@ -25,12 +25,14 @@ def get_now() -> datetime:
     return datetime.now(UTC)
 
 
-def current_user(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    svc: Services = Depends(get_services),
-    now: datetime = Depends(get_now),
-) -> User:
+def reader(svc: Services = Depends(get_services)):
+    """The request's one read transaction (``fundflow.service.reads.Reader``): the caller's
+    token and everything the route reads; opened on first use, closed when the request ends."""
+    with Reader(svc) as r:
+        yield r
+
+
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
     token = credentials.credentials if credentials else None
     if token is None and request.cookies.get("fundflow_token"):
         # The pages' session cookie reads the API too, but writes need the bearer header: a
@@ -40,7 +42,21 @@ def current_user(
         token = request.cookies.get("fundflow_token")
     if not token:
         raise NotAuthenticated("请先登录（Authorization: Bearer <令牌>）", code="not_authenticated")
-    return authenticate(svc, token, now)
+    return token
+
+
+def current_user(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    r: Reader = Depends(reader),
+    now: datetime = Depends(get_now),
+) -> User:
+    """The caller, read in the request's read transaction. A GET goes on reading in it; any
+    other method ends it here (a write runs in a transaction of its own, holding no reader)."""
+    user = signed_in(r.s, r.svc, _token(request, credentials), now)
+    if request.method not in ("GET", "HEAD"):
+        r.close()
+    return user
 
 
 def no_nul_in_url(request: Request) -> None:

@@ -6,6 +6,7 @@ from datetime import date
 
 from fundflow.domain.alerts import AlertKind, AlertMoment
 from fundflow.domain.calendar import WorkCalendar
+from fundflow.domain.deadlines import working_days_left
 from fundflow.domain.tz import local_date
 
 __all__ = ["stage_alert_text", "calendar_alert_text", "KIND_LABELS"]
@@ -36,8 +37,8 @@ def stage_alert_text(
     on = local_date(moment.at)
     due = due_date.isoformat()
     who = f"（责任单位：{responsible_label}）" if responsible_label else ""
-    # the same count as the pages and the API (workflow.deadlines.deadline_status), on the alert's day
-    left = calendar.workdays_between(on, due_date).count
+    # the one count the pages and the API say too, on the alert's day
+    left = working_days_left(calendar, on, due_date)
     if moment.kind is AlertKind.WARNING:
         body = (
             f"“{stage_label}”环节将于 {due} 到期，" + (f"剩余 {left} 个工作日" if left > 0 else "今日到期") + f"{who}。"

@@ -38,8 +38,8 @@ class DatabaseFigures:
 
     def collect(self):
         from fundflow.service.db import read_only
+        from fundflow.service.reads.common import overdue_clause  # the one SQL twin of the overdue rule
         from fundflow.service.tables import Alert, Case, Delivery, Stage
-        from fundflow.service.views import overdue_clause
 
         svc = self._services()
         if svc is None:

@@ -168,7 +168,7 @@ def test_value_errors_of_the_domain_are_in_the_tree_and_answered_by_the_table():
     for cls in (ApportionmentError, ImportRejected):
         assert issubclass(cls, ValueError) and issubclass(cls, FundflowError) and cls in STATUS
     routes = (ROOT / "fundflow" / "http" / "api" / "routes.py").read_text(encoding="utf-8")
-    queries = (ROOT / "fundflow" / "service" / "usecases" / "queries.py").read_text(encoding="utf-8")
+    queries = (ROOT / "fundflow" / "service" / "reads" / "case.py").read_text(encoding="utf-8")
     assert "except ImportRejected" not in routes and "except ApportionmentError" not in queries
 
 
@@ -180,7 +180,7 @@ def test_an_apportionment_failure_is_a_422_not_a_500(world, monkeypatch):
     def broken(total, areas):
         raise ApportionmentError("住户 7 的建筑面积必须大于 0：0")
 
-    monkeypatch.setattr(importlib.import_module("fundflow.service.usecases.queries"), "apportion", broken)
+    monkeypatch.setattr(importlib.import_module("fundflow.service.reads.case"), "apportion", broken)
     for path in ("apportionment", "apportionment.xlsx"):
         body = assert_error_shape(
             world.client.get(f"{API}/cases/{case['id']}/{path}", headers=world.h("so")), 422, "apportionment_failed"
@@ -210,7 +210,7 @@ def test_unexpected_errors_answer_a_plain_500(world, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(importlib.import_module("fundflow.service.usecases.queries"), "city_stats", boom)
+    monkeypatch.setattr(importlib.import_module("fundflow.service.reads.stats"), "city_stats", boom)
     body = assert_error_shape(world.client.get(f"{API}/stats", headers=world.h("admin")), 500, "internal_error")
     assert "secret" not in str(body)
 

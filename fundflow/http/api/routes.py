@@ -13,11 +13,16 @@ from starlette.concurrency import run_in_threadpool
 
 from fundflow.domain.diagram import to_mermaid
 from fundflow.domain.errors import UnknownDefinition
-from fundflow.http.deps import bearer, current_user, get_now, get_services, no_nul_in_url
+from fundflow.http.deps import bearer, current_user, get_now, get_services, no_nul_in_url, reader
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
 from fundflow.service.household_import import parse_household_json, parse_households
+from fundflow.service.reads import Reader, case_list, inbox, places
+from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import stats as stats_reads
+from fundflow.service.reads.common import field_view
+from fundflow.service.reads.session import User
 from fundflow.service.schemas import (
     NUL_MESSAGE,
     CaseCreate,
@@ -28,9 +33,7 @@ from fundflow.service.schemas import (
     VoteRequest,
     contains_nul,
 )
-from fundflow.service.tables import User
-from fundflow.service.usecases import alerts, cases, communities, delivery, documents, ledger, meetings, queries, users
-from fundflow.service.views import field_view
+from fundflow.service.usecases import alerts, cases, communities, delivery, documents, ledger, meetings, users
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -103,8 +106,8 @@ def create_community(
 
 
 @router.get("/communities/{community_id}", tags=["communities"], summary="小区详情")
-def get_community(community_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
-    return communities.get_community(svc, user, community_id)
+def get_community(community_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return places.community(r.s, user, community_id)
 
 
 @router.post(
@@ -197,12 +200,13 @@ def list_cases(
     include_closed: bool = True,
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
-    svc: Services = Depends(get_services),
+    r: Reader = Depends(reader),
     user: User = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
-    return queries.list_cases(
-        svc,
+    return case_list.list_cases(
+        r.s,
+        r.svc,
         user,
         now=now,
         state=state,
@@ -219,11 +223,11 @@ def list_cases(
 @router.get("/cases/{case_id}", tags=["cases"], summary="案件详情：环节、期限、可执行操作")
 def get_case(
     case_id: Id,
-    svc: Services = Depends(get_services),
+    r: Reader = Depends(reader),
     user: User = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
-    return cases.get_case(svc, user, case_id, now)
+    return case_reads.case_detail(r.s, r.svc, user, case_id, now)  # one read transaction, the caller's too
 
 
 @router.post(
@@ -278,8 +282,8 @@ def vote(
 
 
 @router.get("/cases/{case_id}/votes", tags=["cases"], summary="联席会议表决情况")
-def votes(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
-    return meetings.list_votes(svc, user, case_id)
+def votes(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return case_reads.votes(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
 @router.post("/cases/{case_id}/documents", status_code=201, tags=["cases"], summary="上传材料")
@@ -305,8 +309,8 @@ async def upload(
 
 
 @router.get("/cases/{case_id}/documents", tags=["cases"], summary="材料列表")
-def list_documents(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
-    return documents.list_documents(svc, user, case_id)
+def list_documents(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return case_reads.documents(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
 @router.get("/cases/{case_id}/documents/{document_id}", tags=["cases"], summary="下载材料")
@@ -316,26 +320,26 @@ def download(case_id: Id, document_id: Id, svc: Services = Depends(get_services)
 
 
 @router.get("/cases/{case_id}/events", tags=["cases"], summary="办理记录（审计链）")
-def events(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
-    return queries.list_events(svc, user, case_id)
+def events(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return case_reads.events(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
 @router.get("/cases/{case_id}/apportionment", tags=["cases"], summary="按建筑面积分摊（JSON；format=xlsx 导出 Excel）")
 def apportionment(
     case_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
-    svc: Services = Depends(get_services),
+    r: Reader = Depends(reader),
     user: User = Depends(current_user),
 ):
-    table = queries.apportionment_of(svc, user, case_id)
+    table = case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id))
     if format == "xlsx":
         return _xlsx(table)
     return table
 
 
 @router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
-def apportionment_excel(case_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
-    return _xlsx(queries.apportionment_of(svc, user, case_id))
+def apportionment_excel(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return _xlsx(case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id)))
 
 
 @router.get(
@@ -389,11 +393,11 @@ def _xlsx(table: dict) -> Response:
 @router.get("/stats", tags=["figures"], summary="按区、街道统计：发起、办结、在办、超期、各环节平均工作日、资金")
 def stats(
     definition: str | None = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
-    svc: Services = Depends(get_services),
+    r: Reader = Depends(reader),
     user: User = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
-    return queries.city_stats(svc, user, now, definition)
+    return stats_reads.city_stats(r.s, r.svc, user, now, definition)
 
 
 @router.get("/definitions", tags=["definitions"], summary="流程定义")
@@ -461,13 +465,10 @@ def my_alerts(
     case_id: int | None = Query(None, ge=1, le=2**31 - 1),
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
-    svc: Services = Depends(get_services),
+    r: Reader = Depends(reader),
     user: User = Depends(current_user),
-    now: datetime = Depends(get_now),
 ):
-    return alerts.list_alerts(
-        svc, user, now, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page, page_size=page_size
-    )
+    return inbox.inbox(r.s, user, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page, page_size=page_size)
 
 
 @router.post("/alerts/{alert_id}/ack", tags=["alerts"], summary="确认已阅")

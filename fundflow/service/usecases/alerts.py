@@ -373,32 +373,11 @@ def list_alerts(
     page: int = 1,
     page_size: int = 20,
 ) -> dict[str, Any]:
-    if page < 1 or not 1 <= page_size <= 100:
-        raise InvalidInput("page 从 1 开始，page_size 为 1-100", code="invalid_page")
+    """``reads.inbox.inbox`` in a read transaction of its own."""
+    from fundflow.service.reads.inbox import inbox
+
     with read_only(svc.sessions) as s:
-        acked = select(AlertAck.alert_id).where(AlertAck.user_id == user.id)
-        stmt = select(Alert).where(_mine(user))
-        if unacked_only:
-            stmt = stmt.where(Alert.id.not_in(acked))
-        if kind:
-            stmt = stmt.where(Alert.kind == kind)
-        if case_id is not None:
-            stmt = stmt.where(Alert.case_id == case_id)
-        total = s.exec(select(func.count()).select_from(stmt.subquery())).one()
-        unread = s.exec(
-            select(func.count()).select_from(select(Alert).where(_mine(user), Alert.id.not_in(acked)).subquery())
-        ).one()
-        rows = s.exec(
-            stmt.order_by(Alert.at.desc(), Alert.id.desc()).offset((page - 1) * page_size).limit(page_size)
-        ).all()
-        mine_acked = set(s.exec(acked.where(AlertAck.alert_id.in_([a.id for a in rows]))).all()) if rows else set()
-        return {
-            "items": [alert_view(a, a.id in mine_acked) for a in rows],
-            "total": total,
-            "unacked": unread,
-            "page": page,
-            "page_size": page_size,
-        }
+        return inbox(s, user, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page, page_size=page_size)
 
 
 def ack_alert(svc: Services, user: User, alert_id: int, now: datetime) -> dict[str, Any]:

@@ -364,7 +364,7 @@ def open_case(
             case,
             user,
             OPEN_TRIGGER,
-            "隐患上报（立案）",
+            d.open_form.label,  # the definition names its report
             None,
             d.initial,
             {**clean, "occurred_at": _utc_text(happened)},
@@ -591,6 +591,8 @@ def set_scope(s: Session, case: Case, scope: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_case(svc: Services, user: User, case_id: int, now: datetime) -> dict[str, Any]:
+    """``reads.case.case_detail`` in a read transaction of its own."""
+    from fundflow.service.reads.case import case_detail
+
     with read_only(svc.sessions) as s:
-        case = load_case(s, user, case_id)
-        return case_view(svc, s, user, case, current_stage(s, case), now)
+        return case_detail(s, svc, user, case_id, now)

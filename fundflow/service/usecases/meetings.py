@@ -41,20 +41,16 @@ def record_vote(
         state = d.states[case.state]
         if case.suspended_since is not None:
             raise Conflict("案件已挂起，不能登记表决", code="case_suspended")
-        meeting = [t for t in d.transitions_from(case.state) if any(g.name == "meeting_quorum" for g in t.guards)]
-        if not meeting:
+        parties = d.meeting_parties(case.state)  # the one rule (the definition's meeting guards)
+        if not parties:
             raise Conflict(f"当前环节“{state.label}”不召开联席会议", code="no_meeting_in_state")
-        parties = {
-            p for t in meeting for g in t.guards if g.name == "meeting_quorum" for p in g.params.get("parties", ())
-        }
-        parties = parties or set(d.roles)
         if party not in parties:
             raise InvalidInput(
                 f"{d.roles[party].label if party in d.roles else party}不是联席会议的参会单位",
                 code="unknown_party",
                 detail={"parties": sorted(parties)},
             )
-        if user.role != party and user.role != state.responsible:
+        if not d.may_record_vote(case.state, user.role, party):
             raise Forbidden("只能登记本单位的表决意见（召集单位可代为登记）", code="not_your_party")
         if vote is not None:
             try:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from fundflow.service import login_throttle as throttle
-from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke_token, user_for_token, verify_password
+from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke_token, verify_password
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
@@ -22,7 +22,7 @@ __all__ = [
     "logout",
     "authenticate",
     "resolve_org",
-    "ROLE_LEVELS",
+    "role_levels",
     "known_roles",
     "revoke_tokens",
     "deactivate",
@@ -30,24 +30,20 @@ __all__ = [
     "CITY_ORG_NAME",
 ]
 
-#: The organisation level each role belongs to. Parties inside a community are scoped to it;
-#: the fire authority to its district; the fund center, bureau and admins see the city.
-ROLE_LEVELS = {
-    "street_office": "street_office",
-    "fund_center": "city",
-    "fire_rescue": "district",
-    "residents_committee": "community",
-    "owners_committee": "community",
-    "property_company": "community",
-    "housing_bureau": "city",
-    "admin": "city",
-}
+#: The one role no procedure declares: the administrator, at city level. Every other role's
+#: organisation level comes from the definitions (``roles: {id: {label, level}}``).
+BUILTIN_ROLE_LEVELS = {"admin": "city"}
 log = logging.getLogger("fundflow.auth")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
 
+def role_levels(svc: Services) -> dict[str, str]:
+    """Role -> the organisation level of its users: declared by the definitions, plus ``admin``."""
+    return {**svc.registry.role_levels(), **BUILTIN_ROLE_LEVELS}
+
+
 def known_roles(svc: Services) -> set[str]:
-    roles = {"admin"}
+    roles = set(BUILTIN_ROLE_LEVELS)
     for d in svc.registry:
         roles |= set(d.roles)
     return roles
@@ -74,14 +70,15 @@ def add_user(
 ) -> tuple[User, str]:
     if not _USERNAME.match(username or ""):
         raise InvalidInput("用户名为 2-64 位字母、数字、下划线、点或连字符", code="invalid_username")
-    if role not in known_roles(svc) or role not in ROLE_LEVELS:
-        raise InvalidInput(f"未知角色：{role}", code="unknown_role", detail={"roles": sorted(ROLE_LEVELS)})
+    levels = role_levels(svc)
+    if role not in known_roles(svc) or role not in levels:
+        raise InvalidInput(f"未知角色：{role}", code="unknown_role", detail={"roles": sorted(levels)})
     display_name = (display_name or username).strip()
     if not display_name or len(display_name) > 64:
         raise InvalidInput("显示名称不能为空，且不超过 64 字", code="invalid_display_name")
     if password is not None and len(password) < 8:
         raise InvalidInput("密码至少 8 位", code="weak_password")
-    level = ROLE_LEVELS[role]
+    level = levels[role]
     # Argon2 takes ~0.1 s: hash before the transaction, which on SQLite holds the write lock.
     password_hash = hash_password(password) if password else None
     with transaction(svc.sessions) as s:
@@ -174,11 +171,11 @@ def login(svc: Services, username: str, password: str, now: datetime, address: s
 
 
 def authenticate(svc: Services, token: str, now: datetime) -> User:
+    """``reads.session.signed_in`` in a read transaction of its own."""
+    from fundflow.service.reads.session import signed_in
+
     with read_only(svc.sessions) as s:
-        user = user_for_token(s, token, now, _api_lifetime(svc))
-    if user is None:
-        raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
-    return user
+        return signed_in(s, svc, token, now)
 
 
 def logout(svc: Services, token: str) -> bool:

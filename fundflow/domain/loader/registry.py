@@ -1,0 +1,81 @@
+"""All loaded definitions by (id, version); and what they declare across procedures (the
+organisation level of each role)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fundflow.domain.definition import Definition
+from fundflow.domain.errors import DefinitionError, Problem, UnknownDefinition
+
+
+class DefinitionRegistry:
+    """All loaded definitions by (id, version). Immutable once built."""
+
+    def __init__(self, definitions: Iterable[Definition] = ()):
+        self._by_key: dict[tuple[str, int], Definition] = {}
+        for d in definitions:
+            if d.key in self._by_key:
+                raise DefinitionError(
+                    [
+                        Problem(
+                            d.source, "version", f"{d.id} v{d.version} is also defined in {self._by_key[d.key].source}"
+                        )
+                    ]
+                )
+            self._by_key[d.key] = d
+        self._levels = self._role_levels()
+
+    def _role_levels(self) -> dict[str, str]:
+        """Role -> organisation level, as the definitions declare it; two procedures that give one
+        role two levels are an error (a user holds one role, at one level)."""
+        levels: dict[str, tuple[str, Definition]] = {}
+        for d in sorted(self._by_key.values(), key=lambda d: d.key):
+            for role in d.roles.values():
+                if role.level is None:
+                    continue
+                seen = levels.get(role.id)
+                if seen is not None and seen[0] != role.level:
+                    raise DefinitionError(
+                        [
+                            Problem(
+                                d.source,
+                                f"roles.{role.id}.level",
+                                f"'{role.level}', but {seen[1].source} declares '{seen[0]}' for this role",
+                            )
+                        ]
+                    )
+                levels[role.id] = (role.level, d)
+        return {r: level for r, (level, _) in levels.items()}
+
+    def role_level(self, role: str) -> str | None:
+        """The organisation level of a role's users (``roles: {id: {level: ...}}``); None when no
+        definition declares one."""
+        return self._levels.get(role)
+
+    def role_levels(self) -> dict[str, str]:
+        return dict(self._levels)
+
+    def get(self, definition_id: str, version: int | None = None) -> Definition:
+        if version is None:
+            versions = [v for (i, v) in self._by_key if i == definition_id]
+            if not versions:
+                raise UnknownDefinition(definition_id, None, self.ids())
+            version = max(versions)
+        try:
+            return self._by_key[(definition_id, version)]
+        except KeyError:
+            versions = tuple(sorted(v for (i, v) in self._by_key if i == definition_id))
+            raise UnknownDefinition(definition_id, version, self.ids(), versions) from None
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted({i for i, _ in self._by_key}))
+
+    def latest(self) -> list[Definition]:
+        return [self.get(i) for i in self.ids()]
+
+    def __iter__(self):
+        return iter(sorted(self._by_key.values(), key=lambda d: d.key))
+
+    def __len__(self) -> int:
+        return len(self._by_key)

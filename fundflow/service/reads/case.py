@@ -1,0 +1,195 @@
+"""One case: GET /cases/{id} (``case_detail``), its events, stages, votes, documents and
+apportionment, and the case page's whole bundle (``case_page``), each read in the caller's one
+read transaction. Jurisdiction is checked with ``cases.load_case``, as the use cases do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, select
+
+from fundflow.domain.apportionment import apportion
+from fundflow.domain.deadlines import deadline_status
+from fundflow.domain.errors import ApportionmentError
+from fundflow.domain.ledger import below_top_up_line
+from fundflow.domain.money import from_fen, to_fen
+from fundflow.service.errors import InvalidInput
+from fundflow.service.reads.common import case_view, event_view, events_of, money
+from fundflow.service.tables import Building, Case, Community, Document, Stage, User
+
+__all__ = [
+    "APPORTION_FIGURES",
+    "load",
+    "case_detail",
+    "events",
+    "stage_history",
+    "votes",
+    "documents",
+    "apportionment",
+    "case_page",
+]
+
+#: Which cost an apportionment shares, best known first.
+APPORTION_FIGURES = ("settled_amount", "approved_amount")
+
+
+def load(s: Session, user: User, case_id: int) -> Case:
+    from fundflow.service.usecases.cases import load_case
+
+    return load_case(s, user, case_id)
+
+
+def _definition(svc, case: Case):
+    return svc.registry.get(case.definition_id, case.definition_version)
+
+
+def case_detail(s: Session, svc, user: User, case_id: int, now: datetime, case: Case | None = None) -> dict[str, Any]:
+    """The case with its open stage, deadline status, actions and money (GET /cases/{id})."""
+    from fundflow.service.usecases.cases import current_stage
+
+    case = case or load(s, user, case_id)
+    return case_view(svc, s, user, case, current_stage(s, case), now)
+
+
+def events(s: Session, svc, case: Case) -> list[dict[str, Any]]:
+    d = _definition(svc, case)
+    return [event_view(e, d) for e in events_of(s, case)]
+
+
+def stage_history(s: Session, svc, case: Case, now: datetime) -> list[dict[str, Any]]:
+    """Every stage the case entered, oldest first: when it was entered and left, its due time,
+    and whether the deadline was met (``met``), missed (``missed``), is still running
+    (``running``, ``overdue``, ``suspended``) or there was none (``none``)."""
+    d = _definition(svc, case)
+    rows = s.exec(select(Stage).where(Stage.case_id == case.id).order_by(Stage.entered_at, Stage.id)).all()
+    out = []
+    for st in rows:
+        if st.due_at is None:
+            status = "none"
+        elif st.left_at is not None:
+            status = "met" if st.left_at <= st.due_at else "missed"
+        elif case.suspended_since is not None:
+            status = "suspended"
+        else:  # the one overdue rule
+            overdue = deadline_status(st.due_date, st.due_at, st.warn_at, now, svc.calendar).overdue
+            status = "overdue" if overdue else "running"
+        known = st.state in d.states
+        out.append(
+            {
+                "state": st.state,
+                "label": d.states[st.state].label if known else st.state,
+                "responsible": d.states[st.state].responsible if known else None,
+                "entered_at": st.entered_at,
+                "left_at": st.left_at,
+                "due_date": st.due_date,
+                "due_at": st.due_at,
+                "provisional": st.provisional,
+                "rule": st.rule,
+                "status": status,
+            }
+        )
+    return out
+
+
+def votes(s: Session, svc, case: Case) -> list[dict[str, Any]]:
+    from fundflow.service.usecases.meetings import _votes
+
+    return _votes(s, case.id, _definition(svc, case))
+
+
+def documents(s: Session, svc, case: Case) -> list[dict[str, Any]]:
+    from fundflow.service.usecases.documents import document_view
+
+    d = _definition(svc, case)
+    rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
+    return [document_view(r, dict(d.documents), case.renewed_documents) for r in rows]
+
+
+def apportionment(s: Session, svc, case: Case) -> dict[str, Any]:
+    """Each household's share of the case's cost (settled if known, else approved)."""
+    from fundflow.service.usecases import ledger
+    from fundflow.service.usecases.cases import scope_households
+
+    total, basis = None, None
+    for name in APPORTION_FIGURES:
+        value = getattr(case, name)
+        if value is not None:
+            total, basis = value, name
+            break
+    if total is None:
+        raise InvalidInput("案件尚无核准或结算金额，无法分摊", code="no_amount_to_apportion")
+    households = scope_households(s, case)
+    if not households:
+        raise InvalidInput("分摊范围内没有登记房屋，请先导入房屋清单", code="no_households_in_scope")
+    shares = apportion(total, [(str(h.id), h.area) for h in households])  # ApportionmentError: 422
+    names = {b.id: b.name for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
+    community = s.get(Community, case.community_id)
+    accounts = {a.key: a for a in ledger.accounts_of(s, case, households)}
+    rows = []
+    for h, share in zip(households, shares):
+        a = accounts[h.id]
+        paid = from_fen(a.case_paid)
+        # what the balance will be once this case has paid its share: what it paid here
+        # is already out of the balance, so only the rest is taken off (never twice)
+        after = h.balance - max(share.amount - paid, Decimal("0.00"))
+        rows.append(
+            {
+                "household_id": h.id,
+                "building": names.get(h.building_id, ""),
+                "unit": h.unit,
+                "room": h.room,
+                "owner": h.owner,
+                "area": str(h.area),
+                "share": money(share.amount),
+                "paid": money(paid),
+                "frozen": money(from_fen(a.case_frozen)),
+                "balance": money(h.balance),
+                "available": money(from_fen(a.available)),
+                "balance_after": money(after),
+                "below_30_percent": below_top_up_line(to_fen(after), to_fen(h.first_deposit)),
+            }
+        )
+    rows.sort(key=lambda r: (r["building"], r["unit"], r["room"], r["household_id"]))
+    return {
+        "case_id": case.id,
+        "case_number": case.number,
+        "title": case.title,
+        "community": community.name if community else "",
+        "basis": basis,
+        "total": money(total),
+        "paid": money(case.paid_amount or Decimal("0.00")),
+        "total_area": str(sum((h.area for h in households), Decimal("0"))),
+        "households": len(rows),
+        "rows": rows,
+    }
+
+
+def case_page(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[str, Any]:
+    """Everything the case page shows, in one read: the case, its events, documents, votes,
+    stages, apportionment (or why there is none), the community's buildings, and the joint
+    meeting's parties and the ones whose vote the caller may record."""
+    from fundflow.service.reads.places import community
+
+    case = load(s, user, case_id)
+    d = _definition(svc, case)
+    view = case_detail(s, svc, user, case_id, now, case)
+    try:
+        table, note = apportionment(s, svc, case), None
+    except (InvalidInput, ApportionmentError) as exc:  # shown on the page beside the table
+        table, note = None, exc.message if isinstance(exc, InvalidInput) else str(exc)
+    held = not view["terminal"]
+    return {
+        "view": view,
+        "definition": d,
+        "events": events(s, svc, case),
+        "documents": documents(s, svc, case),
+        "votes": votes(s, svc, case),
+        "stages": stage_history(s, svc, case, now),
+        "apportionment": table,
+        "apportion_note": note,
+        "buildings": community(s, user, case.community_id)["buildings"] if view["community"] else [],
+        "parties": list(d.meeting_parties(case.state)) if held else [],
+        "voters": list(d.vote_parties(case.state, user.role)) if held else [],
+    }
