@@ -165,3 +165,8 @@ def tables_importers() -> list[str]:
         for path in HTTP.rglob("*.py")
         if any(name.startswith("fundflow.service.tables") for _, name in _imports(path))
     )
+
+
+def test_the_http_layer_imports_no_tables():
+    """Reads come from read models (fundflow.service.reads), writes from use cases."""
+    assert tables_importers() == []

@@ -135,7 +135,7 @@ def _names(node: ast.expr | None) -> set[str]:
 TRANSLATIONS = {
     # an unknown definition named in the request body is a bad field (422), not a missing page
     ("fundflow/http/api/routes.py", "UnknownDefinition", "InvalidInput"),
-    ("fundflow/http/web/pages.py", "UnknownDefinition", "422"),
+    ("fundflow/http/web/pages/new_case.py", "UnknownDefinition", "422"),
 }
 
 

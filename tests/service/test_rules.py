@@ -10,7 +10,7 @@ from sqlalchemy import and_
 from sqlmodel import select
 
 from fundflow.domain.alerts import AlertKind, AlertMoment
-from fundflow.domain.apportionment import TOP_UP_SHARE, Share, check_balances
+from fundflow.domain.apportionment import TOP_UP_SHARE
 from fundflow.domain.deadlines import deadline_status, working_days_left
 from fundflow.domain.ledger import Account, below_top_up_line, top_up, top_up_line
 from fundflow.domain.money import from_fen
@@ -114,8 +114,8 @@ def test_the_stage_view_says_the_domain_rule(world):
 
 
 def test_the_top_up_line_is_one_rule_for_notices_balances_and_the_apportionment_flag():
-    """In fen, exactly on the line is not below it; the notices (``top_up``), the balance check
-    (``check_balances``) and the apportionment table's flag (``below_top_up_line``) agree."""
+    """In fen, exactly on the line is not below it; the notices (``top_up``) and the
+    apportionment table's flag (``below_top_up_line``) agree."""
     for first in (1, 3, 10, 333, 100_01, 2_000_00, 3_333_33):
         line = top_up_line(first)
         assert Decimal(line - 1) < Decimal(first) * TOP_UP_SHARE <= Decimal(line)
@@ -123,10 +123,6 @@ def test_the_top_up_line_is_one_rule_for_notices_balances_and_the_apportionment_
             below = below_top_up_line(available, first)
             assert below == (available < line)
             assert below == (from_fen(available) < from_fen(first) * TOP_UP_SHARE)  # the yuan reading
-            low = check_balances(
-                [Share("h", Decimal("1"), Decimal("0.00"))], {"h": from_fen(available)}, {"h": from_fen(first)}
-            )
-            assert bool(low) == below
             before = [Account(1, Decimal("1"), balance=first + line + 1, frozen=0, first_deposit=first)]
             after = [Account(1, Decimal("1"), balance=available, frozen=0, first_deposit=first)]
             assert bool(top_up(before, after)) == below
