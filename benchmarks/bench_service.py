@@ -136,9 +136,9 @@ class Prepared:
 
 
 def prepare(url: str, data_dir: Path, now: datetime = NOW) -> Prepared:
-    """Migrate a fresh database and build the tests' small city (tests/service/conftest.py)."""
+    """Migrate a fresh database and build the tests' small city (tests/support/world.py)."""
     from fundflow.service.integrity.keys import generate
-    from tests.service.conftest import build_world
+    from tests.support.world import build_world
 
     key = data_dir / "audit.pem"  # as in production: every event is sealed
     if not key.exists():

@@ -8,7 +8,7 @@ Each run works in a PostgreSQL database of its own (``fundflow_load_<pid>_<hex>`
 ``CREATE DATABASE`` on the server of ``--pg-url`` and dropped with ``DROP DATABASE ... WITH
 (FORCE)`` at the end, also after an error). Per stored-case count:
 
-1. migrate, build the tests' small city (``tests/service/conftest.py: build_world``), then
+1. migrate, build the tests' small city (``tests/support/world.py: build_world``), then
    seed the stored cases with bulk Core inserts (``seed_cases``): cases, stages and events
    rows with valid hash chains, spread over the three communities and over ``reported``,
    ``site_survey`` and ``joint_meeting``; ids are given, the sequences moved past them;

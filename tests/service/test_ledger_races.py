@@ -22,8 +22,8 @@ from fundflow.service.db import transaction
 from fundflow.service.errors import error_body, status_for
 from fundflow.service.tables import Building, Case, Document, Household, Stage
 from fundflow.service.usecases import cases, ledger
-from tests.service.conftest import NOW
-from tests.service.test_money import load_user
+from tests.support.flows import load_user
+from tests.support.world import NOW
 
 RACES = 200
 BATCH = 4

@@ -19,7 +19,7 @@ from fundflow.service.db import transaction
 from fundflow.service.household_import import HouseholdRow
 from fundflow.service.tables import Household, LedgerEntry
 from fundflow.service.usecases import ledger
-from tests.service.test_money import CENT, Flow, flow, new_community  # noqa: F401 - the fixture
+from tests.support.flows import new_community
 
 API = "/api/v1"
 HOSTILE = "=cmd|' /C calc'!A0"
@@ -200,7 +200,7 @@ def test_migration_0003_moves_an_existing_database_into_the_journal(database_url
     from fundflow.service.config import Settings
     from fundflow.service.context import build_services
     from fundflow.service.migrate import check_current, head_revision, upgrade
-    from tests.service.conftest import pg_base_url
+    from tests.support.databases import pg_base_url
 
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.db'}"

@@ -23,8 +23,8 @@ from fundflow.service.config import Settings
 from fundflow.service.context import build_services
 from fundflow.service.migrate import upgrade
 from fundflow.service.usecases import users
-from tests.service.conftest import NOW, build_world
-from tests.service.test_money import Flow
+from tests.support.flows import Flow
+from tests.support.world import NOW, build_world
 
 EXAMPLES_PER_OPERATION = 3
 SEED = 20260302

@@ -36,9 +36,10 @@ from fundflow.service.integrity.keys import generate
 from fundflow.service.integrity.verify import verify_state
 from fundflow.service.scheduler import tick
 from fundflow.service.tables import Case, Channel, Event
-from tests.service.conftest import NOW, _wipe
-from tests.service.test_delivery import Receiver
-from tests.service.test_money import Flow
+from tests.support.databases import wipe
+from tests.support.flows import Flow
+from tests.support.receivers import Receiver
+from tests.support.world import NOW
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def key_file(tmp_path) -> Path:
 def services(database_url, tmp_path, key_file):
     """Overrides conftest's: the service holds a signing key, as in production."""
     svc = build_services(Settings(database_url=database_url, data_dir=tmp_path / "data", signing_key_file=key_file))
-    _wipe(svc)
+    wipe(svc)
     yield svc
     svc.close()
 
@@ -614,9 +615,9 @@ def test_each_checkpoint_reaches_the_witness_and_a_rollback_shows_against_its_co
                 webhook_allowed_hosts="127.0.0.1",
             )
         )  # the local receiver
-        _wipe(svc)
+        wipe(svc)
         try:
-            from tests.service.conftest import build_world
+            from tests.support.world import build_world
 
             world = build_world(svc)
             with transaction(svc.sessions) as s:
