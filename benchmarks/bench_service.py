@@ -544,7 +544,7 @@ def profile(svc: Services, user: User, ids: list[int]) -> dict[str, Any]:
     n = len(ids)
     total = sum(v[2] for v in st.stats.values())  # tottime of everything = profiled time
     groups: dict[str, float] = {}
-    for key, (cc, nc, tt, ct, callers) in st.stats.items():
+    for key, (_cc, _nc, tt, _ct, _callers) in st.stats.items():
         g = _group(key)
         groups[g] = groups.get(g, 0.0) + tt
     parts = []
@@ -636,7 +636,10 @@ def bench_parts(
                 cur.close()
     finally:
         holder.close()
-    med = lambda xs: statistics.median(xs) * 1e6  # noqa: E731
+
+    def med(xs: list[float]) -> float:
+        return statistics.median(xs) * 1e6
+
     return [
         (
             "load_case (SELECT case, FOR UPDATE on PostgreSQL)",

@@ -462,13 +462,16 @@ class Clerk:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.tally = Tally()
-        mk = lambda who: httpx.Client(
-            base_url=plan.base,
-            timeout=REQUEST_TIMEOUT_S,
-            trust_env=False,
-            headers={"Authorization": f"Bearer {plan.tokens[who]}"},
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        )
+
+        def mk(who: str) -> httpx.Client:
+            return httpx.Client(
+                base_url=plan.base,
+                timeout=REQUEST_TIMEOUT_S,
+                trust_env=False,
+                headers={"Authorization": f"Bearer {plan.tokens[who]}"},
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+
         self.so, self.fr, self.so2 = mk("so"), mk("fr"), mk("so")
         self.pool = ThreadPoolExecutor(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import UTC, date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -145,7 +145,7 @@ def _service_call():
 
 
 def _now():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     return datetime.now(UTC)
 

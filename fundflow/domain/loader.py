@@ -885,7 +885,7 @@ def _check_graph(
     for sid, state in states.items():
         if state.terminal:
             finishing |= _reach(sid, reverse)
-    for sid, state in states.items():
+    for sid in states:
         if sid in reached and sid not in finishing and edges[sid]:
             c.error(f"states[{index[sid]}]", f"no terminal state can be reached from '{sid}': a case there never ends")
 

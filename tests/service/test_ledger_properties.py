@@ -109,7 +109,10 @@ def _step(flow: Flow, case_id: int, op: str, frac: Fraction) -> None:
     state, m = body["state"], body["money"]
     if op == "next":
         op = NEXT.get(state, "none")
-    amount = lambda base: str((Decimal(base) * Decimal(frac.numerator) / frac.denominator).quantize(CENT, ROUND_DOWN))  # noqa: E731
+
+    def amount(base: str) -> str:
+        return str((Decimal(base) * Decimal(frac.numerator) / frac.denominator).quantize(CENT, ROUND_DOWN))
+
     if op == "approve" and state == "fund_review":
         _try(
             flow,

@@ -117,7 +117,7 @@ def test_two_approvals_over_the_same_money_have_exactly_one_winner_200_times(wor
             batch = pairs[k : k + BATCH]
             barriers = [threading.Barrier(2) for _ in batch]
 
-            def one(j: int, side: int):
+            def one(j: int, side: int, barriers=barriers, batch=batch):
                 barriers[j].wait(timeout=30)
                 return _approve(svc, user, batch[j][side])
 

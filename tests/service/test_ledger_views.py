@@ -142,7 +142,10 @@ def _old_database(url: str) -> None:
     at = datetime(2026, 1, 5, 2, tzinfo=UTC)
     at = at if pg else at.replace(tzinfo=None)
     with svc.db.begin() as c:
-        run = lambda sql, **kw: c.execute(text(sql), kw)  # noqa: E731
+
+        def run(sql: str, **kw):
+            return c.execute(text(sql), kw)
+
         run("INSERT INTO districts (id, code, name) VALUES (1, 'D', '区')")
         run("INSERT INTO street_offices (id, district_id, code, name) VALUES (1, 1, 'D-S', '街道')")
         run(

@@ -426,7 +426,10 @@ def test_the_apportionment_table_is_right_before_and_after_payout(flow):
     payout and the 30% flags are the same as before it."""
     case_id = flow.open()
     flow.advance(case_id, "disbursement", approved="60000.00", settled="55000.00")
-    get = lambda: flow.world.client.get(f"/api/v1/cases/{case_id}/apportionment", headers=flow.world.h("fc")).json()  # noqa: E731
+
+    def get() -> dict:
+        return flow.world.client.get(f"/api/v1/cases/{case_id}/apportionment", headers=flow.world.h("fc")).json()
+
     before = {r["household_id"]: r for r in get()["rows"]}
     flow.advance(case_id, "archived")
     after = {r["household_id"]: r for r in get()["rows"]}
