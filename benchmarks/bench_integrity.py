@@ -143,7 +143,7 @@ def estate(url: str, data_dir: Path, events: int):
     from fundflow.service.migrate import upgrade
     from fundflow.service.tables import User
     from fundflow.service.usecases import cases, documents
-    from tests.service.conftest import build_world
+    from tests.support.world import build_world
 
     generate(data_dir / "audit.pem")
     svc = build_services(Settings(database_url=url, data_dir=data_dir, signing_key_file=data_dir / "audit.pem"))

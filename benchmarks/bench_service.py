@@ -136,9 +136,9 @@ class Prepared:
 
 
 def prepare(url: str, data_dir: Path, now: datetime = NOW) -> Prepared:
-    """Migrate a fresh database and build the tests' small city (tests/service/conftest.py)."""
+    """Migrate a fresh database and build the tests' small city (tests/support/world.py)."""
     from fundflow.service.integrity.keys import generate
-    from tests.service.conftest import build_world
+    from tests.support.world import build_world
 
     key = data_dir / "audit.pem"  # as in production: every event is sealed
     if not key.exists():
@@ -544,7 +544,7 @@ def profile(svc: Services, user: User, ids: list[int]) -> dict[str, Any]:
     n = len(ids)
     total = sum(v[2] for v in st.stats.values())  # tottime of everything = profiled time
     groups: dict[str, float] = {}
-    for key, (cc, nc, tt, ct, callers) in st.stats.items():
+    for key, (_cc, _nc, tt, _ct, _callers) in st.stats.items():
         g = _group(key)
         groups[g] = groups.get(g, 0.0) + tt
     parts = []
@@ -636,7 +636,10 @@ def bench_parts(
                 cur.close()
     finally:
         holder.close()
-    med = lambda xs: statistics.median(xs) * 1e6  # noqa: E731
+
+    def med(xs: list[float]) -> float:
+        return statistics.median(xs) * 1e6
+
     return [
         (
             "load_case (SELECT case, FOR UPDATE on PostgreSQL)",

@@ -8,7 +8,7 @@ Each run works in a PostgreSQL database of its own (``fundflow_load_<pid>_<hex>`
 ``CREATE DATABASE`` on the server of ``--pg-url`` and dropped with ``DROP DATABASE ... WITH
 (FORCE)`` at the end, also after an error). Per stored-case count:
 
-1. migrate, build the tests' small city (``tests/service/conftest.py: build_world``), then
+1. migrate, build the tests' small city (``tests/support/world.py: build_world``), then
    seed the stored cases with bulk Core inserts (``seed_cases``): cases, stages and events
    rows with valid hash chains, spread over the three communities and over ``reported``,
    ``site_survey`` and ``joint_meeting``; ids are given, the sequences moved past them;
@@ -462,13 +462,16 @@ class Clerk:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.tally = Tally()
-        mk = lambda who: httpx.Client(
-            base_url=plan.base,
-            timeout=REQUEST_TIMEOUT_S,
-            trust_env=False,
-            headers={"Authorization": f"Bearer {plan.tokens[who]}"},
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        )
+
+        def mk(who: str) -> httpx.Client:
+            return httpx.Client(
+                base_url=plan.base,
+                timeout=REQUEST_TIMEOUT_S,
+                trust_env=False,
+                headers={"Authorization": f"Bearer {plan.tokens[who]}"},
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+
         self.so, self.fr, self.so2 = mk("so"), mk("fr"), mk("so")
         self.pool = ThreadPoolExecutor(1)
 

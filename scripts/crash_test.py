@@ -31,6 +31,7 @@ Prints a summary; exit 1 on any violation, 2 if PostgreSQL cannot be reached.
 from __future__ import annotations
 
 import argparse
+import importlib
 import shutil
 import sys
 import tempfile
@@ -46,8 +47,8 @@ for _p in (ROOT, ROOT / "benchmarks"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-import load  # noqa: E402  benchmarks/load.py
-from load import bs, text  # noqa: E402
+load = importlib.import_module("load")  # benchmarks/load.py, found through the path above
+bs, text = load.bs, load.text
 
 ACK_WAIT_S = 60  # the longest the killer waits for the next batch of acknowledged changes
 

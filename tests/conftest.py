@@ -3,8 +3,21 @@
 The test worlds issue their API tokens at a fixed moment (``NOW``, 2 March 2026) while most
 requests read the real clock: with the default 90-day lifetime those tokens would have expired.
 Tests of the lifetime itself (tests/service/test_tokens.py) set it explicitly.
+
+The suite runs in parallel (pytest-xdist, scripts/test): a test that builds ``Settings`` without a
+data folder gets a temporary one of its process, never the checkout's ``data/`` that the workers
+(and a developer's demo) would share.
+
+Shared helpers live in ``tests/support``; fixtures in the conftest of the folder that uses them.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("FUNDFLOW_API_TOKEN_DAYS", "3650")
+if "FUNDFLOW_DATA_DIR" not in os.environ:
+    _data = tempfile.mkdtemp(prefix="fundflow-test-data-")
+    os.environ["FUNDFLOW_DATA_DIR"] = _data
+    atexit.register(shutil.rmtree, _data, ignore_errors=True)

@@ -3,51 +3,28 @@
 PostgreSQL comes from ``FUNDFLOW_TEST_DATABASE_URL`` (default: the local server,
 ``postgresql://postgres@127.0.0.1:5432/test``). Each test session works in a schema of its
 own. Without a server the PostgreSQL half is skipped locally, and fails under ``CI=true``.
+
+The helpers live in ``tests/support`` (``databases``, ``world``, ``flows``); the fixtures here:
+``database_url`` (one migrated database per backend and process), ``services`` (emptied),
+``world`` (the small city), ``clock`` (the API's clock, fixed) and ``flow`` (a ``Flow`` on the world).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
-from pathlib import Path
+from datetime import datetime
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlmodel import select
 
-from fundflow.http.app import create_app
+from fundflow.http.deps import get_now
 from fundflow.service.config import Settings
 from fundflow.service.context import Services, build_services
-from fundflow.service.db import transaction
-from fundflow.service.household_import import HouseholdRow
 from fundflow.service.migrate import upgrade
-from fundflow.service.tables import District, StreetOffice, metadata
-from fundflow.service.usecases import communities, users
-
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-BACKENDS = ("sqlite", "postgresql")
-
-
-def pg_base_url() -> str:
-    return os.environ.get("FUNDFLOW_TEST_DATABASE_URL", DEFAULT_PG)
-
-
-def _pg_or_skip(url: str) -> None:
-    try:
-        eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        eng.dispose()
-    except Exception as exc:
-        message = f"PostgreSQL not reachable at {url}: {exc.__class__.__name__}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: PostgreSQL is required)", pytrace=False)
-        pytest.skip(message)
+from tests.support.databases import BACKENDS, drop_schema, pg_base_url, pg_or_skip, wipe
+from tests.support.flows import Flow
+from tests.support.world import NOW, World, build_world
 
 
 def pytest_collection_modifyitems(config, items):
@@ -69,14 +46,14 @@ def database_url(request, tmp_path_factory):
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'fundflow.db'}"
     else:
         base = pg_base_url()
-        _pg_or_skip(base)
+        pg_or_skip(base)
         schema = f"t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         sep = "&" if "?" in base else "?"
         url = f"{base}{sep}options=-csearch_path%3D{schema}"
-        request.addfinalizer(lambda: _drop_schema(admin, schema))
+        request.addfinalizer(lambda: drop_schema(admin, schema))
     settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("data"))
     svc = build_services(settings)
     upgrade(svc.db)
@@ -84,172 +61,12 @@ def database_url(request, tmp_path_factory):
     return url
 
 
-def _drop_schema(admin, schema: str) -> None:
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
-
-
-def _wipe(svc: Services) -> None:
-    with svc.db.begin() as conn:
-        if svc.db.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for t in reversed(metadata.sorted_tables):
-                conn.execute(t.delete())
-
-
 @pytest.fixture
 def services(database_url, tmp_path) -> Services:
     svc = build_services(Settings(database_url=database_url, data_dir=tmp_path / "data"))
-    _wipe(svc)
+    wipe(svc)
     yield svc
     svc.close()
-
-
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
-
-
-@dataclass
-class World:
-    """A small city: two districts, three street offices, three communities, a user per role."""
-
-    svc: Services
-    client: TestClient
-    ids: dict[str, int] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def h(self, who: str, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
-
-
-HOUSEHOLDS = [
-    ("1栋", "1单元", "101", "89.50", "30000.00", "30000.00"),
-    ("1栋", "1单元", "102", "120.25", "40000.00", "36000.00"),
-    ("1栋", "2单元", "201", "65.00", "25000.00", "20000.00"),
-    ("2栋", "1单元", "101", "98.10", "30000.00", "30000.00"),
-    ("2栋", "1单元", "102", "76.40", "6000.00", "22000.00"),
-]
-
-#: name -> (role, org level code)
-USERS = {
-    "so": ("street_office", "HT-YT"),
-    "so_other": ("street_office", "LS-JN"),
-    "fc": ("fund_center", None),
-    "fr": ("fire_rescue", "HT"),
-    "fr_other": ("fire_rescue", "LS"),
-    "rc": ("residents_committee", "C-A"),
-    "oc": ("owners_committee", "C-A"),
-    "pc": ("property_company", "C-A"),
-    "pc_other": ("property_company", "C-B"),
-    "hb": ("housing_bureau", None),
-    "admin": ("admin", None),
-}
-
-
-def uploader(registry, doc_type: str, who: str | None = "so", definition: str = "fire_hazard_emergency") -> str:
-    """The user (a USERS key) to upload ``doc_type``: ``who`` if the definition lets that role
-    upload it, else the first user whose role may (the fire notice: the fire authority)."""
-    d = registry.get(definition)
-    if who is not None and d.may_upload(doc_type, USERS[who][0]):
-        return who
-    return next(k for k, (role, _) in USERS.items() if d.may_upload(doc_type, role))
-
-
-def meeting_scope(svc, case_id: int) -> dict:
-    """The meeting's paying-scope fields that keep the buildings the report named (none: the
-    whole estate)."""
-    from fundflow.service.tables import Building, Case
-
-    with svc.sessions() as s:
-        ids = s.get(Case, case_id).scope_building_ids
-        names = sorted(b.name for b in s.exec(select(Building).where(Building.id.in_(ids)))) if ids else []
-    return {
-        "paying_scope": {"buildings": names} if names else {"whole_estate": True},
-        "scope_reason": "受益范围与上报楼栋一致",
-    }
-
-
-def build_world(svc: Services, now: datetime = NOW) -> World:
-    ids: dict[str, int] = {}
-    with transaction(svc.sessions) as s:
-        ht = District(code="HT", name="荷塘区")
-        ls = District(code="LS", name="芦淞区")
-        s.add_all([ht, ls])
-        s.flush()
-        yt = StreetOffice(district_id=ht.id, code="HT-YT", name="月塘街道")
-        cgt = StreetOffice(district_id=ht.id, code="HT-CGT", name="茨菇塘街道")
-        jn = StreetOffice(district_id=ls.id, code="LS-JN", name="建宁街道")
-        s.add_all([yt, cgt, jn])
-        s.flush()
-        ids.update(district_ht=ht.id, district_ls=ls.id, office_yt=yt.id, office_cgt=cgt.id, office_jn=jn.id)
-    city = users.add_user(
-        svc, username="bootstrap", display_name="引导", role="admin", org=None, password=None, now=now
-    )[0]
-    a = communities.create_community(
-        svc,
-        city,
-        name="月塘新村",
-        street_office_id=ids["office_yt"],
-        address="荷塘区月塘路1号",
-        buildings=["1栋", "2栋"],
-        code="C-A",
-        now=now,
-    )
-    b = communities.create_community(
-        svc,
-        city,
-        name="茨菇塘小区",
-        street_office_id=ids["office_cgt"],
-        address="",
-        buildings=["1栋"],
-        code="C-B",
-        now=now,
-    )
-    c = communities.create_community(
-        svc,
-        city,
-        name="建宁小区",
-        street_office_id=ids["office_jn"],
-        address="",
-        buildings=["1栋"],
-        code="C-C",
-        now=now,
-    )
-    ids.update(community_a=a["id"], community_b=b["id"], community_c=c["id"])
-    ids.update({f"building_a_{x['name']}": x["id"] for x in a["buildings"]})
-    rows = [
-        HouseholdRow(bld, unit, room, None, Decimal(area), None, Decimal(bal), Decimal(first))
-        for bld, unit, room, area, bal, first in HOUSEHOLDS
-    ]
-    communities.import_households(svc, city, a["id"], rows, now=now)
-    for cid in (b["id"], c["id"]):
-        communities.import_households(
-            svc,
-            city,
-            cid,
-            [
-                HouseholdRow(
-                    "1栋", "1单元", "101", None, Decimal("100"), None, Decimal("500000.00"), Decimal("500000.00")
-                )
-            ],
-            now=now,
-        )
-    tokens = {}
-    for name, (role, org) in USERS.items():
-        user, tokens[name] = users.add_user(
-            svc,
-            username=name,
-            display_name=name,
-            role=role,
-            org=org,
-            password="password-123" if name == "so" else None,
-            now=now,
-        )
-        ids[f"user_{name}"] = user.id
-    app = create_app(services=svc)
-    return World(svc, TestClient(app, raise_server_exceptions=False), ids, tokens)
 
 
 @pytest.fixture
@@ -262,11 +79,16 @@ def world(services) -> World:
 @pytest.fixture
 def clock(world):
     """The API's clock, fixed: ``clock(moment)`` sets it (at first ``NOW``)."""
-    from fundflow.http import deps
 
     def set_(moment: datetime) -> None:
-        world.client.app.dependency_overrides[deps.get_now] = lambda: moment
+        world.client.app.dependency_overrides[get_now] = lambda: moment
 
     set_(NOW)
     yield set_
-    world.client.app.dependency_overrides.pop(deps.get_now, None)
+    world.client.app.dependency_overrides.pop(get_now, None)
+
+
+@pytest.fixture
+def flow(world) -> Flow:
+    world.client.app.dependency_overrides[get_now] = lambda: NOW
+    return Flow(world)

@@ -15,16 +15,8 @@ import openpyxl
 
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service.audit import GENESIS, event_hash
-from tests.service.conftest import HOUSEHOLDS, USERS
-from tests.service.test_permissions import (
-    API,
-    LIFT,
-    MAIN,
-    OTHERS,
-    SEES_A,
-    CaseDriver,
-    expected_actions,
-)
+from tests.support.drivers import API, LIFT, MAIN, OTHERS, SEES_A, CaseDriver, expected_actions
+from tests.support.world import HOUSEHOLDS, USERS
 
 
 def at(month: int, day: int, hour: int = 10) -> datetime:

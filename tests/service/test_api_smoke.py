@@ -35,7 +35,7 @@ def test_community_totals_are_exact_sums_of_the_households(world):
     """Sums of money and area columns come back in yuan and m², not in stored fen or 1/10000 m²."""
     from decimal import Decimal
 
-    from .conftest import HOUSEHOLDS
+    from tests.support.world import HOUSEHOLDS
 
     body = world.client.get(f"/api/v1/communities/{world.ids['community_a']}", headers=world.h("so")).json()
     assert body["households"] == len(HOUSEHOLDS)

@@ -20,8 +20,8 @@ from fundflow.service.audit import verify_all
 from fundflow.service.config import get_settings
 from fundflow.service.db import transaction
 from fundflow.service.tables import Case, Event
-from tests.service.conftest import NOW
-from tests.service.test_money import Flow
+from tests.support.flows import Flow
+from tests.support.world import NOW
 
 
 @pytest.fixture

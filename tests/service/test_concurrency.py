@@ -28,8 +28,8 @@ from fundflow.service.db import transaction
 from fundflow.service.errors import error_body, status_for
 from fundflow.service.tables import Case, Event, Stage
 from fundflow.service.usecases import cases
-from tests.service.conftest import NOW
-from tests.service.test_money import Flow, add_user, event_count, load_user
+from tests.support.flows import Flow, add_user, event_count, load_user
+from tests.support.world import NOW
 
 THREADS = 8
 PROCESSES = 4

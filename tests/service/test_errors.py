@@ -28,8 +28,9 @@ from fundflow.domain.errors import (
 )
 from fundflow.service.errors import STATUS, BackupError, DeliveryFailed, ServiceError, error_body, status_for
 from fundflow.service.household_import import ImportRejected
-from tests.service.conftest import ROOT, USERS
-from tests.service.test_permissions import API, MAIN, CaseDriver, expected_actions
+from tests.support.drivers import API, MAIN, CaseDriver, expected_actions
+from tests.support.paths import ROOT
+from tests.support.world import USERS
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from fundflow.service.exports import safe_append
-from tests.service.test_money import Flow
+from tests.support.flows import Flow
 
 HOSTILE_OWNERS = [
     "=cmd|' /C calc'!A0",

@@ -13,7 +13,7 @@ from fundflow.service.auth import issue_token
 from fundflow.service.db import transaction
 from fundflow.service.tables import User
 from fundflow.service.usecases import users
-from tests.service.conftest import NOW
+from tests.support.world import NOW
 
 API = "/api/v1"
 READS = ["/me", "/cases", "/stats", "/alerts", "/definitions"]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
+
+from tests.support.benchmarks import benchmark
 
 NUL = "\u0000"
 
@@ -158,11 +163,10 @@ def test_deeply_nested_json_is_refused_with_422_everywhere(world, case_id, depth
     attempts = [
         (
             "/api/v1/cases",
-            '{"definition": "fire_hazard_emergency", "community_id": %d, "title": "t", "data": {"x": %s}}'
-            % (world.ids["community_a"], deep),
+            f'{{"definition": "fire_hazard_emergency", "community_id": {world.ids["community_a"]}, "title": "t", "data": {{"x": {deep}}}}}',
         ),
-        (f"/api/v1/cases/{case_id}/transitions", '{"trigger": "withdraw", "data": {"reason": %s}}' % deep),
-        (f"/api/v1/communities/{world.ids['community_a']}/households", "[%s]" % deep),
+        (f"/api/v1/cases/{case_id}/transitions", f'{{"trigger": "withdraw", "data": {{"reason": {deep}}}}}'),
+        (f"/api/v1/communities/{world.ids['community_a']}/households", f"[{deep}]"),
     ]
     for url, body in attempts:
         r = world.client.post(url, content=body, headers=world.h("so", **{"Content-Type": "application/json"}))
@@ -260,13 +264,7 @@ def _nested_value(depth: int):
 
 # -- hostile workbooks ------------------------------------------------------------------------
 
-import asyncio  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import xlsx_bombs  # noqa: E402
+xlsx_bombs = benchmark("xlsx_bombs")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEAD_LINE = "楼栋,单元,房号,建筑面积,分户账余额,首次交存额"

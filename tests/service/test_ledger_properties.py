@@ -3,7 +3,7 @@ settle (with a supplementary approval when above), pay, release and withdraw acr
 cases on overlapping buildings, with ``fundflow ledger verify`` after every step.
 
 Bounded (a few examples of up to a dozen steps) so that the suite stays fast; the pure rules get
-hundreds of examples in tests/workflow/test_ledger.py.
+hundreds of examples in tests/domain/test_ledger.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from fundflow.service.db import transaction
 from fundflow.service.household_import import HouseholdRow
 from fundflow.service.tables import Building, Case, Community, Document, Household, Stage, TopUpNotice
 from fundflow.service.usecases import cases, ledger
-from tests.service.conftest import NOW
-from tests.service.test_money import CENT, Flow, add_user, flow, new_community  # noqa: F401 - the fixture
+from tests.support.flows import CENT, Flow, add_user, new_community
+from tests.support.world import NOW
 
 SCOPES = (["1栋", "2栋"], ["1栋"], ["2栋"])  # the estate, and two blocks of it
 #: each step moves one case on (approve, advance, settle, pay, release, archive: whatever is next
@@ -109,7 +109,10 @@ def _step(flow: Flow, case_id: int, op: str, frac: Fraction) -> None:
     state, m = body["state"], body["money"]
     if op == "next":
         op = NEXT.get(state, "none")
-    amount = lambda base: str((Decimal(base) * Decimal(frac.numerator) / frac.denominator).quantize(CENT, ROUND_DOWN))  # noqa: E731
+
+    def amount(base: str) -> str:
+        return str((Decimal(base) * Decimal(frac.numerator) / frac.denominator).quantize(CENT, ROUND_DOWN))
+
     if op == "approve" and state == "fund_review":
         _try(
             flow,

@@ -22,8 +22,8 @@ from fundflow.service.db import transaction
 from fundflow.service.errors import error_body, status_for
 from fundflow.service.tables import Building, Case, Document, Household, Stage
 from fundflow.service.usecases import cases, ledger
-from tests.service.conftest import NOW
-from tests.service.test_money import load_user
+from tests.support.flows import load_user
+from tests.support.world import NOW
 
 RACES = 200
 BATCH = 4
@@ -117,7 +117,7 @@ def test_two_approvals_over_the_same_money_have_exactly_one_winner_200_times(wor
             batch = pairs[k : k + BATCH]
             barriers = [threading.Barrier(2) for _ in batch]
 
-            def one(j: int, side: int):
+            def one(j: int, side: int, barriers=barriers, batch=batch):
                 barriers[j].wait(timeout=30)
                 return _approve(svc, user, batch[j][side])
 

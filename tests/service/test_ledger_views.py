@@ -19,7 +19,7 @@ from fundflow.service.db import transaction
 from fundflow.service.household_import import HouseholdRow
 from fundflow.service.tables import Household, LedgerEntry
 from fundflow.service.usecases import ledger
-from tests.service.test_money import CENT, Flow, flow, new_community  # noqa: F401 - the fixture
+from tests.support.flows import new_community
 
 API = "/api/v1"
 HOSTILE = "=cmd|' /C calc'!A0"
@@ -142,7 +142,10 @@ def _old_database(url: str) -> None:
     at = datetime(2026, 1, 5, 2, tzinfo=UTC)
     at = at if pg else at.replace(tzinfo=None)
     with svc.db.begin() as c:
-        run = lambda sql, **kw: c.execute(text(sql), kw)  # noqa: E731
+
+        def run(sql: str, **kw):
+            return c.execute(text(sql), kw)
+
         run("INSERT INTO districts (id, code, name) VALUES (1, 'D', '区')")
         run("INSERT INTO street_offices (id, district_id, code, name) VALUES (1, 1, 'D-S', '街道')")
         run(
@@ -200,7 +203,7 @@ def test_migration_0003_moves_an_existing_database_into_the_journal(database_url
     from fundflow.service.config import Settings
     from fundflow.service.context import build_services
     from fundflow.service.migrate import check_current, head_revision, upgrade
-    from tests.service.conftest import pg_base_url
+    from tests.support.databases import pg_base_url
 
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.db'}"

@@ -11,7 +11,7 @@ import pytest
 from fundflow.service.context import build_services
 from fundflow.service.errors import NotAuthenticated, TooManyRequests
 from fundflow.service.usecases import users
-from tests.service.conftest import NOW
+from tests.support.world import NOW
 
 LOGIN = "/api/v1/login"
 

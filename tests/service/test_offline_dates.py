@@ -11,7 +11,7 @@ from sqlmodel import select
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service.audit import verify_case
 from fundflow.service.tables import Case, Event, Stage
-from tests.service.test_permissions import API, CaseDriver
+from tests.support.drivers import API, CaseDriver
 
 
 def at(m, d, hh=10, mm=0) -> datetime:

@@ -12,7 +12,7 @@ import openpyxl
 from fastapi.testclient import TestClient
 
 from fundflow.http.app import create_app
-from tests.service.conftest import HOUSEHOLDS, USERS
+from tests.support.world import HOUSEHOLDS, USERS
 
 API = "/api/v1"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -23,8 +23,8 @@ from fundflow.service.config import Settings
 from fundflow.service.context import build_services
 from fundflow.service.migrate import upgrade
 from fundflow.service.usecases import users
-from tests.service.conftest import NOW, build_world
-from tests.service.test_money import Flow
+from tests.support.flows import Flow
+from tests.support.world import NOW, build_world
 
 EXAMPLES_PER_OPERATION = 3
 SEED = 20260302
@@ -111,10 +111,8 @@ def test_the_run_is_bounded_and_authenticated_at_city_level(seeded):
 def test_non_finite_numbers_in_case_data_are_refused_not_stored(world, number):
     """Python's JSON parser (and so the API's) accepts these, JSON does not: once stored, every
     answer showing the case failed with a 500. Found while looking for 5xx beyond the schema."""
-    body = '{"definition": "fire_hazard_emergency", "community_id": %d, "title": "消火栓", "data": {"depth": %s}}' % (
-        world.ids["community_a"],
-        number,
-    )
+    community = world.ids["community_a"]
+    body = f'{{"definition": "fire_hazard_emergency", "community_id": {community}, "title": "消火栓", "data": {{"depth": {number}}}}}'
     r = world.client.post("/api/v1/cases", content=body, headers=world.h("so", **{"Content-Type": "application/json"}))
     assert r.status_code == 422 and r.json()["code"] == "invalid_case_data", r.text
     listed = world.client.get("/api/v1/cases", headers=world.h("so")).json()

@@ -12,17 +12,20 @@ with its kind, naming the case it touched and no other; an untouched estate veri
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from fastapi.testclient import TestClient
+from sqlalchemy import Integer, text
 from sqlmodel import select
 from typer.testing import CliRunner
 
 from fundflow.cli import app as cli
+from fundflow.http.app import create_app
 from fundflow.http.deps import get_now
 from fundflow.service import backup as bk
 from fundflow.service import context
@@ -35,24 +38,25 @@ from fundflow.service.integrity.facts import case_digest
 from fundflow.service.integrity.keys import generate
 from fundflow.service.integrity.verify import verify_state
 from fundflow.service.scheduler import tick
-from fundflow.service.tables import Case, Channel, Event
-from tests.service.conftest import NOW, _wipe
-from tests.service.test_delivery import Receiver
-from tests.service.test_money import Flow
+from fundflow.service.tables import Case, Channel, Event, metadata
+from tests.support.databases import wipe
+from tests.support.flows import Flow
+from tests.support.receivers import Receiver
+from tests.support.world import NOW, World, build_world
 
 
 @pytest.fixture
-def key_file(tmp_path) -> Path:
-    path = tmp_path / "keys" / "audit.pem"
-    generate(path)
-    return path
+def key_file(tmp_path, template) -> Path:
+    """The estate's signing key (and its public half), copied for this test."""
+    shutil.copytree(template.keys, tmp_path / "keys")
+    return tmp_path / "keys" / "audit.pem"
 
 
 @pytest.fixture
 def services(database_url, tmp_path, key_file):
     """Overrides conftest's: the service holds a signing key, as in production."""
     svc = build_services(Settings(database_url=database_url, data_dir=tmp_path / "data", signing_key_file=key_file))
-    _wipe(svc)
+    wipe(svc)
     yield svc
     svc.close()
 
@@ -67,8 +71,22 @@ class Estate:
     numbers: dict[int, str]
 
 
-@pytest.fixture
-def estate(world) -> Estate:
+@dataclass
+class Template:
+    """The estate as built once per database and test process: every table's rows, the data
+    folder (documents, the checkpoint file) and the signing key; each test gets a copy."""
+
+    rows: dict[str, list[dict]]
+    data: Path
+    keys: Path
+    ids: dict[str, int]
+    tokens: dict[str, str]
+    now: object
+    cases: tuple[int, int, int]
+    numbers: dict[int, str]
+
+
+def build_estate(world) -> Estate:
     world.client.app.dependency_overrides[get_now] = lambda: NOW
     flow = Flow(world)
     a = flow.open(title="一号楼消防泵房")
@@ -92,6 +110,68 @@ def estate(world) -> Estate:
     assert report.ok, [str(f) for f in report.findings]
     assert report.checkpoints == 1 and report.cases == 3 and report.events == total
     return Estate(svc, flow, a, b, c, numbers)
+
+
+@pytest.fixture(scope="session")
+def template(database_url, tmp_path_factory) -> Template:
+    """Walking the three cases costs seconds; the ~40 tests that tamper with the estate share
+    one walk per database and restore its rows, data folder and key (``estate``)."""
+    root = tmp_path_factory.mktemp("estate")
+    generate(root / "keys" / "audit.pem")
+    svc = build_services(
+        Settings(database_url=database_url, data_dir=root / "data", signing_key_file=root / "keys" / "audit.pem")
+    )
+    try:
+        wipe(svc)
+        world = build_world(svc)
+        e = build_estate(world)
+        world.client.close()
+        with svc.db.begin() as conn:
+            rows = {t.name: [dict(r) for r in conn.execute(t.select()).mappings()] for t in metadata.sorted_tables}
+        wipe(svc)
+    finally:
+        svc.close()
+    return Template(rows, root / "data", root / "keys", world.ids, world.tokens, e.flow.now, (e.a, e.b, e.c), e.numbers)
+
+
+def restore(svc, template: Template) -> None:
+    """The template's rows into the (emptied) database, the sequences past them."""
+    with svc.db.begin() as conn:
+        for t in metadata.sorted_tables:
+            if template.rows[t.name]:
+                conn.execute(t.insert(), template.rows[t.name])
+        if svc.db.dialect.name == "postgresql":
+            for t in metadata.sorted_tables:
+                for col in t.primary_key.columns:
+                    if col.autoincrement is not False and isinstance(col.type, Integer):
+                        seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t.name, "c": col.name})
+                        if (name := seq.scalar()) is not None:
+                            conn.execute(
+                                text(
+                                    f'SELECT setval(:s, COALESCE((SELECT MAX("{col.name}") FROM "{t.name}"), 0) + 1, false)'
+                                ),
+                                {"s": name},
+                            )
+
+
+@pytest.fixture
+def estate(services, template, tmp_path) -> Estate:
+    """Case A walked to the archive, B in plan_budget, C suspended and resumed, under checkpoint 1:
+    the template's copy, verified clean."""
+    restore(services, template)
+    shutil.copytree(template.data, tmp_path / "data", dirs_exist_ok=True)
+    world = World(
+        services,
+        TestClient(create_app(services=services), raise_server_exceptions=False),
+        dict(template.ids),
+        dict(template.tokens),
+    )
+    world.client.app.dependency_overrides[get_now] = lambda: NOW
+    flow = Flow(world, now=template.now)
+    report = verify(services)
+    assert report.ok, [str(f) for f in report.findings]
+    yield Estate(services, flow, *template.cases, dict(template.numbers))
+    world.client.close()
 
 
 def verify(svc, witness=()):
@@ -614,10 +694,8 @@ def test_each_checkpoint_reaches_the_witness_and_a_rollback_shows_against_its_co
                 webhook_allowed_hosts="127.0.0.1",
             )
         )  # the local receiver
-        _wipe(svc)
+        wipe(svc)
         try:
-            from tests.service.conftest import build_world
-
             world = build_world(svc)
             with transaction(svc.sessions) as s:
                 s.add(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fundflow.cli import app as cli
 from fundflow.service.tables import ApiToken
 from fundflow.service.usecases import users
-from tests.service.conftest import NOW
+from tests.support.world import NOW
 
 API = "/api/v1"
 

@@ -17,8 +17,7 @@ from fundflow.service.config import Settings
 from fundflow.service.context import build_services
 from fundflow.service.migrate import upgrade
 from fundflow.service.seed import seed_demo
-
-from .conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_readme_shows_the_walkthrough_script():

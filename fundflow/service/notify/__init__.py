@@ -12,7 +12,6 @@ show an administrator. Nothing here touches the database: the outbox
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 from fundflow.service.config import Settings
 from fundflow.service.notify._common import DeliveryFailed, idempotency_key

@@ -47,7 +47,10 @@ class Book:
             for hh, cc, kind, fen in self.journal:
                 if hh == h and cc == c:
                     sums[kind] = sums.get(kind, 0) + fen
-            g = lambda k: sums.get(k, 0)  # noqa: E731
+
+            def g(k: str, sums: dict[str, int] = sums) -> int:
+                return sums.get(k, 0)
+
             out.append(
                 Account(
                     h,

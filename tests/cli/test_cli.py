@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from fundflow.cli import app
-from tests.workflow.test_loader import EXPECTED
+from tests.support.corpus import EXPECTED
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKEN_REL = Path("tests/workflow/broken")
+BROKEN_REL = Path("tests/domain/broken")
 
 runner = CliRunner()
 

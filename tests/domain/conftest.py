@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
-
 import pytest
 
 from fundflow.domain.calendar import WorkCalendar
 from fundflow.domain.engine import Engine
 from fundflow.domain.loader import load_directory
-
-ROOT = Path(__file__).resolve().parents[2]
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def at(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
-    """An aware Asia/Shanghai moment."""
-    return datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
+from tests.support.paths import CALENDARS, DEFINITIONS
 
 
 @pytest.fixture(scope="session")
 def registry():
-    reg, _ = load_directory(ROOT / "fundflow" / "definitions")
+    reg, _ = load_directory(DEFINITIONS)
     return reg
 
 
 @pytest.fixture(scope="session")
 def calendar():
-    return WorkCalendar.from_file(ROOT / "fundflow" / "calendars" / "overrides.yaml")
+    return WorkCalendar.from_file(CALENDARS / "overrides.yaml")
 
 
 @pytest.fixture(scope="session")

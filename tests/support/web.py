@@ -1,36 +1,16 @@
-"""The pages, tested two ways: TestClient (fast, fixed clock) and a real Chromium (``test_browser``).
-
-The fast tests run on SQLite: the pages call the same use cases as the API, whose storage is
-tested on both databases in ``tests/service``. Each test gets a copy of one migrated database.
-"""
+"""The pages' test world: the small city with a browser-like client per user, and CSRF tokens."""
 
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from fundflow.http.deps import get_now
-from fundflow.service.config import Settings
-from fundflow.service.context import build_services
-from fundflow.service.migrate import upgrade
-from tests.service.conftest import NOW, World, build_world
-from tests.service.test_money import Flow
+from tests.support.flows import Flow
+from tests.support.world import World
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-
-
-@pytest.fixture(scope="session")
-def migrated_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("web-template") / "fundflow.db"
-    svc = build_services(Settings(database_url=f"sqlite:///{path}"))
-    upgrade(svc.db)
-    svc.close()
-    return path
 
 
 @dataclass
@@ -77,16 +57,3 @@ def csrf_of(html: str) -> str:
     m = CSRF.search(html)
     assert m, "no CSRF token in the page"
     return m.group(1)
-
-
-@pytest.fixture
-def web(migrated_db, tmp_path) -> Web:
-    db = tmp_path / "fundflow.db"
-    shutil.copy(migrated_db, db)
-    svc = build_services(Settings(database_url=f"sqlite:///{db}", data_dir=tmp_path / "data"))
-    world = build_world(svc)
-    app = world.client.app
-    app.dependency_overrides[get_now] = lambda: NOW
-    w = Web(world, Flow(world), app)
-    yield w
-    w.close()

@@ -8,8 +8,7 @@ from fundflow.domain.calendar import WorkCalendar
 from fundflow.domain.deadlines import compute_deadlines, escalation_moments, suspension_length
 from fundflow.domain.definition import DeadlineKind, DeadlineRule, Escalation
 from fundflow.domain.tz import SHANGHAI
-
-from .conftest import at
+from tests.support.moments import at
 
 LADDER = (Escalation(0, ("street_office",)), Escalation(2, ("housing_bureau",), 3))
 

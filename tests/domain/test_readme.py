@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from fundflow.domain.diagram import to_mermaid
-
-from .conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_readme_diagram_matches_the_definition(fire_def):

@@ -89,7 +89,7 @@ def test_random_walks_reach_deep_stages(engine):
         case = good_case(FIRE, FIRE.initial, data={}, stage_entered_at=NOW - timedelta(days=12))
         order = list(FIRE.states)
         deepest = 0
-        for trigger, role, _, _, pick in sequence:
+        for _trigger, role, _, _, pick in sequence:
             actions = [a for a in engine.actions(case, role) if a.dest]
             if not actions:
                 continue

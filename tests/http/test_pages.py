@@ -13,10 +13,9 @@ from openpyxl import load_workbook
 
 from fundflow.service.usecases import cases as case_uc
 from fundflow.service.usecases import queries
-from tests.service.conftest import NOW
-from tests.service.test_money import add_user, load_user
-
-from .conftest import Web, csrf_of
+from tests.support.flows import add_user, load_user
+from tests.support.web import Web, csrf_of
+from tests.support.world import NOW
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "fundflow" / "http" / "web"

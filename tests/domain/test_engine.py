@@ -21,8 +21,7 @@ from fundflow.domain.engine import Actor, CaseSnapshot, LedgerOp, Outcome
 from fundflow.domain.errors import Refusal, RefusalCode
 from fundflow.domain.guards import Vote, VoteChoice
 from fundflow.domain.ledger import CaseMoney
-
-from .conftest import at
+from tests.support.moments import at
 
 NOW = at(2026, 3, 16, 10)  # a Monday, no holiday near
 DEF_ID, VERSION = "fire_hazard_emergency", 1
@@ -192,8 +191,7 @@ def _rows(definition, kind):
 
 def _definition():
     from fundflow.domain.loader import load_file
-
-    from .conftest import ROOT
+    from tests.support.paths import ROOT
 
     return load_file(ROOT / "fundflow" / "definitions" / "fire_hazard_emergency.v1.yaml")
 

@@ -14,8 +14,7 @@ from fundflow.domain.errors import Refusal, RefusalCode
 from fundflow.domain.loader import check_text
 from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
 from fundflow.domain.tz import SHANGHAI
-
-from .conftest import at
+from tests.support.moments import at
 
 SO = Actor("u", "street_office")
 FR = Actor("f", "fire_rescue")
