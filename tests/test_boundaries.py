@@ -4,7 +4,7 @@
   it is the first one imported, so each module is imported first in a fresh process).
 - ``fundflow.domain`` imports nothing from the service, the web or the database stack, and
   never reads the clock (time is passed in).
-- ``fundflow.http`` imports no tables directly: :func:`tables_importers` (pending: see it).
+- ``fundflow.http`` imports no tables directly (:func:`tables_importers`).
 
 The error tree's boundaries are in ``tests/service/test_error_tree.py``.
 """
@@ -18,23 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "fundflow"
+from tests.support.modules import PACKAGE, ROOT, module_names
+
 DOMAIN = PACKAGE / "domain"
 HTTP = PACKAGE / "http"
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def module_names() -> list[str]:
-    """Every importable module of the package (alembic's migration scripts are loaded by path)."""
-    names = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(ROOT).with_suffix("")
-        if rel.parts[1] == "migrations" or rel.name == "__main__":
-            continue
-        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
-        names.append(".".join(parts))
-    return names
 
 
 #: Run in one process that never imports fundflow itself: a first child imports every module
@@ -159,7 +147,7 @@ def test_the_domain_never_reads_the_clock():
 
 def tables_importers() -> list[str]:
     """The modules of ``fundflow.http`` that import the storage's tables directly (the read
-    side's work moves them behind read models; a test is to assert this list is empty)."""
+    side lives behind read models: the list is empty)."""
     return sorted(
         str(path.relative_to(ROOT))
         for path in HTTP.rglob("*.py")

@@ -7,8 +7,7 @@ import json
 import logging
 import re
 
-from tests.web.conftest import Web
-from tests.web.test_pages import open_case
+from tests.support.web import Web
 
 API = "/api/v1"
 WITHDRAW = 'fundflow_transitions_total{definition="fire_hazard_emergency",trigger="withdraw"}'
@@ -26,7 +25,7 @@ def transition_lines(caplog) -> list[dict]:
 
 
 def test_a_transition_fired_from_a_page_is_counted_and_logged_like_one_through_the_api(web, caplog):
-    by_page, by_api = open_case(web), open_case(web)
+    by_page, by_api = web.flow.open(), web.flow.open()
     before = figure(web, WITHDRAW)
     with caplog.at_level(logging.INFO, logger="fundflow.transitions"):
         r = web.as_("so").post(
@@ -54,7 +53,7 @@ def test_a_transition_fired_from_a_page_is_counted_and_logged_like_one_through_t
 
 
 def test_a_refusal_is_counted_once_from_a_page_and_once_from_the_api(web, caplog):
-    case_id = open_case(web)
+    case_id = web.flow.open()
     before = figure(web, ROLE_NOT_ALLOWED)
     with caplog.at_level(logging.INFO, logger="fundflow.transitions"):
         r = web.as_("pc").post(f"/cases/{case_id}/actions/confirm_major", data={"csrf_token": web.csrf("pc")})

@@ -15,7 +15,7 @@ from fundflow.service.errors import InvalidInput
 from fundflow.service.migrate import upgrade
 from fundflow.service.tables import District
 from fundflow.service.usecases import users
-from tests.service.conftest import NOW
+from tests.support.world import NOW
 
 EXTRA = """
 id: safety_check
@@ -76,7 +76,7 @@ def test_a_role_no_definition_gives_a_level_is_refused(svc):
 
 def test_the_lift_procedure_labels_its_opening_event_from_its_own_yaml(world):
     from fundflow.service.usecases import cases, queries
-    from tests.service.test_money import Flow
+    from tests.support.flows import Flow
 
     flow = Flow(world)
     lift = world.svc.registry.get("lift_fault_emergency")

@@ -11,7 +11,7 @@ import re
 import pytest
 from fastapi import APIRouter
 
-from tests.test_boundaries import PACKAGE, ROOT, module_names
+from tests.support.modules import PACKAGE, ROOT, module_names
 
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -19,8 +19,8 @@ from fundflow.service.alert_text import stage_alert_text
 from fundflow.service.db import read_only, transaction
 from fundflow.service.reads.common import overdue_clause, stage_view
 from fundflow.service.tables import Case, Stage
-from tests.service.conftest import NOW
-from tests.service.test_money import Flow
+from tests.support.flows import Flow
+from tests.support.world import NOW
 
 DAY = timedelta(days=1)
 
