@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import event
 
 from fundflow.service.db import READ_ONLY
-
-from .conftest import Web, csrf_of
+from tests.support.web import Web, csrf_of
 
 
 @contextmanager
