@@ -483,7 +483,7 @@ PARTS = (
     ("Engine.fire", "fundflow/domain/engine.py", "fire"),
     ("apply_outcome (+ event_hash)", "fundflow/service/usecases/cases.py", "apply_outcome"),
     ("Session.flush (the 4 writes; + autoflushes)", "sqlalchemy/orm/session.py", "flush"),
-    ("case_view (reply, incl. 2nd snapshot)", "fundflow/service/views.py", "case_view"),
+    ("case_view (reply, incl. 2nd snapshot)", "fundflow/service/reads/common.py", "case_view"),
     ("commit", "sqlalchemy/orm/session.py", "commit"),
     ("Session.close", "sqlalchemy/orm/session.py", "close"),
 )
@@ -584,8 +584,8 @@ def bench_parts(
     """The read steps of a fire, each timed alone in a fresh session and transaction (the
     steps only read, so one untouched case serves every repeat), next to the raw DBAPI time
     of the statements each step issues. Returns (label, ORM µs, raw SQL µs, statements)."""
+    from fundflow.service.reads.common import case_view
     from fundflow.service.usecases.cases import actor_of, current_stage, load_case, snapshot
-    from fundflow.service.views import case_view
 
     kinds = {
         "load_case": [s for s in statements if s.kind == "read_case"],

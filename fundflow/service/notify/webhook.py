@@ -12,8 +12,8 @@ from typing import Any
 from fundflow.service.alert_text import KIND_LABELS
 from fundflow.service.config import Settings
 from fundflow.service.notify._common import post_json
+from fundflow.service.reads.common import iso
 from fundflow.service.tables import Alert, Channel
-from fundflow.service.views import iso
 
 __all__ = ["send", "body"]
 

@@ -29,6 +29,7 @@ from fundflow.service.errors import Forbidden, InvalidInput, NotFound
 from fundflow.service.integrity.facts import STAGES
 from fundflow.service.jurisdiction import ORG_LEVELS, case_clause
 from fundflow.service.notify.targets import TargetRefused, check_target
+from fundflow.service.reads.common import iso
 from fundflow.service.tables import Alert, AlertAck, Case, Channel, Community, Delivery, Stage, User
 from fundflow.service.usecases.cases import (  # the one place that writes a stage's deadlines
     OPEN_TRIGGER,
@@ -36,7 +37,6 @@ from fundflow.service.usecases.cases import (  # the one place that writes a sta
     append_event,
     set_deadlines,
 )
-from fundflow.service.views import iso
 
 __all__ = [
     "scan",

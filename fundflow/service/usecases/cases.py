@@ -35,6 +35,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community
+from fundflow.service.reads.common import case_view
 from fundflow.service.tables import (
     Building,
     Case,
@@ -49,7 +50,6 @@ from fundflow.service.tables import (
     User,
 )
 from fundflow.service.usecases import ledger
-from fundflow.service.views import case_view
 
 __all__ = [
     "open_case",

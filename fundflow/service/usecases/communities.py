@@ -15,9 +15,9 @@ from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fundflow.service.household_import import HouseholdRow, ImportRejected, RowProblem
 from fundflow.service.identifiers import clean_identifier
 from fundflow.service.jurisdiction import can_see_community
+from fundflow.service.reads.common import money
 from fundflow.service.tables import Building, Community, District, Household, StreetOffice, User
 from fundflow.service.usecases import ledger
-from fundflow.service.views import money
 
 __all__ = ["create_community", "get_community", "import_households", "MANAGING_LEVELS"]
 

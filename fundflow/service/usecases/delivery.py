@@ -43,8 +43,8 @@ from fundflow.service import notify
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, NotFound
+from fundflow.service.reads.common import iso
 from fundflow.service.tables import Alert, Channel, Delivery, User
-from fundflow.service.views import iso
 
 __all__ = [
     "deliver_pending",

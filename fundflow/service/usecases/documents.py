@@ -14,9 +14,9 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from fundflow.service.integrity.facts import DOCUMENTS
+from fundflow.service.reads.common import iso
 from fundflow.service.tables import Document, User
 from fundflow.service.usecases.cases import append_event, load_case
-from fundflow.service.views import iso
 
 __all__ = ["attach_document", "list_documents", "open_document"]
 

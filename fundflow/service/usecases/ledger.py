@@ -29,6 +29,7 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only
 from fundflow.service.errors import NotFound
 from fundflow.service.jurisdiction import can_see_community
+from fundflow.service.reads.common import iso, money, top_up_view
 from fundflow.service.tables import (
     Building,
     Case,
@@ -40,7 +41,6 @@ from fundflow.service.tables import (
     TopUpNotice,
     User,
 )
-from fundflow.service.views import iso, money, top_up_view
 
 __all__ = [
     "accounts_of",

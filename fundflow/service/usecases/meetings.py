@@ -17,9 +17,9 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput
 from fundflow.service.integrity.facts import VOTES
+from fundflow.service.reads.common import case_view
 from fundflow.service.tables import MeetingVote, User
 from fundflow.service.usecases.cases import Reply, append_event, current_stage, load_case
-from fundflow.service.views import case_view
 
 __all__ = ["record_vote", "list_votes"]
 
