@@ -22,7 +22,7 @@ from fundflow.service.reads import Reader, case_list, inbox, places
 from fundflow.service.reads import case as case_reads
 from fundflow.service.reads import stats as stats_reads
 from fundflow.service.reads.common import field_view
-from fundflow.service.reads.session import User
+from fundflow.service.reads.session import Principal
 from fundflow.service.schemas import (
     NUL_MESSAGE,
     CaseCreate,
@@ -59,7 +59,7 @@ def login(
 @router.delete("/tokens/current", status_code=204, tags=["auth"], summary="注销当前令牌（API 令牌或登录会话）")
 def revoke_current_token(
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     svc: Services = Depends(get_services),
 ):
     users.logout(svc, credentials.credentials)  # current_user took it from the header (writes need one)
@@ -67,11 +67,11 @@ def revoke_current_token(
 
 
 @router.get("/me", tags=["auth"], summary="当前用户")
-def me(user: User = Depends(current_user)):
+def me(user: Principal = Depends(current_user)):
     return _me(user)
 
 
-def _me(user: User) -> dict[str, Any]:
+def _me(user: Principal) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
@@ -90,7 +90,7 @@ def _me(user: User) -> dict[str, Any]:
 def create_community(
     body: CommunityCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return communities.create_community(
@@ -106,7 +106,7 @@ def create_community(
 
 
 @router.get("/communities/{community_id}", tags=["communities"], summary="小区详情")
-def get_community(community_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def get_community(community_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return places.community(r.s, user, community_id)
 
 
@@ -132,7 +132,7 @@ async def import_households(
     community_id: Id,
     request: Request,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -167,7 +167,7 @@ async def import_households(
 def open_case(
     body: CaseCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     try:
@@ -201,7 +201,7 @@ def list_cases(
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return case_list.list_cases(
@@ -224,7 +224,7 @@ def list_cases(
 def get_case(
     case_id: Id,
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return case_reads.case_detail(r.s, r.svc, user, case_id, now)  # one read transaction, the caller's too
@@ -240,7 +240,7 @@ def fire(
     case_id: Id,
     body: TransitionRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
     if_match: str | None = Header(None, max_length=32, description='案件版本号，如 7 或 "7"'),
     idempotency_key: str | None = Header(None, max_length=128),
@@ -271,7 +271,7 @@ def vote(
     case_id: Id,
     body: VoteRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(
@@ -282,7 +282,7 @@ def vote(
 
 
 @router.get("/cases/{case_id}/votes", tags=["cases"], summary="联席会议表决情况")
-def votes(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def votes(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return case_reads.votes(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
@@ -292,7 +292,7 @@ async def upload(
     doc_type: str = Form(..., min_length=1, max_length=64),
     file: UploadFile = File(...),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     content = await file.read()
@@ -309,18 +309,20 @@ async def upload(
 
 
 @router.get("/cases/{case_id}/documents", tags=["cases"], summary="材料列表")
-def list_documents(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def list_documents(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return case_reads.documents(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
 @router.get("/cases/{case_id}/documents/{document_id}", tags=["cases"], summary="下载材料")
-def download(case_id: Id, document_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def download(
+    case_id: Id, document_id: Id, svc: Services = Depends(get_services), user: Principal = Depends(current_user)
+):
     doc, path = documents.open_document(svc, user, case_id, document_id)
     return FileResponse(path, media_type=doc.content_type, filename=doc.filename)
 
 
 @router.get("/cases/{case_id}/events", tags=["cases"], summary="办理记录（审计链）")
-def events(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def events(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return case_reads.events(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
@@ -329,7 +331,7 @@ def apportionment(
     case_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     table = case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id))
     if format == "xlsx":
@@ -338,7 +340,7 @@ def apportionment(
 
 
 @router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
-def apportionment_excel(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def apportionment_excel(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return _xlsx(case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id)))
 
 
@@ -350,7 +352,7 @@ def top_up_notice(
     notice_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     notice = ledger.top_up_notice(svc, user, case_id, notice_id)
     if format == "xlsx":
@@ -367,7 +369,7 @@ def household_ledger(
     household_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     statement = ledger.household_statement(svc, user, household_id)
     if format == "xlsx":
@@ -394,14 +396,14 @@ def _xlsx(table: dict) -> Response:
 def stats(
     definition: str | None = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return stats_reads.city_stats(r.s, r.svc, user, now, definition)
 
 
 @router.get("/definitions", tags=["definitions"], summary="流程定义")
-def definitions(svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def definitions(svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     out = []
     for d in svc.registry:
         out.append(
@@ -450,7 +452,7 @@ def diagram(
     definition_id: str,
     version: int | None = Query(None, ge=1, le=10000),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     return PlainTextResponse(to_mermaid(svc.registry.get(definition_id, version)))
 
@@ -466,7 +468,7 @@ def my_alerts(
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     return inbox.inbox(r.s, user, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page, page_size=page_size)
 
@@ -475,14 +477,14 @@ def my_alerts(
 def ack(
     alert_id: Id,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return alerts.ack_alert(svc, user, alert_id, now)
 
 
 @router.get("/channels", tags=["alerts"], summary="提醒渠道及投递状态（市级）")
-def channels(svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def channels(svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     return alerts.list_channels(svc, user)
 
 
@@ -490,7 +492,7 @@ def channels(svc: Services = Depends(get_services), user: User = Depends(current
 def add_channel(
     body: ChannelCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return alerts.add_channel(
@@ -510,5 +512,5 @@ def add_channel(
 
 
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"], summary="提醒在各渠道的投递状态（市级）")
-def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     return delivery.delivery_status(svc, user, alert_id)

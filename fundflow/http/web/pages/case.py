@@ -142,6 +142,9 @@ def _field_labels(d) -> dict[str, str]:
     """Case-data key -> label: the transitions' fields; a record or a counter by the action that
     writes it (the record signed by ``sign_acceptance`` reads 签署验收意见)."""
     labels = dict(DATA_LABELS)
+    # the report's own fields, in the procedure's words (``open_form``)
+    labels["hazard_category"] = d.open_form.category_label
+    labels["description"] = d.open_form.description_label
     for t in d.transitions:
         for f in t.fields:
             labels.setdefault(f.name, f.label)
