@@ -174,6 +174,30 @@ def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_its_final_payment
     assert next(e for e in acts if e["trigger"] == "disburse")["occurred_at"] == NOW.isoformat()
 
 
+def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_the_archive_the_same_day(world, drv):
+    """Where no retention is held (the contract keeps none, or a bank guarantee stands in for it),
+    the final payment pays the rest and the case is archived the day it is recorded: report on
+    Thursday 5 March, notice posted Sunday the 8th, everything recorded Monday 16 March."""
+    cid = record_to_the_notice(drv, date(2026, 3, 5))
+    ok(drv, cid, "so", "close_notice", {})
+    # more than the settlement is refused by the same check as every payment
+    r = post(drv, cid, "fc", "disburse_in_full", {"paid_amount": "58000.01", "no_retention_reason": "合同未约定质保金"})
+    assert r.status_code == 409, r.text
+    out = ok(drv, cid, "fc", "disburse_in_full", {"paid_amount": "58000.00", "no_retention_reason": "已提交质量保函"})
+    assert out["state"] == "archiving" and out["money"]["retention_held"] == "0.00"
+    out = ok(drv, cid, "so", "archive", {"archive_no": "YT-2026-031"})
+    assert out["state"] == "archived" and out["outcome"] == "completed"
+    # all of the settlement paid, what the approval froze beyond it released at the close
+    assert out["money"]["paid"] == "58000.00" and out["money"]["frozen"] == "0.00"
+    log = events(drv, cid)
+    assert [e["trigger"] for e in log][-2:] == ["disburse_in_full", "archive"]
+    assert all(datetime.fromisoformat(e["at"]) == NOW for e in log[-2:])
+    with world.svc.sessions() as s:
+        case = s.get(Case, cid)
+        rows = s.exec(select(Event).where(Event.case_id == cid).order_by(Event.seq)).all()
+        assert verify_case(case, rows) == []
+
+
 def test_occurred_at_may_not_be_in_the_future_nor_before_the_stage_nor_before_the_last_act(world, drv):
     cid = open_offline(drv, "2026-03-10")
     upload(drv, cid, "fr", "fire_notice")
