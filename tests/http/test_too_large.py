@@ -36,7 +36,7 @@ def test_a_browser_form_post_over_the_limit_gets_a_chinese_page_not_json():
     r = _client().post("/cases/new", files=_photos(3 * 1048576), headers={"Accept": PAGE})
     assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
     assert "上传内容过大" in r.text and "超过 2 MB 的上限" in r.text and "后退" in r.text
-    main = r.text.split('<main')[1]
+    main = r.text.split("<main")[1]
     assert '"code"' not in main and "payload_too_large" in main  # the code only on the hint line
 
 
