@@ -237,6 +237,9 @@ def test_the_case_page_shows_state_deadline_actions_with_labelled_fields(web):
     assert '<option value="direct">直接判定</option>' in page
     assert "隐患照片（未上传）" in page  # the stage's document still missing
     assert "办理进程" in page and "按期完成" not in page and "办理中" in page
+    # the escalation ladder's first step (stages.escalate_at), in Beijing time
+    assert "逾期未办结的，自 2026-03-10 00:00 起逐级提醒、督办" in page  # the end of the due day
+    assert "您（荷塘区消防救援机构）当前可以执行" in page  # the unit's name, not just its district
 
 
 def test_a_party_with_nothing_to_do_sees_who_is_responsible(web):

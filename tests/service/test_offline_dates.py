@@ -360,3 +360,17 @@ def test_lists_figures_and_case_views_agree_on_overdue(world, drv):
     stats = drv.client.get(f"{API}/stats", headers=world.h("so")).json()
     assert stats["city"]["overdue"] == len(overdue)
     assert views[ids[0]]["working_days_left"] == -5  # 03-10 .. 03-16 (five working days late)
+
+
+def test_the_stage_view_says_when_the_escalation_ladder_begins(world, drv):
+    """``stages.escalate_at`` is read: the API's stage view and the case page give the moment the
+    ladder's first step is due (this definition: on the due moment itself, after 0 working days)."""
+    from fundflow.domain.tz import UTC
+
+    cid = open_offline(drv, "2026-03-16")
+    view = drv.get(cid)["stage"]
+    with world.svc.sessions() as s:
+        stage = s.exec(select(Stage).where(Stage.case_id == cid)).one()
+    assert stage.escalate_at is not None
+    assert datetime.fromisoformat(view["escalate_at"]) == stage.escalate_at.astimezone(UTC)
+    assert datetime.fromisoformat(view["escalate_at"]) >= datetime.fromisoformat(view["due_at"])

@@ -132,11 +132,12 @@ def role_name(svc: Services, role: str) -> str:
 
 
 def unit_name(user: Principal, svc: Services) -> str:
-    """The user's unit as people name it: 维修资金管理中心 (a city-level role), 月塘街道, 桂园新村业主委员会."""
+    """The user's unit as people name it: 维修资金管理中心 (a city-level role), 荷塘区消防救援机构 (a
+    district's), 月塘街道 (the street office is its place), 桂园新村业主委员会 (a community's)."""
     role = role_name(svc, user.role)
     if user.org_level == "city":
         return role or user.org_name
-    if user.org_level == "community":
+    if user.org_level in ("community", "district"):
         return f"{user.org_name}{role}"
     return user.org_name
 
