@@ -20,9 +20,11 @@ from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, inbox, places
 from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
 from fundflow.service.reads.common import field_view
 from fundflow.service.reads.session import Principal
+from fundflow.service.report_xlsx import report_xlsx
 from fundflow.service.schemas import (
     NUL_MESSAGE,
     CaseCreate,
@@ -400,6 +402,47 @@ def stats(
     now: datetime = Depends(get_now),
 ):
     return stats_reads.city_stats(r.s, r.svc, user, now, definition)
+
+
+def _period_query(
+    start: str | None = Query(
+        None, alias="from", max_length=10, description="起始日期 YYYY-MM-DD（默认当年 1 月 1 日）"
+    ),
+    end: str | None = Query(None, alias="to", max_length=10, description="截止日期 YYYY-MM-DD（默认今天）"),
+    year: str | None = Query(None, max_length=4, description="年度，如 2026"),
+    quarter: str | None = Query(None, max_length=7, description="季度，如 2026Q1"),
+    month: str | None = Query(None, max_length=7, description="月份，如 2026-03"),
+    definition: str | None = Query(None, max_length=64, description="只统计某一流程"),
+) -> dict[str, str | None]:
+    return {"start": start, "end": end, "year": year, "quarter": quarter, "month": month, "definition_id": definition}
+
+
+@router.get(
+    "/reports",
+    tags=["figures"],
+    summary="期间报表：按区、街道、小区统计发起、办结（案件与小区）、在办、超期、资金，各环节按期率，逐月趋势",
+)
+def report(
+    period: dict = Depends(_period_query),
+    r: Reader = Depends(reader),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return report_reads.report_for(r.s, r.svc, user, now, **period)
+
+
+@router.get("/reports/city.xlsx", tags=["figures"], summary="期间报表导出 Excel（与 /reports 同一组数字）")
+def report_excel(
+    period: dict = Depends(_period_query),
+    r: Reader = Depends(reader),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    data = report_reads.report_for(r.s, r.svc, user, now, **period)
+    name = f"report-{data['period']['from']}-{data['period']['to']}.xlsx"
+    return Response(
+        report_xlsx(data), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.get("/definitions", tags=["definitions"], summary="流程定义")
