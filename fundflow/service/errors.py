@@ -9,6 +9,7 @@
     │   └── AmountRefused                   422: an amount that is not a plain positive amount
     ├── ApportionmentError                  422: the cost cannot be shared as asked
     │   └── LedgerError                     409: the books cannot take the posting
+    ├── PeriodError                         422: a report period that cannot be read
     └── ServiceError                        raised by the use cases
         ├── NotAuthenticated                401
         ├── Forbidden                       403
@@ -47,6 +48,7 @@ from fundflow.domain.errors import (
     DefinitionError,
     FundflowError,
     LedgerError,
+    PeriodError,
     TransitionRefused,
     UnknownDefinition,
 )
@@ -193,6 +195,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     AmountRefused: Answer(422, "invalid_amount"),
     ApportionmentError: Answer(422, "apportionment_failed"),
     LedgerError: Answer(409, "ledger_refused"),
+    PeriodError: Answer(422, "invalid_period"),
     ServiceError: Answer(500, "error"),
     NotAuthenticated: Answer(401, "not_authenticated"),
     Forbidden: Answer(403, "forbidden"),
@@ -246,6 +249,8 @@ def error_body(exc: FundflowError) -> dict[str, Any]:
         return {"code": exc.code, "message": exc.message, "detail": exc.detail}
     if isinstance(exc, UnknownDefinition):
         return {"code": answer.code, "message": str(exc), "detail": {"definition": exc.definition_id}}
+    if isinstance(exc, PeriodError):
+        return {"code": answer.code, "message": exc.message, "detail": {"field": exc.field}}
     if answer.status < 500:  # a domain error a request caused: its message is for the clerk
         return {"code": answer.code, "message": str(exc), "detail": None}
     return {"code": answer.code, "message": CONFIGURATION_MESSAGE, "detail": None}

@@ -78,6 +78,7 @@ CONTENT: dict[tuple[str, str], dict[str, Any]] = {
         XLSX: {"schema": {"type": "string", "format": "binary"}},
     },
     ("get", "/api/v1/cases/{case_id}/apportionment.xlsx"): {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+    ("get", "/api/v1/reports/city.xlsx"): {XLSX: {"schema": {"type": "string", "format": "binary"}}},
     ("get", "/api/v1/cases/{case_id}/documents/{document_id}"): {
         "*/*": {"schema": {"type": "string", "format": "binary"}}
     },

@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import COMPLETED, OUTCOMES
 from fundflow.domain.ledger import EFFECTS, PAYMENTS
-from fundflow.domain.periods import Period, PeriodError, months_of, parse_period
+from fundflow.domain.periods import Period, months_of, parse_period
 from fundflow.domain.tz import UTC, local_date, start_of_local_day
 from fundflow.service.errors import InvalidInput
 from fundflow.service.jurisdiction import case_clause
@@ -236,10 +236,7 @@ def report_for(
     definition_id: str | None = None,
 ) -> dict[str, Any]:
     """The report of the period given as the API and the page take it (see ``parse_period``)."""
-    try:
-        period = parse_period(local_date(now), start=start, end=end, year=year, quarter=quarter, month=month)
-    except PeriodError as exc:
-        raise InvalidInput(exc.message, code="invalid_period", detail={"field": exc.field}) from None
+    period = parse_period(local_date(now), start=start, end=end, year=year, quarter=quarter, month=month)
     if definition_id is not None and definition_id not in {d.id for d in svc.registry}:
         raise InvalidInput(f"没有流程“{definition_id[:64]}”", code="unknown_definition", detail={"field": "definition"})
     return period_report(s, svc, user, period, now, definition_id)

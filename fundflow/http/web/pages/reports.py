@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 
+from fundflow.domain.errors import PeriodError
 from fundflow.http.web.pages.common import Page, page
 from fundflow.http.web.render import PageRoute
 from fundflow.service.errors import InvalidInput
@@ -88,7 +89,7 @@ def reports_page(
             month=month,
             definition_id=definition,
         )
-    except InvalidInput as exc:
+    except (InvalidInput, PeriodError) as exc:
         error = exc.message
         params = {}
         report = report_reads.report_for(p.s, p.svc, p.user, p.now)
