@@ -23,6 +23,7 @@
         │       └── ImportTooLarge          413: a household file too big to read
         ├── TooManyRequests                 429 (login failures: wait ``detail.retry_after`` s)
         ├── DeliveryFailed                  502: an alert channel did not take a delivery
+        ├── DocumentUnavailable             503: a PDF without a CJK font on the server
         └── BackupError                     500: a backup or restore could not be done
 
 ``ERRORS`` is the one table: class -> (status, code[, page title]). The API's handler
@@ -67,6 +68,7 @@ __all__ = [
     "ImportRejected",
     "ImportTooLarge",
     "DeliveryFailed",
+    "DocumentUnavailable",
     "BackupError",
     "Answer",
     "ERRORS",
@@ -167,6 +169,10 @@ class DeliveryFailed(ServiceError):
         self.reason = reason
 
 
+class DocumentUnavailable(ServiceError):
+    """A generated document that this server cannot make (a PDF without a CJK font)."""
+
+
 class BackupError(ServiceError):
     """A backup or restore failed as expected: ``code`` is stable English, ``message`` is Chinese."""
 
@@ -209,6 +215,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     ImportTooLarge: Answer(413, "import_too_large"),
     TooManyRequests: Answer(429, "too_many_requests"),
     DeliveryFailed: Answer(502, "delivery_failed"),
+    DocumentUnavailable: Answer(503, "document_unavailable"),
     BackupError: Answer(500, "backup_failed"),
 }
 

@@ -46,3 +46,16 @@ def test_the_dashboard_draws_this_years_trend(web):
     html = web.as_("fc").get("/dashboard").text
     assert "2026年逐月趋势" in html and "<svg" in html and 'href="/reports"' in html
     assert re.search(r"2026-03：发起 1 件，办结 0 件", html)
+
+
+def test_the_case_page_links_its_documents_and_says_why_one_cannot_be_made(web):
+    case_id = _open(web, "1栋消防水泵无法启动")
+    so = web.as_("so")
+    html = so.get(f"/cases/{case_id}").text
+    assert "生成文书" in html
+    for kind in ("notice", "minutes", "top_up"):
+        assert f'href="/cases/{case_id}/generated/{kind}.docx"' in html
+        assert f'href="/cases/{case_id}/generated/{kind}.pdf"' in html
+    r = so.get(f"/cases/{case_id}/generated/minutes.docx")
+    main = r.text.split("<main")[1]
+    assert r.status_code == 422 and "联席会议尚未召开" in main and "<h1>" in main and '"code"' not in main

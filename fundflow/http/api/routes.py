@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -35,7 +36,17 @@ from fundflow.service.schemas import (
     VoteRequest,
     contains_nul,
 )
-from fundflow.service.usecases import alerts, cases, communities, delivery, documents, ledger, meetings, users
+from fundflow.service.usecases import (
+    alerts,
+    cases,
+    communities,
+    delivery,
+    documents,
+    ledger,
+    meetings,
+    paperwork,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -344,6 +355,33 @@ def apportionment(
 @router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
 def apportionment_excel(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return _xlsx(case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id)))
+
+
+@router.get(
+    "/cases/{case_id}/generated/{name}",
+    tags=["cases"],
+    summary="生成文书：notice（维修资金使用公示）、minutes（联席会议纪要）、top_up（续交通知），.docx 或 .pdf；"
+    "文书作为材料保存在案件上（内容变化时保存新版本）",
+)
+def generated_document(
+    case_id: Id,
+    name: str = Path(..., max_length=32, pattern=r"^[a-z_]+\.(docx|pdf)$", description="如 notice.docx、minutes.pdf"),
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    kind, fmt = name.rsplit(".", 1)
+    view, content = paperwork.generate(svc, user, case_id, kind, fmt, now)
+    return Response(
+        content,
+        media_type=view["content_type"],
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(view['filename'])}",
+            "X-Document-Id": str(view["id"]),
+            "X-Document-Version": str(view["version"]),
+            "X-Document-Sha256": view["sha256"],
+        },
+    )
 
 
 @router.get(
