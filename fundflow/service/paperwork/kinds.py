@@ -41,6 +41,12 @@ def _yuan(value: Any) -> str:
     return f"{Decimal(value):,.2f}"
 
 
+def _area(value: Any) -> str:
+    """A floor area as offices write it: two decimals, more only where the register has them."""
+    d = Decimal(value)
+    return f"{d:,.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():,f}"
+
+
 def _day(moment: datetime | str | None) -> str:
     if moment is None:
         return ""
@@ -78,7 +84,7 @@ def _fill(template: dict[str, Any], context: dict[str, Any], table: Table | None
     )
 
 
-def _common(s: Session, case: Case, dated: datetime | str | None) -> dict[str, Any]:
+def _common(s: Session, svc, case: Case, dated: datetime | str | None) -> dict[str, Any]:
     """The names every document uses; ``today`` is the date the document bears: that of the act
     it records (so regenerating it unchanged gives the same file), never the clock's."""
     community = s.get(Community, case.community_id)
@@ -86,6 +92,7 @@ def _common(s: Session, case: Case, dated: datetime | str | None) -> dict[str, A
     return {
         "number": case.number,
         "title": case.title,
+        "procedure": svc.registry.get(case.definition_id, case.definition_version).title,
         "community": community.name if community else "",
         "street_office": office.name if office else "",
         "today": _day(dated) or _day(case.updated_at),
@@ -115,17 +122,17 @@ def notice(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], 
     )
     acts = case.act_times or {}
     context = {
-        **_common(s, case, acts.get("post_notice") or acts.get("submit_settlement") or acts.get("approve")),
+        **_common(s, svc, case, acts.get("post_notice") or acts.get("submit_settlement") or acts.get("approve")),
         "basis_label": BASIS.get(table["basis"], "金额"),
         "total": _yuan(table["total"]),
         "scope": _scope(s, case),
         "households": table["households"],
-        "total_area": table["total_area"],
+        "total_area": _area(table["total_area"]),
         "notice_days": days or 7,
         "posted": _day((case.act_times or {}).get("post_notice")),
     }
-    rows = tuple((r["building"], r["unit"], r["room"], r["area"], _yuan(r["share"])) for r in table["rows"])
-    total = ("合计", "", f"{table['households']} 户", table["total_area"], _yuan(table["total"]))
+    rows = tuple((r["building"], r["unit"], r["room"], _area(r["area"]), _yuan(r["share"])) for r in table["rows"])
+    total = ("合计", "", f"{table['households']} 户", _area(table["total_area"]), _yuan(table["total"]))
     return context, Table(("楼栋", "单元", "房号", "建筑面积（㎡）", "分摊金额（元）"), rows, total, frozenset({3, 4}))
 
 
@@ -157,7 +164,7 @@ def minutes(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any],
     occurred = data.get("occurred_at") if isinstance(data, dict) else None
     implementer = data.get("implementer")
     context = {
-        **_common(s, case, occurred or (decided.at if decided else None)),
+        **_common(s, svc, case, occurred or (decided.at if decided else None)),
         "held": _day(occurred or (decided.at if decided else None)) or "（尚未决定）",
         "venue": str(data.get("venue") or data.get("meeting_place") or "（未登记）"),
         "decision": decided.label if decided is not None else "（尚未决定）",
@@ -177,7 +184,7 @@ def top_up(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], 
         (r["household"], _yuan(r["first_deposit"]), _yuan(r["available"]), _yuan(r["line"]), _yuan(r["top_up"]))
         for r in n.rows
     )
-    context = {**_common(s, case, n.created_at), "households": n.households, "total": _yuan(n.total)}
+    context = {**_common(s, svc, case, n.created_at), "households": n.households, "total": _yuan(n.total)}
     total = ("合计", "", "", "", _yuan(n.total))
     headings = ("房屋", "首次交存额（元）", "可用余额（元）", "续交线（元）", "应续交（元）")
     return context, Table(headings, rows, total, frozenset({1, 2, 3, 4}))
