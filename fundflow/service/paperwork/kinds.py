@@ -19,6 +19,7 @@ from fundflow.domain.tz import SHANGHAI
 from fundflow.service.errors import InvalidInput
 from fundflow.service.paperwork.model import Paper, Table
 from fundflow.service.tables import Building, Case, Community, Event, MeetingVote, StreetOffice, TopUpNotice
+from fundflow.service.usecases.owners import owner_code
 
 __all__ = ["KINDS", "build", "LABELS", "GENERATED_LABELS", "doc_type_of"]
 
@@ -130,6 +131,7 @@ def notice(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], 
         "total_area": _area(table["total_area"]),
         "notice_days": days or 7,
         "posted": _day((case.act_times or {}).get("post_notice")),
+        "owner_code": owner_code(svc.settings.secret_key, case.id),
     }
     rows = tuple((r["building"], r["unit"], r["room"], _area(r["area"]), _yuan(r["share"])) for r in table["rows"])
     total = ("合计", "", f"{table['households']} 户", _area(table["total_area"]), _yuan(table["total"]))

@@ -33,7 +33,7 @@ from fundflow.service.errors import (
 from fundflow.service.exports import apportionment_xlsx, top_up_xlsx
 from fundflow.service.paperwork.kinds import LABELS as GENERATED_KINDS
 from fundflow.service.reads import case as case_reads
-from fundflow.service.usecases import cases, documents, ledger, meetings, paperwork, users
+from fundflow.service.usecases import cases, documents, ledger, meetings, owners, paperwork, users
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -136,6 +136,7 @@ def _case_page(
         "today": local_date(p.now).isoformat(),
         "upload_limit": svc.settings.max_upload_bytes,
         "generated_kinds": list(GENERATED_KINDS.items()),
+        "owner_code": owners.owner_code(svc.settings.secret_key, view["id"]),
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
