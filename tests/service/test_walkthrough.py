@@ -8,15 +8,11 @@ import socket
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime
 
 import uvicorn
 
 from fundflow.http.app import create_app
-from fundflow.service.config import Settings
-from fundflow.service.context import build_services
-from fundflow.service.migrate import upgrade
-from fundflow.service.seed import seed_demo
+from tests.support.demo_city import seeded_demo
 from tests.support.paths import ROOT
 
 
@@ -32,10 +28,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_walkthrough_takes_a_case_with_offline_dates_to_its_final_payment_twice_in_a_row(tmp_path):
-    svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", data_dir=tmp_path))
-    upgrade(svc.db)
-    seed_demo(svc, datetime.now(UTC))
+def test_the_walkthrough_takes_a_case_with_offline_dates_to_its_final_payment_twice_in_a_row(
+    tmp_path_factory, tmp_path
+):
+    svc = seeded_demo(tmp_path_factory, tmp_path)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(services=svc), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
