@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service.errors import InvalidInput
 from fundflow.service.paperwork.model import Paper, Table
+from fundflow.service.reads.common import area_text
 from fundflow.service.tables import Building, Case, Community, Event, MeetingVote, StreetOffice, TopUpNotice
 from fundflow.service.usecases.owners import owner_code
 
@@ -40,12 +41,6 @@ GENERATED_LABELS = {doc_type_of(k): f"{v}（系统生成）" for k, v in LABELS.
 
 def _yuan(value: Any) -> str:
     return f"{Decimal(value):,.2f}"
-
-
-def _area(value: Any) -> str:
-    """A floor area as offices write it: two decimals, more only where the register has them."""
-    d = Decimal(value)
-    return f"{d:,.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():,f}"
 
 
 def _day(moment: datetime | str | None) -> str:
@@ -128,13 +123,13 @@ def notice(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], 
         "total": _yuan(table["total"]),
         "scope": _scope(s, case),
         "households": table["households"],
-        "total_area": _area(table["total_area"]),
+        "total_area": area_text(table["total_area"]),
         "notice_days": days or 7,
         "posted": _day((case.act_times or {}).get("post_notice")),
         "owner_code": owner_code(svc.settings.secret_key, case.id),
     }
-    rows = tuple((r["building"], r["unit"], r["room"], _area(r["area"]), _yuan(r["share"])) for r in table["rows"])
-    total = ("合计", "", f"{table['households']} 户", _area(table["total_area"]), _yuan(table["total"]))
+    rows = tuple((r["building"], r["unit"], r["room"], area_text(r["area"]), _yuan(r["share"])) for r in table["rows"])
+    total = ("合计", "", f"{table['households']} 户", area_text(table["total_area"]), _yuan(table["total"]))
     return context, Table(("楼栋", "单元", "房号", "建筑面积（㎡）", "分摊金额（元）"), rows, total, frozenset({3, 4}))
 
 

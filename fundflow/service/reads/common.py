@@ -214,3 +214,9 @@ def top_up_view(n: TopUpNotice) -> dict[str, Any]:
 
 def events_of(session: Session, case: Case) -> list[Event]:
     return list(session.exec(select(Event).where(Event.case_id == case.id).order_by(Event.seq)))
+
+
+def area_text(value: Any) -> str:
+    """A floor area as offices write it: two decimals, more only where the register has them."""
+    d = Decimal(value)
+    return f"{d:,.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():,f}"

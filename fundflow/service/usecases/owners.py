@@ -30,7 +30,7 @@ from fundflow.service import login_throttle as throttle
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import InvalidInput, NotAuthenticated, TooManyRequests
-from fundflow.service.reads.common import iso, money
+from fundflow.service.reads.common import area_text, iso, money
 from fundflow.service.tables import Building, Case, Community, Household, LedgerEntry, StreetOffice
 
 __all__ = ["owner_code", "sign_in", "read_pass", "owner_view", "OwnerPass", "PASS_MINUTES"]
@@ -163,7 +163,7 @@ def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]
             "street_office": office.name if office else "",
             "household": {
                 "label": f"{building.name if building else ''}{h.unit}{h.room}",
-                "area": str(h.area),
+                "area": area_text(h.area),
                 "balance": money(h.balance),
                 "frozen": money(h.frozen),
                 "available": money(h.balance - h.frozen),
