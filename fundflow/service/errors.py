@@ -22,7 +22,8 @@
         │       └── ImportTooLarge          413: a household file too big to read
         ├── TooManyRequests                 429 (login failures: wait ``detail.retry_after`` s)
         ├── DeliveryFailed                  502: an alert channel did not take a delivery
-        └── BackupError                     500: a backup or restore could not be done
+        ├── BackupError                     500: a backup or restore could not be done
+        └── MigrationNotDeclared            404: no migration declared between those versions
 
 ``ERRORS`` is the one table: class -> (status, code[, page title]). The API's handler
 (``fundflow.http.app``) and the pages' handler (``fundflow.http.web.render``) both answer
@@ -66,6 +67,7 @@ __all__ = [
     "ImportTooLarge",
     "DeliveryFailed",
     "BackupError",
+    "MigrationNotDeclared",
     "Answer",
     "ERRORS",
     "STATUS",
@@ -175,6 +177,13 @@ class BackupError(ServiceError):
         return f"{self.code}: {self.message}"
 
 
+# --- version migration (issue 16) ---
+
+
+class MigrationNotDeclared(ServiceError):
+    """No ``<id>.v<N>.migrate.yaml`` declares a migration between the versions asked for."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
@@ -207,6 +216,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     TooManyRequests: Answer(429, "too_many_requests"),
     DeliveryFailed: Answer(502, "delivery_failed"),
     BackupError: Answer(500, "backup_failed"),
+    MigrationNotDeclared: Answer(404, "migration_not_declared"),
 }
 
 #: error class -> HTTP status, read from ``ERRORS``

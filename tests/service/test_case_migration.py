@@ -1,0 +1,240 @@
+"""Running cases moved from fire_hazard_emergency v1 onto the shipped v2 (plan, apply, revert),
+on both databases, with the audit chain verifying after each step."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from fundflow.service.config import DEFINITIONS_DIR, Settings
+from fundflow.service.context import build_services
+from fundflow.service.errors import MigrationNotDeclared
+from fundflow.service.integrity.verify import verify_state
+from fundflow.service.tables import Case, Event, MigrationItem, Stage
+from fundflow.service.usecases import migration
+
+DEF = "fire_hazard_emergency"
+
+
+def verify(svc):
+    with svc.sessions() as s:
+        report = verify_state(s, svc.settings, signer=svc.signer, verifier=None, files=False)
+    assert report.ok, [str(f) for f in report.findings]
+    return report
+
+
+def case_row(svc, case_id: int) -> Case:
+    with svc.sessions() as s:
+        return s.get(Case, case_id)
+
+
+def open_stage(svc, case_id: int) -> Stage:
+    with svc.sessions() as s:
+        return s.exec(select(Stage).where(Stage.case_id == case_id, Stage.left_at.is_(None))).one()
+
+
+def stages(svc, case_id: int) -> list[tuple[str, bool]]:
+    with svc.sessions() as s:
+        rows = s.exec(select(Stage).where(Stage.case_id == case_id).order_by(Stage.id)).all()
+    return [(r.state, r.left_at is None) for r in rows]
+
+
+def events(svc, case_id: int) -> list[Event]:
+    with svc.sessions() as s:
+        return list(s.exec(select(Event).where(Event.case_id == case_id).order_by(Event.seq)))
+
+
+def at(flow, state: str) -> int:
+    case_id = flow.open()
+    flow.advance(case_id, state, approved="5000.00")  # small: many cases share the community's balance
+    return case_id
+
+
+def test_new_cases_keep_taking_v1_while_v2_is_not_current(world, flow):
+    case_id = flow.open()
+    assert case_row(world.svc, case_id).definition_version == 1
+    assert world.svc.registry.current_version(DEF) == 1
+    assert world.svc.registry.versions(DEF) == (1, 2)
+
+
+def test_plan_says_where_each_case_lands_and_writes_nothing(world, flow):
+    svc = world.svc
+    survey, plan_case, review, pay = (
+        at(flow, s) for s in ("site_survey", "plan_budget", "cost_review", "disbursement")
+    )
+    flow.doc(plan_case, "repair_plan", "budget")  # all v1 asks of the plan
+    closed = flow.open()
+    flow.fire("so", closed, "withdraw", {"reason": "重复上报"})
+    before = {c: case_row(svc, c).version for c in (survey, plan_case, review, pay)}
+
+    p = migration.plan(svc, DEF, 1, 2)
+
+    by_id = {c["id"]: c for c in p["cases"]}
+    assert set(by_id) == {survey, plan_case, review, pay}  # the withdrawn case is closed: not moved
+    assert by_id[survey]["to_state"] == "joint_meeting"  # removed state, mapped
+    assert by_id[pay]["to_state"] == "final_payment"  # renamed state
+    # the new version requires the assessment report before the plan can leave plan_budget
+    assert [d["type"] for d in by_id[plan_case]["missing_documents"]] == ["safety_assessment"]
+    # the site record is now part of the meeting's file: the moved survey case lacks it
+    assert "site_record" in [d["type"] for d in by_id[survey]["missing_documents"]]
+    # the cost review: 5 working days under v1, 2 under v2, recomputed from the original entry
+    deadline = by_id[review]["deadline"]
+    assert deadline["policy"] == "recompute" and deadline["changed"]
+    assert date.fromisoformat(deadline["due_after"]) < date.fromisoformat(deadline["due_before"])
+    assert (deadline["rule_before"], deadline["rule_after"]) == ("5个工作日", "2个工作日")
+    assert {s["state"]: s["cases"] for s in p["summary"]} == {
+        "joint_meeting": 1,
+        "plan_budget": 1,
+        "cost_review": 1,
+        "final_payment": 1,
+    }
+    assert {c: case_row(svc, c).version for c in before} == before
+    assert all(case_row(svc, c).definition_version == 1 for c in before)
+
+
+def test_apply_moves_cases_records_a_migrated_event_and_the_chain_verifies(world, flow):
+    svc = world.svc
+    survey, review, works, settle, pay = (
+        at(flow, s) for s in ("site_survey", "cost_review", "rectification", "settlement", "disbursement")
+    )
+    entered = open_stage(svc, review).entered_at
+    history_before = stages(svc, works)
+
+    r = migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+
+    assert r["migrated"] == 5 and r["stale"] == [] and r["status"] == "done"
+    for case_id, state in (
+        (survey, "joint_meeting"),
+        (review, "cost_review"),
+        (works, "rectification"),
+        (settle, "settlement"),
+        (pay, "final_payment"),
+    ):
+        row = case_row(svc, case_id)
+        assert (row.definition_version, row.state) == (2, state)
+    # the recomputed deadline: v2's 2 working days counted from the stage's original entry
+    stage = open_stage(svc, review)
+    assert stage.entered_at == entered and stage.rule == "2个工作日"
+    assert stage.due_date == date(2026, 3, 4)  # Monday 2 March + 2 working days (v1: Monday 9 March)
+    # the field the plan's deadline reads was renamed; the deadline was kept as applied
+    works_row = case_row(svc, works)
+    assert "rectification_deadline" not in works_row.data and works_row.data["rectification_due"] == "2026-06-30"
+    assert open_stage(svc, works).due_date == date(2026, 6, 30)
+    # stage history before the migration kept; the v1 stage closed, the v2 stage open
+    after = stages(svc, works)
+    assert after[: len(history_before) - 1] == history_before[:-1]
+    assert after[-2:] == [("rectification", False), ("rectification", True)]
+    # the event: versions, mapping, deadline derivation; the events before it untouched
+    last = events(svc, review)[-1]
+    assert last.trigger == "migrated" and (last.from_state, last.to_state) == ("cost_review", "cost_review")
+    assert last.data["from_version"] == 1 and last.data["to_version"] == 2
+    assert last.data["mapping"]["disbursement"] == "final_payment"
+    assert last.data["deadline"]["policy"] == "recompute" and last.data["deadline"]["rule_before"] == "5个工作日"
+    verify(svc)
+    # the moved cases run on v2: the split settlement now goes to the fund center's audit
+    flow.doc(settle, "settlement_statement", "invoices")
+    assert flow.fire("so", settle, "submit_settlement", {"settled_amount": "5000.00"})["state"] == "settlement_audit"
+    assert flow.fire("fc", settle, "confirm_settlement")["state"] == "public_notice"
+    verify(svc)
+
+
+def test_a_second_apply_moves_nothing_twice(world, flow):
+    svc = world.svc
+    a, b = at(flow, "cost_review"), at(flow, "acceptance")
+    migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    counts = {c: len(events(svc, c)) for c in (a, b)}
+    again = migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    assert again["batch"] is None and again["migrated"] == 0
+    assert {c: len(events(svc, c)) for c in (a, b)} == counts
+    verify(svc)
+
+
+def test_a_case_advanced_between_plan_and_apply_is_reported_not_forced(world, flow):
+    svc = world.svc
+    moved, advanced = at(flow, "cost_review"), at(flow, "cost_review")
+    p = migration.plan(svc, DEF, 1, 2)
+    flow.doc(advanced, "cost_review_report")
+    flow.fire("fc", advanced, "confirm_cost", {"reviewed_amount": "50000.00"})
+
+    r = migration.apply(svc, None, DEF, 1, 2, now=flow.now, expected={int(k): v for k, v in p["versions"].items()})
+
+    assert r["migrated"] == 1
+    assert [s["id"] for s in r["stale"]] == [advanced] and "计划" in r["stale"][0]["reason"]
+    assert case_row(svc, moved).definition_version == 2
+    row = case_row(svc, advanced)
+    assert (row.definition_version, row.state) == (1, "fund_review")
+    verify(svc)
+
+
+def test_revert_moves_back_only_cases_not_advanced_since_and_apply_works_again(world, flow):
+    svc = world.svc
+    back, onward = at(flow, "cost_review"), at(flow, "disbursement")
+    before = open_stage(svc, back)
+    r = migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    flow.fire("fc", onward, "disburse", {"paid_amount": "4500.00"})  # advanced under v2
+
+    rv = migration.revert(svc, None, r["batch"], now=flow.now)
+
+    assert rv["reverted"] == 1 and [k["id"] for k in rv["kept"]] == [onward]
+    row = case_row(svc, back)
+    assert (row.definition_version, row.state) == (1, "cost_review")
+    restored = open_stage(svc, back)
+    assert (restored.due_date, restored.rule, restored.entered_at) == (before.due_date, before.rule, before.entered_at)
+    assert events(svc, back)[-1].trigger == "migration_reverted"
+    assert case_row(svc, onward).definition_version == 2
+    verify(svc)
+    # and applied again: a new batch moves the reverted case once more
+    again = migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    assert again["batch"] != r["batch"] and again["migrated"] == 1
+    assert case_row(svc, back).definition_version == 2
+    verify(svc)
+
+
+def test_a_crashed_run_is_resumed(world, flow):
+    """An apply killed after recording its batch (some cases still pending) is finished by the rerun."""
+    svc = world.svc
+    a, b = at(flow, "cost_review"), at(flow, "fund_review")
+    m = svc.registry.migration(DEF, 1, 2)
+    batch_id, resumed = migration._open_batch(svc, None, m, flow.now, None, None)
+    assert not resumed
+    with svc.sessions() as s:
+        first = s.exec(select(MigrationItem).where(MigrationItem.case_id == a)).one().id
+    migration._migrate_one(svc, None, m, svc.registry.get(DEF, 2), batch_id, first, flow.now)  # then the crash
+    r = migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    assert r["resumed"] and r["batch"] == batch_id and r["migrated"] == 2
+    assert [e.trigger for e in events(svc, a)].count("migrated") == 1
+    assert case_row(svc, b).definition_version == 2
+    verify(svc)
+
+
+def test_deadline_kept_as_applied_when_the_declaration_says_keep(world, flow, tmp_path):
+    folder = tmp_path / "definitions"
+    shutil.copytree(DEFINITIONS_DIR, folder)
+    decl = folder / "fire_hazard_emergency.v2.migrate.yaml"
+    decl.write_text(
+        decl.read_text(encoding="utf-8").replace(
+            "cost_review: {to: cost_review, deadline: recompute}", "cost_review: {to: cost_review, deadline: keep}"
+        ),
+        encoding="utf-8",
+    )
+    svc = build_services(
+        Settings(database_url=world.svc.settings.database_url, data_dir=tmp_path / "data", definitions_dir=folder)
+    )
+    try:
+        review = at(flow, "cost_review")
+        before = open_stage(svc, review)
+        assert migration.plan(svc, DEF, 1, 2)["cases"][0]["deadline"]["changed"] is False
+        migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+        kept = open_stage(svc, review)
+        assert (kept.state, kept.due_date, kept.rule) == ("cost_review", before.due_date, "5个工作日")
+        verify(svc)
+    finally:
+        svc.close()
+
+
+def test_no_declared_migration_is_refused(world):
+    with pytest.raises(MigrationNotDeclared):
+        migration.plan(world.svc, DEF, 2, 1)
