@@ -3,6 +3,7 @@ on both databases, with the audit chain verifying after each step."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 
@@ -238,3 +239,71 @@ def test_deadline_kept_as_applied_when_the_declaration_says_keep(world, flow, tm
 def test_no_declared_migration_is_refused(world):
     with pytest.raises(MigrationNotDeclared):
         migration.plan(world.svc, DEF, 2, 1)
+
+
+# -- the API and the page ----------------------------------------------------------------
+
+
+def test_the_api_plans_applies_and_reverts_for_admins_only(world, flow):
+    svc, c = world.svc, world.client
+    case_id = at(flow, "cost_review")
+    body = {"action": "plan", "definition": DEF, "from_version": 1, "to_version": 2}
+    refused = c.post("/api/v1/migrations", json=body, headers=world.h("so"))
+    assert refused.status_code == 403 and refused.json()["code"] == "cannot_migrate_cases"
+    p = c.post("/api/v1/migrations", json=body, headers=world.h("admin"))
+    assert p.status_code == 200 and p.json()["total"] == 1 and case_row(svc, case_id).definition_version == 1
+    applied = c.post(
+        "/api/v1/migrations",
+        json={**body, "action": "apply", "expected": p.json()["versions"]},
+        headers=world.h("admin"),
+    )
+    assert applied.status_code == 200 and applied.json()["migrated"] == 1
+    assert case_row(svc, case_id).definition_version == 2
+    back = c.post(
+        "/api/v1/migrations", json={"action": "revert", "batch": applied.json()["batch"]}, headers=world.h("admin")
+    )
+    assert back.status_code == 200 and back.json()["reverted"] == 1
+    assert case_row(svc, case_id).definition_version == 1
+    verify(svc)
+    missing = c.post("/api/v1/migrations", json={"action": "apply"}, headers=world.h("admin"))
+    assert missing.status_code == 422
+    undeclared = c.post(
+        "/api/v1/migrations", json={**body, "from_version": 2, "to_version": 1}, headers=world.h("admin")
+    )
+    assert undeclared.status_code == 404 and undeclared.json()["code"] == "migration_not_declared"
+    unknown_batch = c.post("/api/v1/migrations", json={"action": "revert", "batch": 999}, headers=world.h("admin"))
+    assert unknown_batch.status_code == 404
+
+
+def test_the_page_shows_the_plan_before_it_is_applied(world, flow):
+    from fastapi.testclient import TestClient
+
+    from tests.support.web import csrf_of
+
+    svc = world.svc
+    case_id = at(flow, "cost_review")
+    number = case_row(svc, case_id).number
+    admin = TestClient(world.client.app, follow_redirects=False)
+    admin.cookies.set("fundflow_token", world.tokens["admin"])
+    clerk = TestClient(world.client.app, follow_redirects=False)
+    clerk.cookies.set("fundflow_token", world.tokens["so"])
+    try:
+        assert clerk.get("/migrations").status_code == 403
+        shown = admin.get(f"/migrations?definition={DEF}&from=1&to=2")
+        assert shown.status_code == 200
+        assert number in shown.text and "按此计划执行迁移" in shown.text and "按新版本重算" in shown.text
+        assert case_row(svc, case_id).definition_version == 1  # shown, not applied
+        form = {
+            "csrf_token": csrf_of(shown.text),
+            "definition": DEF,
+            "from_version": "1",
+            "to_version": "2",
+            "expected": json.dumps({str(case_id): case_row(svc, case_id).version}),
+        }
+        done = admin.post("/migrations/apply", data=form)
+        assert done.status_code == 200 and "已迁移" in done.text
+        assert case_row(svc, case_id).definition_version == 2
+        verify(svc)
+    finally:
+        admin.close()
+        clerk.close()

@@ -38,12 +38,12 @@ from fundflow.domain.definition import Definition
 from fundflow.domain.migration import RECOMPUTE, Landing, Migration, land
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.errors import Conflict, MigrationNotDeclared, NotFound
+from fundflow.service.errors import Conflict, Forbidden, InvalidInput, MigrationNotDeclared, NotFound
 from fundflow.service.integrity.facts import STAGES
 from fundflow.service.tables import Case, Document, MigrationBatch, MigrationItem, Stage, User
 from fundflow.service.usecases.cases import OPEN_TRIGGER, act_moments, append_event, current_stage, set_deadlines
 
-__all__ = ["plan", "apply", "revert", "batches", "MIGRATED", "REVERTED"]
+__all__ = ["plan", "apply", "revert", "request", "require_admin", "batches", "batch_report", "MIGRATED", "REVERTED"]
 
 MIGRATED = "migrated"  # the event's trigger
 REVERTED = "migration_reverted"
@@ -492,3 +492,45 @@ def batches(svc: Services, limit: int = 50) -> list[dict[str, Any]]:
         }
         for b in rows
     ]
+
+
+# -- one entry for the API and the page --------------------------------------------------
+
+
+def require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("只有系统管理员可以迁移案件的流程版本", code="cannot_migrate_cases")
+
+
+def request(
+    svc: Services,
+    user: User,
+    action: str,
+    *,
+    now: datetime,
+    definition: str | None = None,
+    from_version: int | None = None,
+    to_version: int | None = None,
+    cases: list[int] | None = None,
+    expected: dict[int, int] | None = None,
+    batch: int | None = None,
+) -> dict[str, Any]:
+    """``plan``, ``apply`` or ``revert`` for an administrator."""
+    require_admin(user)
+    if action == "revert":
+        if batch is None:
+            raise InvalidInput("撤销迁移须指定批次号 batch", code="field_missing", detail={"field": "batch"})
+        return {"action": action, **revert(svc, user, batch, now=now)}
+    missing = [
+        k
+        for k, v in (("definition", definition), ("from_version", from_version), ("to_version", to_version))
+        if v is None
+    ]
+    if missing:
+        raise InvalidInput(f"须指定：{'、'.join(missing)}", code="field_missing", detail={"fields": missing})
+    if action == "plan":
+        return {"action": action, **plan(svc, definition, from_version, to_version, cases=cases)}
+    return {
+        "action": action,
+        **apply(svc, user, definition, from_version, to_version, now=now, cases=cases, expected=expected),
+    }

@@ -8,17 +8,17 @@ the page that changed (``HX-Request``), so a clerk keeps her place.
 
 One module per page group, each with its router, included in ``router`` in this order (``/cases/new``
 before ``/cases/{case_id}``): ``login``, ``lists``, ``new_case``, ``case``, ``households``,
-``dashboard`` (and the procedures), ``alerts``.
+``dashboard`` (and the procedures), ``alerts``, ``migrations`` (admins).
 """
 
 from fastapi import APIRouter
 
-from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, new_case
+from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, migrations, new_case
 
 __all__ = ["router"]
 
 #: the page groups, in the order their routes are matched
-GROUPS = (login, lists, new_case, case, households, dashboard, alerts)
+GROUPS = (login, lists, new_case, case, households, dashboard, alerts, migrations)
 
 router = APIRouter(include_in_schema=False)
 for group in GROUPS:
