@@ -62,6 +62,7 @@ def apply(
     to_version: ToV,
     cases: Annotated[str, typer.Option("--cases", help="all 或案件 id 列表 N,M")] = "all",
     batch: Annotated[int, typer.Option("--batch", min=1, help="每次读取的案件数（每个案件一个事务）")] = 500,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="PostgreSQL：并行线程数")] = 1,
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="plan --out 写下的计划：此后有变化的案件不迁移")
     ] = None,
@@ -88,6 +89,7 @@ def apply(
             cases=_case_ids(cases),
             expected=expected,
             batch_size=batch,
+            workers=workers,
         )
     if r["batch"] is None:
         typer.echo(f"no running case of {definition_id} v{from_version} to move", err=True)

@@ -115,6 +115,6 @@ class MigrationRequest(_Strict):
         None, max_length=100_000, description="只迁移这些案件；不填为全部在办案件"
     )
     expected: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,9}$")], Annotated[int, Field(ge=1)]] | None = Field(
-        None, description="计划中各案件的版本（plan 返回的 versions）：此后有变化的案件不迁移"
+        None, max_length=100_000, description="计划中各案件的版本（plan 返回的 versions）：此后有变化的案件不迁移"
     )
     batch: int | None = Field(None, ge=1, le=2**31 - 1, description="撤销的批次号（revert）")

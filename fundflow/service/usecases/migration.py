@@ -27,10 +27,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, bindparam, func, insert, text, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
 from fundflow.domain.deadlines import Anchors
@@ -41,7 +45,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, MigrationNotDeclared, NotFound
 from fundflow.service.integrity.facts import STAGES
 from fundflow.service.tables import Case, Document, MigrationBatch, MigrationItem, Stage, User
-from fundflow.service.usecases.cases import OPEN_TRIGGER, act_moments, append_event, current_stage, set_deadlines
+from fundflow.service.usecases.cases import OPEN_TRIGGER, act_moments, append_event, set_deadlines
 
 __all__ = ["plan", "apply", "revert", "request", "require_admin", "batches", "batch_report", "MIGRATED", "REVERTED"]
 
@@ -80,9 +84,11 @@ def _running(s: Session, m: Migration, case_ids: Iterable[int] | None) -> list[C
     stmt = select(Case).where(
         Case.definition_id == m.definition_id, Case.definition_version == m.from_version, Case.closed.is_(False)
     )
-    if case_ids is not None:
-        stmt = stmt.where(Case.id.in_(list(case_ids)))
-    return list(s.exec(stmt.order_by(Case.id)))
+    rows = list(s.exec(stmt.order_by(Case.id)))
+    if case_ids is None:
+        return rows
+    wanted = set(case_ids)  # filtered here, not in an IN list of any length
+    return [c for c in rows if c.id in wanted]
 
 
 def _chunks(ids: list[int], size: int) -> Iterable[list[int]]:
@@ -217,31 +223,53 @@ def apply(
     cases: Iterable[int] | None = None,
     expected: dict[int, int] | None = None,
     batch_size: int = 500,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Move the running cases (all, or ``cases``) onto the new version. ``expected``: case id ->
     the version the plan showed (default: the version when the batch is recorded). ``user``
-    None: the system (the command line)."""
+    None: the system (the command line). ``workers``: on PostgreSQL, that many threads move
+    ``batch_size`` cases at a time each (still one transaction per case)."""
     m = _migration(svc, definition_id, from_version, to_version)
     new = svc.registry.get(definition_id, to_version)
     batch_id, resumed = _open_batch(svc, user, m, now, cases, expected)
     if batch_id is None:
         return {"batch": None, "resumed": False, "migrated": 0, "stale": [], "total": 0}
     with read_only(svc.sessions) as s:
-        pending = list(
-            s.exec(
-                select(MigrationItem.id)
-                .where(MigrationItem.batch_id == batch_id, MigrationItem.status == "pending")
-                .order_by(MigrationItem.id)
-            )
-        )
-    for ids in _chunks(pending, max(1, batch_size)):
-        for item_id in ids:
-            _migrate_one(svc, user, m, new, batch_id, item_id, now)
+        pending = s.exec(
+            select(MigrationItem.id, MigrationItem.case_id, MigrationItem.planned_version)
+            .where(MigrationItem.batch_id == batch_id, MigrationItem.status == "pending")
+            .order_by(MigrationItem.id)
+        ).all()
+
+    def move(rows) -> None:
+        for item_id, case_id, planned in rows:
+            try:
+                _migrate_one(svc, user, m, new, batch_id, item_id, now, planned, case_id)
+            except StaleDataError:  # lost a race with a transition (or another run): reported below
+                _mark_stale(svc, item_id, "迁移时案件正被他人办理，未迁移")
+
+    chunks = list(_chunks(pending, max(1, batch_size)))
+    if workers > 1 and svc.db.dialect.name == "postgresql":  # SQLite serialises writers anyway
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done in [pool.submit(move, rows) for rows in chunks]:
+                done.result()
+    else:
+        for rows in chunks:
+            move(rows)
     with transaction(svc.sessions) as s:
         b = s.get(MigrationBatch, batch_id)
         b.status, b.finished_at = "done", now
         s.add(b)
     return {**batch_report(svc, batch_id), "resumed": resumed}
+
+
+def _mark_stale(svc: Services, item_id: int, reason: str) -> None:
+    with transaction(svc.sessions) as s:
+        s.execute(
+            update(_ITEMS)
+            .where(_ITEMS.c.id == item_id, _ITEMS.c.status == "pending")
+            .values(status="stale", note=reason)
+        )
 
 
 def _open_batch(
@@ -290,14 +318,118 @@ def _open_batch(
         return b.id, False
 
 
-def _locked_case(s: Session, case_id: int) -> Case:
-    stmt = select(Case).where(Case.id == case_id)
+_CASES, _STAGES, _ITEMS = Case.__table__, Stage.__table__, MigrationItem.__table__
+_STAGE_COLUMNS = tuple(c.name for c in _STAGES.c)
+
+
+def _fast_commit(s: Session) -> None:
+    """On PostgreSQL a case's transaction commits without waiting for its WAL flush: a server
+    crash may lose the last few moves, whole (case, stage, event and item together), and the
+    rerun makes them again; the batch's final commit waits, and with it everything before."""
     if s.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return s.exec(stmt).one()
+        s.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-def _deadline_of(stage: Stage) -> dict[str, Any]:
+_LOCK = (
+    sa_select(_CASES, *(c.label(f"st_{c.name}") for c in _STAGES.c))
+    .select_from(_CASES.outerjoin(_STAGES, and_(_STAGES.c.case_id == _CASES.c.id, _STAGES.c.left_at.is_(None))))
+    .where(_CASES.c.id == bindparam("case_id"))
+)
+_LOCK_PG = _LOCK.with_for_update(of=_CASES)
+# built once: statement construction costs more than the round trip here
+_CLOSE_STAGE = update(_STAGES).where(_STAGES.c.id == bindparam("stage_id")).values(left_at=bindparam("left_at"))
+_ADD_STAGE = insert(_STAGES)
+_CASE_MOVED = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("read_version"))
+    .values(
+        definition_version=bindparam("definition_version"),
+        state=bindparam("state"),
+        data=bindparam("data"),
+        updated_at=bindparam("updated_at"),
+        event_count=bindparam("event_count"),
+        head_hash=bindparam("head_hash"),
+        version=bindparam("new_version"),
+    )
+)
+_ITEM_DONE = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item_id"), _ITEMS.c.status == bindparam("was"))
+    .values(
+        status=bindparam("status"),
+        to_state=bindparam("to_state"),
+        case_version=bindparam("case_version"),
+        before=bindparam("before"),
+    )
+)
+_ITEM_REVERTED = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item_id"), _ITEMS.c.status == MIGRATED)
+    .values(status="reverted", case_version=bindparam("case_version"))
+)
+
+
+def _lock(s: Session, case_id: int) -> tuple[SimpleNamespace, SimpleNamespace | None]:
+    """The case row (locked on PostgreSQL; SQLite serialises writers) and its open stage, in one
+    statement, as plain objects the facts' digests read."""
+    conn = s.connection()
+    stmt = _LOCK_PG if conn.dialect.name == "postgresql" else _LOCK
+    row = conn.execute(stmt, {"case_id": case_id}).one()._mapping
+    case = SimpleNamespace(**{c.name: row[c] for c in _CASES.c})
+    stage = SimpleNamespace(**{n: row[f"st_{n}"] for n in _STAGE_COLUMNS}) if row["st_id"] is not None else None
+    return case, stage
+
+
+def _move(
+    s: Session,
+    user: User | None,
+    case: SimpleNamespace,
+    stage: SimpleNamespace | None,
+    fresh: SimpleNamespace,
+    *,
+    version: int,
+    state: str,
+    data: dict,
+    trigger: str,
+    label: str,
+    event_data: dict,
+    now: datetime,
+) -> int:
+    """Close the open stage, open ``fresh``, put the case on ``version`` in ``state`` with
+    ``data``, and chain the event; returns the case's new version (the optimistic lock: the
+    row must still be at the version read)."""
+    conn = s.connection()
+    writes: list[tuple[str, list]] = []
+    if stage is not None:
+        stage.left_at = now
+        conn.execute(_CLOSE_STAGE, {"stage_id": stage.id, "left_at": now})
+        writes.append(STAGES.changed(stage))
+    writes.append(STAGES.added([fresh]))
+    conn.execute(_ADD_STAGE, {k: v for k, v in vars(fresh).items() if k in _STAGE_COLUMNS and k != "id"})
+    source = case.state
+    read_version = case.version
+    case.definition_version, case.state, case.data, case.updated_at = version, state, data, now
+    append_event(s, case, user, trigger, label, source, state, event_data, None, now, writes)
+    done = conn.execute(
+        _CASE_MOVED,
+        {
+            "case_id": case.id,
+            "read_version": read_version,
+            "definition_version": version,
+            "state": state,
+            "data": data,
+            "updated_at": now,
+            "event_count": case.event_count,
+            "head_hash": case.head_hash,
+            "new_version": read_version + 1,
+        },
+    )
+    if done.rowcount != 1:
+        raise StaleDataError("the case changed while it was being moved")
+    return read_version + 1
+
+
+def _deadline_of(stage: SimpleNamespace) -> dict[str, Any]:
     out: dict[str, Any] = {"entered_at": stage.entered_at.isoformat()}
     for col in _DEADLINE_COLUMNS:
         v = getattr(stage, col)
@@ -305,7 +437,7 @@ def _deadline_of(stage: Stage) -> dict[str, Any]:
     return out
 
 
-def _restore_deadline(stage: Stage, saved: dict[str, Any]) -> None:
+def _restore_deadline(stage: SimpleNamespace, saved: dict[str, Any]) -> None:
     for col in _DEADLINE_COLUMNS:
         v = saved.get(col)
         if col == "due_date" and v is not None:
@@ -315,34 +447,48 @@ def _restore_deadline(stage: Stage, saved: dict[str, Any]) -> None:
         setattr(stage, col, v)
 
 
+def _new_stage(case_id: int, state: str, entered_at: datetime) -> SimpleNamespace:
+    blank = {c: None for c in _DEADLINE_COLUMNS}
+    blank.update(provisional=False, suspended_working_days=0, suspended_days=0)
+    return SimpleNamespace(case_id=case_id, state=state, entered_at=entered_at, left_at=None, **blank)
+
+
 def _migrate_one(
-    svc: Services, user: User | None, m: Migration, new: Definition, batch_id: int, item_id: int, now: datetime
+    svc: Services,
+    user: User | None,
+    m: Migration,
+    new: Definition,
+    batch_id: int,
+    item_id: int,
+    now: datetime,
+    planned: int | None = None,
+    case_id: int | None = None,
 ) -> str:
     with transaction(svc.sessions) as s:
-        item = s.get(MigrationItem, item_id)
-        if item is None or item.status != "pending":
-            return item.status if item else "gone"
-        case = _locked_case(s, item.case_id)
+        _fast_commit(s)
+        if planned is None or case_id is None:
+            item = s.get(MigrationItem, item_id)
+            if item is None or item.status != "pending":
+                return item.status if item else "gone"
+            planned, case_id = item.planned_version, item.case_id
+        case, stage = _lock(s, case_id)
         reason = None
         if case.closed or case.definition_id != m.definition_id or case.definition_version != m.from_version:
             reason = f"案件已不在第{m.from_version}版上运行（已办结或已迁移）"
-        elif case.version != item.planned_version:
-            reason = f"案件自计划后已办理（计划时版本 {item.planned_version}，现为 {case.version}），未迁移"
+        elif case.version != planned:
+            reason = f"案件自计划后已办理（计划时版本 {planned}，现为 {case.version}），未迁移"
         elif case.state not in m.states:
             reason = f"环节 {case.state} 未声明迁移去向"
         if reason is not None:
-            item.status, item.note = "stale", reason
-            s.add(item)
-            return item.status
-        stage = current_stage(s, case)
+            s.execute(
+                update(_ITEMS)
+                .where(_ITEMS.c.id == item_id, _ITEMS.c.status == "pending")
+                .values(status="stale", note=reason)
+            )
+            return "stale"
         landing = _landing(svc, m, new, case, stage, frozenset())
-        item.before = {"data": dict(case.data or {}), "stage": _deadline_of(stage) if stage else None}
-        writes: list[tuple[str, list]] = []
-        fresh = Stage(case_id=case.id, state=landing.target, entered_at=stage.entered_at if stage else now)
-        if stage is not None:
-            stage.left_at = now
-            s.add(stage)
-            writes.append(STAGES.changed(stage))
+        before = {"data": dict(case.data or {}), "stage": _deadline_of(stage) if stage else None}
+        fresh = _new_stage(case.id, landing.target, stage.entered_at if stage else now)
         if landing.policy == RECOMPUTE:
             set_deadlines(fresh, landing.deadlines)
         elif stage is not None:
@@ -350,13 +496,7 @@ def _migrate_one(
                 setattr(fresh, col, getattr(stage, col))
         if case.suspended_since is not None:
             fresh.next_alert_at = None  # the clock stands still until the case resumes
-        writes.append(STAGES.added([fresh]))
-        s.add(fresh)
-        source = case.state
-        case.definition_version, case.state = m.to_version, landing.target
-        case.data = dict(landing.data)
-        case.updated_at = now
-        data = {
+        event_data = {
             "from_version": m.from_version,
             "to_version": m.to_version,
             "batch": batch_id,
@@ -372,14 +512,35 @@ def _migrate_one(
                 "due_after": _due(fresh.due_date),
             },
         }
-        append_event(
-            s, case, user, MIGRATED, f"迁移至第{m.to_version}版", source, landing.target, data, None, now, writes
+        version = _move(
+            s,
+            user,
+            case,
+            stage,
+            fresh,
+            version=m.to_version,
+            state=landing.target,
+            data=dict(landing.data),
+            trigger=MIGRATED,
+            label=f"迁移至第{m.to_version}版",
+            event_data=event_data,
+            now=now,
         )
-        s.add(case)
-        s.flush()
-        item.status, item.to_state, item.case_version = "migrated", landing.target, case.version
-        s.add(item)
-        return item.status
+        s.flush()  # the event
+        done = s.connection().execute(
+            _ITEM_DONE,
+            {
+                "item_id": item_id,
+                "was": "pending",
+                "status": MIGRATED,
+                "to_state": landing.target,
+                "case_version": version,
+                "before": before,
+            },
+        )
+        if done.rowcount != 1:  # another run took this item meanwhile: undo ours
+            raise StaleDataError("the item was taken by another run")
+        return MIGRATED
 
 
 # -- revert ------------------------------------------------------------------------------
@@ -395,14 +556,13 @@ def revert(svc: Services, user: User | None, batch_id: int, *, now: datetime) ->
             raise Conflict(f"迁移批次 {batch_id} 尚未完成，请先重新执行迁移使其完成", code="migration_batch_running")
         items = list(
             s.exec(
-                select(MigrationItem.id)
+                select(MigrationItem)
                 .where(MigrationItem.batch_id == batch_id, MigrationItem.status == MIGRATED)
                 .order_by(MigrationItem.id)
             )
         )
-    old = svc.registry.get(b.definition_id, b.from_version)
-    for item_id in items:
-        _revert_one(svc, user, b, old, item_id, now)
+    for item in items:
+        _revert_one(svc, user, b, item, now)
     with transaction(svc.sessions) as s:
         row = s.get(MigrationBatch, batch_id)
         row.status, row.reverted_at = "reverted", now
@@ -410,42 +570,37 @@ def revert(svc: Services, user: User | None, batch_id: int, *, now: datetime) ->
     return batch_report(svc, batch_id)
 
 
-def _revert_one(svc: Services, user: User | None, b: MigrationBatch, old: Definition, item_id: int, now: datetime):
+def _revert_one(svc: Services, user: User | None, b: MigrationBatch, item: MigrationItem, now: datetime) -> None:
     with transaction(svc.sessions) as s:
-        item = s.get(MigrationItem, item_id)
-        if item is None or item.status != MIGRATED:
-            return
-        case = _locked_case(s, item.case_id)
+        _fast_commit(s)
+        case, stage = _lock(s, item.case_id)
         if case.version != item.case_version or case.definition_version != b.to_version:
-            item.note = f"迁移后已办理（版本 {item.case_version} → {case.version}），保留在第{b.to_version}版"
-            s.add(item)
+            note = f"迁移后已办理（版本 {item.case_version} → {case.version}），保留在第{b.to_version}版"
+            s.execute(update(_ITEMS).where(_ITEMS.c.id == item.id).values(note=note))
             return
-        stage = current_stage(s, case)
         saved = item.before.get("stage")
-        writes: list[tuple[str, list]] = []
         entered = datetime.fromisoformat(saved["entered_at"]) if saved else (stage.entered_at if stage else now)
-        back = Stage(case_id=case.id, state=item.from_state, entered_at=entered)
+        back = _new_stage(case.id, item.from_state, entered)
         if saved:
             _restore_deadline(back, saved)
         if case.suspended_since is not None:
             back.next_alert_at = None
-        if stage is not None:
-            stage.left_at = now
-            s.add(stage)
-            writes.append(STAGES.changed(stage))
-        writes.append(STAGES.added([back]))
-        s.add(back)
-        source = case.state
-        case.definition_version, case.state = b.from_version, item.from_state
-        case.data = dict(item.before.get("data") or {})
-        case.updated_at = now
-        data = {"from_version": b.to_version, "to_version": b.from_version, "batch": b.id, "reverts": True}
-        label = f"撤销迁移，回到第{b.from_version}版"
-        append_event(s, case, user, REVERTED, label, source, item.from_state, data, None, now, writes)
-        s.add(case)
+        version = _move(
+            s,
+            user,
+            case,
+            stage,
+            back,
+            version=b.from_version,
+            state=item.from_state,
+            data=dict(item.before.get("data") or {}),
+            trigger=REVERTED,
+            label=f"撤销迁移，回到第{b.from_version}版",
+            event_data={"from_version": b.to_version, "to_version": b.from_version, "batch": b.id, "reverts": True},
+            now=now,
+        )
         s.flush()
-        item.status, item.case_version = "reverted", case.version
-        s.add(item)
+        s.connection().execute(_ITEM_REVERTED, {"item_id": item.id, "case_version": version})
 
 
 # -- reports -----------------------------------------------------------------------------
