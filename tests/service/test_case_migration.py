@@ -307,3 +307,66 @@ def test_the_page_shows_the_plan_before_it_is_applied(world, flow):
     finally:
         admin.close()
         clerk.close()
+
+
+# -- a crash half-way ----------------------------------------------------------------------
+
+
+def test_an_apply_killed_with_sigkill_half_way_is_finished_by_the_rerun(services, tmp_path):
+    """``fundflow migrate apply`` in a process of its own, SIGKILLed once it has moved 30 of 400
+    cases; the rerun resumes the batch and moves every case exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from sqlalchemy import func
+
+    from tests.support.benchmarks import benchmark
+
+    bench = benchmark("bench_migration")
+    n = 400
+    bench.load(services, n)  # bulk: 400 running cases over every v1 state
+    env = {
+        **os.environ,
+        "FUNDFLOW_DATABASE_URL": services.settings.database_url,
+        "FUNDFLOW_DATA_DIR": str(tmp_path / "data"),
+    }
+    script = Path(sys.executable).parent / "fundflow"
+    proc = subprocess.Popen(
+        [str(script), "migrate", "apply", DEF, "--from", "1", "--to", "2", "--batch", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def moved() -> int:
+        with services.sessions() as s:
+            return s.exec(select(func.count()).where(MigrationItem.status == "migrated")).one()
+
+    try:
+        deadline = time.monotonic() + 120
+        while moved() < 30 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    killed_at = moved()
+    assert 30 <= killed_at < n
+
+    r = migration.apply(services, None, DEF, 1, 2, now=bench.NOW)
+
+    assert r["resumed"] and r["migrated"] == n and r["stale"] == []
+    with services.sessions() as s:
+        assert s.exec(select(func.count()).where(Case.definition_version == 2)).one() == n
+        per_case = s.exec(
+            select(Event.case_id, func.count()).where(Event.trigger == "migrated").group_by(Event.case_id)
+        ).all()
+    assert len(per_case) == n and {c for _, c in per_case} == {1}
