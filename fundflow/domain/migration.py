@@ -22,7 +22,18 @@ from fundflow.domain.deadlines import Anchors, StageDeadlines, compute_deadlines
 from fundflow.domain.definition import Anchor, DeadlineKind, Definition
 from fundflow.domain.guards import REGISTRY, ParamKind
 
-__all__ = ["Migration", "StateMap", "Landing", "KEEP", "RECOMPUTE", "POLICIES", "land", "required_fields"]
+__all__ = [
+    "Migration",
+    "StateMap",
+    "Landing",
+    "KEEP",
+    "RECOMPUTE",
+    "POLICIES",
+    "VERSION_EVENTS",
+    "land",
+    "required_fields",
+    "event_versions",
+]
 
 KEEP = "keep"  # the open stage keeps the due date it was given under the old version
 RECOMPUTE = "recompute"  # the new version's rule, from the stage's original entry
@@ -157,3 +168,19 @@ def land(
         missing_docs,
         MappingProxyType(missing_fields),
     )
+
+
+#: The events that move a case between versions; their data name ``from_version`` and ``to_version``.
+VERSION_EVENTS = ("migrated", "migration_reverted")
+
+
+def event_versions(events: list[tuple[str, Mapping[str, Any]]], current: int) -> list[int]:
+    """The version each event of a case was fired under, from its (trigger, data) in order and the
+    case's version now: an event before a migration keeps the version it was fired under."""
+    out: list[int] = []
+    version = current
+    for trigger, data in reversed(events):
+        if trigger in VERSION_EVENTS and isinstance(data.get("from_version"), int):
+            version = data["from_version"]
+        out.append(version)
+    return out[::-1]

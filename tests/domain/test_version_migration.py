@@ -165,3 +165,19 @@ def test_land_names_what_the_new_version_requires(registry):
         m, new, state="rectification", data={}, documents=frozenset(), stage_entered_at=None, calendar=WorkCalendar()
     )
     assert "rectification_due" in works.missing_fields
+
+
+def test_each_event_keeps_the_version_it_was_fired_under():
+    from fundflow.domain.migration import event_versions
+
+    chain = [
+        ("open", {}),
+        ("confirm_major", {}),
+        ("migrated", {"from_version": 1, "to_version": 2}),
+        ("approve", {}),
+        ("migration_reverted", {"from_version": 2, "to_version": 1}),
+        ("approve", {}),
+    ]
+    assert event_versions(chain, 1) == [1, 1, 1, 2, 2, 1]
+    assert event_versions(chain[:4], 2) == [1, 1, 1, 2]
+    assert event_versions([("open", {})], 3) == [3]

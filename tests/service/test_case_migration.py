@@ -370,3 +370,18 @@ def test_an_apply_killed_with_sigkill_half_way_is_finished_by_the_rerun(services
             select(Event.case_id, func.count()).where(Event.trigger == "migrated").group_by(Event.case_id)
         ).all()
     assert len(per_case) == n and {c for _, c in per_case} == {1}
+
+
+def test_events_keep_the_version_they_were_fired_under(world, flow):
+    svc = world.svc
+    case_id = at(flow, "site_survey")
+    migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    listed = world.client.get(f"/api/v1/cases/{case_id}/events", headers=world.h("fc")).json()
+    assert [e["definition_version"] for e in listed[:-1]] == [1] * (len(listed) - 1)
+    migrated = listed[-1]
+    assert migrated["trigger"] == "migrated" and migrated["definition_version"] == 1
+    # the removed state is named as v1 named it; where it landed, as v2 names it
+    assert (migrated["from_label"], migrated["to_label"]) == ("现场查勘", "现场查勘与六方联席会议")
+    flow.fire("so", case_id, "withdraw", {"reason": "重复上报"})
+    after = world.client.get(f"/api/v1/cases/{case_id}/events", headers=world.h("fc")).json()
+    assert after[-1]["definition_version"] == 2
