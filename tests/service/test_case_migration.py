@@ -385,3 +385,17 @@ def test_events_keep_the_version_they_were_fired_under(world, flow):
     flow.fire("so", case_id, "withdraw", {"reason": "重复上报"})
     after = world.client.get(f"/api/v1/cases/{case_id}/events", headers=world.h("fc")).json()
     assert after[-1]["definition_version"] == 2
+
+
+def test_a_suspended_case_moves_with_its_clock_stopped_and_resumes_under_v2(world, flow):
+    svc = world.svc
+    case_id = at(flow, "cost_review")
+    flow.fire("so", case_id, "suspend", {"reason": "等待业主续交"})
+    migration.apply(svc, None, DEF, 1, 2, now=flow.now)
+    row, stage = case_row(svc, case_id), open_stage(svc, case_id)
+    assert row.definition_version == 2 and row.suspended_since is not None
+    assert stage.next_alert_at is None  # no alerts while suspended
+    flow.fire("so", case_id, "resume", {"reason": "已续交"})
+    resumed = open_stage(svc, case_id)
+    assert resumed.rule == "2个工作日" and resumed.next_alert_at is not None
+    verify(svc)
