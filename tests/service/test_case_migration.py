@@ -301,8 +301,15 @@ def test_the_page_shows_the_plan_before_it_is_applied(world, flow):
             "expected": json.dumps({str(case_id): case_row(svc, case_id).version}),
         }
         done = admin.post("/migrations/apply", data=form)
-        assert done.status_code == 200 and "已迁移" in done.text
+        assert done.status_code == 200 and "已迁移" in done.text and "撤销此批次" in done.text
         assert case_row(svc, case_id).definition_version == 2
+        verify(svc)
+        batch = migration.batches(svc)[0]["batch"]
+        back = admin.post(f"/migrations/{batch}/revert", data={"csrf_token": form["csrf_token"]})
+        assert back.status_code == 200 and "已撤销" in back.text
+        assert case_row(svc, case_id).definition_version == 1
+        forged = admin.post(f"/migrations/{batch}/revert", data={"csrf_token": "0" * 64})
+        assert forged.status_code == 403
         verify(svc)
     finally:
         admin.close()
