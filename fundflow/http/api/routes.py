@@ -410,6 +410,8 @@ def definitions(svc: Services = Depends(get_services), user: User = Depends(curr
             {
                 "id": d.id,
                 "version": d.version,
+                # the version new cases take (the others: cases opened earlier, or migrated onto it)
+                "current": d.version == svc.registry.current_version(d.id),
                 "title": d.title,
                 "roles": {r.id: r.label for r in d.roles.values()},
                 "documents": dict(d.documents),
