@@ -406,3 +406,44 @@ def test_a_suspended_case_moves_with_its_clock_stopped_and_resumes_under_v2(worl
     resumed = open_stage(svc, case_id)
     assert resumed.rule == "2个工作日" and resumed.next_alert_at is not None
     verify(svc)
+
+
+# -- the demo city -------------------------------------------------------------------------
+
+
+def test_the_demo_city_moves_to_v2_and_back_and_again_with_the_chain_verifying(tmp_path):
+    """plan -> apply -> revert -> apply on the seeded demo city (SQLite): every running case of
+    v1 lands somewhere in v2, the audit chain and the ledgers verify after each step."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from fundflow.service.migrate import upgrade
+    from fundflow.service.seed import seed_demo
+    from fundflow.service.usecases import ledger
+
+    now = datetime(2026, 11, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", data_dir=tmp_path / "data"))
+    try:
+        upgrade(svc.db)
+        seed_demo(svc, now)
+
+        def check():
+            verify(svc)
+            with svc.sessions() as s:
+                assert ledger.verify_ledgers(s)[1] == []
+
+        p = migration.plan(svc, DEF, 1, 2)
+        running = p["total"]
+        assert running >= 10 and sum(x["cases"] for x in p["summary"]) == running
+        assert {"joint_meeting", "final_payment", "cost_review"} <= {x["state"] for x in p["summary"]}
+        first = migration.apply(svc, None, DEF, 1, 2, now=now + timedelta(minutes=1))
+        assert first["migrated"] == running
+        check()
+        back = migration.revert(svc, None, first["batch"], now=now + timedelta(minutes=2))
+        assert back["reverted"] == running
+        check()
+        again = migration.apply(svc, None, DEF, 1, 2, now=now + timedelta(minutes=3))
+        assert again["migrated"] == running
+        check()
+    finally:
+        svc.close()
