@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from fundflow.cli import alerts, backup, db, definitions, delivery, ledger, serve, users, workdays
+from fundflow.cli import alerts, backup, db, definitions, delivery, ledger, migrate, serve, users, workdays
 from fundflow.cli.audit import audit_app
 
 __all__ = ["app"]
@@ -33,6 +33,7 @@ app.command()(delivery.deliver)
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 app.add_typer(audit_app, name="audit")
+app.add_typer(migrate.app, name="migrate")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

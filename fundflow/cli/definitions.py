@@ -15,13 +15,13 @@ def validate(
 ) -> None:
     """Check definitions; print FILE:YAML_PATH: message per problem; exit 1 on any error."""
     from fundflow.domain.errors import Severity
-    from fundflow.domain.loader import check_paths, definition_files
+    from fundflow.domain.loader import check_paths, definition_files, migration_files
 
     targets = paths or [load_settings().definitions_dir]
     missing = [p for p in targets if not p.exists()]
     if missing:
         fail("找不到：" + "、".join(map(str, missing)))
-    files = definition_files(targets)
+    files = definition_files(targets) + migration_files(targets)
     if not files:
         fail("没有找到流程定义文件（*.yaml）")
     _, problems = check_paths(files)

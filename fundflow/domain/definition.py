@@ -237,6 +237,9 @@ class Definition:
     # document type -> the roles that may upload it; a type not listed: any party of the case
     document_roles: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     open_form: OpenForm = OpenForm()
+    #: False (``current: false`` in the file): a version shipped but not yet offered to new
+    #: cases; running cases reach it only by migration (see fundflow/domain/migration.py)
+    current: bool = True
 
     # -- the joint meeting: where it sits and who votes, read from the guards ----------------
 

@@ -20,6 +20,12 @@ DEV_SECRET = "dev-only-secret-change-me"
 
 
 class Settings(BaseSettings):
+    @property
+    def current_version_map(self) -> dict[str, int]:
+        """``current_versions`` as {definition id: version}."""
+        pairs = (p.split("=") for p in self.current_versions.split(",") if p.strip())
+        return {k.strip(): int(v) for k, v in pairs}
+
     model_config = SettingsConfigDict(env_prefix="FUNDFLOW_", env_file=".env", extra="ignore")
 
     environment: str = Field("development", pattern="^(development|test|production)$")
@@ -27,6 +33,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: the embedded SQLite file data_dir/fundflow.db
     definitions_dir: Path = DEFINITIONS_DIR
+    # the version new cases of a procedure take, where it is not the newest one the files offer:
+    # "fire_hazard_emergency=2" (comma-separated); see README "Versions and migration"
+    current_versions: str = Field("", pattern=r"^\s*([a-z][a-z0-9_]*=\d+\s*(,\s*[a-z][a-z0-9_]*=\d+\s*)*)?$")
     calendar_overrides: Path = CALENDAR_FILE
     secret_key: str = DEV_SECRET
     session_hours: int = Field(12, ge=1, le=24 * 30)

@@ -41,7 +41,7 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    registry, _ = load_directory(settings.definitions_dir)
+    registry, _ = load_directory(settings.definitions_dir, current=settings.current_version_map)
     calendar = WorkCalendar.from_file(settings.calendar_overrides)
     db = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     signer = load_signer(settings.signing_key_file)

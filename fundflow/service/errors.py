@@ -24,7 +24,8 @@
         ├── TooManyRequests                 429 (login failures: wait ``detail.retry_after`` s)
         ├── DeliveryFailed                  502: an alert channel did not take a delivery
         ├── DocumentUnavailable             503: a PDF without a CJK font on the server
-        └── BackupError                     500: a backup or restore could not be done
+        ├── BackupError                     500: a backup or restore could not be done
+        └── MigrationNotDeclared            404: no migration declared between those versions
 
 ``ERRORS`` is the one table: class -> (status, code[, page title]). The API's handler
 (``fundflow.http.app``) and the pages' handler (``fundflow.http.web.render``) both answer
@@ -70,6 +71,7 @@ __all__ = [
     "DeliveryFailed",
     "DocumentUnavailable",
     "BackupError",
+    "MigrationNotDeclared",
     "Answer",
     "ERRORS",
     "STATUS",
@@ -183,6 +185,13 @@ class BackupError(ServiceError):
         return f"{self.code}: {self.message}"
 
 
+# --- version migration (issue 16) ---
+
+
+class MigrationNotDeclared(ServiceError):
+    """No ``<id>.v<N>.migrate.yaml`` declares a migration between the versions asked for."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
@@ -217,6 +226,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     DeliveryFailed: Answer(502, "delivery_failed"),
     DocumentUnavailable: Answer(503, "document_unavailable"),
     BackupError: Answer(500, "backup_failed"),
+    MigrationNotDeclared: Answer(404, "migration_not_declared"),
 }
 
 #: error class -> HTTP status, read from ``ERRORS``

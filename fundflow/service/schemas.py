@@ -98,3 +98,23 @@ class ChannelCreate(_Strict):
     role: str | None = Field(None, max_length=64, description="只接收发给该角色的提醒；不填为全部")
     org_level: Literal["city", "district", "street_office", "community"] = "city"
     org_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+# --- version migration (issue 16) ---
+
+
+class MigrationRequest(_Strict):
+    """``POST /api/v1/migrations``: plan (a dry run), apply or revert a move of running cases
+    onto a new version of their procedure (admins only)."""
+
+    action: Literal["plan", "apply", "revert"]
+    definition: str | None = Field(None, min_length=1, max_length=64, description="流程定义 id（plan、apply）")
+    from_version: int | None = Field(None, ge=1, le=10_000, description="原版本（plan、apply）")
+    to_version: int | None = Field(None, ge=1, le=10_000, description="新版本（plan、apply）")
+    cases: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        None, max_length=100_000, description="只迁移这些案件；不填为全部在办案件"
+    )
+    expected: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,9}$")], Annotated[int, Field(ge=1)]] | None = Field(
+        None, max_length=100_000, description="计划中各案件的版本（plan 返回的 versions）：此后有变化的案件不迁移"
+    )
+    batch: int | None = Field(None, ge=1, le=2**31 - 1, description="撤销的批次号（revert）")

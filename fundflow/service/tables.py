@@ -33,6 +33,8 @@ __all__ = [
     "Delivery",
     "SchedulerLease",
     "Checkpoint",
+    "MigrationBatch",
+    "MigrationItem",
     "metadata",
 ]
 
@@ -421,3 +423,45 @@ class Checkpoint(SQLModel, table=True):
     key_id: str = Field(max_length=16)
     statement: str = Field(sa_type=Text)
     signature: str = Field(max_length=128)
+
+
+# --- version migration (issue 16) ---
+
+
+class MigrationBatch(SQLModel, table=True):
+    """One run of ``fundflow versions apply``: running cases of one procedure moved from one
+    version to the next (fundflow/service/usecases/migration.py). ``status``: ``running`` while
+    cases are pending (a rerun resumes it), ``done``, ``reverted``. ``spec`` is the migration
+    as applied (state mapping, deadline policies, renamed and defaulted fields)."""
+
+    __tablename__ = "migration_batches"
+    id: int | None = Field(default=None, primary_key=True)
+    definition_id: str = Field(max_length=64)
+    from_version: int
+    to_version: int
+    status: str = Field(default="running", max_length=16, index=True)
+    spec: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+    created_at: datetime = _utc(nullable=False)
+    finished_at: datetime | None = _utc()
+    reverted_at: datetime | None = _utc()
+
+
+class MigrationItem(SQLModel, table=True):
+    """One case of a batch. ``planned_version``: the case's version the plan saw (a case
+    changed since is ``stale``, not moved); ``case_version``: its version once moved (a revert
+    moves back only a case still at it); ``before``: what a revert restores (the data, the
+    open stage's deadline). ``status``: pending, migrated, stale, reverted."""
+
+    __tablename__ = "migration_items"
+    __table_args__ = (UniqueConstraint("batch_id", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="migration_batches.id", index=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    status: str = Field(default="pending", max_length=16)
+    planned_version: int
+    from_state: str = Field(max_length=64)
+    to_state: str | None = Field(default=None, max_length=64)
+    case_version: int | None = None
+    before: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    note: str | None = Field(default=None, sa_type=Text)

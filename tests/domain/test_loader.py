@@ -11,7 +11,15 @@ from __future__ import annotations
 import pytest
 
 from fundflow.domain.errors import DefinitionError, Problem, Severity
-from fundflow.domain.loader import DefinitionRegistry, check_file, check_paths, check_text, load_directory, load_file
+from fundflow.domain.loader import (
+    DefinitionRegistry,
+    check_file,
+    check_paths,
+    check_text,
+    definition_files,
+    load_directory,
+    load_file,
+)
 from tests.support.corpus import BROKEN, EXPECTED
 from tests.support.paths import DEFINITIONS
 
@@ -154,7 +162,7 @@ def test_real_definitions_load_without_errors():
     assert errors(problems) == []
 
 
-@pytest.mark.parametrize("path", sorted(DEFINITIONS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", definition_files([DEFINITIONS]), ids=lambda p: p.name)
 def test_each_real_definition_file_is_clean(path):
     definition, problems = check_file(path)
     assert definition is not None, "\n".join(map(str, problems))

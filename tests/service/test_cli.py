@@ -98,7 +98,7 @@ def test_every_cli_module_imports_alone_and_the_commands_are_all_there():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     groups = {g.name for g in app.registered_groups}
     assert names == {"validate", "diagram", "serve", "demo", "scan", "scheduler", "deliver", "backup", "restore"}
-    assert groups == {"workdays", "db", "user", "ledger", "calendar", "channel", "audit"}
+    assert groups == {"workdays", "db", "user", "ledger", "calendar", "channel", "audit", "migrate"}
 
 
 def test_python_dash_m_fundflow_cli_runs(tmp_path):
@@ -110,3 +110,24 @@ def test_python_dash_m_fundflow_cli_runs(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2025-10-09"
+
+
+def test_migrate_plan_apply_revert_from_the_command_line(run, world, tmp_path):
+    """The running cases of the small city moved onto fire_hazard_emergency v2 and back."""
+    from tests.support.flows import Flow
+
+    flow = Flow(world)
+    case_id = flow.open()
+    plan_file = tmp_path / "plan.json"
+    planned, _ = run("migrate", "plan", "fire_hazard_emergency", "--from", "1", "--to", "2", "--out", str(plan_file))
+    assert planned.exit_code == 0, planned.output
+    assert "reported -> reported" in planned.output and plan_file.is_file()
+    applied, _ = run("migrate", "apply", "fire_hazard_emergency", "--from", "1", "--to", "2", "--plan", str(plan_file))
+    assert applied.exit_code == 0 and "1 of 1 case(s) moved" in applied.output, applied.output
+    assert flow.fire("fr", case_id, "not_major", {"reason": "经复核不构成重大隐患"})["state"] == "ordinary_repair"
+    reverted, _ = run("migrate", "revert", "1")
+    assert reverted.exit_code == 0 and "0 case(s) moved back" in reverted.output and "kept" in reverted.output
+    again, _ = run("migrate", "apply", "fire_hazard_emergency", "--from", "1", "--to", "2")
+    assert again.exit_code == 0 and "no running case" in again.output
+    undeclared, _ = run("migrate", "plan", "fire_hazard_emergency", "--from", "2", "--to", "1")
+    assert undeclared.exit_code == 2 and "migration_not_declared" in undeclared.output

@@ -15,11 +15,13 @@ The format is documented by example in ``fundflow/definitions/README.md``.
 
 from fundflow.domain.loader.files import (
     check_file,
+    check_migrations,
     check_paths,
     check_text,
     definition_files,
     load_directory,
     load_file,
+    migration_files,
 )
 from fundflow.domain.loader.registry import DefinitionRegistry
 
@@ -31,4 +33,6 @@ __all__ = [
     "load_file",
     "load_directory",
     "DefinitionRegistry",
+    "check_migrations",
+    "migration_files",
 ]

@@ -311,9 +311,13 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         expected = f"{def_id}.v{version}.yaml"
         if m is None or m["id"] != def_id or int(m["version"]) != version:
             c.warn("", f"file name should be '{expected}' (one procedure version per file)")
+    current = top.get("current", True)
+    if not isinstance(current, bool):
+        c.error("current", f"expected true or false, got {_kind(current)}")
     if c.failed or def_id is None or version is None or title is None:
         return None
     return Definition(
+        current=current,
         id=def_id,
         version=version,
         title=title,

@@ -14,8 +14,10 @@ from fundflow.domain.definition import (
 from fundflow.domain.errors import DefinitionError, Problem, Severity
 from fundflow.domain.loader.checker import _Checker
 from fundflow.domain.loader.checks import _build
+from fundflow.domain.loader.migration import check_migration_text, is_migration_file
 from fundflow.domain.loader.registry import DefinitionRegistry
 from fundflow.domain.loader.yaml import _SAFE_LOADER
+from fundflow.domain.migration import Migration
 
 # -- entry points ----------------------------------------------------------------------
 
@@ -55,7 +57,17 @@ def load_file(path: str | os.PathLike) -> Definition:
 
 
 def definition_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand directories to their ``*.yaml``/``*.yml`` files (sorted); keep files as given."""
+    """Expand directories to their ``*.yaml``/``*.yml`` files (sorted); keep files as given.
+    Migration declarations (``*.migrate.yaml``) are not definitions: see ``migration_files``."""
+    return [p for p in _yaml_files(paths) if not is_migration_file(p.name)]
+
+
+def migration_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The ``<id>.v<N>.migrate.yaml`` files under ``paths``."""
+    return [p for p in _yaml_files(paths) if is_migration_file(p.name)]
+
+
+def _yaml_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -65,9 +77,42 @@ def definition_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
+def check_migrations(
+    paths: Iterable[str | os.PathLike], definitions: Iterable[Definition]
+) -> tuple[list[Migration], list[Problem]]:
+    """Check every migration declaration under ``paths`` against the loaded ``definitions``."""
+    by_key = {d.key: d for d in definitions}
+    out: list[Migration] = []
+    problems: list[Problem] = []
+    seen: dict[tuple[str, int, int], str] = {}
+    for f in migration_files(paths):
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(f), "", f"cannot read: {exc}"))
+            continue
+        migration, found = check_migration_text(text, str(f), lambda i, v: by_key.get((i, v)))
+        problems.extend(found)
+        if migration is None:
+            continue
+        if migration.key in seen:
+            problems.append(Problem(str(f), "", f"this migration is also declared in {seen[migration.key]}"))
+            continue
+        seen[migration.key] = str(f)
+        out.append(migration)
+    return out, problems
+
+
 def check_paths(paths: Iterable[str | os.PathLike]) -> tuple[list[Definition], list[Problem]]:
     """Check every definition file under ``paths`` (directories expanded); a second file
-    with the same (id, version) is an error. Returns the good definitions and all problems."""
+    with the same (id, version) is an error. Returns the good definitions and all problems
+    (those of the migration declarations beside them included)."""
+    loaded, problems = _check_definitions(paths)
+    _, found = check_migrations(paths, loaded)
+    return loaded, problems + found
+
+
+def _check_definitions(paths: Iterable[str | os.PathLike]) -> tuple[list[Definition], list[Problem]]:
     problems: list[Problem] = []
     loaded: list[Definition] = []
     seen: dict[tuple[str, int], str] = {}
@@ -90,10 +135,15 @@ def check_paths(paths: Iterable[str | os.PathLike]) -> tuple[list[Definition], l
     return loaded, problems
 
 
-def load_directory(*paths: str | os.PathLike) -> tuple[DefinitionRegistry, list[Problem]]:
-    """Load every definition under ``paths``; raise DefinitionError naming every error."""
-    loaded, problems = check_paths(paths)
+def load_directory(
+    *paths: str | os.PathLike, current: dict[str, int] | None = None
+) -> tuple[DefinitionRegistry, list[Problem]]:
+    """Load every definition and migration under ``paths``; raise DefinitionError naming every
+    error. ``current``: the version new cases of a procedure take, overriding the files."""
+    loaded, problems = _check_definitions(paths)
+    migrations, found = check_migrations(paths, loaded)
+    problems += found
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
         raise DefinitionError(errors)
-    return DefinitionRegistry(loaded), problems
+    return DefinitionRegistry(loaded, migrations=migrations, current=current), problems

@@ -7,12 +7,24 @@ from collections.abc import Iterable
 
 from fundflow.domain.definition import Definition
 from fundflow.domain.errors import DefinitionError, Problem, UnknownDefinition
+from fundflow.domain.migration import Migration
 
 
 class DefinitionRegistry:
-    """All loaded definitions by (id, version). Immutable once built."""
+    """All loaded definitions by (id, version), and the migrations between versions. Immutable
+    once built.
 
-    def __init__(self, definitions: Iterable[Definition] = ()):
+    New cases take a procedure's *current* version (``get(id)``): the newest one not declared
+    ``current: false`` in its file, unless ``current`` names the version (the setting
+    ``FUNDFLOW_CURRENT_VERSIONS``). Running cases stay on theirs until migrated."""
+
+    def __init__(
+        self,
+        definitions: Iterable[Definition] = (),
+        *,
+        migrations: Iterable[Migration] = (),
+        current: dict[str, int] | None = None,
+    ):
         self._by_key: dict[tuple[str, int], Definition] = {}
         for d in definitions:
             if d.key in self._by_key:
@@ -25,6 +37,33 @@ class DefinitionRegistry:
                 )
             self._by_key[d.key] = d
         self._levels = self._role_levels()
+        self._migrations = {m.key: m for m in migrations}
+        self._current: dict[str, int] = {}
+        for i in {i for i, _ in self._by_key}:
+            versions = sorted(v for (j, v) in self._by_key if j == i)
+            offered = [v for v in versions if self._by_key[(i, v)].current]
+            self._current[i] = (offered or versions)[-1]
+        for i, v in (current or {}).items():
+            if (i, v) not in self._by_key:
+                known = tuple(sorted(x for (j, x) in self._by_key if j == i))
+                raise UnknownDefinition(i, v, self.ids(), known)
+            self._current[i] = v
+
+    def current_version(self, definition_id: str) -> int:
+        """The version new cases of ``definition_id`` take."""
+        if definition_id not in self._current:
+            raise UnknownDefinition(definition_id, None, self.ids())
+        return self._current[definition_id]
+
+    def versions(self, definition_id: str) -> tuple[int, ...]:
+        return tuple(sorted(v for (i, v) in self._by_key if i == definition_id))
+
+    def migration(self, definition_id: str, from_version: int, to_version: int) -> Migration | None:
+        """The declared migration from one version to another, or None."""
+        return self._migrations.get((definition_id, from_version, to_version))
+
+    def migrations(self) -> list[Migration]:
+        return [self._migrations[k] for k in sorted(self._migrations)]
 
     def _role_levels(self) -> dict[str, str]:
         """Role -> organisation level, as the definitions declare it; two procedures that give one
@@ -58,10 +97,7 @@ class DefinitionRegistry:
 
     def get(self, definition_id: str, version: int | None = None) -> Definition:
         if version is None:
-            versions = [v for (i, v) in self._by_key if i == definition_id]
-            if not versions:
-                raise UnknownDefinition(definition_id, None, self.ids())
-            version = max(versions)
+            version = self.current_version(definition_id)
         try:
             return self._by_key[(definition_id, version)]
         except KeyError:
@@ -72,6 +108,7 @@ class DefinitionRegistry:
         return tuple(sorted({i for i, _ in self._by_key}))
 
     def latest(self) -> list[Definition]:
+        """Each procedure in the version new cases take."""
         return [self.get(i) for i in self.ids()]
 
     def __iter__(self):

@@ -66,6 +66,7 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("get", "/api/v1/stats"): {403},
     ("get", "/api/v1/cases/{case_id}/generated/{name}"): {409, 503},
     ("get", "/api/v1/channels"): {403},
+    ("post", "/api/v1/migrations"): {404, 409},
     ("get", "/api/v1/alerts/{alert_id}/deliveries"): {403},
     ("post", "/api/v1/alerts/{alert_id}/ack"): set(),
     ("get", "/metrics"): {401, 404},

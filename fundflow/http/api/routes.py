@@ -32,6 +32,7 @@ from fundflow.service.schemas import (
     ChannelCreate,
     CommunityCreate,
     LoginRequest,
+    MigrationRequest,
     TransitionRequest,
     VoteRequest,
     contains_nul,
@@ -47,6 +48,7 @@ from fundflow.service.usecases import (
     paperwork,
     users,
 )
+from fundflow.service.usecases import migration as version_migration
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -491,6 +493,8 @@ def definitions(svc: Services = Depends(get_services), user: Principal = Depends
             {
                 "id": d.id,
                 "version": d.version,
+                # the version new cases take (the others: cases opened earlier, or migrated onto it)
+                "current": d.version == svc.registry.current_version(d.id),
                 "title": d.title,
                 "roles": {r.id: r.label for r in d.roles.values()},
                 "documents": dict(d.documents),
@@ -595,3 +599,31 @@ def add_channel(
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"], summary="提醒在各渠道的投递状态（市级）")
 def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     return delivery.delivery_status(svc, user, alert_id)
+
+
+# --- version migration (issue 16) ---
+
+
+@router.post(
+    "/migrations",
+    tags=["definitions"],
+    summary="流程版本迁移：预览（plan）、执行（apply）、撤销（revert），仅系统管理员",
+)
+def migrations(
+    body: MigrationRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return version_migration.request(
+        svc,
+        user,
+        body.action,
+        now=now,
+        definition=body.definition,
+        from_version=body.from_version,
+        to_version=body.to_version,
+        cases=body.cases,
+        expected={int(k): v for k, v in body.expected.items()} if body.expected is not None else None,
+        batch=body.batch,
+    )

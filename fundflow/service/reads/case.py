@@ -55,8 +55,23 @@ def case_detail(s: Session, svc, user: User, case_id: int, now: datetime, case: 
 
 
 def events(s: Session, svc, case: Case) -> list[dict[str, Any]]:
-    d = _definition(svc, case)
-    return [event_view(e, d) for e in events_of(s, case)]
+    """Each event labelled by the version it was fired under (``definition_version``): a case
+    migrated onto a new version keeps its earlier events' states as they were named then."""
+    from fundflow.domain.migration import VERSION_EVENTS, event_versions
+
+    rows = events_of(s, case)
+    versions = event_versions([(e.trigger, e.data or {}) for e in rows], case.definition_version)
+    known = set(svc.registry.versions(case.definition_id))
+    out = []
+    for e, v in zip(rows, versions):
+        d = svc.registry.get(case.definition_id, v) if v in known else _definition(svc, case)
+        view = event_view(e, d)
+        view["definition_version"] = v
+        if e.trigger in VERSION_EVENTS and (e.data or {}).get("to_version") in known:  # lands under the other version
+            after = svc.registry.get(case.definition_id, e.data["to_version"])
+            view["to_label"] = after.states[e.to_state].label if e.to_state in after.states else e.to_state
+        out.append(view)
+    return out
 
 
 def stage_history(s: Session, svc, case: Case, now: datetime) -> list[dict[str, Any]]:

@@ -91,7 +91,8 @@ def city_stats(s: Session, svc, user: User, now: datetime, definition_id: str | 
         {"district_id": did, "district": districts[did].name if did in districts else "", **_money(t)}
         for did, t in sorted(totals.items())
     ]
-    labels = {(d.id, st.id): st.label for d in svc.registry for st in d.states.values()}
+    # every version's states, named as the version new cases take names them where both have one
+    labels = {(d.id, st.id): st.label for d in [*svc.registry, *svc.registry.latest()] for st in d.states.values()}
     city = defaultdict(int)
     for t in totals.values():
         for k, v in t.items():

@@ -8,17 +8,28 @@ the page that changed (``HX-Request``), so a clerk keeps her place.
 
 One module per page group, each with its router, included in ``router`` in this order (``/cases/new``
 before ``/cases/{case_id}``): ``login``, ``owners`` (the owners' own pages), ``lists``, ``new_case``, ``case``, ``households``,
-``dashboard`` (and the procedures), ``reports``, ``alerts``.
+``dashboard`` (and the procedures), ``reports``, ``alerts``, ``migrations`` (admins).
 """
 
 from fastapi import APIRouter
 
-from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, new_case, owners, reports
+from fundflow.http.web.pages import (
+    alerts,
+    case,
+    dashboard,
+    households,
+    lists,
+    login,
+    migrations,
+    new_case,
+    owners,
+    reports,
+)
 
 __all__ = ["router"]
 
 #: the page groups, in the order their routes are matched
-GROUPS = (login, owners, lists, new_case, case, households, dashboard, reports, alerts)
+GROUPS = (login, owners, lists, new_case, case, households, dashboard, reports, alerts, migrations)
 
 router = APIRouter(include_in_schema=False)
 for group in GROUPS:
