@@ -612,7 +612,7 @@ def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: 
 def migrations(
     body: MigrationRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return version_migration.request(

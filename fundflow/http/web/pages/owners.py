@@ -82,7 +82,9 @@ def owner_case(request: Request, svc: Services = Depends(get_services), now: dat
         owner = owners.read_pass(svc, request.cookies.get(OWNER_COOKIE), now)
         view = owners.owner_view(svc, owner, now)
     except NotAuthenticated as exc:
-        return _form_page(request, svc, exc.message, {"code": "", "building": "", "unit": "", "room": ""}, 401)
+        return _form_page(
+            request, svc, exc.message, {"code": "", "building": "", "unit": "", "room": ""}, status_for(exc)
+        )
     return render(
         request,
         "owner_case.html",
