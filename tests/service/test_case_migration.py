@@ -411,21 +411,18 @@ def test_a_suspended_case_moves_with_its_clock_stopped_and_resumes_under_v2(worl
 # -- the demo city -------------------------------------------------------------------------
 
 
-def test_the_demo_city_moves_to_v2_and_back_and_again_with_the_chain_verifying(tmp_path):
-    """plan -> apply -> revert -> apply on the seeded demo city (SQLite): every running case of
-    v1 lands somewhere in v2, the audit chain and the ledgers verify after each step."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
+def test_the_demo_city_moves_to_v2_and_back_and_again_with_the_chain_verifying(tmp_path_factory, tmp_path):
+    """plan -> apply -> revert -> apply on the seeded demo city (SQLite, the run's one seeded copy,
+    seeded at the real moment): every running case of v1 lands somewhere in v2, the audit chain
+    and the ledgers verify after each step."""
+    from datetime import UTC, datetime, timedelta
 
-    from fundflow.service.migrate import upgrade
-    from fundflow.service.seed import seed_demo
     from fundflow.service.usecases import ledger
+    from tests.support.demo_city import seeded_demo
 
-    now = datetime(2026, 11, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
-    svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", data_dir=tmp_path / "data"))
+    now = datetime.now(UTC)
+    svc = seeded_demo(tmp_path_factory, tmp_path)
     try:
-        upgrade(svc.db)
-        seed_demo(svc, now)
 
         def check():
             verify(svc)
