@@ -17,6 +17,7 @@ from fundflow.http.deps import bearer, current_user, get_now, get_services, no_n
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
+from fundflow.service.handoff_schemas import ExtensionDecision, ExtensionRequest, TransferRequest, WithdrawRequest
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, inbox, places
 from fundflow.service.reads import case as case_reads
@@ -33,7 +34,7 @@ from fundflow.service.schemas import (
     VoteRequest,
     contains_nul,
 )
-from fundflow.service.usecases import alerts, cases, communities, delivery, documents, ledger, meetings, users
+from fundflow.service.usecases import alerts, cases, communities, delivery, documents, handoffs, ledger, meetings, users
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -512,3 +513,71 @@ def add_channel(
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"], summary="提醒在各渠道的投递状态（市级）")
 def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
     return delivery.delivery_status(svc, user, alert_id)
+
+
+# -- hand-offs and records (issue 11b) ------------------------------------------------------
+
+
+@router.post(
+    "/cases/{case_id}/transfer",
+    tags=["hand-offs"],
+    summary="转办：移交同一角色的另一单位（街道办事处、区消防救援机构）",
+)
+def transfer(
+    case_id: Id,
+    body: TransferRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(handoffs.transfer_case(svc, user, case_id, to_org_id=body.to_org_id, reason=body.reason, now=now))
+
+
+@router.get("/transfers", tags=["hand-offs"], summary="本单位转出、转入的案件")
+def my_transfers(r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return handoffs.transfers_of(r.s, r.svc, user)
+
+
+@router.post("/cases/{case_id}/extensions", status_code=201, tags=["hand-offs"], summary="延期申请（本环节责任单位）")
+def ask_extension(
+    case_id: Id,
+    body: ExtensionRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        handoffs.request_extension(svc, user, case_id, working_days=body.working_days, reason=body.reason, now=now)
+    )
+
+
+@router.get("/cases/{case_id}/extensions", tags=["hand-offs"], summary="案件的延期申请及审批")
+def list_extensions(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return handoffs.extensions_of(r.s, r.svc, case_reads.load(r.s, user, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/extensions/{extension_id}/decision", tags=["hand-offs"], summary="审批延期申请（流程规定的单位）"
+)
+def decide_extension(
+    case_id: Id,
+    extension_id: Id,
+    body: ExtensionDecision,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        handoffs.decide_extension(svc, user, case_id, extension_id, approve=body.approve, opinion=body.opinion, now=now)
+    )
+
+
+@router.post("/cases/{case_id}/withdraw", tags=["hand-offs"], summary="撤回（发起单位在核准前；其后由流程规定的单位）")
+def withdraw(
+    case_id: Id,
+    body: WithdrawRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(handoffs.withdraw_case(svc, user, case_id, reason=body.reason, comment=body.comment, now=now))
