@@ -39,6 +39,7 @@ __all__ = [
     "Transfer",
     "Extension",
     "Withdrawal",
+    "Objections",
     "RETURN",
 ]
 
@@ -260,6 +261,17 @@ class Withdrawal:
 
 
 @dataclass(frozen=True, slots=True)
+class Objections:
+    """``records.objections``: owners' objections kept as records in ``states`` (the public
+    notice); ``raise_roles`` record them, ``answer_roles`` answer them. The guard
+    ``objections_answered`` holds a transition back while one is open."""
+
+    states: frozenset[str]
+    raise_roles: frozenset[str]
+    answer_roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Handoffs:
     transfer: Transfer | None = None
     extension: Extension | None = None
@@ -284,6 +296,7 @@ class Definition:
     document_roles: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     open_form: OpenForm = OpenForm()
     handoffs: Handoffs = Handoffs()
+    objections: Objections | None = None  # records.objections
 
     # -- the joint meeting: where it sits and who votes, read from the guards ----------------
 

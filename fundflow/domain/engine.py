@@ -13,7 +13,7 @@ guards run as the machine's conditions, so the library itself refuses a guarded 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -85,6 +85,8 @@ class CaseSnapshot:
     opened_at: datetime | None = None  # when the report that opened the case happened
     acts: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)  # trigger -> when it last happened
     last_act_at: datetime | None = None  # when the case's latest act happened
+    #: the number of open objection records, asked only by the guard that needs it
+    open_objections: Callable[[], int] | None = None
 
     @property
     def anchors(self) -> Anchors:
@@ -546,6 +548,7 @@ class Engine:
             trigger_labels=c.labels["triggers"],
             accounts=case.accounts,
             field_labels=c.labels["fields"],
+            open_objections=case.open_objections,
         )
         adapter = _Adapter(case.state, ctx)
         c.machine.events[trigger].trigger(adapter)

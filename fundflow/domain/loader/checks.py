@@ -32,7 +32,7 @@ from fundflow.domain.loader.checker import (
     _kind,
     _nearest,
 )
-from fundflow.domain.loader.handoffs import parse_handoffs
+from fundflow.domain.loader.handoffs import parse_handoffs, parse_records
 from fundflow.domain.loader.shapes import (
     _parse_documents,
     _parse_open_form,
@@ -244,6 +244,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
     if "handoffs" in top:
         handoffs, returns = parse_handoffs(c, top["handoffs"], states, role_specs, transitions)
         transitions.extend(returns)
+    objections = parse_records(c, top.get("records", {}), states, role_specs, transitions)
 
     for sid, state in states.items():
         i = position[sid]
@@ -335,6 +336,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         document_roles=MappingProxyType(document_roles),
         open_form=open_form,
         handoffs=handoffs,
+        objections=objections,
     )
 
 

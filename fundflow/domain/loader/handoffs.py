@@ -1,4 +1,5 @@
-"""``handoffs:``: the procedure rules of 转办, 退回, 延期申请 and 撤回, checked with their paths.
+"""``handoffs:``: the procedure rules of 转办, 退回, 延期申请 and 撤回; ``records:`` the objections
+kept as records; each checked with its paths.
 
 ::
 
@@ -27,6 +28,7 @@ from fundflow.domain.definition import (
     FieldSpec,
     FieldType,
     Handoffs,
+    Objections,
     Role,
     State,
     Transfer,
@@ -35,7 +37,7 @@ from fundflow.domain.definition import (
 )
 from fundflow.domain.loader.checker import _Checker, _join, _kind, _nearest
 
-__all__ = ["parse_handoffs", "TRANSFER_LEVELS"]
+__all__ = ["parse_handoffs", "parse_records", "TRANSFER_LEVELS"]
 
 _HANDOFF_KEYS = ("transfer", "returns", "extension", "withdrawal")
 _TRANSFER_KEYS = ("roles",)
@@ -72,7 +74,7 @@ def _transfer(c: _Checker, raw: Any, roles: dict[str, Role]) -> Transfer | None:
     if m is None:
         return None
     names = c.names(m.get("roles"), _join(path, "roles"), roles, "role")
-    if not names:
+    if not m.get("roles"):
         c.error(_join(path, "roles"), "name the roles whose cases may be transferred")
     ok = []
     for i, r in enumerate(names):
@@ -224,3 +226,45 @@ def _withdrawal(c: _Checker, raw: Any, states: dict[str, State], transitions: li
         )
         return None
     return Withdrawal(trigger, until)
+
+
+# -- records (``records:``) -----------------------------------------------------------------------
+
+_RECORDS_KEYS = ("objections",)
+_OBJECTION_KEYS = ("states", "raise_roles", "answer_roles")
+OBJECTIONS_GUARD = "objections_answered"
+
+
+def parse_records(
+    c: _Checker, raw: Any, states: dict[str, State], roles: dict[str, Role], transitions: list[Transition]
+) -> Objections | None:
+    """``records: {objections: {states, raise_roles, answer_roles}}``; the guard
+    ``objections_answered`` may only hold back a transition from a state where they are taken."""
+    m = c.mapping(raw, "records", _RECORDS_KEYS)
+    objections = None
+    if m is not None and "objections" in m:
+        path = "records.objections"
+        o = c.mapping(m["objections"], path, _OBJECTION_KEYS)
+        if o is not None:
+            where = c.names(o.get("states"), _join(path, "states"), states, "state")
+            for i, sid in enumerate(where):
+                if states[sid].terminal:
+                    c.error(f"{path}.states[{i}]", f"'{sid}' is terminal: no objection can be taken there")
+            raising = c.names(o.get("raise_roles"), _join(path, "raise_roles"), roles, "role")
+            answering = c.names(o.get("answer_roles"), _join(path, "answer_roles"), roles, "role")
+            for key in ("states", "raise_roles", "answer_roles"):
+                if not o.get(key):
+                    c.error(_join(path, key), "required: name at least one")
+            if where and raising and answering:
+                objections = Objections(frozenset(where), frozenset(raising), frozenset(answering))
+    for t in transitions:
+        for g in t.guards:
+            if g.name != OBJECTIONS_GUARD:
+                continue
+            outside = [s for s in t.sources if objections is None or s not in objections.states]
+            if outside:
+                c.error(
+                    g.path,
+                    f"no objections are recorded in '{outside[0]}': declare it in records.objections.states",
+                )
+    return objections

@@ -17,7 +17,14 @@ from fundflow.http.deps import bearer, current_user, get_now, get_services, no_n
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
-from fundflow.service.handoff_schemas import ExtensionDecision, ExtensionRequest, TransferRequest, WithdrawRequest
+from fundflow.service.handoff_schemas import (
+    ExtensionDecision,
+    ExtensionRequest,
+    ObjectionAnswer,
+    ObjectionCreate,
+    TransferRequest,
+    WithdrawRequest,
+)
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, inbox, places
 from fundflow.service.reads import case as case_reads
@@ -34,7 +41,18 @@ from fundflow.service.schemas import (
     VoteRequest,
     contains_nul,
 )
-from fundflow.service.usecases import alerts, cases, communities, delivery, documents, handoffs, ledger, meetings, users
+from fundflow.service.usecases import (
+    alerts,
+    cases,
+    communities,
+    delivery,
+    documents,
+    handoffs,
+    ledger,
+    meetings,
+    objections,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(no_nul_in_url)])
 #: Every id in a path: a positive 32-bit integer, so no database is asked about 10**20.
@@ -581,3 +599,35 @@ def withdraw(
     now: datetime = Depends(get_now),
 ):
     return _reply(handoffs.withdraw_case(svc, user, case_id, reason=body.reason, comment=body.comment, now=now))
+
+
+@router.post("/cases/{case_id}/objections", status_code=201, tags=["records"], summary="登记业主异议（公示期间）")
+def add_objection(
+    case_id: Id,
+    body: ObjectionCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        objections.raise_objection(
+            svc, user, case_id, owner_name=body.owner_name, room=body.room, text=body.text, now=now
+        )
+    )
+
+
+@router.get("/cases/{case_id}/objections", tags=["records"], summary="业主异议及答复")
+def list_objections(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return objections.objections_of(r.s, case_reads.load(r.s, user, case_id))
+
+
+@router.post("/cases/{case_id}/objections/{objection_id}/answer", tags=["records"], summary="答复业主异议")
+def answer_objection(
+    case_id: Id,
+    objection_id: Id,
+    body: ObjectionAnswer,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(objections.answer_objection(svc, user, case_id, objection_id, answer=body.answer, now=now))

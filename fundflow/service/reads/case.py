@@ -192,4 +192,21 @@ def case_page(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
         "buildings": community(s, user, case.community_id)["buildings"] if view["community"] else [],
         "parties": list(d.meeting_parties(case.state)) if held else [],
         "voters": list(d.vote_parties(case.state, user.role)) if held else [],
+        **_handoffs(s, svc, user, case, now),  # issue 11b
+    }
+
+
+def _handoffs(s: Session, svc, user: User, case: Case, now: datetime) -> dict[str, Any]:
+    """The hand-offs the user may do on the case page, and the case's objection records."""
+    from fundflow.service.usecases.handoffs import handoff_options
+    from fundflow.service.usecases.objections import objections_of
+
+    d = _definition(svc, case)
+    rule = d.objections
+    taken = rule is not None and case.state in rule.states and case.suspended_since is None
+    return {
+        "handoffs": handoff_options(s, svc, user, case, now),
+        "objections": objections_of(s, case),
+        "may_raise_objection": taken and user.role in rule.raise_roles,
+        "may_answer_objection": taken and user.role in rule.answer_roles,
     }

@@ -104,6 +104,10 @@ def _case_page(
     shown = {f"action:{a['trigger']}" for a in view["actions"]} | ({"vote"} if voters else set())
     if not view["terminal"]:
         shown.add("document")
+    # the hand-off and objection forms (issue 11b) show their own refusals
+    shown |= {"transfer", "extension", "withdraw", "objection"}
+    shown |= {f"decision:{e['id']}" for e in read["handoffs"]["decidable"]}
+    shown |= {f"answer:{o['id']}" for o in read["objections"]}
     context = {
         "problem_top": problem is not None and problem.form not in shown,
         "votes": VOTES,
@@ -133,6 +137,11 @@ def _case_page(
         "scope_text": _scope_text(view["scope_building_ids"], names),
         "today": local_date(p.now).isoformat(),
         "upload_limit": svc.settings.max_upload_bytes,
+        # issue 11b: hand-offs and the objection records (templates/_case_handoffs.html)
+        "handoffs": read["handoffs"],
+        "objections": read["objections"],
+        "may_raise_objection": read["may_raise_objection"],
+        "may_answer_objection": read["may_answer_objection"],
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
