@@ -17,7 +17,7 @@ from fundflow.domain.ledger import below_top_up_line
 from fundflow.domain.money import from_fen, to_fen
 from fundflow.service.errors import InvalidInput
 from fundflow.service.reads.common import case_view, event_view, events_of, money
-from fundflow.service.tables import Building, Case, Community, Document, Stage, User
+from fundflow.service.tables import Building, Case, Community, Document, Stage, StreetOffice, User
 
 __all__ = [
     "APPORTION_FIGURES",
@@ -170,8 +170,6 @@ def case_page(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
     """Everything the case page shows, in one read: the case, its events, documents, votes,
     stages, apportionment (or why there is none), the community's buildings, and the joint
     meeting's parties and the ones whose vote the caller may record."""
-    from fundflow.service.reads.places import community
-
     case = load(s, user, case_id)
     d = _definition(svc, case)
     view = case_detail(s, svc, user, case_id, now, case)
@@ -189,11 +187,21 @@ def case_page(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
         "stages": stage_history(s, svc, case, now),
         "apportionment": table,
         "apportion_note": note,
-        "buildings": community(s, user, case.community_id)["buildings"] if view["community"] else [],
+        "buildings": _buildings(s, case) if view["community"] else [],
         "parties": list(d.meeting_parties(case.state)) if held else [],
         "voters": list(d.vote_parties(case.state, user.role)) if held else [],
         **_handoffs(s, svc, user, case, now),  # issue 11b
     }
+
+
+def _buildings(s: Session, case: Case) -> list[dict[str, Any]]:
+    """The buildings of the case's community: whoever sees the case sees them (a case transferred
+    to another street office or district stays in its community; issue 11b)."""
+    from fundflow.service.usecases.communities import community_view
+
+    community = s.get(Community, case.community_id)
+    office = s.get(StreetOffice, community.street_office_id) if community else None
+    return community_view(s, community, office)["buildings"] if community and office else []
 
 
 def _handoffs(s: Session, svc, user: User, case: Case, now: datetime) -> dict[str, Any]:
