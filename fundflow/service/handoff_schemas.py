@@ -44,3 +44,8 @@ class ObjectionCreate(_Strict):
 
 class ObjectionAnswer(_Strict):
     answer: str = Field(min_length=1, max_length=2000, description="答复内容")
+
+
+class MeetingSessionCreate(_Strict):
+    held_on: str = Field(min_length=10, max_length=10, description="会议召开日期 YYYY-MM-DD")
+    venue: str = Field(min_length=1, max_length=200, description="会议地点")

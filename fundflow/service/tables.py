@@ -36,6 +36,8 @@ __all__ = [
     "CaseTransfer",
     "StageExtension",
     "Objection",
+    "MeetingSession",
+    "MeetingBallot",
     "metadata",
 ]
 
@@ -483,3 +485,33 @@ class Objection(SQLModel, table=True):
     answer: str | None = Field(default=None, sa_type=Text)
     answered_by: int | None = Field(default=None, foreign_key="users.id")
     answered_at: datetime | None = _utc()
+
+
+class MeetingSession(SQLModel, table=True):
+    """A sitting of the joint meeting: when and where it was held, who convened it."""
+
+    __tablename__ = "meeting_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    state: str = Field(max_length=64)
+    held_on: date
+    venue: str = Field(max_length=200)
+    convened_by: int = Field(foreign_key="users.id")
+    recorded_at: datetime = _utc(nullable=False)
+
+
+class MeetingBallot(SQLModel, table=True):
+    """Every vote recorded, in order: a re-vote adds a ballot, the earlier one stays in the
+    history (``meeting_votes`` holds each party's current vote, which the quorum guard reads)."""
+
+    __tablename__ = "meeting_ballots"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    session_id: int | None = Field(default=None, foreign_key="meeting_sessions.id")
+    party: str = Field(max_length=64)
+    attended: bool
+    attendees: str | None = Field(default=None, max_length=400)  # who came for the party
+    vote: str | None = Field(default=None, max_length=16)
+    opinion: str | None = Field(default=None, sa_type=Text)
+    recorded_by: int = Field(foreign_key="users.id")
+    recorded_at: datetime = _utc(nullable=False)

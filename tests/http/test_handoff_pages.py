@@ -116,3 +116,27 @@ def test_a_case_without_hand_offs_for_the_user_shows_no_panel(web):
     case_id = web.flow.open()
     # the panel shows what handoffs.handoff_options offers the user: nothing to the residents committee
     assert 'id="handoffs"' not in _page(web, "rc", case_id)
+
+
+def test_the_convener_records_the_sitting_and_a_revote_shows_in_the_history(web):
+    case_id = web.flow.open()
+    web.flow.advance(case_id, "joint_meeting")
+    assert 'id="action-session"' in _page(web, "so", case_id)
+    assert 'id="action-session"' not in _page(web, "fc", case_id)
+    r = _post(web, "so", case_id, "/meeting-sessions", {"held_on": "2026-03-02", "venue": "街道三楼会议室"})
+    assert r.status_code == 303
+    vote = {"party": "fund_center", "attended": "yes", "attendees": "王科长（审核科）"}
+    _post(web, "fc", case_id, "/votes", {**vote, "vote": "disagree", "opinion": "预算偏高"})
+    _post(web, "fc", case_id, "/votes", {**vote, "vote": "agree", "opinion": "核减后同意"})
+    page = _page(web, "so", case_id)
+    assert "第 1 次会议：2026-03-02，街道三楼会议室" in page
+    assert "表决记录（2 条，含重新表决前的记录）" in page and "（已重新表决）" in page and "王科长（审核科）" in page
+
+
+def test_the_acceptance_signatures_show_who_signed_for_which_party(web):
+    case_id = web.flow.open()
+    web.flow.advance(case_id, "acceptance")
+    r = _post(web, "fr", case_id, "/actions/sign_acceptance", {"signer": "张建军（大队长）", "opinion": "同意验收"})
+    assert r.status_code == 303
+    page = _page(web, "so", case_id)
+    assert 'id="signatures"' in page and "张建军（大队长）" in page and "同意验收" in page

@@ -130,3 +130,102 @@ def test_the_declared_approver_gets_a_task_for_an_extension_to_decide(flow):
     handoffs.decide_extension(flow.svc, flow.u["fc"], case_id, ext.body["id"], approve=True, opinion=None, now=flow.now)
     assert _tasks(flow, handoff_tasks.extension_decisions, "fc") == []
     assert handoff_tasks.SOURCES == (handoff_tasks.extension_decisions, handoff_tasks.objections_to_answer)
+
+
+# -- signatures ---------------------------------------------------------------------------------
+
+
+def _signatures(flow: Flow, case_id: int) -> list[dict]:
+    from fundflow.service.reads.records import signatures
+    from fundflow.service.tables import Case
+
+    with flow.svc.sessions() as s:
+        return signatures(s, flow.svc, s.get(Case, case_id))
+
+
+def test_a_signature_names_the_person_the_party_and_the_opinion(flow):
+    case_id = flow.open()
+    flow.advance(case_id, "acceptance")
+    flow.fire("fr", case_id, "sign_acceptance", {"signer": "张建军（大队长）", "opinion": "消防水泵联动正常，同意验收"})
+    flow.fire("oc", case_id, "sign_acceptance", {"opinion": "业主代表现场确认"})
+    sigs = _signatures(flow, case_id)
+    assert [(g["party"], g["person"], g["opinion"], g["current"]) for g in sigs] == [
+        ("fire_rescue", "张建军（大队长）", "消防水泵联动正常，同意验收", True),
+        ("owners_committee", "oc", "业主代表现场确认", True),  # no signer named: the signed-in user
+    ]
+    assert sigs[0]["party_label"] == "消防救援机构" and sigs[0]["org"] and sigs[0]["record"] == "acceptance"
+    # a failed acceptance sends the works back: the next visit is signed afresh, the earlier kept
+    flow.doc(case_id, "acceptance_report")
+    flow.fire("so", case_id, "fail_acceptance", {"reason": "喷淋末端压力不足", "rectification_deadline": "2026-06-30"})
+    flow.fire("so", case_id, "complete_works", {"completion_date": "2026-03-02"})
+    flow.fire("fr", case_id, "sign_acceptance", {"signer": "张建军（大队长）", "opinion": "复验合格"})
+    sigs = _signatures(flow, case_id)
+    assert [(g["opinion"], g["current"]) for g in sigs] == [
+        ("消防水泵联动正常，同意验收", False),
+        ("业主代表现场确认", False),
+        ("复验合格", True),
+    ]
+
+
+# -- the joint meeting as a session ------------------------------------------------------------
+
+
+def _meeting(flow: Flow, case_id: int) -> dict:
+    from fundflow.service.tables import Case
+    from fundflow.service.usecases.meeting_sessions import meeting_record
+
+    with flow.svc.sessions() as s:
+        return meeting_record(s, flow.svc, s.get(Case, case_id))
+
+
+def test_the_meeting_is_a_session_and_a_revote_keeps_the_earlier_vote(flow):
+    from fundflow.service.usecases import meeting_sessions, meetings
+
+    case_id = flow.open()
+    flow.advance(case_id, "joint_meeting")
+    sitting = meeting_sessions.open_session(
+        flow.svc, flow.u["so"], case_id, held_on="2026-03-02", venue="月塘街道办事处三楼会议室", now=flow.now
+    )
+    assert sitting.status == 201 and sitting.body["venue"] == "月塘街道办事处三楼会议室"
+    vote = dict(party="fund_center", attended=True, now=flow.now)
+    meetings.record_vote(
+        flow.svc, flow.u["fc"], case_id, vote="disagree", opinion="预算偏高", attendees="王科长（审核科）", **vote
+    )
+    meetings.record_vote(flow.svc, flow.u["fc"], case_id, vote="agree", opinion="核减后同意", **vote)
+    m = _meeting(flow, case_id)
+    assert [x["held_on"] for x in m["sessions"]] == ["2026-03-02"]
+    assert [(b["party"], b["vote"], b["attendees"], b["superseded"], b["session_id"]) for b in m["ballots"]] == [
+        ("fund_center", "disagree", "王科长（审核科）", True, sitting.body["id"]),
+        ("fund_center", "agree", None, False, sitting.body["id"]),
+    ]
+    # the quorum counts the current vote only
+    assert [v["vote"] for v in meetings.list_votes(flow.svc, flow.u["so"], case_id)] == ["agree"]
+    report = _verify(flow.svc)
+    assert report.ok, [str(f) for f in report.findings]
+    from fundflow.service.tables import MeetingBallot
+
+    with flow.svc.sessions() as s:  # rewriting the earlier vote shows
+        s.execute(update(MeetingBallot).where(MeetingBallot.vote == "disagree").values(vote="agree"))
+        s.commit()
+    assert any(f.where.startswith("ballots") for f in _verify(flow.svc).findings)
+
+
+def test_only_the_convener_records_a_sitting_where_the_meeting_is_held(flow):
+    from fundflow.service.usecases import meeting_sessions
+
+    case_id = flow.open()
+    with pytest.raises(HandoffRefused) as e:
+        meeting_sessions.open_session(
+            flow.svc, flow.u["so"], case_id, held_on="2026-03-02", venue="会议室", now=flow.now
+        )
+    assert e.value.code == "no_meeting_in_state"
+    flow.advance(case_id, "joint_meeting")
+    with pytest.raises(Forbidden):
+        meeting_sessions.open_session(
+            flow.svc, flow.u["pc"], case_id, held_on="2026-03-02", venue="会议室", now=flow.now
+        )
+    with pytest.raises(InvalidInput) as e:
+        meeting_sessions.open_session(
+            flow.svc, flow.u["so"], case_id, held_on="2026-03-03", venue="会议室", now=flow.now
+        )
+    assert e.value.code == "date_in_future"

@@ -20,6 +20,7 @@ from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_
 from fundflow.service.handoff_schemas import (
     ExtensionDecision,
     ExtensionRequest,
+    MeetingSessionCreate,
     ObjectionAnswer,
     ObjectionCreate,
     TransferRequest,
@@ -28,6 +29,7 @@ from fundflow.service.handoff_schemas import (
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, inbox, places
 from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import records as records_reads
 from fundflow.service.reads import stats as stats_reads
 from fundflow.service.reads.common import field_view
 from fundflow.service.reads.session import User
@@ -49,6 +51,7 @@ from fundflow.service.usecases import (
     documents,
     handoffs,
     ledger,
+    meeting_sessions,
     meetings,
     objections,
     users,
@@ -295,7 +298,15 @@ def vote(
 ):
     return _reply(
         meetings.record_vote(
-            svc, user, case_id, party=body.party, attended=body.attended, vote=body.vote, opinion=body.opinion, now=now
+            svc,
+            user,
+            case_id,
+            party=body.party,
+            attended=body.attended,
+            vote=body.vote,
+            opinion=body.opinion,
+            now=now,
+            attendees=body.attendees,
         )
     )
 
@@ -631,3 +642,28 @@ def answer_objection(
     now: datetime = Depends(get_now),
 ):
     return _reply(objections.answer_objection(svc, user, case_id, objection_id, answer=body.answer, now=now))
+
+
+@router.get("/cases/{case_id}/signatures", tags=["records"], summary="签署记录：签字人、所代表单位、意见")
+def list_signatures(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return records_reads.signatures(r.s, r.svc, case_reads.load(r.s, user, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/meeting-sessions", status_code=201, tags=["records"], summary="登记联席会议召开（日期、地点）"
+)
+def add_meeting_session(
+    case_id: Id,
+    body: MeetingSessionCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(meeting_sessions.open_session(svc, user, case_id, held_on=body.held_on, venue=body.venue, now=now))
+
+
+@router.get(
+    "/cases/{case_id}/meeting", tags=["records"], summary="联席会议：各次会议及全部表决记录（含重新表决前的记录）"
+)
+def meeting_record(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return meeting_sessions.meeting_record(r.s, r.svc, case_reads.load(r.s, user, case_id))

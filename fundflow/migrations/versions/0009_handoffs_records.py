@@ -1,8 +1,9 @@
-"""hand-offs and records (issue 11b): transfers, extensions, objections
+"""hand-offs and records (issue 11b): transfers, extensions, objections, meeting sessions and ballots
 
-转办 (case_transfers), 延期申请 (stage_extensions) and the public notice's objections as records
-(objections). Each row is covered by the facts of the event that wrote it
-(fundflow/service/integrity/facts.py, keyed by id).
+转办 (case_transfers), 延期申请 (stage_extensions), the public notice's objections as records
+(objections), the joint meeting's sittings (meeting_sessions) and every vote recorded
+(meeting_ballots; meeting_votes keeps each party's current vote). Each row is covered by the
+facts of the event that wrote it (fundflow/service/integrity/facts.py).
 
 Revision ID: 0009
 Revises: 0008 (pointed at 0007 until the tasklist's 0008 is merged: re-chain then)
@@ -48,6 +49,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_case_transfers_to_org_id"), ["to_org_id"], unique=False)
 
     op.create_table(
+        "meeting_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("held_on", sa.Date(), nullable=False),
+        sa.Column("venue", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("convened_by", sa.Integer(), nullable=False),
+        sa.Column("recorded_at", fundflow.service.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_meeting_sessions_case_id_cases")),
+        sa.ForeignKeyConstraint(["convened_by"], ["users.id"], name=op.f("fk_meeting_sessions_convened_by_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_sessions")),
+    )
+    with op.batch_alter_table("meeting_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_meeting_sessions_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
         "objections",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=False),
@@ -68,6 +85,28 @@ def upgrade() -> None:
     with op.batch_alter_table("objections", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_objections_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_objections_status"), ["status"], unique=False)
+
+    op.create_table(
+        "meeting_ballots",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=True),
+        sa.Column("party", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("attended", sa.Boolean(), nullable=False),
+        sa.Column("attendees", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True),
+        sa.Column("vote", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("opinion", sa.Text(), nullable=True),
+        sa.Column("recorded_by", sa.Integer(), nullable=False),
+        sa.Column("recorded_at", fundflow.service.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_meeting_ballots_case_id_cases")),
+        sa.ForeignKeyConstraint(["recorded_by"], ["users.id"], name=op.f("fk_meeting_ballots_recorded_by_users")),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["meeting_sessions.id"], name=op.f("fk_meeting_ballots_session_id_meeting_sessions")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_ballots")),
+    )
+    with op.batch_alter_table("meeting_ballots", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_meeting_ballots_case_id"), ["case_id"], unique=False)
 
     op.create_table(
         "stage_extensions",
@@ -108,11 +147,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_stage_extensions_case_id"))
 
     op.drop_table("stage_extensions")
+    with op.batch_alter_table("meeting_ballots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_meeting_ballots_case_id"))
+
+    op.drop_table("meeting_ballots")
     with op.batch_alter_table("objections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_objections_status"))
         batch_op.drop_index(batch_op.f("ix_objections_case_id"))
 
     op.drop_table("objections")
+    with op.batch_alter_table("meeting_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_meeting_sessions_case_id"))
+
+    op.drop_table("meeting_sessions")
     with op.batch_alter_table("case_transfers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_transfers_to_org_id"))
         batch_op.drop_index(batch_op.f("ix_case_transfers_case_id"))

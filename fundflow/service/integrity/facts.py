@@ -25,7 +25,17 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
-from fundflow.service.tables import Case, CaseTransfer, Document, MeetingVote, Objection, Stage, StageExtension
+from fundflow.service.tables import (
+    Case,
+    CaseTransfer,
+    Document,
+    MeetingBallot,
+    MeetingSession,
+    MeetingVote,
+    Objection,
+    Stage,
+    StageExtension,
+)
 
 __all__ = [
     "Rule",
@@ -39,6 +49,8 @@ __all__ = [
     "TRANSFERS",
     "EXTENSIONS",
     "OBJECTIONS",
+    "SESSIONS",
+    "BALLOTS",
     "case_digest",
     "digest",
     "collect",
@@ -214,10 +226,21 @@ OBJECTIONS = Rule(
     key="id",
 )
 
-SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS)
+SESSIONS = Rule(
+    "sessions", "联席会议", MeetingSession, ("state", "held_on", "venue", "convened_by", "recorded_at"), key="id"
+)
+# every vote recorded, appended in order (a re-vote keeps the earlier ballot)
+BALLOTS = Rule(
+    "ballots",
+    "表决记录",
+    MeetingBallot,
+    ("session_id", "party", "attended", "attendees", "vote", "opinion", "recorded_by", "recorded_at"),
+)
+
+SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS, BALLOTS)
 # The ledger journal (ledger_entries) is covered by the record its causing event carries in
 # its data (workflow.ledger_digest: count, totals per kind, sha256): see verify._journal.
-KEYED_RULES: tuple[Rule, ...] = (VOTES, TRANSFERS, EXTENSIONS, OBJECTIONS)
+KEYED_RULES: tuple[Rule, ...] = (VOTES, TRANSFERS, EXTENSIONS, OBJECTIONS, SESSIONS)
 RULES: tuple[Rule, ...] = SEQUENCE_RULES + KEYED_RULES
 
 

@@ -212,7 +212,14 @@ def _handoffs(s: Session, svc, user: User, case: Case, now: datetime) -> dict[st
     d = _definition(svc, case)
     rule = d.objections
     taken = rule is not None and case.state in rule.states and case.suspended_since is None
+    from fundflow.service.reads.records import signatures
+    from fundflow.service.usecases.meeting_sessions import meeting_record
+
+    held = bool(d.meeting_parties(case.state)) and case.suspended_since is None
     return {
+        "signatures": signatures(s, svc, case),
+        "meeting_record": meeting_record(s, svc, case),
+        "may_convene": held and user.role == d.states[case.state].responsible,
         "handoffs": handoff_options(s, svc, user, case, now),
         "objections": objections_of(s, case),
         "may_raise_objection": taken and user.role in rule.raise_roles,

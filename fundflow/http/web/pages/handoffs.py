@@ -12,7 +12,7 @@ from fundflow.http.web.pages.case import Problem, _after_post, _case_page
 from fundflow.http.web.pages.common import FORM_ERRORS, Page, _message, form_page
 from fundflow.http.web.render import PageRoute
 from fundflow.service.errors import InvalidInput, status_for
-from fundflow.service.usecases import handoffs, objections
+from fundflow.service.usecases import handoffs, meeting_sessions, objections
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -110,3 +110,13 @@ def answer_objection(case_id: int, objection_id: int, p: Page = Depends(form_pag
     except FORM_ERRORS as exc:
         return _refused(p, case_id, f"answer:{objection_id}", exc, values)
     return _after_post(p, case_id, "objections")
+
+
+@router.post("/cases/{case_id}/meeting-sessions")
+def open_session(case_id: int, p: Page = Depends(form_page)):
+    values = {k: p.text(k) for k in ("held_on", "venue")}
+    try:
+        p.write(meeting_sessions.open_session, case_id, held_on=values["held_on"], venue=values["venue"], now=p.now)
+    except FORM_ERRORS as exc:
+        return _refused(p, case_id, "session", exc, values)
+    return _after_post(p, case_id, "meeting")
