@@ -61,6 +61,10 @@ def test_a_street_office_transfers_a_case_to_another_office_and_both_see_the_tra
         cases.get_case(flow.svc, flow.u["so"], case_id, flow.now)
     receiver = _user(flow, "so_other")
     assert cases.get_case(flow.svc, receiver, case_id, flow.now)["street_office"]["name"] == "建宁街道"
+    with flow.svc.sessions() as s:  # its case page reads (the community stays the case's)
+        from fundflow.service.reads.case import case_page
+
+        assert [b["name"] for b in case_page(s, flow.svc, receiver, case_id, flow.now)["buildings"]] == ["1栋", "2栋"]
     transfer = next(e for e in _events(flow, receiver, case_id) if e["trigger"] == "transfer")
     assert transfer["data"]["reason"].startswith("该小区属建宁街道") and transfer["from_state"] == transfer["to_state"]
     with flow.svc.sessions() as s:
