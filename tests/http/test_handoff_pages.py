@@ -29,8 +29,11 @@ def test_the_street_office_transfers_a_case_from_its_page_and_lands_on_the_list(
     assert 'id="action-transfer"' in page and "建宁街道" in page and "月塘街道</option>" not in page
     assert 'id="action-transfer"' not in _page(web, "pc", case_id)  # not a transferable role
     r = _post(web, "so", case_id, "/transfer", {"to_org_id": str(web.ids["office_jn"]), "reason": "误报，属建宁街道"})
-    assert r.status_code == 303 and r.headers["location"].startswith("/cases?transferred=")
+    assert r.status_code == 303 and r.headers["location"].startswith("/transfers?done=")
     assert web.as_("so").get(f"/cases/{case_id}").status_code == 404  # the case is the other office's now
+    listed = web.as_("so").get(r.headers["location"]).text  # ...and its transfer is listed
+    assert "已转办" in listed and "转出" in listed and "误报，属建宁街道" in listed
+    assert "转入" in web.as_("so_other").get("/transfers").text
     page = _page(web, "so_other", case_id)
     assert "转办：月塘街道 → 建宁街道" in page
 

@@ -5,11 +5,11 @@ as the API; a refusal is shown beside its form (``_case_body.html`` includes
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import RedirectResponse, Response
 
 from fundflow.http.web.pages.case import Problem, _after_post, _case_page
-from fundflow.http.web.pages.common import FORM_ERRORS, Page, _message, form_page
+from fundflow.http.web.pages.common import FORM_ERRORS, Page, _message, form_page, page
 from fundflow.http.web.render import PageRoute
 from fundflow.service.errors import InvalidInput, status_for
 from fundflow.service.usecases import handoffs, meeting_sessions, objections
@@ -42,8 +42,8 @@ def transfer(case_id: int, p: Page = Depends(form_page)):
         )
     except FORM_ERRORS as exc:
         return _refused(p, case_id, "transfer", exc, values)
-    # the case is the other organisation's now: back to the list, which says so
-    target = f"/cases?transferred={reply.body['id']}"
+    # the case is the other organisation's now: to the transfers, which show it
+    target = f"/transfers?done={reply.body['id']}"
     if p.htmx:
         return Response(status_code=200, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
@@ -120,3 +120,12 @@ def open_session(case_id: int, p: Page = Depends(form_page)):
     except FORM_ERRORS as exc:
         return _refused(p, case_id, "session", exc, values)
     return _after_post(p, case_id, "meeting")
+
+
+@router.get("/transfers")
+def transfers_page(p: Page = Depends(page), done: str | None = Query(None, max_length=10)):
+    transfers = handoffs.transfers_of(p.s, p.svc, p.user)
+    flash = None
+    if done and transfers and str(transfers[0]["id"]) == done:
+        flash = f"已转办：{transfers[0]['case_number']} 转至{transfers[0]['to_org']}。"
+    return p.render("transfers.html", {"active": "transfers", "transfers": transfers, "flash": flash})
