@@ -44,6 +44,7 @@ __all__ = [
     "deadline_status",
     "escalation_moments",
     "suspension_length",
+    "extension_length",
 ]
 
 ONE_DAY = timedelta(days=1)
@@ -219,6 +220,17 @@ def suspension_length(calendar: WorkCalendar, since: datetime, until: datetime) 
     suspended, up to and including the day it resumed."""
     a, b = local_date(since), local_date(until)
     return max(0, calendar.workdays_between(a, b).count), max(0, (b - a).days)
+
+
+def extension_length(rule: DeadlineRule, due_date: date, working_days: int, calendar: WorkCalendar) -> tuple[int, int]:
+    """(working days, calendar days) to add to a stage's clock-stopped totals so that its due
+    date moves ``working_days`` working days later, as a suspension of that length would: a
+    working-day rule counts them as working days; a calendar-day or date rule as the calendar
+    days up to the ``working_days``-th working day after the current due date (延期申请)."""
+    if rule.kind is DeadlineKind.WORKING_DAYS:
+        return working_days, 0
+    later = calendar.add_workdays(due_date, working_days).date
+    return 0, (later - due_date).days
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,12 @@ __all__ = [
     "MONEY_KINDS",
     "COMPLETED",
     "OUTCOMES",
+    "Handoffs",
+    "Transfer",
+    "Extension",
+    "Withdrawal",
+    "Objections",
+    "RETURN",
 ]
 
 #: The figures a case keeps of its money, set by amount fields marked ``money: <kind>``.
@@ -49,6 +55,10 @@ OUTCOMES = (COMPLETED, "withdrawn", "rejected", "diverted")
 #: ``suspension``. They never change the state; they stop and restart the deadline clock.
 SUSPEND = "suspend"
 RESUME = "resume"
+
+#: The trigger of the returns declared in ``handoffs.returns`` (退回): the loader makes one
+#: transition of each declared pair, fired by the state's responsible role with a reason.
+RETURN = "return_to_previous"
 
 
 class FieldType(str, enum.Enum):
@@ -221,6 +231,59 @@ class Suspension:
     resume_roles: frozenset[str]
 
 
+# -- hand-offs (issue 11b): declared in ``handoffs:`` ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """转办: a case held by an organisation of one of ``roles`` may be handed, with a reason,
+    to another organisation of the same role (and level: a street office or a district)."""
+
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """延期申请: the responsible party asks for at most ``max_working_days`` more working days;
+    ``approver`` decides (``by_state`` overrides it per state). Only states with a deadline."""
+
+    approver: str
+    max_working_days: int
+    by_state: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    states: frozenset[str] = frozenset()  # where an extension may be asked for
+
+    def approver_of(self, state_id: str) -> str:
+        return self.by_state.get(state_id, self.approver)
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """撤回: ``trigger`` withdraws a case (its roles may fire it as declared); the party that
+    opened the case may fire it too until the act ``opener_until`` (e.g. the approval) happened."""
+
+    trigger: str
+    opener_until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Objections:
+    """``records.objections``: owners' objections kept as records in ``states`` (the public
+    notice); ``raise_roles`` record them, ``answer_roles`` answer them. The guard
+    ``objections_answered`` holds a transition back while one is open."""
+
+    states: frozenset[str]
+    raise_roles: frozenset[str]
+    answer_roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Handoffs:
+    transfer: Transfer | None = None
+    extension: Extension | None = None
+    withdrawal: Withdrawal | None = None
+    returns: tuple[tuple[str, str], ...] = ()  # (from state, to state): the declared 退回
+
+
 @dataclass(frozen=True, slots=True)
 class Definition:
     id: str
@@ -240,6 +303,8 @@ class Definition:
     #: False (``current: false`` in the file): a version shipped but not yet offered to new
     #: cases; running cases reach it only by migration (see fundflow/domain/migration.py)
     current: bool = True
+    handoffs: Handoffs = Handoffs()
+    objections: Objections | None = None  # records.objections
 
     # -- the joint meeting: where it sits and who votes, read from the guards ----------------
 

@@ -13,7 +13,7 @@ guards run as the machine's conditions, so the library itself refuses a guarded 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -34,7 +34,18 @@ from fundflow.domain.money import parse_amount, to_json
 from fundflow.domain.occurred import resolve_occurred_at
 from fundflow.domain.tz import require_aware
 
-__all__ = ["Engine", "CaseSnapshot", "Actor", "Event", "Outcome", "Action", "LedgerOp", "SUSPEND_FIELDS", "parse_scope"]
+__all__ = [
+    "opener_may_withdraw",
+    "Engine",
+    "CaseSnapshot",
+    "Actor",
+    "Event",
+    "Outcome",
+    "Action",
+    "LedgerOp",
+    "SUSPEND_FIELDS",
+    "parse_scope",
+]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 MIN_REASON_CHARS = 2
@@ -49,6 +60,9 @@ class Actor:
     user: str
     role: str
     org: str | None = None
+    #: the actor's party (role and organisation) opened the case: it may withdraw it as the
+    #: definition's ``handoffs.withdrawal`` says, whatever the withdrawal's roles
+    opener: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,8 @@ class CaseSnapshot:
     opened_at: datetime | None = None  # when the report that opened the case happened
     acts: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)  # trigger -> when it last happened
     last_act_at: datetime | None = None  # when the case's latest act happened
+    #: the number of open objection records, asked only by the guard that needs it
+    open_objections: Callable[[], int] | None = None
 
     @property
     def anchors(self) -> Anchors:
@@ -351,6 +367,18 @@ def _ledger_op(
     return LedgerOp("release_retention"), None
 
 
+def opener_may_withdraw(definition: Definition, tr: Transition, case: CaseSnapshot, actor: Actor) -> bool:
+    """The party that opened the case may fire the declared withdrawal until its ``opener_until``
+    act has happened (``handoffs.withdrawal``)."""
+    w = definition.handoffs.withdrawal
+    return (
+        actor.opener
+        and w is not None
+        and tr.trigger == w.trigger
+        and (w.opener_until is None or w.opener_until not in case.acts)
+    )
+
+
 class Engine:
     """Runs cases through the definitions of a registry, counting days on a calendar."""
 
@@ -436,8 +464,14 @@ class Engine:
             return refuse(RefusalCode.CASE_SUSPENDED, "案件已挂起，请先恢复再办理")
         if not suspended and tr is c.resume:
             return refuse(RefusalCode.NOT_SUSPENDED, "案件未挂起，无需恢复")
-        if actor.role not in tr.roles:
+        if actor.role not in tr.roles and not opener_may_withdraw(definition, tr, case, actor):
             who = "、".join(c.role_labels[r] for r in sorted(tr.roles)) or "无"
+            w = definition.handoffs.withdrawal
+            if actor.opener and w is not None and tr.trigger == w.trigger:
+                return refuse(
+                    RefusalCode.ROLE_NOT_ALLOWED,
+                    f"“{c.labels['triggers'].get(w.opener_until, w.opener_until)}”之后，发起单位不能再撤回，须由{who}办理",
+                )
             return refuse(
                 RefusalCode.ROLE_NOT_ALLOWED,
                 f"{c.role_labels.get(actor.role, actor.role)}无权执行“{tr.label}”（可执行：{who}）",
@@ -514,6 +548,7 @@ class Engine:
             trigger_labels=c.labels["triggers"],
             accounts=case.accounts,
             field_labels=c.labels["fields"],
+            open_objections=case.open_objections,
         )
         adapter = _Adapter(case.state, ctx)
         c.machine.events[trigger].trigger(adapter)

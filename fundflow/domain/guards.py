@@ -21,6 +21,7 @@ Registered guards:
                           (the notice's posting), up to the day the act happens
 ``counter_zero``          a counter in the case data is zero (no open objections)
 ``date_not_past``         a date field is not before today
+``objections_answered``   no objection record of the case is open (records.objections)
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class GuardContext:
     trigger_labels: Mapping[str, str] = field(default_factory=dict)  # trigger -> label
     accounts: tuple[Account, ...] = ()  # the household accounts in scope, as this case sees them
     field_labels: Mapping[str, str] = field(default_factory=dict)  # without the unit, e.g. 核准金额
+    #: how many objection records of the case are open (asked only when a guard needs it); None: none kept
+    open_objections: Callable[[], int] | None = None
 
     @property
     def happened(self) -> datetime:
@@ -428,4 +431,13 @@ def date_not_past(ctx: GuardContext, field: str) -> str | None:
         return f"缺少日期 {field}"
     if value < today:
         return f"{field} 为 {value.isoformat()}，早于今天 {today.isoformat()}"
+    return None
+
+
+@register("objections_answered", "业主异议均已答复")
+def objections_answered(ctx: GuardContext) -> str | None:
+    """Every objection recorded during the notice (``records.objections``) has its answer."""
+    n = ctx.open_objections() if ctx.open_objections is not None else 0
+    if n:
+        return Reason(f"尚有 {n} 条业主异议未答复，请先答复", {"open_objections": n})
     return None

@@ -45,5 +45,7 @@ def build_services(settings: Settings) -> Services:
     calendar = WorkCalendar.from_file(settings.calendar_overrides)
     db = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     signer = load_signer(settings.signing_key_file)
-    # append_event finds the signer in the session's info (it seals every event it writes)
-    return Services(settings, db, make_sessionmaker(db, info={"signer": signer}), Engine(registry, calendar), signer)
+    # append_event finds the signer in the session's info (it seals every event it writes); the
+    # tasklist's sources (service/reads/handoff_tasks.py) find the definitions there
+    sessions = make_sessionmaker(db, info={"signer": signer, "registry": registry})
+    return Services(settings, db, sessions, Engine(registry, calendar), signer)

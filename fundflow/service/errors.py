@@ -16,6 +16,7 @@
         │   └── CsrfFailed                  403: a page form without a valid CSRF token
         ├── NotFound                        404 (also: another jurisdiction's case)
         ├── Conflict                        409 (lost a race, duplicate)
+        │   └── HandoffRefused              409: a hand-off or record the procedure does not allow now
         ├── PreconditionFailed              412 (If-Match with a stale version)
         ├── PayloadTooLarge                 413
         ├── InvalidInput                    422 (with details, e.g. the bad rows of an import)
@@ -72,6 +73,7 @@ __all__ = [
     "DocumentUnavailable",
     "BackupError",
     "MigrationNotDeclared",
+    "HandoffRefused",
     "Answer",
     "ERRORS",
     "STATUS",
@@ -117,6 +119,11 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     pass
+
+
+class HandoffRefused(Conflict):
+    """转办, 退回, 延期, 撤回 or a record (objection) that the definition or the case's state does
+    not allow now (issue 11b); ``code`` says which rule."""
 
 
 class PreconditionFailed(ServiceError):
@@ -217,6 +224,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     CsrfFailed: Answer(403, "csrf_failed", "页面已过期"),
     NotFound: Answer(404, "not_found"),
     Conflict: Answer(409, "conflict"),
+    HandoffRefused: Answer(409, "handoff_refused"),
     PreconditionFailed: Answer(412, "precondition_failed"),
     PayloadTooLarge: Answer(413, "payload_too_large"),
     InvalidInput: Answer(422, "invalid_input"),

@@ -76,6 +76,7 @@ class VoteRequest(_Strict):
     attended: bool
     vote: Literal["agree", "disagree", "abstain"] | None = None
     opinion: str | None = Field(None, max_length=2000)
+    attendees: str | None = Field(None, max_length=400, description="该单位出席人员（姓名、职务）")
 
 
 class CommunityCreate(_Strict):

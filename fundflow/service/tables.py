@@ -35,6 +35,11 @@ __all__ = [
     "Checkpoint",
     "MigrationBatch",
     "MigrationItem",
+    "CaseTransfer",
+    "StageExtension",
+    "Objection",
+    "MeetingSession",
+    "MeetingBallot",
     "metadata",
 ]
 
@@ -465,3 +470,92 @@ class MigrationItem(SQLModel, table=True):
     case_version: int | None = None
     before: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
     note: str | None = Field(default=None, sa_type=Text)
+
+
+# --- hand-offs and records (issue 11b) ---
+
+
+class CaseTransfer(SQLModel, table=True):
+    """转办: the case handed from one organisation of a role to another of the same role."""
+
+    __tablename__ = "case_transfers"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    role: str = Field(max_length=64)
+    level: str = Field(max_length=16)  # street_office | district
+    from_org_id: int
+    from_org_name: str = Field(max_length=128)
+    to_org_id: int = Field(index=True)
+    to_org_name: str = Field(max_length=128)
+    reason: str = Field(sa_type=Text)
+    transferred_by: int = Field(foreign_key="users.id")
+    transferred_at: datetime = _utc(nullable=False)
+    event_seq: int
+
+
+class StageExtension(SQLModel, table=True):
+    """延期申请: more working days asked for a stage; approved, its due date moved."""
+
+    __tablename__ = "stage_extensions"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    stage_id: int = Field(foreign_key="stages.id", index=True)
+    state: str = Field(max_length=64)
+    working_days: int
+    reason: str = Field(sa_type=Text)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | approved | refused | lapsed
+    approver_role: str = Field(max_length=64)
+    requested_by: int = Field(foreign_key="users.id")
+    requested_at: datetime = _utc(nullable=False)
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = _utc()
+    opinion: str | None = Field(default=None, sa_type=Text)
+    due_date_before: date | None = None
+    due_date_after: date | None = None
+
+
+class Objection(SQLModel, table=True):
+    """An owner's objection during the public notice, and the answer linked to it."""
+
+    __tablename__ = "objections"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    owner_name: str = Field(max_length=64)
+    room: str = Field(max_length=64)
+    text: str = Field(sa_type=Text)
+    status: str = Field(default="open", max_length=16, index=True)  # open | answered
+    raised_by: int = Field(foreign_key="users.id")
+    raised_at: datetime = _utc(nullable=False)
+    answer: str | None = Field(default=None, sa_type=Text)
+    answered_by: int | None = Field(default=None, foreign_key="users.id")
+    answered_at: datetime | None = _utc()
+
+
+class MeetingSession(SQLModel, table=True):
+    """A sitting of the joint meeting: when and where it was held, who convened it."""
+
+    __tablename__ = "meeting_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    state: str = Field(max_length=64)
+    held_on: date
+    venue: str = Field(max_length=200)
+    convened_by: int = Field(foreign_key="users.id")
+    recorded_at: datetime = _utc(nullable=False)
+
+
+class MeetingBallot(SQLModel, table=True):
+    """Every vote recorded, in order: a re-vote adds a ballot, the earlier one stays in the
+    history (``meeting_votes`` holds each party's current vote, which the quorum guard reads)."""
+
+    __tablename__ = "meeting_ballots"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    session_id: int | None = Field(default=None, foreign_key="meeting_sessions.id")
+    party: str = Field(max_length=64)
+    attended: bool
+    attendees: str | None = Field(default=None, max_length=400)  # who came for the party
+    vote: str | None = Field(default=None, max_length=16)
+    opinion: str | None = Field(default=None, sa_type=Text)
+    recorded_by: int = Field(foreign_key="users.id")
+    recorded_at: datetime = _utc(nullable=False)

@@ -79,6 +79,10 @@ def _open_objection(case, values):
     return dataclasses.replace(case, data={**case.data, "counters": {"open_objections": 1}}), values
 
 
+def _open_objection_record(case, values):
+    return dataclasses.replace(case, open_objections=lambda: 1), values
+
+
 BREAK_GUARD = {
     "meeting_quorum": _no_votes,
     "amount_within_balance": _low_balance,
@@ -90,6 +94,7 @@ BREAK_GUARD = {
     "signed_by": _unsigned,
     "period_elapsed": _just_started,
     "counter_zero": _open_objection,
+    "objections_answered": _open_objection_record,
 }
 
 

@@ -370,7 +370,11 @@ def test_the_seeded_case_whose_notice_has_run_is_disbursed_and_one_past_its_warr
     soq.goto("/cases?q=织锦新村")
     soq.page.get_by_role("link", name="织锦新村消防水泵房改造").click()
     soq.state("费用公示")
-    soq.act("answer_objection", answer="分摊按不动产登记建筑面积计算，已当面解释")
+    # the open objection is a record (issue 11b): answered beside it
+    objection = soq.page.locator("#objections li.open").first
+    objection.locator("textarea[name=answer]").fill("分摊按不动产登记建筑面积计算，已当面解释")
+    objection.locator("button[type=submit]").click()
+    soq.expect(soq.page.locator(".flash.ok")).to_contain_text("已办理：答复业主异议")
     soq.act("close_notice", "资金拨付")
     case_id = int(re.search(r"/cases/(\d+)", soq.page.url).group(1))
     fc.case(case_id)

@@ -3,7 +3,7 @@
 schema-invalid data refused, ...).
 
 A bounded, deterministic schemathesis run (fixed seed, derandomized, a few examples per
-operation, positive and negative, about a hundred requests in all) on SQLite only, as a
+operation, positive and negative, about 130 requests in all) on SQLite only, as a
 city-level user (the fund center, which may also fire transitions) against a small seeded city.
 """
 

@@ -28,6 +28,8 @@ _TOP_KEYS = (
     "transitions",
     "suspension",
     "current",
+    "handoffs",
+    "records",
 )
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")
 _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "from", "warn_before_working_days", "escalate")

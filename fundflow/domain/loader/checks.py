@@ -15,6 +15,7 @@ from fundflow.domain.definition import (
     FieldSpec,
     FieldType,
     GuardCall,
+    Handoffs,
     OpenForm,
     State,
     Suspension,
@@ -31,6 +32,7 @@ from fundflow.domain.loader.checker import (
     _kind,
     _nearest,
 )
+from fundflow.domain.loader.handoffs import parse_handoffs, parse_records
 from fundflow.domain.loader.shapes import (
     _parse_documents,
     _parse_open_form,
@@ -238,6 +240,12 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             )
         )
 
+    handoffs = Handoffs()
+    if "handoffs" in top:
+        handoffs, returns = parse_handoffs(c, top["handoffs"], states, role_specs, transitions)
+        transitions.extend(returns)
+    objections = parse_records(c, top.get("records", {}), states, role_specs, transitions)
+
     for sid, state in states.items():
         i = position[sid]
         rule = state.deadline
@@ -331,6 +339,8 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         open_roles=frozenset(open_roles),
         document_roles=MappingProxyType(document_roles),
         open_form=open_form,
+        handoffs=handoffs,
+        objections=objections,
     )
 
 

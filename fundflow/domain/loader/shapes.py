@@ -11,6 +11,7 @@ from fundflow.domain.definition import (
     ORG_LEVELS,
     OUTCOMES,
     RESUME,
+    RETURN,
     SUSPEND,
     Anchor,
     DeadlineKind,
@@ -387,6 +388,8 @@ def _parse_transition(c: _Checker, raw: Any, path: str, roles: dict) -> tuple[Tr
     trigger = c.ident(t, "trigger", path)
     if trigger in (SUSPEND, RESUME):
         c.error(_join(path, "trigger"), f"'{trigger}' is built in: declare 'suspension' instead")
+    if trigger == RETURN:
+        c.error(_join(path, "trigger"), f"'{trigger}' is built in: declare the return in 'handoffs.returns' instead")
     label = c.text(t, "label", path)
     sources_raw = t.get("from")
     if sources_raw is None:

@@ -73,6 +73,22 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("get", "/healthz"): {503},
 }
 
+# hand-offs and records (issue 11b): refused by the definition or the case's state (409)
+EXTRA.update(
+    {
+        ("post", f"/api/v1/cases/{{case_id}}{tail}"): {409}
+        for tail in (
+            "/transfer",
+            "/extensions",
+            "/extensions/{extension_id}/decision",
+            "/withdraw",
+            "/objections",
+            "/objections/{objection_id}/answer",
+            "/meeting-sessions",
+        )
+    }
+)
+
 #: Successful answers that are not JSON.
 CONTENT: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/cases/{case_id}/apportionment"): {

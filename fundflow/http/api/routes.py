@@ -18,9 +18,19 @@ from fundflow.http.deps import bearer, current_user, get_now, get_services, no_n
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
+from fundflow.service.handoff_schemas import (
+    ExtensionDecision,
+    ExtensionRequest,
+    MeetingSessionCreate,
+    ObjectionAnswer,
+    ObjectionCreate,
+    TransferRequest,
+    WithdrawRequest,
+)
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, inbox, places
 from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import records as records_reads
 from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
 from fundflow.service.reads.common import field_view
@@ -43,8 +53,11 @@ from fundflow.service.usecases import (
     communities,
     delivery,
     documents,
+    handoffs,
     ledger,
+    meeting_sessions,
     meetings,
+    objections,
     paperwork,
     users,
 )
@@ -291,7 +304,15 @@ def vote(
 ):
     return _reply(
         meetings.record_vote(
-            svc, user, case_id, party=body.party, attended=body.attended, vote=body.vote, opinion=body.opinion, now=now
+            svc,
+            user,
+            case_id,
+            party=body.party,
+            attended=body.attended,
+            vote=body.vote,
+            opinion=body.opinion,
+            now=now,
+            attendees=body.attendees,
         )
     )
 
@@ -627,3 +648,128 @@ def migrations(
         expected={int(k): v for k, v in body.expected.items()} if body.expected is not None else None,
         batch=body.batch,
     )
+
+
+# -- hand-offs and records (issue 11b) ------------------------------------------------------
+
+
+@router.post(
+    "/cases/{case_id}/transfer",
+    tags=["hand-offs"],
+    summary="转办：移交同一角色的另一单位（街道办事处、区消防救援机构）",
+)
+def transfer(
+    case_id: Id,
+    body: TransferRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(handoffs.transfer_case(svc, user, case_id, to_org_id=body.to_org_id, reason=body.reason, now=now))
+
+
+@router.get("/transfers", tags=["hand-offs"], summary="本单位转出、转入的案件")
+def my_transfers(r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return handoffs.transfers_of(r.s, r.svc, user)
+
+
+@router.post("/cases/{case_id}/extensions", status_code=201, tags=["hand-offs"], summary="延期申请（本环节责任单位）")
+def ask_extension(
+    case_id: Id,
+    body: ExtensionRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        handoffs.request_extension(svc, user, case_id, working_days=body.working_days, reason=body.reason, now=now)
+    )
+
+
+@router.get("/cases/{case_id}/extensions", tags=["hand-offs"], summary="案件的延期申请及审批")
+def list_extensions(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return handoffs.extensions_of(r.s, r.svc, case_reads.load(r.s, user, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/extensions/{extension_id}/decision", tags=["hand-offs"], summary="审批延期申请（流程规定的单位）"
+)
+def decide_extension(
+    case_id: Id,
+    extension_id: Id,
+    body: ExtensionDecision,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        handoffs.decide_extension(svc, user, case_id, extension_id, approve=body.approve, opinion=body.opinion, now=now)
+    )
+
+
+@router.post("/cases/{case_id}/withdraw", tags=["hand-offs"], summary="撤回（发起单位在核准前；其后由流程规定的单位）")
+def withdraw(
+    case_id: Id,
+    body: WithdrawRequest,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(handoffs.withdraw_case(svc, user, case_id, reason=body.reason, comment=body.comment, now=now))
+
+
+@router.post("/cases/{case_id}/objections", status_code=201, tags=["records"], summary="登记业主异议（公示期间）")
+def add_objection(
+    case_id: Id,
+    body: ObjectionCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(
+        objections.raise_objection(
+            svc, user, case_id, owner_name=body.owner_name, room=body.room, text=body.text, now=now
+        )
+    )
+
+
+@router.get("/cases/{case_id}/objections", tags=["records"], summary="业主异议及答复")
+def list_objections(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return objections.objections_of(r.s, case_reads.load(r.s, user, case_id))
+
+
+@router.post("/cases/{case_id}/objections/{objection_id}/answer", tags=["records"], summary="答复业主异议")
+def answer_objection(
+    case_id: Id,
+    objection_id: Id,
+    body: ObjectionAnswer,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(objections.answer_objection(svc, user, case_id, objection_id, answer=body.answer, now=now))
+
+
+@router.get("/cases/{case_id}/signatures", tags=["records"], summary="签署记录：签字人、所代表单位、意见")
+def list_signatures(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return records_reads.signatures(r.s, r.svc, case_reads.load(r.s, user, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/meeting-sessions", status_code=201, tags=["records"], summary="登记联席会议召开（日期、地点）"
+)
+def add_meeting_session(
+    case_id: Id,
+    body: MeetingSessionCreate,
+    svc: Services = Depends(get_services),
+    user: User = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return _reply(meeting_sessions.open_session(svc, user, case_id, held_on=body.held_on, venue=body.venue, now=now))
+
+
+@router.get(
+    "/cases/{case_id}/meeting", tags=["records"], summary="联席会议：各次会议及全部表决记录（含重新表决前的记录）"
+)
+def meeting_record(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+    return meeting_sessions.meeting_record(r.s, r.svc, case_reads.load(r.s, user, case_id))

@@ -25,7 +25,17 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
-from fundflow.service.tables import Case, Document, MeetingVote, Stage
+from fundflow.service.tables import (
+    Case,
+    CaseTransfer,
+    Document,
+    MeetingBallot,
+    MeetingSession,
+    MeetingVote,
+    Objection,
+    Stage,
+    StageExtension,
+)
 
 __all__ = [
     "Rule",
@@ -36,6 +46,11 @@ __all__ = [
     "STAGES",
     "DOCUMENTS",
     "VOTES",
+    "TRANSFERS",
+    "EXTENSIONS",
+    "OBJECTIONS",
+    "SESSIONS",
+    "BALLOTS",
     "case_digest",
     "digest",
     "collect",
@@ -163,10 +178,69 @@ VOTES = Rule(
     "votes", "表决", MeetingVote, ("party", "attended", "vote", "opinion", "recorded_by", "recorded_at"), key="party"
 )
 
-SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS)
+# --- hand-offs and records (issue 11b): each row keyed by its id, put by every event that writes it
+TRANSFERS = Rule(
+    "transfers",
+    "转办",
+    CaseTransfer,
+    (
+        "role",
+        "level",
+        "from_org_id",
+        "from_org_name",
+        "to_org_id",
+        "to_org_name",
+        "reason",
+        "transferred_by",
+        "transferred_at",
+        "event_seq",
+    ),
+    key="id",
+)
+EXTENSIONS = Rule(
+    "extensions",
+    "延期申请",
+    StageExtension,
+    (
+        "stage_id",
+        "state",
+        "working_days",
+        "reason",
+        "status",
+        "approver_role",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "opinion",
+        "due_date_before",
+        "due_date_after",
+    ),
+    key="id",
+)
+OBJECTIONS = Rule(
+    "objections",
+    "业主异议",
+    Objection,
+    ("owner_name", "room", "text", "status", "raised_by", "raised_at", "answer", "answered_by", "answered_at"),
+    key="id",
+)
+
+SESSIONS = Rule(
+    "sessions", "联席会议", MeetingSession, ("state", "held_on", "venue", "convened_by", "recorded_at"), key="id"
+)
+# every vote recorded, appended in order (a re-vote keeps the earlier ballot)
+BALLOTS = Rule(
+    "ballots",
+    "表决记录",
+    MeetingBallot,
+    ("session_id", "party", "attended", "attendees", "vote", "opinion", "recorded_by", "recorded_at"),
+)
+
+SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS, BALLOTS)
 # The ledger journal (ledger_entries) is covered by the record its causing event carries in
 # its data (workflow.ledger_digest: count, totals per kind, sha256): see verify._journal.
-KEYED_RULES: tuple[Rule, ...] = (VOTES,)
+KEYED_RULES: tuple[Rule, ...] = (VOTES, TRANSFERS, EXTENSIONS, OBJECTIONS, SESSIONS)
 RULES: tuple[Rule, ...] = SEQUENCE_RULES + KEYED_RULES
 
 

@@ -18,7 +18,7 @@ from fundflow.domain.money import from_fen, to_fen
 from fundflow.service.errors import InvalidInput
 from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import case_view, event_view, events_of, money
-from fundflow.service.tables import Building, Case, Community, Document, Stage, User
+from fundflow.service.tables import Building, Case, Community, Document, Stage, StreetOffice, User
 
 __all__ = [
     "APPORTION_FIGURES",
@@ -186,8 +186,6 @@ def case_page(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
     """Everything the case page shows, in one read: the case, its events, documents, votes,
     stages, apportionment (or why there is none), the community's buildings, and the joint
     meeting's parties and the ones whose vote the caller may record."""
-    from fundflow.service.reads.places import community
-
     case = load(s, user, case_id)
     d = _definition(svc, case)
     view = case_detail(s, svc, user, case_id, now, case)
@@ -205,7 +203,41 @@ def case_page(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
         "stages": stage_history(s, svc, case, now),
         "apportionment": table,
         "apportion_note": note,
-        "buildings": community(s, user, case.community_id)["buildings"] if view["community"] else [],
+        "buildings": _buildings(s, case) if view["community"] else [],
         "parties": list(d.meeting_parties(case.state)) if held else [],
         "voters": list(d.vote_parties(case.state, user.role)) if held else [],
+        **_handoffs(s, svc, user, case, now),  # issue 11b
+    }
+
+
+def _buildings(s: Session, case: Case) -> list[dict[str, Any]]:
+    """The buildings of the case's community: whoever sees the case sees them (a case transferred
+    to another street office or district stays in its community; issue 11b)."""
+    from fundflow.service.usecases.communities import community_view
+
+    community = s.get(Community, case.community_id)
+    office = s.get(StreetOffice, community.street_office_id) if community else None
+    return community_view(s, community, office)["buildings"] if community and office else []
+
+
+def _handoffs(s: Session, svc, user: User, case: Case, now: datetime) -> dict[str, Any]:
+    """The hand-offs the user may do on the case page, and the case's objection records."""
+    from fundflow.service.usecases.handoffs import handoff_options
+    from fundflow.service.usecases.objections import objections_of
+
+    d = _definition(svc, case)
+    rule = d.objections
+    taken = rule is not None and case.state in rule.states and case.suspended_since is None
+    from fundflow.service.reads.records import signatures
+    from fundflow.service.usecases.meeting_sessions import meeting_record
+
+    held = bool(d.meeting_parties(case.state)) and case.suspended_since is None
+    return {
+        "signatures": signatures(s, svc, case),
+        "meeting_record": meeting_record(s, svc, case),
+        "may_convene": held and user.role == d.states[case.state].responsible,
+        "handoffs": handoff_options(s, svc, user, case, now),
+        "objections": objections_of(s, case),
+        "may_raise_objection": taken and user.role in rule.raise_roles,
+        "may_answer_objection": taken and user.role in rule.answer_roles,
     }

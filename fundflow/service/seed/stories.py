@@ -20,6 +20,7 @@ from fundflow.service.seed.city import DEMO_COMMUNITY, FEN, Place, pct
 from fundflow.service.usecases import cases as case_uc
 from fundflow.service.usecases import documents as document_uc
 from fundflow.service.usecases import meetings as meeting_uc
+from fundflow.service.usecases import objections as objection_uc
 
 FIRE = "fire_hazard_emergency"
 LIFT = "lift_fault_emergency"
@@ -602,6 +603,30 @@ class StoryTeller:
 
         sc.add(gap, trigger, run)
 
+    def _objection(self, sc: Script, gap, who: str, owner: str, room: str, text: str) -> None:
+        """An owner's objection to the notice, recorded as a record (issue 11b)."""
+
+        def run(t: datetime) -> None:
+            objection_uc.raise_objection(
+                self.svc, self.actor(who, sc.place), sc.case_id, owner_name=owner, room=room, text=text, now=t
+            )
+
+        sc.add(gap, "objection", run)
+
+    def _answer_objection(self, sc: Script, gap, who: str, answer: str) -> None:
+        """The answer to the case's (first) open objection record."""
+
+        def run(t: datetime) -> None:
+            with self.svc.sessions() as s:
+                (first,) = [
+                    o for o in objection_uc.objections_of(s, _case_row(s, sc.case_id)) if o["status"] == "open"
+                ][:1]
+            objection_uc.answer_objection(
+                self.svc, self.actor(who, sc.place), sc.case_id, first["id"], answer=answer, now=t
+            )
+
+        sc.add(gap, "answer objection", run)
+
     def _vote(
         self, sc: Script, gap, who: str, party: str, attended: bool, vote: str | None, opinion: str | None
     ) -> None:
@@ -986,28 +1011,21 @@ class StoryTeller:
         if stop == "public_notice":
             sc.mark()
             if "open_objection" in spec.flags:
-                self._fire_t(
-                    sc,
-                    self.g(1, 1),
-                    "so",
-                    "raise_objection",
-                    {"objection": "1栋一楼业主认为不使用水泵房，不应分摊费用。"},
+                self._objection(
+                    sc, self.g(1, 1), "so", "王建国", "1栋1单元101", "1栋一楼业主认为不使用水泵房，不应分摊费用。"
                 )
             return
         if "objection" in spec.flags:
-            self._fire_t(
+            self._objection(
                 sc,
                 self.g(1, 2),
                 "rc",
-                "raise_objection",
-                {"objection": "2栋部分业主对水泵采购单价有疑问，要求公开造价审核意见。"},
+                "刘秀英",
+                "2栋2单元301",
+                "2栋部分业主对水泵采购单价有疑问，要求公开造价审核意见。",
             )
-            self._fire_t(
-                sc,
-                self.g(1, 2),
-                "so",
-                "answer_objection",
-                {"answer": "已在公示栏张贴造价审核报告摘要，并由维资中心当面解释审核依据，业主无异议。"},
+            self._answer_objection(
+                sc, self.g(1, 2), "so", "已在公示栏张贴造价审核报告摘要，并由维资中心当面解释审核依据，业主无异议。"
             )
         self._fire_t(sc, ("cal", 8), "so", "close_notice", None, comment="公示期满，无未答复异议。")
         if stop == "disbursement":
@@ -1082,3 +1100,9 @@ class StoryTeller:
                     f"seed: case {sc.spec.key} ({sc.number or 'not opened'}), step "
                     f"{step.label} at {t.isoformat()}: {exc}"
                 ) from exc
+
+
+def _case_row(s, case_id: int):
+    from fundflow.service.tables import Case
+
+    return s.get(Case, case_id)

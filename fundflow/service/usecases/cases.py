@@ -45,6 +45,7 @@ from fundflow.service.tables import (
     Household,
     IdempotencyRecord,
     MeetingVote,
+    Objection,
     Stage,
     StreetOffice,
     User,
@@ -195,7 +196,15 @@ def snapshot(
         opened_at=acts.get(OPEN_TRIGGER, case.created_at),
         acts=acts,
         last_act_at=max(acts.values()) if acts else None,
+        open_objections=lambda: open_objection_count(session, case.id),  # asked only by its guard
     )
+
+
+def open_objection_count(session: Session, case_id: int) -> int:
+    """The case's objection records still to answer (issue 11b, ``records.objections``)."""
+    return session.exec(
+        select(func.count(Objection.id)).where(Objection.case_id == case_id, Objection.status == "open")
+    ).one()
 
 
 def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines | None) -> Stage:

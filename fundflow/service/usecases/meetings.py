@@ -16,10 +16,11 @@ from fundflow.domain.guards import VoteChoice
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput
-from fundflow.service.integrity.facts import VOTES
+from fundflow.service.integrity.facts import BALLOTS, VOTES
 from fundflow.service.reads.common import case_view
-from fundflow.service.tables import MeetingVote, User
+from fundflow.service.tables import MeetingBallot, MeetingVote, User
 from fundflow.service.usecases.cases import Reply, append_event, current_stage, load_case
+from fundflow.service.usecases.meeting_sessions import current_session
 
 __all__ = ["record_vote", "list_votes"]
 
@@ -34,7 +35,10 @@ def record_vote(
     vote: str | None,
     opinion: str | None,
     now: datetime,
+    attendees: str | None = None,
 ) -> Reply:
+    """``attendees``: who came for the party (names, duties). Each call also appends a ballot to
+    the meeting's last sitting (``meeting_sessions``): a re-vote keeps the earlier one."""
     with transaction(svc.sessions) as s:
         case = load_case(s, user, case_id, for_update=True)
         d = svc.registry.get(case.definition_id, case.definition_version)
@@ -86,6 +90,26 @@ def record_vote(
                 now,
             )
         s.add(row)
+        attendees = (attendees or "").strip() or None
+        if attendees and len(attendees) > 400:
+            raise InvalidInput("出席人员不能超过 400 字", code="attendees_too_long")
+        sitting = current_session(s, case)
+        ballot = MeetingBallot(
+            case_id=case.id,
+            session_id=sitting.id if sitting else None,
+            party=party,
+            attended=attended,
+            attendees=attendees,
+            vote=vote,
+            opinion=opinion,
+            recorded_by=user.id,
+            recorded_at=now,
+        )
+        s.add(ballot)
+        s.flush()
+        data = {"party": party, "attended": attended, "vote": vote, "opinion": opinion}
+        if attendees or sitting:  # issue 11b: the ballot's sitting and attendees
+            data |= {"attendees": attendees, "session_id": sitting.id if sitting else None}
         append_event(
             s,
             case,
@@ -94,10 +118,10 @@ def record_vote(
             f"登记表决：{d.roles[party].label}",
             case.state,
             case.state,
-            {"party": party, "attended": attended, "vote": vote, "opinion": opinion},
+            data,
             None,
             now,
-            [VOTES.put(row)],
+            [VOTES.put(row), BALLOTS.added([ballot])],
         )
         case.updated_at = now
         s.add(case)

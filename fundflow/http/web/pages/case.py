@@ -106,6 +106,10 @@ def _case_page(
     shown = {f"action:{a['trigger']}" for a in view["actions"]} | ({"vote"} if voters else set())
     if not view["terminal"]:
         shown.add("document")
+    # the hand-off and objection forms (issue 11b) show their own refusals
+    shown |= {"transfer", "extension", "withdraw", "objection", "session"}
+    shown |= {f"decision:{e['id']}" for e in read["handoffs"]["decidable"]}
+    shown |= {f"answer:{o['id']}" for o in read["objections"]}
     context = {
         "problem_top": problem is not None and problem.form not in shown,
         "votes": VOTES,
@@ -137,6 +141,14 @@ def _case_page(
         "upload_limit": svc.settings.max_upload_bytes,
         "generated_kinds": list(GENERATED_KINDS.items()),
         "owner_code": owners.owner_code(svc.settings.secret_key, view["id"]),
+        # issue 11b: hand-offs and the objection records (templates/_case_handoffs.html)
+        "handoffs": read["handoffs"],
+        "signatures": read["signatures"],
+        "meeting_record": read["meeting_record"],
+        "may_convene": read["may_convene"],
+        "objections": read["objections"],
+        "may_raise_objection": read["may_raise_objection"],
+        "may_answer_objection": read["may_answer_objection"],
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
@@ -299,7 +311,7 @@ def fire_action(case_id: int, trigger: str, p: Page = Depends(form_page)):
 
 @router.post("/cases/{case_id}/votes")
 def record_vote(case_id: int, p: Page = Depends(form_page)):
-    values = {k: p.text(k) for k in ("party", "attended", "vote", "opinion")}
+    values = {k: p.text(k) for k in ("party", "attended", "vote", "opinion", "attendees")}
     try:
         p.write(
             meetings.record_vote,
@@ -309,6 +321,7 @@ def record_vote(case_id: int, p: Page = Depends(form_page)):
             vote=values["vote"] or None,
             opinion=values["opinion"] or None,
             now=p.now,
+            attendees=values["attendees"] or None,
         )
     except FORM_ERRORS as exc:
         return _case_page(p, case_id, problem=Problem("vote", _message(exc), None, values), status=status_for(exc))
