@@ -662,14 +662,14 @@ def transfer(
     case_id: Id,
     body: TransferRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(handoffs.transfer_case(svc, user, case_id, to_org_id=body.to_org_id, reason=body.reason, now=now))
 
 
 @router.get("/transfers", tags=["hand-offs"], summary="本单位转出、转入的案件")
-def my_transfers(r: Reader = Depends(reader), user: User = Depends(current_user)):
+def my_transfers(r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return handoffs.transfers_of(r.s, r.svc, user)
 
 
@@ -678,7 +678,7 @@ def ask_extension(
     case_id: Id,
     body: ExtensionRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(
@@ -687,7 +687,7 @@ def ask_extension(
 
 
 @router.get("/cases/{case_id}/extensions", tags=["hand-offs"], summary="案件的延期申请及审批")
-def list_extensions(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def list_extensions(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return handoffs.extensions_of(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
@@ -699,7 +699,7 @@ def decide_extension(
     extension_id: Id,
     body: ExtensionDecision,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(
@@ -712,7 +712,7 @@ def withdraw(
     case_id: Id,
     body: WithdrawRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(handoffs.withdraw_case(svc, user, case_id, reason=body.reason, comment=body.comment, now=now))
@@ -723,7 +723,7 @@ def add_objection(
     case_id: Id,
     body: ObjectionCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(
@@ -734,7 +734,7 @@ def add_objection(
 
 
 @router.get("/cases/{case_id}/objections", tags=["records"], summary="业主异议及答复")
-def list_objections(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def list_objections(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return objections.objections_of(r.s, case_reads.load(r.s, user, case_id))
 
 
@@ -744,14 +744,14 @@ def answer_objection(
     objection_id: Id,
     body: ObjectionAnswer,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(objections.answer_objection(svc, user, case_id, objection_id, answer=body.answer, now=now))
 
 
 @router.get("/cases/{case_id}/signatures", tags=["records"], summary="签署记录：签字人、所代表单位、意见")
-def list_signatures(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def list_signatures(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return records_reads.signatures(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
@@ -762,7 +762,7 @@ def add_meeting_session(
     case_id: Id,
     body: MeetingSessionCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(meeting_sessions.open_session(svc, user, case_id, held_on=body.held_on, venue=body.venue, now=now))
@@ -771,5 +771,5 @@ def add_meeting_session(
 @router.get(
     "/cases/{case_id}/meeting", tags=["records"], summary="联席会议：各次会议及全部表决记录（含重新表决前的记录）"
 )
-def meeting_record(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def meeting_record(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return meeting_sessions.meeting_record(r.s, r.svc, case_reads.load(r.s, user, case_id))
