@@ -15,6 +15,7 @@
         │   └── CsrfFailed                  403: a page form without a valid CSRF token
         ├── NotFound                        404 (also: another jurisdiction's case)
         ├── Conflict                        409 (lost a race, duplicate)
+        │   └── TaskRefused                 409: an assignment, claim or 督办 step not possible now
         ├── PreconditionFailed              412 (If-Match with a stale version)
         ├── PayloadTooLarge                 413
         ├── InvalidInput                    422 (with details, e.g. the bad rows of an import)
@@ -58,6 +59,7 @@ __all__ = [
     "CsrfFailed",
     "NotFound",
     "Conflict",
+    "TaskRefused",
     "PreconditionFailed",
     "PayloadTooLarge",
     "InvalidInput",
@@ -111,6 +113,11 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     pass
+
+
+class TaskRefused(Conflict):
+    """An assignment, a claim (签收) or a 督办 step that the case's standing does not allow now
+    (the stage has no responsible party, the 督办 is closed...): 409 with the reason."""
 
 
 class PreconditionFailed(ServiceError):
@@ -199,6 +206,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     CsrfFailed: Answer(403, "csrf_failed", "页面已过期"),
     NotFound: Answer(404, "not_found"),
     Conflict: Answer(409, "conflict"),
+    TaskRefused: Answer(409, "task_refused"),
     PreconditionFailed: Answer(412, "precondition_failed"),
     PayloadTooLarge: Answer(413, "payload_too_large"),
     InvalidInput: Answer(422, "invalid_input"),

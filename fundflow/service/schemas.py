@@ -19,6 +19,10 @@ __all__ = [
     "LoginRequest",
     "ChannelCreate",
     "CaseData",
+    "AssignRequest",
+    "SupervisionIssue",
+    "SupervisionReply",
+    "SupervisionClose",
 ]
 
 
@@ -98,3 +102,23 @@ class ChannelCreate(_Strict):
     role: str | None = Field(None, max_length=64, description="只接收发给该角色的提醒；不填为全部")
     org_level: Literal["city", "district", "street_office", "community"] = "city"
     org_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+# --- tasks and supervision (issue 11a) ---
+
+
+class AssignRequest(_Strict):
+    assignee_id: int = Field(ge=1, le=2**31 - 1, description="本单位人员的用户 id")
+
+
+class SupervisionIssue(_Strict):
+    content: str = Field(min_length=1, max_length=2000, description="督办事项")
+    reply_working_days: int = Field(3, ge=1, le=30, description="反馈期限（工作日）")
+
+
+class SupervisionReply(_Strict):
+    reply: str = Field(min_length=1, max_length=2000, description="办理进展")
+
+
+class SupervisionClose(_Strict):
+    note: str | None = Field(None, max_length=2000, description="销号意见")
