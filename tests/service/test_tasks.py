@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from fundflow.service.reads.tasks import SOURCES, TASK_KEYS
 from fundflow.service.db import read_only
 from fundflow.service.integrity.verify import verify_state
+from fundflow.service.reads.tasks import SOURCES, TASK_KEYS
 from tests.support.flows import Flow, add_user
 from tests.support.world import NOW
 

@@ -332,25 +332,34 @@ def _short(text: str, n: int = 40) -> str:
 # -- the list ----------------------------------------------------------------------------------
 
 
-def _assignees(s: Session, case_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """case id -> who its current stage is assigned to."""
+def _stages(s: Session, case_ids: Iterable[int]) -> dict[int, tuple[datetime | None, dict[str, Any] | None]]:
+    """case id -> its current stage's warning moment and whom the stage is assigned to."""
     ids = list(set(case_ids))
     if not ids:
         return {}
     rows = s.exec(
-        select(StageAssignment, User)
-        .join(Stage, and_(Stage.id == StageAssignment.stage_id, Stage.left_at.is_(None)))
-        .join(User, User.id == StageAssignment.assignee_id)
-        .where(StageAssignment.case_id.in_(ids))
+        select(Stage.case_id, Stage.warn_at, StageAssignment, User)
+        .outerjoin(StageAssignment, StageAssignment.stage_id == Stage.id)
+        .outerjoin(User, User.id == StageAssignment.assignee_id)
+        .where(Stage.case_id.in_(ids), Stage.left_at.is_(None))
     ).all()
-    return {a.case_id: {"id": u.id, "name": u.display_name, "claimed": a.claimed_at is not None} for a, u in rows}
+    return {
+        case_id: (
+            warn_at,
+            {"id": u.id, "name": u.display_name, "claimed": a.claimed_at is not None} if a is not None else None,
+        )
+        for case_id, warn_at, a, u in rows
+    }
 
 
-def _view(svc, t: dict[str, Any], now: datetime, assignee: dict[str, Any] | None) -> dict[str, Any]:
+def _view(svc, t: dict[str, Any], now: datetime, stage: tuple | None) -> dict[str, Any]:
+    """The task as listed: its due date, working days left, overdue (and, for a stage, warned
+    and its assignee), by the one rule (``deadline_status``)."""
     due_at = t["due_at"]
+    warn_at, assignee = stage if stage is not None else (None, None)
     # due_at is 00:00 of the day after the due date (fundflow.domain.deadlines)
     due_date = local_date(due_at - timedelta(microseconds=1)) if due_at is not None else None
-    status = deadline_status(due_date, due_at, None, now, svc.calendar)
+    status = deadline_status(due_date, due_at, warn_at, now, svc.calendar)
     return {
         **t,
         "since": iso(t["since"]),
@@ -358,6 +367,7 @@ def _view(svc, t: dict[str, Any], now: datetime, assignee: dict[str, Any] | None
         "due_date": due_date.isoformat() if due_date else None,
         "working_days_left": status.working_days_left,
         "overdue": status.overdue,
+        "warned": status.warned,
         "assignee": assignee,
     }
 
@@ -374,8 +384,8 @@ def list_tasks(s: Session, svc, user: User, now: datetime, scope: str = "org") -
         raw = [t for source in SOURCES for t in source(s, user, now)]
     finally:
         _services.reset(token)
-    who = _assignees(s, (t["case_id"] for t in raw if t["kind"] == "stage"))
-    items = [_view(svc, t, now, who.get(t["case_id"]) if t["kind"] == "stage" else None) for t in raw]
+    stages = _stages(s, (t["case_id"] for t in raw if t["kind"] == "stage"))
+    items = [_view(svc, t, now, stages.get(t["case_id"]) if t["kind"] == "stage" else None) for t in raw]
     mine = [t for t in items if t["assignee"] and t["assignee"]["id"] == user.id]
     shown = mine if scope == "mine" else items
     far = datetime.max.replace(tzinfo=now.tzinfo)

@@ -51,6 +51,7 @@ DEFAULT_REPLY_DAYS = 3
 MAX_REPLY_DAYS = 30
 MAX_TEXT = 2000
 STATUS_LABELS = {ISSUED: "待反馈", REPLIED: "已反馈，待销号", CLOSED: "已销号"}
+STATUS_BADGES = {ISSUED: "amber", REPLIED: "blue", CLOSED: "green"}
 
 
 def supervisor_roles(d: Definition, state_id: str) -> tuple[str, ...]:
@@ -156,6 +157,7 @@ def view(row: Supervision, d: Definition | None = None) -> dict[str, Any]:
         "round": row.round,
         "status": row.status,
         "status_label": STATUS_LABELS.get(row.status, row.status),
+        "status_badge": STATUS_BADGES.get(row.status, "muted"),
         "issuer_role": row.issuer_role,
         "to_role": row.to_role,
         "to_role_label": d.roles[row.to_role].label if d is not None and row.to_role in d.roles else row.to_role,

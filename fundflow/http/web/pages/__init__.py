@@ -7,18 +7,18 @@ Forms are plain HTML (they work without JavaScript); htmx posts them and swaps t
 the page that changed (``HX-Request``), so a clerk keeps her place.
 
 One module per page group, each with its router, included in ``router`` in this order (``/cases/new``
-before ``/cases/{case_id}``): ``login``, ``lists``, ``new_case``, ``case``, ``households``,
+before ``/cases/{case_id}``): ``login``, ``tasks`` (the first page and the work panel's forms), ``lists``, ``new_case``, ``case``, ``households``,
 ``dashboard`` (and the procedures), ``alerts``.
 """
 
 from fastapi import APIRouter
 
-from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, new_case
+from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, new_case, tasks
 
 __all__ = ["router"]
 
 #: the page groups, in the order their routes are matched
-GROUPS = (login, lists, new_case, case, households, dashboard, alerts)
+GROUPS = (login, tasks, lists, new_case, case, households, dashboard, alerts)
 
 router = APIRouter(include_in_schema=False)
 for group in GROUPS:
