@@ -157,3 +157,26 @@ def test_a_stage_not_yet_escalated_cannot_be_supervised(world, flow, clock):
     r = issue(world, case_id)
     assert r.status_code == 409 and r.json()["code"] == "not_escalated"
     assert of_case(tasks(world, "hb"), case_id) == []
+
+
+def test_the_alert_text_names_whom_the_ladder_escalates_to():
+    from datetime import date
+
+    from fundflow.domain.alerts import AlertKind, AlertMoment
+    from fundflow.domain.calendar import WorkCalendar
+    from fundflow.service.alert_text import stage_alert_text
+
+    moment = AlertMoment(AlertKind.ESCALATION, 2, 0, at(9, 23, 0), ("fund_center",))
+    _, message = stage_alert_text(
+        moment,
+        community="桂园新村",
+        case_number="FF2026000001",
+        case_title="水泵损坏",
+        stage_label="隐患上报，待消防认定",
+        due_date=date(2026, 9, 20),
+        provisional=False,
+        calendar=WorkCalendar(),
+        responsible_label="消防救援机构",
+        escalate_to="维修资金管理中心",
+    )
+    assert "请维修资金管理中心督办（第 2 级）" in message and "住房和城乡建设局" not in message
