@@ -572,11 +572,6 @@ def claim(
     return assignments.claim_stage(svc, user, case_id, now=now)
 
 
-@router.get("/cases/{case_id}/supervisions", tags=["tasks"], summary="案件的督办及其办理情况")
-def case_supervisions(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
-    return case_work.case_supervisions(r.s, r.svc, user, case_id)
-
-
 @router.post(
     "/cases/{case_id}/supervisions", status_code=201, tags=["tasks"], summary="下发督办通知（逾期报请督办的环节）"
 )

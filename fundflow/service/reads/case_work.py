@@ -1,4 +1,4 @@
-"""The case page's work panel (and GET /cases/{id}/supervisions, GET /cases/{id}/assignment):
+"""The case page's work panel (and GET /cases/{id}/work):
 who the current stage is assigned to and whom the caller may assign it to (指派/签收), the
 case's 督办 and what the caller may do with each, and the top-up notices already sent."""
 
@@ -22,12 +22,7 @@ from fundflow.service.usecases.supervision import (
     view,
 )
 
-__all__ = ["case_work", "case_supervisions"]
-
-
-def case_supervisions(s: Session, svc, user: User, case_id: int) -> list[dict[str, Any]]:
-    case = load_case(s, user, case_id)
-    return _supervisions(s, svc, user, case)
+__all__ = ["case_work"]
 
 
 def _supervisions(s: Session, svc, user: User, case: Case) -> list[dict[str, Any]]:

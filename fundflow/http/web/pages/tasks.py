@@ -81,7 +81,7 @@ def issue(case_id: int, p: Page = Depends(form_page)):
     try:
         days = _days(p)
     except InvalidInput as exc:
-        return _case_page(p, case_id, problem=Problem("work", exc.message), status=422)
+        return _case_page(p, case_id, problem=Problem("work", exc.message), status=status_for(exc))
     return _run(
         p,
         case_id,
@@ -111,7 +111,7 @@ def renew(supervision_id: int, p: Page = Depends(form_page)):
     except InvalidInput as exc:
         if not case_id:
             raise
-        return _case_page(p, case_id, problem=Problem("work", exc.message), status=422)
+        return _case_page(p, case_id, problem=Problem("work", exc.message), status=status_for(exc))
     return _run(
         p,
         case_id,
