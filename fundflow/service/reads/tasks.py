@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import Definition, State
 from fundflow.domain.tz import local_date
+from fundflow.service.errors import InvalidInput
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso, money
 from fundflow.service.tables import (
@@ -37,6 +38,7 @@ from fundflow.service.tables import (
     TopUpSend,
     User,
 )
+from fundflow.service.usecases.supervision import ISSUED, OPEN_STATUSES, REPLIED, supervisor_roles
 
 __all__ = ["SOURCES", "TASK_KEYS", "SCOPES", "list_tasks", "task_count", "services"]
 
@@ -190,8 +192,6 @@ def objection_counter_tasks(s: Session, user: User, now: datetime) -> list[dict[
 
 def supervision_issue_tasks(s: Session, user: User, now: datetime) -> list[dict[str, Any]]:
     """A stage escalated to the user's role (督办) without an open 督办, none closed since."""
-    from fundflow.service.usecases.supervision import OPEN_STATUSES, supervisor_roles
-
     rows = s.exec(
         select(Case, Stage, func.min(Alert.at), func.max(Alert.at))
         .join(Stage, Stage.id == Alert.stage_id)
@@ -240,8 +240,6 @@ def supervision_issue_tasks(s: Session, user: User, now: datetime) -> list[dict[
 
 def supervision_reply_tasks(s: Session, user: User, now: datetime) -> list[dict[str, Any]]:
     """A 督办 issued to the user's party, not yet replied to (反馈)."""
-    from fundflow.service.usecases.supervision import ISSUED
-
     rows = s.exec(
         select(Supervision, Case)
         .join(Case, Case.id == Supervision.case_id)
@@ -263,8 +261,6 @@ def supervision_reply_tasks(s: Session, user: User, now: datetime) -> list[dict[
 
 def supervision_review_tasks(s: Session, user: User, now: datetime) -> list[dict[str, Any]]:
     """A 督办 the user's role issued, replied to: close it (销号) or renew it (续督)."""
-    from fundflow.service.usecases.supervision import REPLIED
-
     rows = s.exec(
         select(Supervision, Case)
         .join(Case, Case.id == Supervision.case_id)
@@ -376,8 +372,6 @@ def list_tasks(s: Session, svc, user: User, now: datetime, scope: str = "org") -
     """The tasks waiting on ``user``'s party (``scope`` "org") or assigned to ``user`` ("mine"),
     overdue first, then by deadline, then oldest first."""
     if scope not in SCOPES:
-        from fundflow.service.errors import InvalidInput
-
         raise InvalidInput("scope 应为 org（本单位）或 mine（指派给我）", code="invalid_scope")
     token = _services.set(svc)
     try:

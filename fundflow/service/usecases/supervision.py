@@ -25,7 +25,7 @@ from fundflow.domain.tz import local_date, start_of_local_day
 from fundflow.service.context import Services
 from fundflow.service.db import transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, TaskRefused
-from fundflow.service.jurisdiction import can_see_case
+from fundflow.service.reads.common import iso
 from fundflow.service.tables import Alert, Case, Community, District, StreetOffice, Supervision, User
 from fundflow.service.usecases.alerts import _record  # the one writer of alerts and their outbox rows
 from fundflow.service.usecases.cases import append_event, current_stage, load_case
@@ -146,8 +146,6 @@ def _must_supervise(d: Definition, user: User, row: Supervision) -> None:
 
 
 def view(row: Supervision, d: Definition | None = None) -> dict[str, Any]:
-    from fundflow.service.reads.common import iso
-
     return {
         "id": row.id,
         "case_id": row.case_id,
@@ -335,7 +333,3 @@ def scan_overdue_replies(svc: Services, now: datetime) -> list[dict[str, Any]]:
                 out.append(recorded)
         s.flush()
     return out
-
-
-def can_reply(user: User, row: Supervision, case: Case) -> bool:
-    return user.role == row.to_role and can_see_case(user, case) and row.status == ISSUED
