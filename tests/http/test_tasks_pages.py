@@ -105,6 +105,7 @@ def test_the_bureau_issues_a_supervision_and_closes_it_from_the_case_page(web):
     assert r.status_code == 303
     page = web.as_("hb").get(f"/cases/{case_id}").text
     assert "已销号" in page and "督办销号" in page and "同意销号" in page
+    assert 'id="issue-supervision"' not in page  # closed since the latest escalation
     assert rows(first_page(web, "hb")) == []
     dashboard = web.as_("hb").get("/dashboard").text
     assert 'id="kpi-supervision">0 / 1<' in dashboard

@@ -90,6 +90,9 @@ def test_a_later_escalation_after_closing_is_a_new_task(world, escalated, clock)
     sup = issue(world, escalated).json()
     world.client.post(f"/api/v1/supervisions/{sup['id']}/close", json={}, headers=world.h("hb"))
     assert of_case(tasks(world, "hb"), escalated) == []
+    r = issue(world, escalated)  # closed: a fresh 督办 waits for the next escalation
+    assert r.status_code == 409 and r.json()["code"] == "supervision_closed_since"
+    assert world.client.get(f"/api/v1/cases/{escalated}/work", headers=world.h("hb")).json()["may_issue"] is False
     # the ladder repeats every 3 working days: 23, 24, 28 September -> at the end of the 28th,
     # which the scan of the 29th recorded before the 督办 was closed; the next: 29, 30 September
     # and Thursday 8 October (the holiday skipped) -> at the end of 8 October
@@ -99,7 +102,9 @@ def test_a_later_escalation_after_closing_is_a_new_task(world, escalated, clock)
     alerts.scan(world.svc, at(10, 9))
     clock(at(10, 9))
     [task] = of_case(tasks(world, "hb"), escalated)
-    assert task["kind"] == "supervision_issue"
+    assert task["kind"] == "supervision_issue" and task["since"].startswith("2026-10-09T00:00")
+    assert world.client.get(f"/api/v1/cases/{escalated}/work", headers=world.h("hb")).json()["may_issue"] is True
+    assert issue(world, escalated).status_code == 201
 
 
 def test_a_late_reply_is_escalated_once_by_the_scan(world, escalated, clock):

@@ -10,14 +10,15 @@ from typing import Any
 from sqlmodel import Session, select
 
 from fundflow.service.reads.common import iso
-from fundflow.service.tables import Alert, Case, StageAssignment, Supervision, TopUpSend, User
+from fundflow.service.tables import Case, StageAssignment, Supervision, TopUpSend, User
 from fundflow.service.usecases.assignments import assignment_view, colleagues
 from fundflow.service.usecases.cases import current_stage, load_case
 from fundflow.service.usecases.supervision import (
     CLOSED,
     DEFAULT_REPLY_DAYS,
     ISSUED,
-    OPEN_STATUSES,
+    escalations,
+    pending_since,
     supervisor_roles,
     view,
 )
@@ -51,17 +52,11 @@ def case_work(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
     row = s.exec(select(StageAssignment).where(StageAssignment.stage_id == stage.id)).first() if stage else None
     assignment = assignment_view(s, row)
     supervisions = _supervisions(s, svc, user, case)
+    span = escalations(s, stage.id, user.role) if stage is not None and not state.terminal else None
     may_issue = bool(
-        stage is not None
-        and not state.terminal
+        span is not None
         and user.role in supervisor_roles(d, case.state)
-        and not any(x["status"] in OPEN_STATUSES and x["stage_id"] == stage.id for x in supervisions)
-        and s.exec(
-            select(Alert.id).where(
-                Alert.stage_id == stage.id, Alert.kind == "escalation", Alert.recipients.like(f"%,{user.role},%")
-            )
-        ).first()
-        is not None
+        and pending_since(*span, list(s.exec(select(Supervision).where(Supervision.stage_id == stage.id)))) is not None
     )
     sent = {t.notice_id: t for t in s.exec(select(TopUpSend).where(TopUpSend.case_id == case.id))}
     return {

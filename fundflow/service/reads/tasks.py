@@ -38,7 +38,7 @@ from fundflow.service.tables import (
     TopUpSend,
     User,
 )
-from fundflow.service.usecases.supervision import ISSUED, OPEN_STATUSES, REPLIED, supervisor_roles
+from fundflow.service.usecases.supervision import ISSUED, REPLIED, pending_since, supervisor_roles
 
 __all__ = ["SOURCES", "TASK_KEYS", "SCOPES", "list_tasks", "task_count", "services"]
 
@@ -217,14 +217,10 @@ def supervision_issue_tasks(s: Session, user: User, now: datetime) -> list[dict[
         d = registry.get(case.definition_id, case.definition_version)
         if user.role not in supervisor_roles(d, stage.state):
             continue
-        mine = sups.get(stage.id, [])
-        if any(x.status in OPEN_STATUSES for x in mine):
+        since = pending_since(first, last, sups.get(stage.id, []))
+        if since is None:  # one open, or closed after the latest escalation (a new one reopens it)
             continue
-        closed = [x.closed_at for x in mine if x.closed_at is not None]
-        if closed and max(closed) >= last:
-            continue  # closed after the latest escalation: a new one reopens the task
         label = d.states[stage.state].label
-        since = last if closed else first
         out.append(
             _task(
                 "supervision_issue",

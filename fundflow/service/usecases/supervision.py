@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from fundflow.domain.definition import Definition
@@ -32,6 +33,8 @@ from fundflow.service.usecases.cases import append_event, current_stage, load_ca
 
 __all__ = [
     "supervisor_roles",
+    "escalations",
+    "pending_since",
     "issue_supervision",
     "reply_supervision",
     "close_supervision",
@@ -68,13 +71,27 @@ def supervisor_roles(d: Definition, state_id: str) -> tuple[str, ...]:
     return tuple(roles)
 
 
-def escalated_to(s: Session, stage_id: int, role: str) -> Alert | None:
-    """The latest escalation alert of the stage addressed to ``role``."""
-    return s.exec(
-        select(Alert)
-        .where(Alert.stage_id == stage_id, Alert.kind == "escalation", Alert.recipients.like(f"%,{role},%"))
-        .order_by(Alert.at.desc())
-    ).first()
+def escalations(s: Session, stage_id: int, role: str) -> tuple[datetime, datetime] | None:
+    """(first, latest) moment the stage was escalated to ``role``; None: never."""
+    first, last = s.exec(
+        select(func.min(Alert.at), func.max(Alert.at)).where(
+            Alert.stage_id == stage_id, Alert.kind == "escalation", Alert.recipients.like(f"%,{role},%")
+        )
+    ).one()
+    return (first, last) if first is not None else None
+
+
+def pending_since(first: datetime, last: datetime, rows: list[Supervision]) -> datetime | None:
+    """THE rule of when a stage escalated between ``first`` and ``last`` awaits a 督办 (the
+    tasklist, the case page and the use case read it): none of ``rows`` (its 督办) is open, and
+    none was closed after the latest escalation; since then (or the first escalation). None:
+    it does not await one."""
+    if any(r.status in OPEN_STATUSES for r in rows):
+        return None
+    closed = [r.closed_at for r in rows if r.closed_at is not None]
+    if closed and max(closed) >= last:
+        return None
+    return last if closed else first
 
 
 def org_of(s: Session, d: Definition, case: Case, role: str) -> str:
@@ -193,13 +210,17 @@ def issue_supervision(
             raise TaskRefused("案件已办结，不能督办", code="no_open_stage")
         if user.role not in supervisor_roles(d, case.state):
             raise Forbidden(f"“{state.label}”环节的督办单位不是您的单位", code="not_supervisor")
-        if escalated_to(s, stage.id, user.role) is None:
+        span = escalations(s, stage.id, user.role)
+        if span is None:
             raise TaskRefused(f"“{state.label}”环节尚未逾期报请督办", code="not_escalated")
-        open_row = s.exec(
-            select(Supervision).where(Supervision.stage_id == stage.id, Supervision.status.in_(OPEN_STATUSES))
-        ).first()
-        if open_row is not None:
+        rows = list(s.exec(select(Supervision).where(Supervision.stage_id == stage.id)))
+        if any(r.status in OPEN_STATUSES for r in rows):
             raise TaskRefused("该环节已有未销号的督办，请办理该督办（销号或续督）", code="supervision_open")
+        if pending_since(*span, rows) is None:
+            raise TaskRefused(
+                "该环节的督办已销号；再次逾期报请督办后方可重新下发（仍需督促的，请在销号前续督）",
+                code="supervision_closed_since",
+            )
         row = Supervision(
             case_id=case.id,
             stage_id=stage.id,
