@@ -21,3 +21,14 @@ if "FUNDFLOW_DATA_DIR" not in os.environ:
     _data = tempfile.mkdtemp(prefix="fundflow-test-data-")
     os.environ["FUNDFLOW_DATA_DIR"] = _data
     atexit.register(shutil.rmtree, _data, ignore_errors=True)
+
+# Argon2 at its production cost (64 MiB, 3 passes) takes ~0.4 s a hash on these machines, and every
+# test world gives one user a password: the tests hash with the same algorithm at its lowest cost.
+# Hashing and verifying stay real (a wrong password is still refused); the cost is in the hash
+# string, so verification reads it from there. Production keeps ``PasswordHash.recommended()``.
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+import fundflow.service.auth as _auth
+
+_auth._hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))

@@ -158,3 +158,48 @@ def tables_importers() -> list[str]:
 def test_the_http_layer_imports_no_tables():
     """Reads come from read models (fundflow.service.reads), writes from use cases."""
     assert tables_importers() == []
+
+
+def table_names_held_by_http() -> list[str]:
+    """Names in the modules of ``fundflow.http`` that are table classes, however they got there
+    (a re-export under another module's name counts): the http layer names the caller by the
+    ``Principal`` protocol and rows not at all."""
+    import importlib
+
+    from sqlmodel import SQLModel
+
+    held = []
+    for path in sorted(HTTP.rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, SQLModel)
+                and value.__module__ == "fundflow.service.tables"
+            ):
+                held.append(f"{name}.{attr}")
+    return held
+
+
+def test_the_http_layer_holds_no_table_class_even_through_a_re_export():
+    assert table_names_held_by_http() == []
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared helpers live in tests/support; a test module is never a library of another."""
+    offending = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if (node.level and module.startswith("test_")) or re.search(r"(^|\.)test_\w+", module):
+                    offending.append(f"{path.relative_to(ROOT)}:{node.lineno}: {'.' * node.level}{module}")
+            elif isinstance(node, ast.Import):
+                offending += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {a.name}"
+                    for a in node.names
+                    if re.search(r"(^|\.)test_\w+", a.name)
+                ]
+    assert offending == []

@@ -95,11 +95,16 @@ ORG_LEVELS = ("city", "district", "street_office", "community")
 
 @dataclass(frozen=True, slots=True)
 class OpenForm:
-    """The report that opens a case (``open_form:`` in the YAML): the label of the opening event
-    and the categories the reporter picks from (none: free text)."""
+    """The report that opens a case (``open_form:`` in the YAML): the label of the opening event,
+    the categories the reporter picks from (none: free text), and the form's own words: its
+    heading, the line under it, and the labels of the category and description fields."""
 
     label: str = "立案"
     categories: tuple[str, ...] = ()
+    title: str = "发起案件"
+    intro: str = ""
+    category_label: str = "类别"
+    description_label: str = "情况描述"
 
 
 @dataclass(frozen=True, slots=True)

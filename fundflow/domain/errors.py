@@ -148,6 +148,16 @@ class LedgerError(ApportionmentError):
     """A ledger operation that the books cannot take; the message is in Chinese."""
 
 
+class PeriodError(FundflowError, ValueError):
+    """A report period that cannot be read (``fundflow.domain.periods``); ``field`` names the
+    parameter, the message is Chinese."""
+
+    def __init__(self, message: str, field: str = "period"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
 def refused(refusal: Refusal) -> TransitionRefused:
     """The exception for a refusal: ``AmountRefused`` for a bad amount, else ``TransitionRefused``."""
     return AmountRefused(refusal) if refusal.code is RefusalCode.INVALID_AMOUNT else TransitionRefused(refusal)

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput, NotAuthenticated
 from fundflow.service.reads import Reader
-from fundflow.service.reads.session import User, signed_in
+from fundflow.service.reads.session import Principal, signed_in
 from fundflow.service.schemas import NUL_MESSAGE
 
 bearer = HTTPBearer(auto_error=False, description="API 令牌或登录令牌")
@@ -50,7 +50,7 @@ def current_user(
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     r: Reader = Depends(reader),
     now: datetime = Depends(get_now),
-) -> User:
+) -> Principal:
     """The caller, read in the request's read transaction. A GET goes on reading in it; any
     other method ends it here (a write runs in a transaction of its own, holding no reader)."""
     user = signed_in(r.s, r.svc, _token(request, credentials), now)

@@ -62,9 +62,10 @@ class LimitAndMeasure:
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
             await send(message)
 
+        page = _wants_page(scope, headers)
         try:
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                await _reject(send_wrapped, limit)
+                await _reject(send_wrapped, limit, page)
                 return
             seen = 0
             overflow = {"seen": False, "answered": False}
@@ -86,7 +87,7 @@ class LimitAndMeasure:
                     await send_wrapped(message)
                 elif not overflow["answered"] and message["type"] == "http.response.start":
                     overflow["answered"] = True
-                    await _reject(send_wrapped, limit)
+                    await _reject(send_wrapped, limit, page)
 
             await self.app(scope, receive_limited, send_limited)
         finally:
@@ -107,8 +108,41 @@ class LimitAndMeasure:
             logs.REQUEST_ID.reset(token)
 
 
-async def _reject(send, limit: int) -> None:
-    await _error(send, _too_large(limit))
+def _wants_page(scope, headers: dict) -> bool:
+    """A browser's own form post to a page (no script: not htmx, not the API): it gets a page."""
+    return (
+        not scope["path"].startswith("/api/")
+        and b"hx-request" not in headers
+        and b"text/html" in headers.get(b"accept", b"")
+    )
+
+
+async def _reject(send, limit: int, page: bool = False) -> None:
+    exc = _too_large(limit)
+    if page:
+        await _page(send, exc, limit)
+    else:
+        await _error(send, exc)
+
+
+async def _page(send, exc: PayloadTooLarge, limit: int) -> None:
+    """The size limit's answer as a Chinese page: the body was never read, so the form cannot
+    be shown again filled in; the browser's Back button returns to it as it was typed."""
+    from fundflow.http.web.render import templates
+
+    mb = f"{limit / 1048576:.1f}".removesuffix(".0")
+    html = templates.get_template("too_large.html").render(
+        title="上传内容过大", limit_mb=mb, status=status_for(exc), code=exc.code, user=None, csrf=None, nav=None
+    )
+    body = html.encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_for(exc),
+            "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     session_hours: int = Field(12, ge=1, le=24 * 30)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # generated documents: a folder whose <kind>.yaml files replace the shipped wording, and the
+    # CJK TrueType font the PDFs embed (none: the usual system places, fundflow/service/paperwork/pdf.py)
+    document_templates_dir: Path | None = None
+    pdf_font: str | None = None
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(15000, ge=0)
     log_level: str = "INFO"

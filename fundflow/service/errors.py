@@ -9,6 +9,7 @@
     │   └── AmountRefused                   422: an amount that is not a plain positive amount
     ├── ApportionmentError                  422: the cost cannot be shared as asked
     │   └── LedgerError                     409: the books cannot take the posting
+    ├── PeriodError                         422: a report period that cannot be read
     └── ServiceError                        raised by the use cases
         ├── NotAuthenticated                401
         ├── Forbidden                       403
@@ -23,6 +24,7 @@
         │       └── ImportTooLarge          413: a household file too big to read
         ├── TooManyRequests                 429 (login failures: wait ``detail.retry_after`` s)
         ├── DeliveryFailed                  502: an alert channel did not take a delivery
+        ├── DocumentUnavailable             503: a PDF without a CJK font on the server
         └── BackupError                     500: a backup or restore could not be done
 
 ``ERRORS`` is the one table: class -> (status, code[, page title]). The API's handler
@@ -48,6 +50,7 @@ from fundflow.domain.errors import (
     DefinitionError,
     FundflowError,
     LedgerError,
+    PeriodError,
     TransitionRefused,
     UnknownDefinition,
 )
@@ -67,6 +70,7 @@ __all__ = [
     "ImportRejected",
     "ImportTooLarge",
     "DeliveryFailed",
+    "DocumentUnavailable",
     "BackupError",
     "Answer",
     "ERRORS",
@@ -172,6 +176,10 @@ class DeliveryFailed(ServiceError):
         self.reason = reason
 
 
+class DocumentUnavailable(ServiceError):
+    """A generated document that this server cannot make (a PDF without a CJK font)."""
+
+
 class BackupError(ServiceError):
     """A backup or restore failed as expected: ``code`` is stable English, ``message`` is Chinese."""
 
@@ -200,6 +208,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     AmountRefused: Answer(422, "invalid_amount"),
     ApportionmentError: Answer(422, "apportionment_failed"),
     LedgerError: Answer(409, "ledger_refused"),
+    PeriodError: Answer(422, "invalid_period"),
     ServiceError: Answer(500, "error"),
     NotAuthenticated: Answer(401, "not_authenticated"),
     Forbidden: Answer(403, "forbidden"),
@@ -214,6 +223,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     ImportTooLarge: Answer(413, "import_too_large"),
     TooManyRequests: Answer(429, "too_many_requests"),
     DeliveryFailed: Answer(502, "delivery_failed"),
+    DocumentUnavailable: Answer(503, "document_unavailable"),
     BackupError: Answer(500, "backup_failed"),
 }
 
@@ -254,6 +264,8 @@ def error_body(exc: FundflowError) -> dict[str, Any]:
         return {"code": exc.code, "message": exc.message, "detail": exc.detail}
     if isinstance(exc, UnknownDefinition):
         return {"code": answer.code, "message": str(exc), "detail": {"definition": exc.definition_id}}
+    if isinstance(exc, PeriodError):
+        return {"code": answer.code, "message": exc.message, "detail": {"field": exc.field}}
     if answer.status < 500:  # a domain error a request caused: its message is for the clerk
         return {"code": answer.code, "message": str(exc), "detail": None}
     return {"code": answer.code, "message": CONFIGURATION_MESSAGE, "detail": None}

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from fundflow.domain.definition import RESUME, SUSPEND
 from fundflow.domain.engine import Actor, Outcome
 from fundflow.domain.errors import Refusal, RefusalCode
-
-from .test_engine import ALL_ROLES, FIRE, NOW, good_case, good_values
+from tests.support.engine_cases import ALL_ROLES, FIRE, NOW, good_case, good_values
 
 ANY_AVAILABLE = "*"  # pick one of the actions the role may take now, so walks get far
 TRIGGERS = sorted({t.trigger for t in FIRE.transitions} | {SUSPEND, RESUME, "no_such_trigger"}) + [ANY_AVAILABLE] * 8

@@ -237,6 +237,9 @@ def test_the_case_page_shows_state_deadline_actions_with_labelled_fields(web):
     assert '<option value="direct">直接判定</option>' in page
     assert "隐患照片（未上传）" in page  # the stage's document still missing
     assert "办理进程" in page and "按期完成" not in page and "办理中" in page
+    # the escalation ladder's first step (stages.escalate_at), in Beijing time
+    assert "逾期未办结的，自 2026-03-10 00:00 起逐级提醒、督办" in page  # the end of the due day
+    assert "您（荷塘区消防救援机构）当前可以执行" in page  # the unit's name, not just its district
 
 
 def test_a_party_with_nothing_to_do_sees_who_is_responsible(web):
@@ -462,6 +465,23 @@ def test_the_new_case_form_has_labelled_fields_and_the_communitys_buildings(web)
     assert part.text.lstrip().startswith('<fieldset id="buildings">')
 
 
+def test_the_new_case_form_speaks_the_chosen_procedures_words(web):
+    """Heading, intro, field labels and categories come from the chosen definition's open_form."""
+    so = web.as_("so")
+    fire = so.get("/cases/new").text
+    assert "<h1>上报隐患（发起案件）</h1>" in fire and '<label for="n-category">隐患类别' in fire
+    assert '<option value="消防水泵故障">' in fire and '<option value="电梯困人">' not in fire
+    assert 'name="definition" value="fire_hazard_emergency"' in fire
+    assert 'href="/cases/new?definition=lift_fault_emergency' in fire  # the other procedure, one link away
+    lift = so.get("/cases/new", params={"definition": "lift_fault_emergency"}).text
+    assert "<h1>上报电梯故障（发起案件）</h1>" in lift and '<label for="n-category">故障类别' in lift
+    assert '<label for="n-description">故障描述' in lift
+    assert '<option value="电梯困人">' in lift and '<option value="消防水泵故障">' not in lift
+    assert 'name="definition" value="lift_fault_emergency"' in lift
+    # an unknown procedure falls back to the first one the role may open
+    assert "<h1>上报隐患（发起案件）</h1>" in so.get("/cases/new", params={"definition": "nope"}).text
+
+
 def test_a_hazard_report_opens_the_case_and_attaches_the_photos(web):
     so = web.as_("so")
     r = so.post(
@@ -504,7 +524,7 @@ def test_a_report_the_use_case_refuses_keeps_what_was_typed(web):
 
 def test_a_role_that_cannot_report_gets_no_form(web):
     r = web.as_("fc").get("/cases/new")
-    assert r.status_code == 403 and "不能上报隐患" in r.text
+    assert r.status_code == 403 and "不能发起案件" in r.text
     assert "上报隐患" not in web.as_("fc").get("/cases").text.split("</nav>")[0]
 
 

@@ -26,7 +26,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # what the package reads at run time besides its modules, relative to fundflow/
-DATA_DIRS = ("migrations", "migrations/versions", "definitions", "calendars", "http/web/templates", "http/web/static")
+DATA_DIRS = (
+    "migrations",
+    "migrations/versions",
+    "definitions",
+    "calendars",
+    "http/web/templates",
+    "http/web/static",
+    "service/paperwork/templates",
+)
 
 
 def _run(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240):

@@ -12,13 +12,7 @@ from fundflow.domain.tz import SHANGHAI
 from fundflow.service.audit import verify_case
 from fundflow.service.tables import Case, Event, Stage
 from tests.support.drivers import API, CaseDriver
-
-
-def at(m, d, hh=10, mm=0) -> datetime:
-    return datetime(2026, m, d, hh, mm, tzinfo=SHANGHAI)
-
-
-NOW = at(3, 16, 15)  # Monday 16 March 2026, 15:00: when everything below is recorded
+from tests.support.offline import NOW, events, ok, open_offline, post, record_to_the_notice, upload
 
 
 @pytest.fixture
@@ -26,106 +20,6 @@ def drv(world) -> CaseDriver:
     d = CaseDriver(world)
     d.clock.now = NOW
     return d
-
-
-def post(drv: CaseDriver, case_id: int, who: str, trigger: str, data: dict | None = None, occurred_at=None):
-    body = {"trigger": trigger, "data": data or {}}
-    if occurred_at is not None:
-        body["occurred_at"] = occurred_at
-    return drv.client.post(f"{API}/cases/{case_id}/transitions", json=body, headers=drv.world.h(who))
-
-
-def ok(drv, case_id, who, trigger, data=None, occurred_at=None) -> dict:
-    r = post(drv, case_id, who, trigger, data, occurred_at)
-    assert r.status_code == 200, (trigger, r.text)
-    return r.json()
-
-
-def upload(drv, case_id, who, *types):
-    for t in types:
-        r = drv.upload(case_id, t, who)
-        assert r.status_code == 201, r.text
-
-
-def open_offline(drv, occurred_at="2026-03-05", **extra) -> int:
-    r = drv.client.post(
-        f"{API}/cases",
-        headers=drv.world.h("so"),
-        json={
-            "definition": "fire_hazard_emergency",
-            "community_id": drv.world.ids["community_a"],
-            "title": "1栋消防水泵损坏",
-            "buildings": ["1栋"],
-            "occurred_at": occurred_at,
-            **extra,
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def events(drv, case_id) -> list[dict]:
-    return drv.client.get(f"{API}/cases/{case_id}/events", headers=drv.world.h("fc")).json()
-
-
-def record_to_the_notice(drv, d0: date) -> int:
-    """Report on ``d0``, finding the same day, survey and meeting the next, works done the day
-    after, the notice posted on the fourth day: everything recorded now (NOW)."""
-    d = [(d0 + timedelta(days=i)).isoformat() for i in range(4)]
-    cid = open_offline(drv, d[0])
-    upload(drv, cid, "so", "hazard_photos")
-    upload(drv, cid, "fr", "fire_notice")
-    ok(
-        drv,
-        cid,
-        "fr",
-        "confirm_major",
-        {"notice_no": "株荷消隐字〔2026〕3号", "finding_route": "direct", "hazard_elements": "消防水泵无法启动"},
-        d[0],
-    )
-    upload(drv, cid, "so", "site_record")
-    ok(drv, cid, "so", "complete_survey", {"survey_date": d[1], "survey_findings": "电机烧毁"}, f"{d[1]}T08:30")
-    for party in (
-        "street_office",
-        "fund_center",
-        "fire_rescue",
-        "residents_committee",
-        "owners_committee",
-        "property_company",
-    ):
-        assert drv.vote(cid, "so", party).status_code == 200
-    upload(drv, cid, "so", "meeting_minutes", "sign_in_sheet")
-    ok(
-        drv,
-        cid,
-        "so",
-        "meeting_approve",
-        {
-            "paying_scope": {"buildings": ["1栋"]},
-            "scope_reason": "1栋自用水泵",
-            "budget_estimate": "60000",
-            "implementer": "property_company",
-        },
-        f"{d[1]}T09:30",
-    )
-    upload(drv, cid, "pc", "repair_plan", "budget")
-    ok(drv, cid, "pc", "submit_plan", {"budget_amount": "60000.00", "rectification_deadline": "2026-04-30"}, d[1])
-    upload(drv, cid, "fc", "cost_review_report")
-    ok(drv, cid, "fc", "confirm_cost", {"reviewed_amount": "60000.00"}, d[1])
-    upload(drv, cid, "oc", "application_form")
-    ok(drv, cid, "fc", "approve", {"approved_amount": "60000.00", "approval_opinion": "同意"}, d[1])
-    ok(drv, cid, "fc", "skip_advance", {}, d[1])
-    upload(drv, cid, "pc", "construction_contract")
-    ok(drv, cid, "pc", "complete_works", {"completion_date": d[2]}, d[2])
-    for who in ("fr", "so", "fc", "oc"):
-        ok(drv, cid, who, "sign_acceptance", {"opinion": "合格"}, d[2])
-    upload(drv, cid, "so", "acceptance_report")
-    ok(drv, cid, "so", "pass_acceptance", {}, d[2])
-    upload(drv, cid, "pc", "settlement_statement", "invoices")
-    ok(drv, cid, "pc", "submit_settlement", {"settled_amount": "58000.00"}, d[2])
-    upload(drv, cid, "so", "notice_text", "cost_table", "notice_photos")
-    ok(drv, cid, "so", "post_notice", {"notice_place": "小区公示栏"}, d[3])
-    return cid
 
 
 def test_a_case_recorded_with_offline_dates_a_year_ago_reaches_the_archive_the_same_day(world, drv):
@@ -172,6 +66,30 @@ def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_its_final_payment
     post_notice = next(e for e in acts if e["trigger"] == "post_notice")
     assert post_notice["occurred_at"].startswith("2026-03-08T12:00")  # a day alone: noon of that day
     assert next(e for e in acts if e["trigger"] == "disburse")["occurred_at"] == NOW.isoformat()
+
+
+def test_a_case_recorded_with_offline_dates_a_week_ago_reaches_the_archive_the_same_day(world, drv):
+    """Where no retention is held (the contract keeps none, or a bank guarantee stands in for it),
+    the final payment pays the rest and the case is archived the day it is recorded: report on
+    Thursday 5 March, notice posted Sunday the 8th, everything recorded Monday 16 March."""
+    cid = record_to_the_notice(drv, date(2026, 3, 5))
+    ok(drv, cid, "so", "close_notice", {})
+    # more than the settlement is refused by the same check as every payment
+    r = post(drv, cid, "fc", "disburse_in_full", {"paid_amount": "58000.01", "no_retention_reason": "合同未约定质保金"})
+    assert r.status_code == 409, r.text
+    out = ok(drv, cid, "fc", "disburse_in_full", {"paid_amount": "58000.00", "no_retention_reason": "已提交质量保函"})
+    assert out["state"] == "archiving" and out["money"]["retention_held"] == "0.00"
+    out = ok(drv, cid, "so", "archive", {"archive_no": "YT-2026-031"})
+    assert out["state"] == "archived" and out["outcome"] == "completed"
+    # all of the settlement paid, what the approval froze beyond it released at the close
+    assert out["money"]["paid"] == "58000.00" and out["money"]["frozen"] == "0.00"
+    log = events(drv, cid)
+    assert [e["trigger"] for e in log][-2:] == ["disburse_in_full", "archive"]
+    assert all(datetime.fromisoformat(e["at"]) == NOW for e in log[-2:])
+    with world.svc.sessions() as s:
+        case = s.get(Case, cid)
+        rows = s.exec(select(Event).where(Event.case_id == cid).order_by(Event.seq)).all()
+        assert verify_case(case, rows) == []
 
 
 def test_occurred_at_may_not_be_in_the_future_nor_before_the_stage_nor_before_the_last_act(world, drv):
@@ -336,3 +254,17 @@ def test_lists_figures_and_case_views_agree_on_overdue(world, drv):
     stats = drv.client.get(f"{API}/stats", headers=world.h("so")).json()
     assert stats["city"]["overdue"] == len(overdue)
     assert views[ids[0]]["working_days_left"] == -5  # 03-10 .. 03-16 (five working days late)
+
+
+def test_the_stage_view_says_when_the_escalation_ladder_begins(world, drv):
+    """``stages.escalate_at`` is read: the API's stage view and the case page give the moment the
+    ladder's first step is due (this definition: on the due moment itself, after 0 working days)."""
+    from fundflow.domain.tz import UTC
+
+    cid = open_offline(drv, "2026-03-16")
+    view = drv.get(cid)["stage"]
+    with world.svc.sessions() as s:
+        stage = s.exec(select(Stage).where(Stage.case_id == cid)).one()
+    assert stage.escalate_at is not None
+    assert datetime.fromisoformat(view["escalate_at"]) == stage.escalate_at.astimezone(UTC)
+    assert datetime.fromisoformat(view["escalate_at"]) >= datetime.fromisoformat(view["due_at"])

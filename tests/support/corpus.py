@@ -69,6 +69,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
         "must be less than working_days (3)",
     ),
     "43_duplicate_key.yaml": ("", "duplicate key 'transitions'"),
+    "44_open_form_title_not_text.yaml": ("open_form.title", "expected non-empty text, got int 42"),
     "28_date_field_unknown.yaml": (
         "states[2].deadline.date_field",
         "unknown field 'rectification_dedline' (did you mean 'rectification_deadline'?)",

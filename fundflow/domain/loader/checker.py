@@ -33,7 +33,7 @@ _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "from", "warn_b
 _ANCHOR_KEYS = ("act", "field")
 _DOCUMENT_KEYS = ("label", "roles")
 _ROLE_KEYS = ("label", "level")
-_OPEN_FORM_KEYS = ("label", "categories")
+_OPEN_FORM_KEYS = ("label", "categories", "title", "intro", "category_label", "description_label")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
 _TRANSITION_KEYS = (
     "trigger",

@@ -95,10 +95,12 @@ def _parse_roles(c: _Checker, value: Any) -> dict[str, Role]:
 
 
 def _parse_open_form(c: _Checker, value: Any) -> OpenForm:
-    """``open_form``: the label of the event that opens a case, and the report's categories."""
+    """``open_form``: the label of the event that opens a case, the report's categories and the
+    form's words (title, intro, category_label, description_label; each optional)."""
     m = c.mapping(value, "open_form", _OPEN_FORM_KEYS)
     if m is None:
         return OpenForm()
+    words = {key: c.text(m, key, "open_form") for key in _OPEN_FORM_KEYS[2:] if key in m}
     label = c.text(m, "label", "open_form") if "label" in m else None
     categories: list[str] = []
     for i, item in enumerate(c.seq(m.get("categories", []), "open_form.categories")):
@@ -108,7 +110,10 @@ def _parse_open_form(c: _Checker, value: Any) -> OpenForm:
             c.error(f"open_form.categories[{i}]", f"duplicate category '{item}'")
         else:
             categories.append(item)
-    return OpenForm(label, tuple(categories)) if label else OpenForm(categories=tuple(categories))
+    words = {key: text for key, text in words.items() if text}
+    if label:
+        words["label"] = label
+    return OpenForm(categories=tuple(categories), **words)
 
 
 def _parse_documents(c: _Checker, value: Any, roles: dict) -> tuple[dict[str, str], dict[str, frozenset[str]]]:

@@ -64,6 +64,7 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("get", "/api/v1/cases/{case_id}/apportionment"): {409},
     ("get", "/api/v1/cases/{case_id}/apportionment.xlsx"): {409},
     ("get", "/api/v1/stats"): {403},
+    ("get", "/api/v1/cases/{case_id}/generated/{name}"): {409, 503},
     ("get", "/api/v1/channels"): {403},
     ("get", "/api/v1/alerts/{alert_id}/deliveries"): {403},
     ("post", "/api/v1/alerts/{alert_id}/ack"): set(),
@@ -86,6 +87,13 @@ CONTENT: dict[tuple[str, str], dict[str, Any]] = {
         XLSX: {"schema": {"type": "string", "format": "binary"}},
     },
     ("get", "/api/v1/cases/{case_id}/apportionment.xlsx"): {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+    ("get", "/api/v1/reports/city.xlsx"): {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+    ("get", "/api/v1/cases/{case_id}/generated/{name}"): {
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {
+            "schema": {"type": "string", "format": "binary"}
+        },
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    },
     ("get", "/api/v1/cases/{case_id}/documents/{document_id}"): {
         "*/*": {"schema": {"type": "string", "format": "binary"}}
     },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -20,10 +21,12 @@ from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, case_work, inbox, places
 from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
 from fundflow.service.reads import tasks as task_reads
 from fundflow.service.reads.common import field_view
-from fundflow.service.reads.session import User
+from fundflow.service.reads.session import Principal
+from fundflow.service.report_xlsx import report_xlsx
 from fundflow.service.schemas import (
     NUL_MESSAGE,
     AssignRequest,
@@ -47,6 +50,7 @@ from fundflow.service.usecases import (
     documents,
     ledger,
     meetings,
+    paperwork,
     supervision,
     top_up,
     users,
@@ -76,7 +80,7 @@ def login(
 @router.delete("/tokens/current", status_code=204, tags=["auth"], summary="注销当前令牌（API 令牌或登录会话）")
 def revoke_current_token(
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     svc: Services = Depends(get_services),
 ):
     users.logout(svc, credentials.credentials)  # current_user took it from the header (writes need one)
@@ -84,11 +88,11 @@ def revoke_current_token(
 
 
 @router.get("/me", tags=["auth"], summary="当前用户")
-def me(user: User = Depends(current_user)):
+def me(user: Principal = Depends(current_user)):
     return _me(user)
 
 
-def _me(user: User) -> dict[str, Any]:
+def _me(user: Principal) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
@@ -107,7 +111,7 @@ def _me(user: User) -> dict[str, Any]:
 def create_community(
     body: CommunityCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return communities.create_community(
@@ -123,7 +127,7 @@ def create_community(
 
 
 @router.get("/communities/{community_id}", tags=["communities"], summary="小区详情")
-def get_community(community_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def get_community(community_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return places.community(r.s, user, community_id)
 
 
@@ -149,7 +153,7 @@ async def import_households(
     community_id: Id,
     request: Request,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -184,7 +188,7 @@ async def import_households(
 def open_case(
     body: CaseCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     try:
@@ -218,7 +222,7 @@ def list_cases(
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return case_list.list_cases(
@@ -241,7 +245,7 @@ def list_cases(
 def get_case(
     case_id: Id,
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return case_reads.case_detail(r.s, r.svc, user, case_id, now)  # one read transaction, the caller's too
@@ -257,7 +261,7 @@ def fire(
     case_id: Id,
     body: TransitionRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
     if_match: str | None = Header(None, max_length=32, description='案件版本号，如 7 或 "7"'),
     idempotency_key: str | None = Header(None, max_length=128),
@@ -288,7 +292,7 @@ def vote(
     case_id: Id,
     body: VoteRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return _reply(
@@ -299,7 +303,7 @@ def vote(
 
 
 @router.get("/cases/{case_id}/votes", tags=["cases"], summary="联席会议表决情况")
-def votes(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def votes(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return case_reads.votes(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
@@ -309,7 +313,7 @@ async def upload(
     doc_type: str = Form(..., min_length=1, max_length=64),
     file: UploadFile = File(...),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     content = await file.read()
@@ -326,18 +330,20 @@ async def upload(
 
 
 @router.get("/cases/{case_id}/documents", tags=["cases"], summary="材料列表")
-def list_documents(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def list_documents(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return case_reads.documents(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
 @router.get("/cases/{case_id}/documents/{document_id}", tags=["cases"], summary="下载材料")
-def download(case_id: Id, document_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def download(
+    case_id: Id, document_id: Id, svc: Services = Depends(get_services), user: Principal = Depends(current_user)
+):
     doc, path = documents.open_document(svc, user, case_id, document_id)
     return FileResponse(path, media_type=doc.content_type, filename=doc.filename)
 
 
 @router.get("/cases/{case_id}/events", tags=["cases"], summary="办理记录（审计链）")
-def events(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def events(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return case_reads.events(r.s, r.svc, case_reads.load(r.s, user, case_id))
 
 
@@ -346,7 +352,7 @@ def apportionment(
     case_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     table = case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id))
     if format == "xlsx":
@@ -355,8 +361,35 @@ def apportionment(
 
 
 @router.get("/cases/{case_id}/apportionment.xlsx", tags=["cases"], summary="分户费用分摊表（Excel）")
-def apportionment_excel(case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user)):
+def apportionment_excel(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return _xlsx(case_reads.apportionment(r.s, r.svc, case_reads.load(r.s, user, case_id)))
+
+
+@router.get(
+    "/cases/{case_id}/generated/{name}",
+    tags=["cases"],
+    summary="生成文书：notice（维修资金使用公示）、minutes（联席会议纪要）、top_up（续交通知），.docx 或 .pdf；"
+    "文书作为材料保存在案件上（内容变化时保存新版本）",
+)
+def generated_document(
+    case_id: Id,
+    name: str = Path(..., max_length=32, pattern=r"^[a-z_]+\.(docx|pdf)$", description="如 notice.docx、minutes.pdf"),
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    kind, fmt = name.rsplit(".", 1)
+    view, content = paperwork.generate(svc, user, case_id, kind, fmt, now)
+    return Response(
+        content,
+        media_type=view["content_type"],
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(view['filename'])}",
+            "X-Document-Id": str(view["id"]),
+            "X-Document-Version": str(view["version"]),
+            "X-Document-Sha256": view["sha256"],
+        },
+    )
 
 
 @router.get(
@@ -367,7 +400,7 @@ def top_up_notice(
     notice_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     notice = ledger.top_up_notice(svc, user, case_id, notice_id)
     if format == "xlsx":
@@ -384,7 +417,7 @@ def household_ledger(
     household_id: Id,
     format: str = Query("json", pattern="^(json|xlsx)$"),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     statement = ledger.household_statement(svc, user, household_id)
     if format == "xlsx":
@@ -411,14 +444,55 @@ def _xlsx(table: dict) -> Response:
 def stats(
     definition: str | None = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return stats_reads.city_stats(r.s, r.svc, user, now, definition)
 
 
+def _period_query(
+    start: str | None = Query(
+        None, alias="from", max_length=10, description="起始日期 YYYY-MM-DD（默认当年 1 月 1 日）"
+    ),
+    end: str | None = Query(None, alias="to", max_length=10, description="截止日期 YYYY-MM-DD（默认今天）"),
+    year: str | None = Query(None, max_length=4, description="年度，如 2026"),
+    quarter: str | None = Query(None, max_length=7, description="季度，如 2026Q1"),
+    month: str | None = Query(None, max_length=7, description="月份，如 2026-03"),
+    definition: str | None = Query(None, max_length=64, description="只统计某一流程"),
+) -> dict[str, str | None]:
+    return {"start": start, "end": end, "year": year, "quarter": quarter, "month": month, "definition_id": definition}
+
+
+@router.get(
+    "/reports",
+    tags=["figures"],
+    summary="期间报表：按区、街道、小区统计发起、办结（案件与小区）、在办、超期、资金，各环节按期率，逐月趋势",
+)
+def report(
+    period: dict = Depends(_period_query),
+    r: Reader = Depends(reader),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return report_reads.report_for(r.s, r.svc, user, now, **period)
+
+
+@router.get("/reports/city.xlsx", tags=["figures"], summary="期间报表导出 Excel（与 /reports 同一组数字）")
+def report_excel(
+    period: dict = Depends(_period_query),
+    r: Reader = Depends(reader),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    data = report_reads.report_for(r.s, r.svc, user, now, **period)
+    name = f"report-{data['period']['from']}-{data['period']['to']}.xlsx"
+    return Response(
+        report_xlsx(data), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
 @router.get("/definitions", tags=["definitions"], summary="流程定义")
-def definitions(svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def definitions(svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     out = []
     for d in svc.registry:
         out.append(
@@ -467,7 +541,7 @@ def diagram(
     definition_id: str,
     version: int | None = Query(None, ge=1, le=10000),
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     return PlainTextResponse(to_mermaid(svc.registry.get(definition_id, version)))
 
@@ -483,7 +557,7 @@ def my_alerts(
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
 ):
     return inbox.inbox(r.s, user, unacked_only=unacked_only, kind=kind, case_id=case_id, page=page, page_size=page_size)
 
@@ -492,14 +566,14 @@ def my_alerts(
 def ack(
     alert_id: Id,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return alerts.ack_alert(svc, user, alert_id, now)
 
 
 @router.get("/channels", tags=["alerts"], summary="提醒渠道及投递状态（市级）")
-def channels(svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def channels(svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     return alerts.list_channels(svc, user)
 
 
@@ -507,7 +581,7 @@ def channels(svc: Services = Depends(get_services), user: User = Depends(current
 def add_channel(
     body: ChannelCreate,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return alerts.add_channel(
@@ -527,7 +601,7 @@ def add_channel(
 
 
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"], summary="提醒在各渠道的投递状态（市级）")
-def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: User = Depends(current_user)):
+def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: Principal = Depends(current_user)):
     return delivery.delivery_status(svc, user, alert_id)
 
 
@@ -538,7 +612,7 @@ def alert_deliveries(alert_id: Id, svc: Services = Depends(get_services), user: 
 def my_tasks(
     scope: str = Query("org", pattern="^(org|mine)$"),
     r: Reader = Depends(reader),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return task_reads.list_tasks(r.s, r.svc, user, now, scope)
@@ -546,7 +620,7 @@ def my_tasks(
 
 @router.get("/cases/{case_id}/work", tags=["tasks"], summary="当前环节的指派情况、可指派人员、督办")
 def case_work_panel(
-    case_id: Id, r: Reader = Depends(reader), user: User = Depends(current_user), now: datetime = Depends(get_now)
+    case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user), now: datetime = Depends(get_now)
 ):
     return case_work.case_work(r.s, r.svc, user, case_id, now)
 
@@ -556,7 +630,7 @@ def assign(
     case_id: Id,
     body: AssignRequest,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return assignments.assign_stage(svc, user, case_id, assignee_id=body.assignee_id, now=now)
@@ -566,7 +640,7 @@ def assign(
 def claim(
     case_id: Id,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return assignments.claim_stage(svc, user, case_id, now=now)
@@ -579,7 +653,7 @@ def issue_supervision(
     case_id: Id,
     body: SupervisionIssue,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return supervision.issue_supervision(
@@ -592,7 +666,7 @@ def reply_supervision(
     supervision_id: Id,
     body: SupervisionReply,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return supervision.reply_supervision(svc, user, supervision_id, reply=body.reply, now=now)
@@ -603,7 +677,7 @@ def close_supervision(
     supervision_id: Id,
     body: SupervisionClose,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return supervision.close_supervision(svc, user, supervision_id, note=body.note, now=now)
@@ -614,7 +688,7 @@ def renew_supervision(
     supervision_id: Id,
     body: SupervisionIssue,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return supervision.renew_supervision(
@@ -627,7 +701,7 @@ def top_up_sent(
     case_id: Id,
     notice_id: Id,
     svc: Services = Depends(get_services),
-    user: User = Depends(current_user),
+    user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
 ):
     return top_up.send_top_up_notice(svc, user, case_id, notice_id, now=now)

@@ -16,6 +16,7 @@ from fundflow.domain.errors import ApportionmentError
 from fundflow.domain.ledger import below_top_up_line
 from fundflow.domain.money import from_fen, to_fen
 from fundflow.service.errors import InvalidInput
+from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import case_view, event_view, events_of, money
 from fundflow.service.tables import Building, Case, Community, Document, Stage, User
 
@@ -104,7 +105,7 @@ def documents(s: Session, svc, case: Case) -> list[dict[str, Any]]:
 
     d = _definition(svc, case)
     rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
-    return [document_view(r, dict(d.documents), case.renewed_documents) for r in rows]
+    return [document_view(r, {**GENERATED_LABELS, **d.documents}, case.renewed_documents) for r in rows]
 
 
 def apportionment(s: Session, svc, case: Case) -> dict[str, Any]:

@@ -68,6 +68,8 @@ def stage_view(svc, d: Definition, stage: Stage | None, now: datetime, suspended
         "due_date": stage.due_date.isoformat() if stage.due_date else None,
         "due_at": iso(stage.due_at),
         "warn_at": iso(stage.warn_at),
+        # the first step of the escalation ladder (提请督办), when the stage is still open then
+        "escalate_at": iso(stage.escalate_at),
         "rule": stage.rule,
         "calendar_source": stage.calendar_source,
         "provisional": stage.provisional,

@@ -1,19 +1,36 @@
-"""Who is calling: the user a token belongs to, read in the request's one read transaction."""
+"""Who is calling: the user a token belongs to, read in the request's one read transaction.
+
+The HTTP layer knows the caller only as a ``Principal``: the attributes it shows and passes on,
+not the storage row behind them (``fundflow.http`` imports no tables).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlmodel import Session
 
 from fundflow.service.auth import user_for_token
 from fundflow.service.errors import NotAuthenticated
-from fundflow.service.tables import User
 
-__all__ = ["signed_in", "User"]
+__all__ = ["signed_in", "Principal"]
 
 
-def signed_in(s: Session, svc, token: str, now: datetime) -> User:
+@runtime_checkable
+class Principal(Protocol):
+    """The signed-in caller as the pages and the API see it."""
+
+    id: int | None
+    username: str
+    display_name: str
+    role: str
+    org_level: str  # city | district | street_office | community
+    org_id: int | None
+    org_name: str
+
+
+def signed_in(s: Session, svc, token: str, now: datetime) -> Principal:
     """The active user of ``token`` (a session or an API token); NotAuthenticated otherwise."""
     user = user_for_token(s, token, now, timedelta(days=svc.settings.api_token_days))
     if user is None:

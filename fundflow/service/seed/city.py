@@ -229,8 +229,9 @@ class CityBuilder:
     def _helper(self, username: str, role: str, org: str, display: str) -> User:
         """A working account the cases need (every street office, fire brigade, owners' committee).
 
-        Created through ``add_user`` without a password; ``run`` then gives all of them one
-        Argon2 hash of the (public) demo password: 40 separate hashes would cost ~5 s.
+        Created through ``add_user`` without a password; ``run`` then gives all of them (and the
+        named demo users) one Argon2 hash of the (public) demo password: 50 separate hashes would
+        cost ~20 s.
         """
         user = self.users.get(username)
         if user is None:
@@ -269,10 +270,11 @@ class CityBuilder:
                 display_name=display,
                 role=role,
                 org=org,
-                password=DEMO_PASSWORD,
+                password=None,  # the shared hash of the demo password, set by ``set_helper_passwords``
                 now=self.setup_at,
             )
             self.users[username], self.tokens[username] = user, token
+            self.helpers.append(user.id)
 
     def insert_communities(self) -> None:
         admin = self.users["admin"]
@@ -297,7 +299,8 @@ class CityBuilder:
                     display_name=display,
                     role=role,
                     org=org,
-                    password=DEMO_PASSWORD,
+                    password=None,  # the shared hash, as above
                     now=self.setup_at,
                 )
                 self.users[username], self.tokens[username] = user, token
+                self.helpers.append(user.id)

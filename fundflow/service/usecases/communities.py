@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from fundflow.service.context import Services
@@ -16,7 +16,7 @@ from fundflow.service.household_import import HouseholdRow, ImportRejected, RowP
 from fundflow.service.identifiers import clean_identifier
 from fundflow.service.jurisdiction import can_see_community
 from fundflow.service.reads.common import money
-from fundflow.service.tables import Building, Community, District, Household, StreetOffice, User
+from fundflow.service.tables import Building, Community, District, Household, LedgerEntry, StreetOffice, User
 from fundflow.service.usecases import ledger
 
 __all__ = ["create_community", "get_community", "import_households", "MANAGING_LEVELS"]
@@ -155,23 +155,36 @@ def import_households(svc: Services, user: User, community_id: int, rows: list[H
         ]
         if problems:
             raise ImportRejected(problems)
-        added = []
-        for row in rows:
-            h = Household(
-                community_id=community.id,
-                building_id=buildings[row.building].id,
-                unit=row.unit,
-                room=row.room,
-                floor=row.floor,
-                area=row.area,
-                owner=row.owner,
-                balance=Decimal("0.00"),
-                first_deposit=row.first_deposit,
+        # Core bulk inserts (one statement per table; an estate has thousands of households):
+        # each household opens with its balance as the journal's first entry, a deposit.
+        opening = [row.balance if row.balance > 0 else Decimal("0.00") for row in rows]
+        ids = (
+            s.execute(
+                insert(Household).returning(Household.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "community_id": community.id,
+                        "building_id": buildings[row.building].id,
+                        "unit": row.unit,
+                        "room": row.room,
+                        "floor": row.floor,
+                        "area": row.area,
+                        "owner": row.owner,
+                        "balance": balance,
+                        "frozen": Decimal("0.00"),
+                        "first_deposit": row.first_deposit,
+                    }
+                    for row, balance in zip(rows, opening)
+                ],
             )
-            s.add(h)
-            added.append((h, row.balance))
-        s.flush()
-        for h, balance in added:  # the balance is the journal's: an opening deposit
-            ledger.deposit(s, h, balance, now, "导入房屋清单：期初余额")
-        s.flush()
+            .scalars()
+            .all()
+        )
+        deposits = [
+            ledger.deposit_row(household_id, balance, Decimal("0.00"), now, "导入房屋清单：期初余额")
+            for household_id, balance in zip(ids, opening)
+            if balance > 0
+        ]
+        if deposits:
+            s.execute(insert(LedgerEntry), deposits)
         return {"imported": len(rows), "community": community_view(s, community, office)}

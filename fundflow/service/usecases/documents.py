@@ -14,6 +14,7 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from fundflow.service.integrity.facts import DOCUMENTS
+from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import iso
 from fundflow.service.tables import Document, User
 from fundflow.service.usecases.cases import append_event, load_case
@@ -129,7 +130,7 @@ def list_documents(svc: Services, user: User, case_id: int) -> list[dict]:
         case = load_case(s, user, case_id)
         d = svc.registry.get(case.definition_id, case.definition_version)
         rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
-        return [document_view(r, dict(d.documents), case.renewed_documents) for r in rows]
+        return [document_view(r, {**GENERATED_LABELS, **d.documents}, case.renewed_documents) for r in rows]
 
 
 def open_document(svc: Services, user: User, case_id: int, document_id: int) -> tuple[Document, Path]:

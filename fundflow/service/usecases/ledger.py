@@ -236,17 +236,25 @@ def deposit(s: Session, h: Household, amount: Decimal, now: datetime, reason: st
     if amount <= 0:
         return None
     h.balance = h.balance + amount
-    e = LedgerEntry(
-        household_id=h.id,
-        kind="deposit",
-        amount=amount,
-        balance_after=h.balance,
-        frozen_after=h.frozen,
-        reason=reason,
-        at=now,
-    )
+    e = LedgerEntry(**deposit_row(h.id, h.balance, h.frozen, now, reason, amount))
     s.add(e)
     return e
+
+
+def deposit_row(
+    household_id: int, balance_after: Decimal, frozen_after: Decimal, now: datetime, reason: str, amount=None
+) -> dict[str, Any]:
+    """The journal entry of a deposit, as column values (``amount`` defaults to the balance after
+    it: an opening deposit); the bulk import inserts these with one statement."""
+    return {
+        "household_id": household_id,
+        "kind": "deposit",
+        "amount": balance_after if amount is None else amount,
+        "balance_after": balance_after,
+        "frozen_after": frozen_after,
+        "reason": reason,
+        "at": now,
+    }
 
 
 # -- reads ----------------------------------------------------------------------------------

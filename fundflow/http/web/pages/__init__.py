@@ -7,18 +7,19 @@ Forms are plain HTML (they work without JavaScript); htmx posts them and swaps t
 the page that changed (``HX-Request``), so a clerk keeps her place.
 
 One module per page group, each with its router, included in ``router`` in this order (``/cases/new``
-before ``/cases/{case_id}``): ``login``, ``tasks`` (the first page and the work panel's forms), ``lists``, ``new_case``, ``case``, ``households``,
-``dashboard`` (and the procedures), ``alerts``.
+before ``/cases/{case_id}``): ``login``, ``owners`` (the owners' own pages), ``tasks`` (the first
+page and the work panel's forms), ``lists``, ``new_case``, ``case``, ``households``,
+``dashboard`` (and the procedures), ``reports``, ``alerts``.
 """
 
 from fastapi import APIRouter
 
-from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, new_case, tasks
+from fundflow.http.web.pages import alerts, case, dashboard, households, lists, login, new_case, owners, reports, tasks
 
 __all__ = ["router"]
 
 #: the page groups, in the order their routes are matched
-GROUPS = (login, tasks, lists, new_case, case, households, dashboard, alerts)
+GROUPS = (login, owners, tasks, lists, new_case, case, households, dashboard, reports, alerts)
 
 router = APIRouter(include_in_schema=False)
 for group in GROUPS:

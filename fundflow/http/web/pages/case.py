@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -30,9 +31,10 @@ from fundflow.service.errors import (
     status_for,
 )
 from fundflow.service.exports import apportionment_xlsx, top_up_xlsx
+from fundflow.service.paperwork.kinds import LABELS as GENERATED_KINDS
 from fundflow.service.reads import case as case_reads
 from fundflow.service.reads import case_work
-from fundflow.service.usecases import cases, documents, ledger, meetings, users
+from fundflow.service.usecases import cases, documents, ledger, meetings, owners, paperwork, users
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -136,6 +138,8 @@ def _case_page(
         "today": local_date(p.now).isoformat(),
         "upload_limit": svc.settings.max_upload_bytes,
         "work": work,
+        "generated_kinds": list(GENERATED_KINDS.items()),
+        "owner_code": owners.owner_code(svc.settings.secret_key, view["id"]),
     }
     name = "_case_body.html" if p.htmx else "case.html"
     return p.render(name, context, status=status)
@@ -145,6 +149,9 @@ def _field_labels(d) -> dict[str, str]:
     """Case-data key -> label: the transitions' fields; a record or a counter by the action that
     writes it (the record signed by ``sign_acceptance`` reads 签署验收意见)."""
     labels = dict(DATA_LABELS)
+    # the report's own fields, in the procedure's words (``open_form``)
+    labels["hazard_category"] = d.open_form.category_label
+    labels["description"] = d.open_form.description_label
     for t in d.transitions:
         for f in t.fields:
             labels.setdefault(f.name, f.label)
@@ -339,6 +346,18 @@ def upload_document(case_id: int, p: Page = Depends(form_page)):
 def download_document(case_id: int, document_id: int, p: Page = Depends(page)):
     doc, path = documents.open_document(p.svc, p.user, case_id, document_id)
     return FileResponse(path, media_type=doc.content_type, filename=doc.filename)
+
+
+@router.get("/cases/{case_id}/generated/{kind}.{fmt}")
+def generated_document(case_id: int, kind: str, fmt: str, p: Page = Depends(page)):
+    """A generated document (公示, 会议纪要, 续交通知) as Word or PDF; what cannot be made yet is
+    said on an error page (e.g. 联席会议尚未召开)."""
+    view, content = p.write(paperwork.generate, case_id, kind[:32], fmt[:8], p.now)
+    return Response(
+        content,
+        media_type=view["content_type"],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(view['filename'])}"},
+    )
 
 
 @router.get("/cases/{case_id}/apportionment.xlsx")

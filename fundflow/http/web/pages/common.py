@@ -34,7 +34,7 @@ from fundflow.service.errors import (
     error_body,
 )
 from fundflow.service.reads import Reader, inbox, tasks
-from fundflow.service.reads.session import User, signed_in
+from fundflow.service.reads.session import Principal, signed_in
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 20
@@ -87,7 +87,7 @@ class Page:
     request: Request
     svc: Services
     now: datetime
-    user: User
+    user: Principal
     csrf: str
     nav: dict[str, Any]
     reader: Reader
@@ -131,12 +131,13 @@ def role_name(svc: Services, role: str) -> str:
     return OTHER_ROLES.get(role, "")
 
 
-def unit_name(user: User, svc: Services) -> str:
-    """The user's unit as people name it: 维修资金管理中心 (a city-level role), 月塘街道, 桂园新村业主委员会."""
+def unit_name(user: Principal, svc: Services) -> str:
+    """The user's unit as people name it: 维修资金管理中心 (a city-level role), 荷塘区消防救援机构 (a
+    district's), 月塘街道 (the street office is its place), 桂园新村业主委员会 (a community's)."""
     role = role_name(svc, user.role)
     if user.org_level == "city":
         return role or user.org_name
-    if user.org_level == "community":
+    if user.org_level in ("community", "district"):
         return f"{user.org_name}{role}"
     return user.org_name
 

@@ -8,12 +8,15 @@ from fastapi import APIRouter, Depends, Query
 
 from fundflow.domain.diagram import to_mermaid
 from fundflow.domain.guards import REGISTRY
+from fundflow.domain.tz import local_date
 from fundflow.http.web.pages.case import _field_labels
 from fundflow.http.web.pages.common import (
     Page,
     page,
 )
+from fundflow.http.web.pages.reports import trend
 from fundflow.http.web.render import PageRoute
+from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -42,9 +45,13 @@ def dashboard(p: Page = Depends(page), definition: str | None = Query(None, max_
     for def_id, rows in stages_by_definition.items():  # in the procedure's order
         order = list(p.svc.registry.get(def_id).states) if def_id in known else []
         rows.sort(key=lambda r: order.index(r["state"]) if r["state"] in order else len(order))
+    # this year's months, drawn as on the report page
+    year = report_reads.report_for(p.s, p.svc, p.user, p.now, year=str(local_date(p.now).year), definition_id=chosen)
     return p.render(
         "dashboard.html",
         {
+            "report": year,
+            "trend": trend(year["months"]),
             "scope_name": "全市" if p.user.org_level == "city" else p.user.org_name,
             "active": "dashboard",
             "stats": stats,

@@ -41,14 +41,23 @@ def _photo_type(d) -> tuple[str, str] | None:
 
 
 @router.get("/cases/new")
-def new_case_form(p: Page = Depends(page), community_id: int | None = Query(None, ge=1, le=2**31 - 1)):
-    return _new_case_page(p, {"community_id": community_id}, None)
+def new_case_form(
+    p: Page = Depends(page),
+    community_id: int | None = Query(None, ge=1, le=2**31 - 1),
+    definition: str | None = Query(None, max_length=64),
+):
+    values: dict[str, Any] = {"community_id": community_id}
+    if definition:
+        values["definition"] = definition
+    return _new_case_page(p, values, None)
 
 
 def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: int = 200) -> Response:
     definitions = _openable(p)
     if not definitions:
-        raise Forbidden("您的角色不能上报隐患（发起案件）", code="role_cannot_open")
+        raise Forbidden("您的角色不能发起案件", code="role_cannot_open")
+    # the chosen procedure's own form (``open_form``): its heading, labels and categories
+    chosen_definition = next((d for d in definitions if d.id == values.get("definition")), definitions[0])
     communities = places.visible_communities(p.s, p.user)
     chosen = values.get("community_id") or (communities[0]["id"] if communities else None)
     buildings = _buildings(p, chosen) if chosen else []
@@ -61,17 +70,17 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
             "communities": communities,
             "buildings": buildings,
             "values": {
-                "definition": definitions[0].id,
                 "title": "",
                 "hazard_category": "",
                 "description": "",
                 "buildings": [],
                 **values,
+                "definition": chosen_definition.id,
                 "community_id": chosen,
             },
             "photo_types": photo_types,
-            # each procedure's report categories, from its definition (``open_form.categories``)
-            "categories": list(dict.fromkeys(c for d in definitions for c in d.open_form.categories)),
+            "chosen": chosen_definition,
+            "form": chosen_definition.open_form,
             "error": error,
             "upload_limit": p.svc.settings.max_upload_bytes,
         },

@@ -1,0 +1,201 @@
+"""What each generated document says, from the case: the data its template is filled with and
+its table. The wording is in ``templates/<kind>.yaml`` (or the city's copy in
+``FUNDFLOW_DOCUMENT_TEMPLATES_DIR``), Jinja2 in a sandbox, so a city edits words, not code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+from sqlmodel import Session, select
+
+from fundflow.domain.tz import SHANGHAI
+from fundflow.service.errors import InvalidInput
+from fundflow.service.paperwork.model import Paper, Table
+from fundflow.service.tables import Building, Case, Community, Event, MeetingVote, StreetOffice, TopUpNotice
+from fundflow.service.usecases.owners import owner_code
+
+__all__ = ["KINDS", "build", "LABELS", "GENERATED_LABELS", "doc_type_of"]
+
+HERE = Path(__file__).resolve().parent / "templates"
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+LABELS = {"notice": "维修资金使用公示", "minutes": "联席会议纪要", "top_up": "续交通知"}
+BASIS = {"settled_amount": "结算金额", "approved_amount": "核准金额"}
+
+
+def doc_type_of(kind: str) -> str:
+    """The document type a generated file is kept under on the case."""
+    return f"generated_{kind}"
+
+
+#: the document types of generated files, as the case page names them
+GENERATED_LABELS = {doc_type_of(k): f"{v}（系统生成）" for k, v in LABELS.items()}
+
+
+def _yuan(value: Any) -> str:
+    return f"{Decimal(value):,.2f}"
+
+
+def _area(value: Any) -> str:
+    """A floor area as offices write it: two decimals, more only where the register has them."""
+    d = Decimal(value)
+    return f"{d:,.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():,f}"
+
+
+def _day(moment: datetime | str | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    d = moment.astimezone(SHANGHAI).date()
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _template(kind: str, folder: Path | None) -> dict[str, Any]:
+    path = (
+        folder / f"{kind}.yaml" if folder is not None and (folder / f"{kind}.yaml").is_file() else HERE / f"{kind}.yaml"
+    )
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("title"), str):
+        raise InvalidInput(f"文书模板格式有误：{path.name}（须有 title）", code="document_template_invalid")
+    return data
+
+
+def _fill(template: dict[str, Any], context: dict[str, Any], table: Table | None, meta: dict[str, str]) -> Paper:
+    def one(text: str) -> str:
+        return _env.from_string(str(text)).render(**context).strip()
+
+    def many(key: str) -> tuple[str, ...]:
+        return tuple(t for t in (one(x) for x in template.get(key) or ()) if t)
+
+    return Paper(
+        title=one(template["title"]),
+        subtitle=one(template.get("subtitle", "")),
+        before=many("before"),
+        table=table,
+        after=many("after"),
+        signature=many("signature"),
+        meta=meta,
+    )
+
+
+def _common(s: Session, svc, case: Case, dated: datetime | str | None) -> dict[str, Any]:
+    """The names every document uses; ``today`` is the date the document bears: that of the act
+    it records (so regenerating it unchanged gives the same file), never the clock's."""
+    community = s.get(Community, case.community_id)
+    office = s.get(StreetOffice, case.street_office_id)
+    return {
+        "number": case.number,
+        "title": case.title,
+        "procedure": svc.registry.get(case.definition_id, case.definition_version).title,
+        "community": community.name if community else "",
+        "street_office": office.name if office else "",
+        "today": _day(dated) or _day(case.updated_at),
+    }
+
+
+def _scope(s: Session, case: Case) -> str:
+    if not case.scope_building_ids:
+        return "全小区"
+    names = s.exec(select(Building.name).where(Building.id.in_(case.scope_building_ids))).all()
+    return "、".join(sorted(names))
+
+
+def notice(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], Table]:
+    from fundflow.service.reads.case import apportionment
+
+    table = apportionment(s, svc, case)  # InvalidInput while there is no amount or no household
+    d = svc.registry.get(case.definition_id, case.definition_version)
+    days = next(
+        (
+            g.params.get("calendar_days")
+            for t in d.transitions
+            for g in t.guards
+            if g.name == "period_elapsed" and g.params.get("from_act") == "post_notice"
+        ),
+        None,
+    )
+    acts = case.act_times or {}
+    context = {
+        **_common(s, svc, case, acts.get("post_notice") or acts.get("submit_settlement") or acts.get("approve")),
+        "basis_label": BASIS.get(table["basis"], "金额"),
+        "total": _yuan(table["total"]),
+        "scope": _scope(s, case),
+        "households": table["households"],
+        "total_area": _area(table["total_area"]),
+        "notice_days": days or 7,
+        "posted": _day((case.act_times or {}).get("post_notice")),
+        "owner_code": owner_code(svc.settings.secret_key, case.id),
+    }
+    rows = tuple((r["building"], r["unit"], r["room"], _area(r["area"]), _yuan(r["share"])) for r in table["rows"])
+    total = ("合计", "", f"{table['households']} 户", _area(table["total_area"]), _yuan(table["total"]))
+    return context, Table(("楼栋", "单元", "房号", "建筑面积（㎡）", "分摊金额（元）"), rows, total, frozenset({3, 4}))
+
+
+def minutes(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], Table]:
+    d = svc.registry.get(case.definition_id, case.definition_version)
+    meeting_states = [st for st in d.states if d.meeting_parties(st)]
+    decided = s.exec(
+        select(Event)
+        .where(Event.case_id == case.id, Event.from_state.in_(meeting_states), Event.to_state != Event.from_state)
+        .order_by(Event.seq.desc())
+    ).first()
+    votes = {v.party: v for v in s.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))}
+    if decided is None and not votes:
+        raise InvalidInput("联席会议尚未召开或尚未登记表决，不能生成会议纪要", code="no_meeting_yet")
+    parties = [p for st in meeting_states for p in d.meeting_parties(st)]
+    choice = {"agree": "同意", "disagree": "不同意", "abstain": "弃权"}
+    rows = []
+    for party in dict.fromkeys(parties):
+        v = votes.get(party)
+        rows.append(
+            (
+                d.roles[party].label if party in d.roles else party,
+                ("出席" if v.attended else "缺席") if v else "未登记",
+                choice.get(v.vote or "", "—") if v else "—",
+                (v.opinion or "") if v else "",
+            )
+        )
+    data = decided.data if decided is not None else {}
+    occurred = data.get("occurred_at") if isinstance(data, dict) else None
+    implementer = data.get("implementer")
+    context = {
+        **_common(s, svc, case, occurred or (decided.at if decided else None)),
+        "held": _day(occurred or (decided.at if decided else None)) or "（尚未决定）",
+        "venue": str(data.get("venue") or data.get("meeting_place") or "（未登记）"),
+        "decision": decided.label if decided is not None else "（尚未决定）",
+        "scope": _scope(s, case),
+        "scope_reason": str(data.get("scope_reason") or ""),
+        "budget": _yuan(data["budget_estimate"]) if data.get("budget_estimate") else "",
+        "implementer": d.roles[implementer].label if implementer in d.roles else (implementer or ""),
+    }
+    return context, Table(("参会单位", "出席情况", "表决意见", "意见说明"), tuple(rows))
+
+
+def top_up(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], Table]:
+    n = s.exec(select(TopUpNotice).where(TopUpNotice.case_id == case.id).order_by(TopUpNotice.id.desc())).first()
+    if n is None:
+        raise InvalidInput("本案没有低于首次交存额 30% 的房屋，无需续交通知", code="no_top_up_needed")
+    rows = tuple(
+        (r["household"], _yuan(r["first_deposit"]), _yuan(r["available"]), _yuan(r["line"]), _yuan(r["top_up"]))
+        for r in n.rows
+    )
+    context = {**_common(s, svc, case, n.created_at), "households": n.households, "total": _yuan(n.total)}
+    total = ("合计", "", "", "", _yuan(n.total))
+    headings = ("房屋", "首次交存额（元）", "可用余额（元）", "续交线（元）", "应续交（元）")
+    return context, Table(headings, rows, total, frozenset({1, 2, 3, 4}))
+
+
+KINDS: dict[str, Callable[..., tuple[dict[str, Any], Table]]] = {"notice": notice, "minutes": minutes, "top_up": top_up}
+
+
+def build(s: Session, svc, case: Case, kind: str, now: datetime) -> Paper:
+    context, table = KINDS[kind](s, svc, case, now)
+    meta = {"author": context["street_office"] or "fundflow", "subject": f"{LABELS[kind]}（案件 {case.number}）"}
+    return _fill(_template(kind, svc.settings.document_templates_dir), context, table, meta)

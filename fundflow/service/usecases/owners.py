@@ -1,0 +1,189 @@
+"""Owners (业主) on their phones: a case's query code (printed on its public notice) and their
+room open a short pass that shows the notice, their own share and their own ledger, and lets
+them lodge an objection while the notice runs. No account, no other household's data.
+
+* The code is ``<case id>-<6 letters>``: the letters are an HMAC of the case id under the
+  secret key, so a code cannot be made up for another case, and nothing is stored.
+* A wrong code or room counts against the code's case and the caller's address in the login
+  throttle (``service.login_throttle``, keys ``owner:…`` and ``addr:…``): after 5 failures
+  each further try waits longer (429 with Retry-After).
+* The pass is ``household.case.expiry.mac`` (HMAC under the secret key), valid 30 minutes,
+  kept in an HttpOnly cookie by the owner pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import select
+
+from fundflow.domain.errors import ApportionmentError
+from fundflow.domain.ledger import KIND_LABELS
+from fundflow.service import login_throttle as throttle
+from fundflow.service.context import Services
+from fundflow.service.db import read_only, transaction
+from fundflow.service.errors import InvalidInput, NotAuthenticated, TooManyRequests
+from fundflow.service.reads.common import iso, money
+from fundflow.service.tables import Building, Case, Community, Household, LedgerEntry, StreetOffice
+
+__all__ = ["owner_code", "sign_in", "read_pass", "owner_view", "OwnerPass", "PASS_MINUTES"]
+
+log = logging.getLogger("fundflow.owners")
+PASS_MINUTES = 30
+_CODE_LETTERS = 6
+
+
+def _mac(secret: str, purpose: str, value: str) -> bytes:
+    return hmac.new(secret.encode(), f"{purpose}|{value}".encode(), hashlib.sha256).digest()
+
+
+def owner_code(secret: str, case_id: int) -> str:
+    """The query code printed on the case's public notice, e.g. ``27-K3F9QX``."""
+    letters = base64.b32encode(_mac(secret, "owner-code", str(case_id))).decode()[:_CODE_LETTERS]
+    return f"{case_id}-{letters}"
+
+
+def _case_of(secret: str, code: str) -> int | None:
+    text = unicodedata.normalize("NFKC", code or "").strip().upper().replace(" ", "").replace("—", "-")
+    number, _, letters = text.partition("-")
+    if not number.isdigit() or len(number) > 10 or len(letters) != _CODE_LETTERS:
+        return None
+    case_id = int(number)
+    return case_id if hmac.compare_digest(owner_code(secret, case_id), f"{case_id}-{letters}") else None
+
+
+@dataclass(frozen=True)
+class OwnerPass:
+    household_id: int
+    case_id: int
+    token: str
+    expires_at: datetime
+
+
+def _pass(secret: str, household_id: int, case_id: int, expires_at: datetime) -> str:
+    body = f"{household_id}.{case_id}.{int(expires_at.timestamp())}"
+    return f"{body}.{base64.urlsafe_b64encode(_mac(secret, 'owner-pass', body)).decode().rstrip('=')}"
+
+
+def read_pass(svc: Services, token: str | None, now: datetime) -> OwnerPass:
+    """The owner's pass from its cookie; NotAuthenticated when missing, forged or expired."""
+    parts = (token or "").split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts[:3]):
+        household_id, case_id, expiry = (int(p) for p in parts[:3])
+        expires_at = datetime.fromtimestamp(expiry, tz=now.tzinfo)
+        if (
+            hmac.compare_digest(_pass(svc.settings.secret_key, household_id, case_id, expires_at), token)
+            and now < expires_at
+        ):
+            return OwnerPass(household_id, case_id, token, expires_at)
+    raise NotAuthenticated("查询已过期，请重新输入查询码和房号", code="owner_pass_invalid")
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text or "").strip().upper().removesuffix("号")
+
+
+def sign_in(
+    svc: Services, code: str, building: str, unit: str, room: str, now: datetime, address: str | None = None
+) -> OwnerPass:
+    """A pass for the household of the case's paying scope at (building, unit, room)."""
+    prefix = _norm(code).partition("-")[0][:12] or "?"
+    keys = [f"owner:{prefix}"] + ([f"addr:{address}"[:128]] if address else [])
+    case_id = _case_of(svc.settings.secret_key, code)
+    with read_only(svc.sessions) as s:
+        wait = throttle.retry_after(s, keys, now)
+        household = _household(s, case_id, building, unit, room) if case_id is not None and not wait else None
+    if wait:
+        raise TooManyRequests(f"尝试次数过多，请 {wait} 秒后再试", code="owner_throttled", detail={"retry_after": wait})
+    if household is None:
+        with transaction(svc.sessions) as s:
+            failures = throttle.record_failure(s, keys, now, svc.settings)
+        log.warning("owner sign-in failed", extra={"event": "owner_sign_in_failed", "failures": failures})
+        raise NotAuthenticated(
+            "查询码或房号不正确（请核对公示上的查询码和您的楼栋、单元、房号）", code="owner_not_found"
+        )
+    expires_at = now + timedelta(minutes=PASS_MINUTES)
+    return OwnerPass(
+        household.id, case_id, _pass(svc.settings.secret_key, household.id, case_id, expires_at), expires_at
+    )
+
+
+def _household(s, case_id: int, building: str, unit: str, room: str) -> Household | None:
+    from fundflow.service.usecases.cases import scope_households
+
+    case = s.get(Case, case_id)
+    if case is None:
+        return None
+    names = {b.id: _norm(b.name) for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
+    want = (_norm(building), _norm(unit), _norm(room))
+    for h in scope_households(s, case):
+        if (names.get(h.building_id, ""), _norm(h.unit), _norm(h.room)) == want:
+            return h
+    return None
+
+
+def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]:
+    """What the owner sees: the case and its notice, their share, their ledger entries."""
+    from fundflow.service.reads.case import apportionment
+
+    with read_only(svc.sessions) as s:
+        case = s.get(Case, owner.case_id)
+        h = s.get(Household, owner.household_id)
+        if case is None or h is None or h.community_id != case.community_id:
+            raise NotAuthenticated("查询已过期，请重新输入查询码和房号", code="owner_pass_invalid")
+        d = svc.registry.get(case.definition_id, case.definition_version)
+        community = s.get(Community, case.community_id)
+        office = s.get(StreetOffice, case.street_office_id)
+        building = s.get(Building, h.building_id)
+        try:
+            table = apportionment(s, svc, case)
+            mine = next((r for r in table["rows"] if r["household_id"] == h.id), None)
+            share = {"total": table["total"], "basis": table["basis"], "households": table["households"]}
+        except (InvalidInput, ApportionmentError):  # no amount or no household yet: nothing to share
+            mine, share = None, None
+        entries = s.exec(select(LedgerEntry).where(LedgerEntry.household_id == h.id).order_by(LedgerEntry.id)).all()
+
+        return {
+            "case": {
+                "number": case.number,
+                "title": case.title,
+                "procedure": d.title,
+                "state_label": d.states[case.state].label if case.state in d.states else "",
+                "closed": case.closed,
+                "posted_at": iso(_moment((case.act_times or {}).get("post_notice"))),
+            },
+            "community": community.name if community else "",
+            "street_office": office.name if office else "",
+            "household": {
+                "label": f"{building.name if building else ''}{h.unit}{h.room}",
+                "area": str(h.area),
+                "balance": money(h.balance),
+                "frozen": money(h.frozen),
+                "available": money(h.balance - h.frozen),
+            },
+            "share": None
+            if mine is None
+            else {**share, "mine": mine["share"], "paid": mine["paid"], "balance_after": mine["balance_after"]},
+            "entries": [
+                {
+                    "at": iso(e.at),
+                    "kind_label": KIND_LABELS.get(e.kind, e.kind),
+                    "amount": money(e.amount),
+                    "balance_after": money(e.balance_after),
+                    "this_case": e.case_id == case.id,
+                }
+                for e in entries
+            ],
+            "expires_at": iso(owner.expires_at),
+        }
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
