@@ -18,7 +18,7 @@ import pytest
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service import scheduler
 from fundflow.service.usecases import alerts, supervision
-from tests.service.test_tasks import assert_verified, of_case, tasks
+from tests.support.tasklist import assert_verified, of_case, tasks
 
 
 def at(month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:

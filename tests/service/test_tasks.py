@@ -8,30 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from fundflow.service.db import read_only
-from fundflow.service.integrity.verify import verify_state
 from fundflow.service.reads.tasks import SOURCES, TASK_KEYS
 from tests.support.flows import Flow, add_user
+from tests.support.tasklist import assert_verified, of_case, tasks
 from tests.support.world import NOW
-
-
-def assert_verified(svc) -> None:
-    """``fundflow audit verify``: chains, seals, the rows each event recorded."""
-    with read_only(svc.sessions) as s:
-        report = verify_state(s, svc.settings, signer=svc.signer, verifier=svc.signer.verifier if svc.signer else None)
-    assert report.ok, report.summary()
-
-
-def tasks(world, who: str, scope: str = "org") -> list[dict]:
-    r = world.client.get("/api/v1/tasks", params={"scope": scope}, headers=world.h(who))
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["total"] == len(body["items"])
-    return body["items"]
-
-
-def of_case(items: list[dict], case_id: int) -> list[dict]:
-    return [t for t in items if t["case_id"] == case_id]
 
 
 def kinds(world, who: str, case_id: int) -> list[str]:
