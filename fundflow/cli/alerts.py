@@ -17,14 +17,17 @@ def scan(
         str | None, typer.Option("--now", help="扫描时刻（ISO 格式，不带时区按北京时间；默认当前时间）")
     ] = None,
 ) -> None:
-    """Run one overdue scan; print one line per alert it recorded."""
-    from fundflow.service.usecases import alerts
+    """Run one overdue scan (stages, and 督办 replies past their deadline); print one line per alert it recorded."""
+    from fundflow.service.usecases import alerts, supervision
 
     moment = parse_moment(at) if at else now()
     with services() as svc:
         result = alerts.scan(svc, moment)
+        late = supervision.scan_overdue_replies(svc, moment)
     for line in result.lines():
         typer.echo(line)
+    for a in late:
+        typer.echo(f"{a['kind']:<10} {a['at']}  {a['title']}")
     typer.echo(
         f"scan at {moment.isoformat()}: {len(result.alerts)} alert(s) recorded from {result.stages} stage(s)"
         + (" (skipped: another scan is running)" if result.skipped else ""),

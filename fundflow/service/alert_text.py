@@ -30,8 +30,10 @@ def stage_alert_text(
     provisional: bool,
     calendar: WorkCalendar,
     responsible_label: str | None,
+    escalate_to: str | None = None,
 ) -> tuple[str, str]:
-    """(title, message) for an alert about a stage."""
+    """(title, message) for an alert about a stage; ``escalate_to``: whom the ladder's step
+    names (the roles' labels), said in an escalation's text."""
     tag = KIND_LABELS[moment.kind.value]
     head = f"{community} 案件{case_number}「{case_title}」"
     on = local_date(moment.at)
@@ -49,7 +51,7 @@ def stage_alert_text(
         body = f"“{stage_label}”环节应于 {due} 前办结，{late_text}{who}。"
         if moment.kind is AlertKind.ESCALATION:
             body += (
-                f"请住房和城乡建设局督办（第 {moment.level} 级"
+                f"请{escalate_to or '上级主管部门'}督办（第 {moment.level} 级"
                 + (f"，第 {moment.repeat + 1} 次" if moment.repeat else "")
                 + "）。"
             )

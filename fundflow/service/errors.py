@@ -16,7 +16,8 @@
         │   └── CsrfFailed                  403: a page form without a valid CSRF token
         ├── NotFound                        404 (also: another jurisdiction's case)
         ├── Conflict                        409 (lost a race, duplicate)
-        │   └── HandoffRefused              409: a hand-off or record the procedure does not allow now
+        │   ├── HandoffRefused              409: a hand-off or record the procedure does not allow now
+        │   └── TaskRefused                 409: an assignment, claim or 督办 step not possible now
         ├── PreconditionFailed              412 (If-Match with a stale version)
         ├── PayloadTooLarge                 413
         ├── InvalidInput                    422 (with details, e.g. the bad rows of an import)
@@ -63,6 +64,7 @@ __all__ = [
     "CsrfFailed",
     "NotFound",
     "Conflict",
+    "TaskRefused",
     "PreconditionFailed",
     "PayloadTooLarge",
     "InvalidInput",
@@ -124,6 +126,11 @@ class Conflict(ServiceError):
 class HandoffRefused(Conflict):
     """转办, 退回, 延期, 撤回 or a record (objection) that the definition or the case's state does
     not allow now (issue 11b); ``code`` says which rule."""
+
+
+class TaskRefused(Conflict):
+    """An assignment, a claim (签收) or a 督办 step that the case's standing does not allow now
+    (the stage has no responsible party, the 督办 is closed...): 409 with the reason."""
 
 
 class PreconditionFailed(ServiceError):
@@ -225,6 +232,7 @@ ERRORS: dict[type[BaseException], Answer] = {
     NotFound: Answer(404, "not_found"),
     Conflict: Answer(409, "conflict"),
     HandoffRefused: Answer(409, "handoff_refused"),
+    TaskRefused: Answer(409, "task_refused"),
     PreconditionFailed: Answer(412, "precondition_failed"),
     PayloadTooLarge: Answer(413, "payload_too_large"),
     InvalidInput: Answer(422, "invalid_input"),

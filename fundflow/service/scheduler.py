@@ -51,7 +51,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.integrity import checkpoints
 from fundflow.service.metrics import STEP_FAILURES, STEP_SECONDS
 from fundflow.service.tables import SchedulerLease
-from fundflow.service.usecases import alerts, delivery
+from fundflow.service.usecases import alerts, delivery, supervision
 
 __all__ = [
     "tick",
@@ -153,6 +153,7 @@ class TickResult:
     holder: str
     ran: bool = False  # False: another process holds the lease; nothing was done
     scan: alerts.ScanResult | None = None
+    supervision_alerts: list[dict[str, Any]] = field(default_factory=list)  # 督办 replies escalated as overdue
     delivered: Any = None  # what deliver_pending returned; None when it did not run or failed
     daily: bool = False  # the daily work ran in this tick
     calendar_alert: dict[str, Any] | None = None
@@ -170,6 +171,8 @@ class TickResult:
                 if self.scan.skipped
                 else f"{len(self.scan.alerts)} alert(s) from {self.scan.stages} stage(s)"
             )
+        if self.supervision_alerts:
+            parts.append(f"{len(self.supervision_alerts)} overdue 督办 repl(ies) escalated")
         if self.checkpoint is not None:
             parts.append(f"checkpoint {self.checkpoint}")
         if self.delivered is not None and hasattr(self.delivered, "summary"):
@@ -244,6 +247,8 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
         if len(result.errors) == failed:  # otherwise the next tick tries again
             step("daily mark", lambda: _mark_daily(svc, now))
     result.scan = step("scan", lambda: alerts.scan(svc, now))
+    # a 督办 whose reply is late escalates again (an alert and an event), once per round
+    result.supervision_alerts = step("supervision", lambda: supervision.scan_overdue_replies(svc, now)) or []
     # after the scan (its recomputed deadlines are events too), before the deliveries (the
     # witness copy goes out in the same tick)
     cp = step("checkpoint", lambda: checkpoints.write_checkpoint(svc, now))
@@ -253,6 +258,7 @@ def tick(svc: Services, now: datetime, *, interval_seconds: int | None = None) -
         result.daily
         or result.errors
         or (result.scan is not None and result.scan.alerts)
+        or result.supervision_alerts
         or result.checkpoint
         or getattr(result.delivered, "sent", None)
         or getattr(result.delivered, "failed", None)

@@ -19,6 +19,10 @@ __all__ = [
     "LoginRequest",
     "ChannelCreate",
     "CaseData",
+    "AssignRequest",
+    "SupervisionIssue",
+    "SupervisionReply",
+    "SupervisionClose",
 ]
 
 
@@ -119,3 +123,23 @@ class MigrationRequest(_Strict):
         None, max_length=100_000, description="计划中各案件的版本（plan 返回的 versions）：此后有变化的案件不迁移"
     )
     batch: int | None = Field(None, ge=1, le=2**31 - 1, description="撤销的批次号（revert）")
+
+
+# --- tasks and supervision (issue 11a) ---
+
+
+class AssignRequest(_Strict):
+    assignee_id: int = Field(ge=1, le=2**31 - 1, description="本单位人员的用户 id")
+
+
+class SupervisionIssue(_Strict):
+    content: str = Field(min_length=1, max_length=2000, description="督办事项")
+    reply_working_days: int = Field(3, ge=1, le=30, description="反馈期限（工作日）")
+
+
+class SupervisionReply(_Strict):
+    reply: str = Field(min_length=1, max_length=2000, description="办理进展")
+
+
+class SupervisionClose(_Strict):
+    note: str | None = Field(None, max_length=2000, description="销号意见")

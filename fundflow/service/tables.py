@@ -40,6 +40,9 @@ __all__ = [
     "Objection",
     "MeetingSession",
     "MeetingBallot",
+    "StageAssignment",
+    "Supervision",
+    "TopUpSend",
     "metadata",
 ]
 
@@ -559,3 +562,62 @@ class MeetingBallot(SQLModel, table=True):
     opinion: str | None = Field(default=None, sa_type=Text)
     recorded_by: int = Field(foreign_key="users.id")
     recorded_at: datetime = _utc(nullable=False)
+
+
+# --- tasks and supervision (issue 11a) ---
+
+
+class StageAssignment(SQLModel, table=True):
+    """Who of the responsible organisation works on a stage (指派) and whether they took it (签收):
+    one row per stage, rewritten by a new assignment; every change is an event of the case."""
+
+    __tablename__ = "stage_assignments"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    stage_id: int = Field(foreign_key="stages.id", unique=True)
+    assignee_id: int = Field(foreign_key="users.id", index=True)
+    assigned_by: int = Field(foreign_key="users.id")
+    assigned_at: datetime = _utc(nullable=False)
+    claimed_at: datetime | None = _utc()
+
+
+class Supervision(SQLModel, table=True):
+    """A 督办 as a work item: issued to the party responsible for an escalated stage, replied to
+    (反馈) by a deadline in working days, then closed (销号) or renewed (a new round). The row is
+    where it stands; its history is the case's events."""
+
+    __tablename__ = "supervisions"
+    __table_args__ = (Index("ix_supervisions_status_due", "status", "reply_due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    stage_id: int = Field(foreign_key="stages.id", index=True)
+    state: str = Field(max_length=64)  # the stage's state when it was issued
+    round: int = 1  # renewed: 2, 3, ...
+    status: str = Field(max_length=16)  # issued | replied | closed
+    issuer_id: int = Field(foreign_key="users.id")
+    issuer_role: str = Field(max_length=64)
+    to_role: str = Field(max_length=64)  # the party that must reply: the stage's responsible role
+    to_org: str = Field(max_length=128)  # that party's organisation, by name
+    content: str = Field(sa_type=Text)
+    reply_working_days: int
+    reply_due_date: date
+    reply_due_at: datetime = _utc(nullable=False)
+    issued_at: datetime = _utc(nullable=False)
+    reply: str | None = Field(default=None, sa_type=Text)
+    replied_by: int | None = Field(default=None, foreign_key="users.id")
+    replied_at: datetime | None = _utc()
+    overdue_round: int = 0  # the last round whose late reply was escalated
+    closed_by: int | None = Field(default=None, foreign_key="users.id")
+    closed_at: datetime | None = _utc()
+    close_note: str | None = Field(default=None, sa_type=Text)
+
+
+class TopUpSend(SQLModel, table=True):
+    """A top-up notice (续交通知) sent to its households by the street office: one per notice."""
+
+    __tablename__ = "top_up_sends"
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="top_up_notices.id", unique=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    sent_by: int = Field(foreign_key="users.id")
+    sent_at: datetime = _utc(nullable=False)

@@ -717,3 +717,78 @@ def _png() -> bytes:
         + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
+
+
+# --- tasks and supervision (issue 11a) ---
+
+
+def test_the_bureau_and_the_parties_act_from_their_tasklists(live):
+    """The housing bureau issues a 督办 from its tasklist, the responsible party replies from
+    its own, the bureau closes it; the owners' committee finds the acceptance to sign."""
+    from sqlmodel import select
+
+    from fundflow.service.jurisdiction import can_see_case
+    from fundflow.service.tables import Case, Supervision, User
+
+    def nav(session) -> int:
+        badge = session.page.locator("#nav-tasks")
+        return int(badge.inner_text().replace("待办", "").strip()) if badge.count() else 0
+
+    def party_of(case_id: int) -> str | None:
+        """A user (with a password) of the party responsible for the case's stage now."""
+        with live.svc.sessions() as s:
+            case = s.get(Case, case_id)
+            role = live.svc.registry.get(case.definition_id, case.definition_version).states[case.state].responsible
+            return next(
+                (
+                    u.username
+                    for u in s.exec(select(User).where(User.role == role, User.active.is_(True)).order_by(User.id))
+                    if u.password_hash and can_see_case(u, case)
+                ),
+                None,
+            )
+
+    hb = live.as_("housing_bureau")
+    hb.goto("/")
+    hb.expect(hb.page.locator('tr[data-kind="supervision_issue"]').first).to_contain_text("下发督办通知")
+    assert nav(hb) == hb.page.locator("#tasks tbody tr").count()
+    hb.shot("16-todo-housing-bureau")
+    rows = hb.page.locator('tr[data-kind="supervision_issue"]')
+    ids = [int(rows.nth(i).get_attribute("data-case")) for i in range(rows.count())]
+    case_id, party = next((c, u) for c in ids if (u := party_of(c)) is not None)
+    issue = hb.page.locator(f'tr[data-kind="supervision_issue"][data-case="{case_id}"]')
+    issue.locator("td:nth-child(4) a").click()
+    hb.page.wait_for_url(re.compile(rf"/cases/{case_id}#supervision$"))
+    hb.page.fill("#sv-content", "该环节已超期，请三个工作日内办结并反馈")
+    hb.page.fill("#sv-days", "3")
+    hb.page.locator("#issue-supervision button[type=submit]").click()
+    hb.expect(hb.page.locator("#supervision")).to_contain_text("待反馈")
+    with live.svc.sessions() as s:
+        sup = s.exec(select(Supervision).where(Supervision.case_id == case_id, Supervision.status == "issued")).one()
+    p = live.as_(party)
+    p.goto("/")
+    reply = p.page.locator(f'tr[data-kind="supervision_reply"][data-case="{case_id}"]')
+    p.expect(reply).to_contain_text("反馈督办")
+    reply.locator("td:nth-child(4) a").click()
+    p.page.fill(f"#sv-{sup.id}-reply", "已协调施工单位，本周内完成")
+    p.page.locator(f"#supervision-{sup.id} form[action$='/reply'] button").click()
+    p.expect(p.page.locator(f"#supervision-{sup.id}")).to_contain_text("已反馈，待销号")
+    hb.goto("/")
+    review = hb.page.locator(f'tr[data-kind="supervision_review"][data-case="{case_id}"]')
+    hb.expect(review).to_contain_text("审阅后销号或续督")
+    review.locator("td:nth-child(4) a").click()
+    hb.page.fill(f"#sv-{sup.id}-note", "已反馈，同意销号")
+    hb.page.locator(f"#supervision-{sup.id} form[action$='/close'] button").click()
+    hb.expect(hb.page.locator(f"#supervision-{sup.id}")).to_contain_text("已销号")
+    hb.expect(hb.page.locator("#timeline")).to_contain_text("督办销号")
+    hb.shot("17-case-supervision", full=True)
+    hb.goto("/")
+    hb.expect(hb.page.locator(f'tr[data-case="{case_id}"]')).to_have_count(0)
+    assert nav(hb) == hb.page.locator("#tasks tbody tr").count()
+    oc = live.as_("oc_guiyuan")
+    oc.goto("/")
+    sign = oc.page.locator('tr[data-kind="signature"]').first
+    oc.expect(sign).to_contain_text("签署验收意见")
+    oc.shot("18-todo-owners-committee")
+    sign.locator("td:nth-child(4) a").click()
+    oc.expect(oc.page.locator("#action-sign_acceptance")).to_be_visible()

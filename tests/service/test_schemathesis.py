@@ -61,10 +61,11 @@ ALL_CHECKS = list(CHECKS.get_all())  # --checks all
 @schema.hook
 def map_path_parameters(ctx, path_parameters):
     """Whole-number ids land on the seeded rows (1-3) or just past them (4), so that requests reach
-    real cases, communities and documents; ids of the wrong type stay as generated."""
+    real cases, communities and documents; ids of the wrong type or out of range (a negative
+    example, which must be refused) stay as generated."""
     for name in SEEDED_IDS:
         value = (path_parameters or {}).get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**31 - 1:
             path_parameters[name] = 1 + abs(value) % 4
     return path_parameters
 

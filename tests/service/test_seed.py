@@ -226,3 +226,28 @@ def test_the_attached_documents_are_plain_text_stand_ins(seeded):
         text = (svc.settings.documents_dir / str(case.id) / doc.sha256).read_bytes().decode("utf-8")
         assert text.startswith("fundflow 演示材料（虚构，非真实文件）")
         assert f"材料：{labels[doc.id]}" in text and f"案件：{case.number}" in text
+
+
+def test_each_party_of_the_demo_has_its_tasks(seeded):
+    """The owners' committee sees the acceptance waiting for its signature; the housing bureau an
+    open 督办's issue or review; the party of the open 督办 the reply; the audit chain stays whole."""
+    from fundflow.service.reads import Reader
+    from fundflow.service.reads.tasks import list_tasks
+    from fundflow.service.tables import Supervision, User
+
+    svc, _ = seeded
+    with Reader(svc) as r:
+        users = {u.username: u for u in r.s.exec(select(User))}
+        oc = list_tasks(r.s, svc, users["oc_guiyuan"], NOW)["items"]
+        assert any(t["kind"] == "signature" and t["what"] == "签署验收意见" for t in oc)
+        bureau = list_tasks(r.s, svc, users["housing_bureau"], NOW)["items"]
+        assert bureau and all(t["kind"].startswith("supervision") for t in bureau)
+        statuses = sorted(x.status for x in r.s.exec(select(Supervision)))
+        assert statuses == ["closed", "issued"]
+        open_one = r.s.exec(select(Supervision).where(Supervision.status == "issued")).one()
+        party = [u for u in users.values() if u.role == open_one.to_role]
+        assert any(
+            t["kind"] == "supervision_reply" and t["case_id"] == open_one.case_id
+            for u in party
+            for t in list_tasks(r.s, svc, u, NOW)["items"]
+        )

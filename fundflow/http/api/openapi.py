@@ -69,6 +69,14 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("post", "/api/v1/migrations"): {404, 409},
     ("get", "/api/v1/alerts/{alert_id}/deliveries"): {403},
     ("post", "/api/v1/alerts/{alert_id}/ack"): set(),
+    # tasks and supervision (issue 11a)
+    ("post", "/api/v1/cases/{case_id}/assignment"): {409},
+    ("post", "/api/v1/cases/{case_id}/claim"): {409},
+    ("post", "/api/v1/cases/{case_id}/supervisions"): {409},
+    ("post", "/api/v1/supervisions/{supervision_id}/reply"): {409},
+    ("post", "/api/v1/supervisions/{supervision_id}/close"): {409},
+    ("post", "/api/v1/supervisions/{supervision_id}/renew"): {409},
+    ("post", "/api/v1/cases/{case_id}/top-up-notices/{notice_id}/sent"): {409},
     ("get", "/metrics"): {401, 404},
     ("get", "/healthz"): {503},
 }

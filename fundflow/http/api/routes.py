@@ -28,27 +28,33 @@ from fundflow.service.handoff_schemas import (
     WithdrawRequest,
 )
 from fundflow.service.household_import import parse_household_json, parse_households
-from fundflow.service.reads import Reader, case_list, inbox, places
+from fundflow.service.reads import Reader, case_list, case_work, inbox, places
 from fundflow.service.reads import case as case_reads
 from fundflow.service.reads import records as records_reads
 from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
+from fundflow.service.reads import tasks as task_reads
 from fundflow.service.reads.common import field_view
 from fundflow.service.reads.session import Principal
 from fundflow.service.report_xlsx import report_xlsx
 from fundflow.service.schemas import (
     NUL_MESSAGE,
+    AssignRequest,
     CaseCreate,
     ChannelCreate,
     CommunityCreate,
     LoginRequest,
     MigrationRequest,
+    SupervisionClose,
+    SupervisionIssue,
+    SupervisionReply,
     TransitionRequest,
     VoteRequest,
     contains_nul,
 )
 from fundflow.service.usecases import (
     alerts,
+    assignments,
     cases,
     communities,
     delivery,
@@ -59,6 +65,8 @@ from fundflow.service.usecases import (
     meetings,
     objections,
     paperwork,
+    supervision,
+    top_up,
     users,
 )
 from fundflow.service.usecases import migration as version_migration
@@ -773,3 +781,105 @@ def add_meeting_session(
 )
 def meeting_record(case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user)):
     return meeting_sessions.meeting_record(r.s, r.svc, case_reads.load(r.s, user, case_id))
+
+
+# --- tasks and supervision (issue 11a) ----------------------------------------------------
+
+
+@router.get("/tasks", tags=["tasks"], summary="我的待办：等待本单位办理的各项事务（scope=mine 只看指派给我的）")
+def my_tasks(
+    scope: str = Query("org", pattern="^(org|mine)$"),
+    r: Reader = Depends(reader),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return task_reads.list_tasks(r.s, r.svc, user, now, scope)
+
+
+@router.get("/cases/{case_id}/work", tags=["tasks"], summary="当前环节的指派情况、可指派人员、督办")
+def case_work_panel(
+    case_id: Id, r: Reader = Depends(reader), user: Principal = Depends(current_user), now: datetime = Depends(get_now)
+):
+    return case_work.case_work(r.s, r.svc, user, case_id, now)
+
+
+@router.post("/cases/{case_id}/assignment", tags=["tasks"], summary="指派：当前环节交本单位某人办理")
+def assign(
+    case_id: Id,
+    body: AssignRequest,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return assignments.assign_stage(svc, user, case_id, assignee_id=body.assignee_id, now=now)
+
+
+@router.post("/cases/{case_id}/claim", tags=["tasks"], summary="签收：本人接手当前环节")
+def claim(
+    case_id: Id,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return assignments.claim_stage(svc, user, case_id, now=now)
+
+
+@router.post(
+    "/cases/{case_id}/supervisions", status_code=201, tags=["tasks"], summary="下发督办通知（逾期报请督办的环节）"
+)
+def issue_supervision(
+    case_id: Id,
+    body: SupervisionIssue,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return supervision.issue_supervision(
+        svc, user, case_id, content=body.content, reply_working_days=body.reply_working_days, now=now
+    )
+
+
+@router.post("/supervisions/{supervision_id}/reply", tags=["tasks"], summary="督办反馈（责任单位）")
+def reply_supervision(
+    supervision_id: Id,
+    body: SupervisionReply,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return supervision.reply_supervision(svc, user, supervision_id, reply=body.reply, now=now)
+
+
+@router.post("/supervisions/{supervision_id}/close", tags=["tasks"], summary="督办销号（督办单位）")
+def close_supervision(
+    supervision_id: Id,
+    body: SupervisionClose,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return supervision.close_supervision(svc, user, supervision_id, note=body.note, now=now)
+
+
+@router.post("/supervisions/{supervision_id}/renew", tags=["tasks"], summary="续督：新一轮督办（督办单位）")
+def renew_supervision(
+    supervision_id: Id,
+    body: SupervisionIssue,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return supervision.renew_supervision(
+        svc, user, supervision_id, content=body.content, reply_working_days=body.reply_working_days, now=now
+    )
+
+
+@router.post("/cases/{case_id}/top-up-notices/{notice_id}/sent", tags=["tasks"], summary="续交通知已送达（街道办事处）")
+def top_up_sent(
+    case_id: Id,
+    notice_id: Id,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return top_up.send_top_up_notice(svc, user, case_id, notice_id, now=now)

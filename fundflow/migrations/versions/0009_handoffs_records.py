@@ -19,7 +19,7 @@ from alembic import op
 import fundflow.service.types
 
 revision: str = "0009"
-down_revision: str | None = "0007"  # TODO(merge): "0008"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,7 +15,8 @@ from fundflow.domain.definition import COMPLETED, OUTCOMES
 from fundflow.domain.tz import local_date
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso, money, overdue_clause
-from fundflow.service.tables import Case, District, Stage, StreetOffice, User
+from fundflow.service.tables import Case, District, Stage, StreetOffice, Supervision, User
+from fundflow.service.usecases.supervision import CLOSED
 
 __all__ = ["city_stats", "EMPTY_FIGURES"]
 
@@ -50,6 +51,15 @@ def city_stats(s: Session, svc, user: User, now: datetime, definition_id: str | 
             .group_by(Case.street_office_id)
         ).all()
     )
+    # 督办 per street office: open (issued or replied) and closed (销号)
+    supervised: dict[int, dict[str, int]] = defaultdict(lambda: {"supervision_open": 0, "supervision_closed": 0})
+    for office_id, status, n in s.exec(
+        select(Case.street_office_id, Supervision.status, func.count())
+        .join(Case, Case.id == Supervision.case_id)
+        .where(scope)
+        .group_by(Case.street_office_id, Supervision.status)
+    ).all():
+        supervised[office_id]["supervision_closed" if status == CLOSED else "supervision_open"] += int(n)
     stage_days: dict[tuple[str, str], list[int]] = defaultdict(list)
     for definition_id, state, entered, left in s.exec(
         select(Case.definition_id, Stage.state, Stage.entered_at, Stage.left_at)
@@ -69,6 +79,7 @@ def city_stats(s: Session, svc, user: User, now: datetime, definition_id: str | 
             "closed": int(closed or 0),
             "in_progress": int(started) - int(closed or 0),
             "overdue": int(overdue.get(office_id, 0)),
+            **supervised[office_id],
             **{o: int(n or 0) for o, n in zip(others, ended)},
             # a community belongs to one street office: these add up over offices and districts
             "communities_started": int(communities),
@@ -123,6 +134,8 @@ EMPTY_FIGURES = {
     "closed": 0,
     "in_progress": 0,
     "overdue": 0,
+    "supervision_open": 0,  # 督办 issued or replied, not yet closed
+    "supervision_closed": 0,  # 督办 closed (销号)
     **{o: 0 for o in OUTCOMES if o != COMPLETED},
     "communities_started": 0,
     "communities_finished": 0,

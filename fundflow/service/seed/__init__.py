@@ -199,6 +199,7 @@ class _Seeder(CityBuilder, StoryTeller, Timetable):
             self.actor("fr", place)
         for sc in scripts:
             self.play(sc)
+        self.supervise()  # the demo's 督办 (issue 11a)
         self.set_helper_passwords()
 
     def demo_rows(self) -> list[Row]:

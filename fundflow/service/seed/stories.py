@@ -1101,6 +1101,64 @@ class StoryTeller:
                     f"{step.label} at {t.isoformat()}: {exc}"
                 ) from exc
 
+    # --- tasks and supervision (issue 11a) ---
+
+    def supervise(self) -> None:
+        """The 督办 of the demo city: the scan the scheduler would run first records the
+        escalations due by now; the housing bureau then issues a 督办 on the first escalated
+        stage (left open, waiting for the responsible party's reply) and on the second one
+        (replied and closed), so that the bureau's and the parties' tasklists and the
+        dashboard's 督办 figures are not empty."""
+        from sqlmodel import select
+
+        from fundflow.service.db import read_only
+        from fundflow.service.tables import Alert, Stage
+        from fundflow.service.usecases import alerts as alert_uc
+        from fundflow.service.usecases import supervision as supervision_uc
+
+        alert_uc.scan(self.svc, self.now)
+        bureau = self.users["housing_bureau"]
+        with read_only(self.svc.sessions) as s:
+            stages = list(
+                s.exec(
+                    select(Stage.case_id)
+                    .join(Alert, Alert.stage_id == Stage.id)
+                    .where(
+                        Stage.left_at.is_(None),
+                        Alert.kind == "escalation",
+                        Alert.recipients.like(f"%,{bureau.role},%"),
+                    )
+                    .group_by(Stage.case_id)
+                    .order_by(Stage.case_id)
+                )
+            )
+        hour = timedelta(hours=1)  # each act of a case strictly after the one before, none after now
+        content = "该环节已超期，请于期限内办结并反馈办理进展；确有困难的，说明原因和计划完成时间。"
+        for n, case_id in enumerate(stages[:2]):
+            sup = supervision_uc.issue_supervision(
+                self.svc, bureau, case_id, content=content, reply_working_days=3, now=self.now - 3 * hour
+            )
+            if n == 1:
+                party = self._party_user(sup["to_role"], case_id)
+                if party is None:
+                    continue
+                supervision_uc.reply_supervision(
+                    self.svc, party, sup["id"], reply="已召集相关单位现场协调，本周内完成。", now=self.now - 2 * hour
+                )
+                supervision_uc.close_supervision(
+                    self.svc, bureau, sup["id"], note="已反馈，同意销号。", now=self.now - hour
+                )
+
+    def _party_user(self, role: str, case_id: int):
+        """A user of ``role`` who sees the case (the demo's users, then the helpers)."""
+        from fundflow.service.db import read_only
+        from fundflow.service.jurisdiction import can_see_case
+        from fundflow.service.tables import Case
+
+        with read_only(self.svc.sessions) as s:
+            case = s.get(Case, case_id)
+            return next((u for u in self.users.values() if u.role == role and can_see_case(u, case)), None)
+
 
 def _case_row(s, case_id: int):
     from fundflow.service.tables import Case

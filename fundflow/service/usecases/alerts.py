@@ -226,6 +226,7 @@ def _scan_stage(
             provisional=stage.provisional,
             calendar=svc.calendar,
             responsible_label=d.roles[state.responsible].label if state.responsible else None,
+            escalate_to="、".join(d.roles[r].label for r in m.to if r in d.roles) or None,
         )
         key = f"stage:{stage.id}:{m.kind.value}:{m.level}:{m.repeat}:{m.at.isoformat()}"
         recorded = _record(

@@ -7,8 +7,9 @@ Forms are plain HTML (they work without JavaScript); htmx posts them and swaps t
 the page that changed (``HX-Request``), so a clerk keeps her place.
 
 One module per page group, each with its router, included in ``router`` in this order (``/cases/new``
-before ``/cases/{case_id}``): ``login``, ``owners`` (the owners' own pages), ``lists``, ``new_case``, ``case``,
-``handoffs``, ``households``, ``dashboard`` (and the procedures), ``reports``, ``alerts``, ``migrations`` (admins).
+before ``/cases/{case_id}``): ``login``, ``owners`` (the owners' own pages), ``tasks`` (the first
+page and the work panel's forms), ``lists``, ``new_case``, ``case``, ``handoffs``, ``households``,
+``dashboard`` (and the procedures), ``reports``, ``alerts``, ``migrations`` (admins).
 """
 
 from fastapi import APIRouter
@@ -25,12 +26,13 @@ from fundflow.http.web.pages import (
     new_case,
     owners,
     reports,
+    tasks,
 )
 
 __all__ = ["router"]
 
 #: the page groups, in the order their routes are matched
-GROUPS = (login, owners, lists, new_case, case, handoffs, households, dashboard, reports, alerts, migrations)
+GROUPS = (login, owners, tasks, lists, new_case, case, handoffs, households, dashboard, reports, alerts, migrations)
 
 router = APIRouter(include_in_schema=False)
 for group in GROUPS:

@@ -33,6 +33,7 @@ from fundflow.service.errors import (
 from fundflow.service.exports import apportionment_xlsx, top_up_xlsx
 from fundflow.service.paperwork.kinds import LABELS as GENERATED_KINDS
 from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import case_work
 from fundflow.service.usecases import cases, documents, ledger, meetings, owners, paperwork, users
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -76,6 +77,7 @@ def _case_page(
 ) -> Response:
     svc, user = p.svc, p.user
     read = case_reads.case_page(p.s, svc, user, case_id, p.now)  # the page's one read
+    work = case_work.case_work(p.s, svc, user, case_id, p.now)  # 指派/签收, 督办, top-up notices sent
     view, d, events, docs, votes, stages = (
         read[k] for k in ("view", "definition", "events", "documents", "votes", "stages")
     )
@@ -139,6 +141,7 @@ def _case_page(
         "scope_text": _scope_text(view["scope_building_ids"], names),
         "today": local_date(p.now).isoformat(),
         "upload_limit": svc.settings.max_upload_bytes,
+        "work": work,
         "generated_kinds": list(GENERATED_KINDS.items()),
         "owner_code": owners.owner_code(svc.settings.secret_key, view["id"]),
         # issue 11b: hand-offs and the objection records (templates/_case_handoffs.html)

@@ -33,7 +33,7 @@ from fundflow.service.errors import (
     PreconditionFailed,
     error_body,
 )
-from fundflow.service.reads import Reader, inbox
+from fundflow.service.reads import Reader, inbox, tasks
 from fundflow.service.reads.session import Principal, signed_in
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -152,6 +152,7 @@ def page(request: Request, svc: Services = Depends(get_services), now: datetime 
             "can_open": any(user.role in d.open_roles for d in svc.registry.latest()),
             "alerts": True,
             "unacked": inbox.unacked_count(reader.s, user),
+            "tasks": tasks.task_count(reader.s, svc, user, now),  # the length of the first page's list
         }
         csrf = csrf_for_session(svc.settings.secret_key, token)
         request.state.user, request.state.csrf, request.state.nav = user, csrf, nav

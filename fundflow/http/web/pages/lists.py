@@ -1,4 +1,4 @@
-"""My work (the to-do list) and the case list."""
+"""The case list (the to-do list is pages/tasks.py)."""
 
 from __future__ import annotations
 
@@ -18,22 +18,7 @@ from fundflow.service.reads import places
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-# -- my work and the case list -----------------------------------------------------------------
-
-
-@router.get("/")
-def todo(p: Page = Depends(page), page_no: int = Query(1, alias="page", ge=1, le=100000)):
-    result = list_reads.list_cases(
-        p.s,
-        p.svc,
-        p.user,
-        now=p.now,
-        responsible_role=p.user.role,
-        include_closed=False,
-        page=page_no,
-        page_size=PAGE_SIZE,
-    )
-    return p.render("todo.html", {"active": "todo", "result": result, "pages": _pages(result), "params": {}})
+# -- the case list -----------------------------------------------------------------------------
 
 
 @router.get("/cases")
