@@ -792,3 +792,58 @@ def test_the_bureau_and_the_parties_act_from_their_tasklists(live):
     oc.shot("18-todo-owners-committee")
     sign.locator("td:nth-child(4) a").click()
     oc.expect(oc.page.locator("#action-sign_acceptance")).to_be_visible()
+
+
+def test_an_owner_on_a_phone_lodges_an_objection_that_reaches_the_street_offices_tasklist(live):
+    """At 390x844: the query code the case page shows and a room of the paying scope open the
+    owner's page (their share, no one else's); the objection lodged there is a task on the
+    street office's first page."""
+    from sqlmodel import select
+
+    from fundflow.service.tables import Building, Case, Household, StreetOffice, User
+    from fundflow.service.usecases import owners
+    from fundflow.service.usecases.cases import scope_households
+
+    with live.svc.sessions() as s:
+        d = live.svc.registry.get("fire_hazard_emergency")
+        case = next(c for c in s.exec(select(Case).where(Case.closed.is_(False))) if c.state in d.objections.states)
+        h: Household = scope_households(s, case)[0]
+        building = s.get(Building, h.building_id).name
+        office = s.get(StreetOffice, case.street_office_id)
+        clerk = s.exec(
+            select(User).where(User.role == "street_office", User.org_id == office.id, User.active.is_(True))
+        ).first()
+        case_id, unit, room, clerk_name = case.id, h.unit, h.room, clerk.username
+    code = owners.owner_code(live.svc.settings.secret_key, case_id)
+    so = live.as_(clerk_name)
+    so.case(case_id)
+    so.expect(so.page.locator("#owner-code")).to_have_text(code)
+
+    phone = live.browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", timezone_id="Asia/Shanghai", is_mobile=True
+    )
+    try:
+        page = phone.new_page()
+        page.goto(live.base + "/owner")
+        page.get_by_label("查询码").fill(code)
+        page.get_by_label("楼栋").fill(building)
+        page.get_by_label("单元").fill(unit)
+        page.get_by_label("房号").fill(room)
+        page.get_by_role("button", name="查询").click()
+        page.wait_for_url(live.base + "/owner/case")
+        live.sync_api.expect(page.locator("h1")).to_have_text(f"{building}{unit}{room}")
+        live.sync_api.expect(page.locator("#o-share")).to_contain_text("元")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+        page.get_by_label("业主姓名").fill("王某某")
+        page.get_by_label("异议内容").fill("本户建筑面积与不动产权证不一致，请核实后再分摊")
+        page.get_by_role("button", name="提交异议").click()
+        page.wait_for_url(re.compile(r"/owner/case\?lodged=1$"))
+        live.sync_api.expect(page.locator(".flash.ok")).to_contain_text("您的异议已提交")
+        live.sync_api.expect(page.locator("#objections")).to_contain_text("本户建筑面积与不动产权证不一致")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "21-owner-objection-phone.png"), full_page=True)
+    finally:
+        phone.close()
+    so.goto("/")
+    so.expect(so.page.locator("main")).to_contain_text(f"答复业主异议：{building}{unit}{room}")
+    so.shot("22-street-office-tasklist-objection")

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlmodel import select
 
-from fundflow.service.errors import NotAuthenticated, TooManyRequests
+from fundflow.service.errors import HandoffRefused, InvalidInput, NotAuthenticated, TooManyRequests
 from fundflow.service.usecases import owners
 from tests.support.drivers import CaseDriver
 from tests.support.offline import NOW, record_to_the_notice
@@ -75,3 +76,45 @@ def test_a_room_outside_the_paying_scope_or_a_wrong_code_is_not_found_and_then_t
         owners.sign_in(world.svc, code, "1栋", "1单元", "101", NOW, "10.0.0.9")
     later = NOW + timedelta(minutes=2)
     assert owners.sign_in(world.svc, code, "1栋", "1单元", "101", later, "10.0.0.9").case_id == case_id
+
+
+def test_an_owners_own_objection_is_a_record_the_street_office_answers_from_its_tasklist(world, drv, case_id):
+    """Lodged from the phone during the notice: a record of the case, the street office's task,
+    and the notice cannot close until it is answered."""
+    from fundflow.service.audit import verify_case
+    from fundflow.service.tables import Case, Event
+    from tests.support.drivers import API
+    from tests.support.offline import post
+
+    code = owners.owner_code(world.svc.settings.secret_key, case_id)
+    p = owners.sign_in(world.svc, code, "1栋", "1单元", "101", NOW, "10.0.0.7")
+    assert owners.objections_open(world.svc, p)
+    with pytest.raises(InvalidInput) as empty:
+        owners.lodge_objection(world.svc, p, name="王某", text="  ", now=NOW)
+    assert empty.value.code == "reason_missing"
+    record = owners.lodge_objection(world.svc, p, name="王某", text="分摊面积与房产证不符", now=NOW)
+    assert record["status"] == "open" and record["room"] == "1栋1单元101"
+    assert [o["text"] for o in owners.my_objections(world.svc, p)] == ["分摊面积与房产证不符"]
+    tasks = drv.client.get(f"{API}/tasks", headers=world.h("so")).json()
+    items = tasks["items"] if isinstance(tasks, dict) else tasks
+    mine = [t for t in items if t["case_id"] == case_id and t["kind"] == "objection_answer"]
+    assert len(mine) == 1 and "1栋1单元101" in mine[0]["what"]
+    blocked = post(drv, case_id, "so", "close_notice", {})
+    assert blocked.status_code == 409, blocked.text
+    answered = drv.client.post(
+        f"{API}/cases/{case_id}/objections/{record['id']}/answer",
+        json={"answer": "已核对房产证，面积按产权登记为准"},
+        headers=world.h("so"),
+    )
+    assert answered.status_code == 200, answered.text
+    assert owners.my_objections(world.svc, p)[0]["answer"].startswith("已核对")
+    assert post(drv, case_id, "so", "close_notice", {}).status_code == 200
+    assert not owners.objections_open(world.svc, p)  # the notice is over
+    with pytest.raises(HandoffRefused):
+        owners.lodge_objection(world.svc, p, name="王某", text="再次异议", now=NOW)
+    with world.svc.sessions() as s:  # the owner's act is in the case's hash chain
+        case = s.get(Case, case_id)
+        events = s.exec(select(Event).where(Event.case_id == case_id).order_by(Event.seq)).all()
+        assert verify_case(case, events) == []
+        lodged = [e for e in events if e.trigger == "record_objection"]
+        assert lodged and lodged[0].user_name == "业主（1栋1单元101）" and lodged[0].role == "owner"

@@ -29,11 +29,22 @@ from fundflow.domain.ledger import KIND_LABELS
 from fundflow.service import login_throttle as throttle
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.errors import InvalidInput, NotAuthenticated, TooManyRequests
+from fundflow.service.errors import HandoffRefused, InvalidInput, NotAuthenticated, TooManyRequests
+from fundflow.service.integrity.facts import OBJECTIONS
 from fundflow.service.reads.common import area_text, iso, money
-from fundflow.service.tables import Building, Case, Community, Household, LedgerEntry, StreetOffice
+from fundflow.service.tables import Building, Case, Community, Household, LedgerEntry, Objection, StreetOffice, User
 
-__all__ = ["owner_code", "sign_in", "read_pass", "owner_view", "OwnerPass", "PASS_MINUTES"]
+__all__ = [
+    "owner_code",
+    "sign_in",
+    "read_pass",
+    "owner_view",
+    "lodge_objection",
+    "my_objections",
+    "objections_open",
+    "OwnerPass",
+    "PASS_MINUTES",
+]
 
 log = logging.getLogger("fundflow.owners")
 PASS_MINUTES = 30
@@ -187,3 +198,107 @@ def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]
 
 def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+# -- an owner's own objection ---------------------------------------------------------------
+
+#: the account an owner's own objection is recorded under: no password, no token, inactive (it
+#: cannot sign in); the event names the room, the record the owner's name as given
+PORTAL_USERNAME = "owners_portal"
+
+
+def _portal_user(s, now: datetime) -> User:
+    user = s.exec(select(User).where(User.username == PORTAL_USERNAME)).first()
+    if user is None:
+        user = User(
+            username=PORTAL_USERNAME,
+            display_name="业主自助",
+            role="owner",
+            org_level="community",
+            org_id=None,
+            org_name="业主",
+            password_hash=None,
+            active=False,
+            created_at=now,
+        )
+        s.add(user)
+        s.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class _OwnerActor:
+    """Who the event names: the portal's account, as the owner of the room."""
+
+    id: int
+    display_name: str
+    role: str
+    org_name: str
+
+
+def objections_open(svc: Services, owner: OwnerPass) -> bool:
+    """Whether the case takes objections now (the definition's ``records.objections``)."""
+    with read_only(svc.sessions) as s:
+        case = s.get(Case, owner.case_id)
+        rule = svc.registry.get(case.definition_id, case.definition_version).objections if case else None
+        return bool(rule and case.state in rule.states and case.suspended_since is None)
+
+
+def lodge_objection(svc: Services, owner: OwnerPass, *, name: str, text: str, now: datetime) -> dict[str, Any]:
+    """The owner's objection, as a record of the case (``objections``) that the street office
+    answers from its tasklist; while it is open the notice cannot close."""
+    from fundflow.service.usecases.cases import append_event
+    from fundflow.service.usecases.handoffs import clean_reason
+    from fundflow.service.usecases.objections import OPEN, objection_view
+
+    name = unicodedata.normalize("NFKC", name or "").strip()
+    if not name or len(name) > 64:
+        raise InvalidInput("请填写业主姓名（不超过 64 字）", code="field_missing", detail={"field": "name"})
+    text = clean_reason(text, "异议内容", "text")
+    with transaction(svc.sessions) as s:
+        case = s.exec(select(Case).where(Case.id == owner.case_id).with_for_update()).one()
+        d = svc.registry.get(case.definition_id, case.definition_version)
+        rule = d.objections
+        if rule is None or case.state not in rule.states or case.suspended_since is not None:
+            raise HandoffRefused("本案当前不在公示期，不能在线提出异议", code="objections_not_in_state")
+        h = s.get(Household, owner.household_id)
+        building = s.get(Building, h.building_id)
+        room = f"{building.name if building else ''}{h.unit}{h.room}"
+        portal = _portal_user(s, now)
+        row = Objection(
+            case_id=case.id, owner_name=name, room=room, text=text, status=OPEN, raised_by=portal.id, raised_at=now
+        )
+        s.add(row)
+        s.flush()
+        actor = _OwnerActor(portal.id, f"业主（{room}）", "owner", "业主自助")
+        append_event(
+            s,
+            case,
+            actor,
+            "record_objection",
+            f"业主在线提出异议：{room}",
+            case.state,
+            case.state,
+            {"objection_id": row.id, "owner_name": name, "room": room, "text": text, "by_owner": True},
+            None,
+            now,
+            [OBJECTIONS.put(row)],
+        )
+        case.updated_at = now
+        s.add(case)
+        s.flush()
+        return objection_view(row)
+
+
+def my_objections(svc: Services, owner: OwnerPass) -> list[dict[str, Any]]:
+    """The objections lodged for the owner's room on this case, with their answers."""
+    from fundflow.service.usecases.objections import objection_view
+
+    with read_only(svc.sessions) as s:
+        h = s.get(Household, owner.household_id)
+        building = s.get(Building, h.building_id) if h else None
+        room = f"{building.name if building else ''}{h.unit}{h.room}" if h else ""
+        rows = s.exec(
+            select(Objection).where(Objection.case_id == owner.case_id, Objection.room == room).order_by(Objection.id)
+        ).all()
+        return [objection_view(r) for r in rows]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from fundflow.http.deps import get_now, get_services
+from fundflow.http.web.pages.common import FORM_ERRORS
 from fundflow.http.web.render import PageRoute, render
 from fundflow.http.web.security import (
     CSRF_FIELD,
@@ -21,7 +22,7 @@ from fundflow.http.web.security import (
     set_prelogin,
 )
 from fundflow.service.context import Services
-from fundflow.service.errors import NotAuthenticated, TooManyRequests, status_for
+from fundflow.service.errors import NotAuthenticated, TooManyRequests, error_body, status_for
 from fundflow.service.usecases import owners
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -76,20 +77,70 @@ async def owner_sign_in(request: Request, svc: Services = Depends(get_services),
     return response
 
 
-@router.get("/owner/case")
-def owner_case(request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)):
-    try:
-        owner = owners.read_pass(svc, request.cookies.get(OWNER_COOKIE), now)
-        view = owners.owner_view(svc, owner, now)
-    except NotAuthenticated as exc:
-        return _form_page(
-            request, svc, exc.message, {"code": "", "building": "", "unit": "", "room": ""}, status_for(exc)
-        )
+def _case_page(
+    request: Request,
+    svc: Services,
+    owner: owners.OwnerPass,
+    now: datetime,
+    flash: str | None = None,
+    error: str | None = None,
+    text: str = "",
+    name: str = "",
+    status: int = 200,
+) -> Response:
     return render(
         request,
         "owner_case.html",
-        {"v": view, "csrf": csrf_for_session(svc.settings.secret_key, owner.token), "user": None, "flash": None},
+        {
+            "v": owners.owner_view(svc, owner, now),
+            "objections": owners.my_objections(svc, owner),
+            "may_object": owners.objections_open(svc, owner),
+            "csrf": csrf_for_session(svc.settings.secret_key, owner.token),
+            "user": None,
+            "flash": flash,
+            "error": error,
+            "text": text,
+            "name": name,
+        },
+        status=status,
     )
+
+
+def _signed_out(request: Request, svc: Services, exc: NotAuthenticated) -> Response:
+    return _form_page(request, svc, exc.message, {"code": "", "building": "", "unit": "", "room": ""}, status_for(exc))
+
+
+@router.get("/owner/case")
+def owner_case(
+    request: Request, lodged: int = 0, svc: Services = Depends(get_services), now: datetime = Depends(get_now)
+):
+    try:
+        owner = owners.read_pass(svc, request.cookies.get(OWNER_COOKIE), now)
+        flash = "您的异议已提交，街道办事处答复后将显示在下方。" if lodged else None
+        return _case_page(request, svc, owner, now, flash=flash)
+    except NotAuthenticated as exc:
+        return _signed_out(request, svc, exc)
+
+
+@router.post("/owner/objection")
+async def owner_objection(request: Request, svc: Services = Depends(get_services), now: datetime = Depends(get_now)):
+    async with request.form() as form:
+        text = str(form.get("text") or "")[:2000]
+        name = str(form.get("name") or "")[:64]
+        submitted = form.get(CSRF_FIELD)
+    try:
+        owner = owners.read_pass(svc, request.cookies.get(OWNER_COOKIE), now)
+    except NotAuthenticated as exc:
+        return _signed_out(request, svc, exc)
+    expected = csrf_for_session(svc.settings.secret_key, owner.token)
+    if not check_csrf(expected, submitted if isinstance(submitted, str) else None):
+        return _case_page(request, svc, owner, now, error="页面已过期，请重新提交。", text=text, name=name, status=403)
+    try:
+        owners.lodge_objection(svc, owner, name=name, text=text, now=now)
+    except FORM_ERRORS as exc:
+        message = error_body(exc)["message"]
+        return _case_page(request, svc, owner, now, error=message, text=text, name=name, status=status_for(exc))
+    return RedirectResponse("/owner/case?lodged=1", status_code=303)
 
 
 @router.post("/owner/logout")
