@@ -458,12 +458,15 @@ def fire_transition(
     req_hash = _request_hash(case_id, trigger, data, comment, occurred)
     args = (svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash)
     try:
+        reached: list[bool] = []  # the case was read: from there on an error is not retried
         try:
-            reply, fired = _fire(*args)
-        except _Dropped:
+            reply, fired = _fire(*args, reached)
+        except DBAPIError as exc:
+            if reached or not exc.connection_invalidated:
+                raise
             # the pooled connection had died (no pre-ping per checkout): nothing was written
             # on it, and the pool has let go of it; once more on a fresh one
-            reply, fired = _fire(*args)
+            reply, fired = _fire(*args, reached)
         if fired:
             _observe(svc, user, case_id, trigger, reply)
         return reply
@@ -478,22 +481,14 @@ def fire_transition(
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
 
 
-class _Dropped(Exception):
-    """The first statement of a transaction found its connection dead."""
-
-
-def _fire(svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash):
+def _fire(svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, reached):
     with transaction(svc.sessions) as s:
         # Lock the case first, then look for the key: a request with the same key that is
         # still running holds the lock, and once it commits its record is visible here
         # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
-        try:
-            conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
-            got = lean.load(conn, case_id, for_update=True)
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise _Dropped() from exc
-            raise
+        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        got = lean.load(conn, case_id, for_update=True)
+        reached.append(True)
         if got is None or not can_see_case(user, got.case):
             raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
         case, stage = got.case, got.stage
