@@ -197,9 +197,11 @@ class Stage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_stages_open_due", "left_at", "due_at"),
         Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
-        # the open stages in due order: the lists and the to-do list walk it (migration 0010)
+        # the open stages by who they wait on (the state names it) in due order: a to-do
+        # page walks it and stops (migration 0010)
         Index(
-            "ix_stages_open_by_due",
+            "ix_stages_open_by_state_due",
+            "state",
             "due_at",
             "case_id",
             postgresql_where=text("left_at IS NULL"),

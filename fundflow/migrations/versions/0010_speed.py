@@ -1,9 +1,10 @@
-"""stages: the open stages in due order (a partial index), for the lists and the to-do list
+"""stages: the open stages by state, in due order (a partial index), for the to-do list
 
 ``ix_stages_open_due`` is ``(left_at, due_at)``: PostgreSQL does not take ``left_at IS NULL``
 as fixing the first column, so it cannot read that index in due order, and the to-do list
-sorted every case it may see (33,000 of them: 80+ ms a page). ``ix_stages_open_by_due`` holds
-only the open stages, by ``(due_at, case_id)``: a page walks it in order and stops.
+sorted every case it may see (33,000 of them: 80+ ms a page). ``ix_stages_open_by_state_due``
+holds only the open stages, by ``(state, due_at, case_id)``: the state names who a case waits
+on (the definition's ``responsible``), so a to-do page walks the index in due order and stops.
 
 Revision ID: 0010
 Revises: 0007 (re-chained after 0008/0009 at merge)
@@ -24,8 +25,14 @@ OPEN = sa.text("left_at IS NULL")
 
 
 def upgrade() -> None:
-    op.create_index("ix_stages_open_by_due", "stages", ["due_at", "case_id"], postgresql_where=OPEN, sqlite_where=OPEN)
+    op.create_index(
+        "ix_stages_open_by_state_due",
+        "stages",
+        ["state", "due_at", "case_id"],
+        postgresql_where=OPEN,
+        sqlite_where=OPEN,
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_stages_open_by_due", table_name="stages")
+    op.drop_index("ix_stages_open_by_state_due", table_name="stages")

@@ -74,6 +74,10 @@ def list_cases(
         if not states:
             stmt = stmt.where(Case.id.is_(None))
         else:
+            if not include_closed:
+                # the open stage is in the case's state: naming it lets the planner walk
+                # ix_stages_open_by_state_due in due order (one state: no sort at all)
+                stmt = stmt.where(Stage.state.in_(sorted({st for _, _, st in states})))
             stmt = stmt.where(
                 or_(
                     *[
