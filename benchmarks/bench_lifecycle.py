@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_lifecycle.py --statements [--db sqlite|postgres|all]
     .venv/bin/python benchmarks/bench_lifecycle.py --run [--n 60 --repeat 5 --db all --out FILE]
+        [--before /path/to/a/checkout/of/fundflow/before/a/change]
 
 ``--statements`` walks one ``fire_hazard_emergency`` case from ``reported`` to ``archived``
 through the use cases (as ``peers_fundflow.py`` does) and counts, per ``fire_transition``
@@ -85,6 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out")
     ap.add_argument("--peers", default=str(PEERS), help="the yardstick's bench_lifecycle.py")
+    ap.add_argument("--before", help="another checkout of fundflow to run beside this one, same rounds")
     args = ap.parse_args(argv)
     if args.statements:
         for db in ("sqlite", "postgres") if args.db == "all" else (args.db,):
@@ -97,10 +99,15 @@ def main(argv=None) -> int:
             print()
     if args.run:
         cmd = [sys.executable, args.peers, "--n", str(args.n), "--db", args.db, "--repeat", str(args.repeat)]
-        cmd += ["--only", CONTENDERS, "--plugin", str(ROOT / "benchmarks" / "peers_fundflow.py")]
+        env = dict(os.environ)
+        only = CONTENDERS
+        if args.before:
+            env["FUNDFLOW_BEFORE_TREE"] = str(Path(args.before).resolve())
+            only += ",fundflow_fire_before,fundflow_case_before"
+        cmd += ["--only", only, "--plugin", str(ROOT / "benchmarks" / "peers_fundflow.py")]
         if args.out:
             cmd += ["--out", args.out]
-        return subprocess.call(cmd, env=os.environ)
+        return subprocess.call(cmd, env=env)
     return 0
 
 

@@ -22,6 +22,7 @@ that the case ends archived. Setup (migration, the tests' small city) is untimed
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import time
 from pathlib import Path
@@ -91,8 +92,10 @@ def _flow(p):
     return KnownFlow(world, NOW), NOW
 
 
-def _contender(whole: bool):
+def _contender(whole: bool, tree: str | None = None):
     def factory(ctx):
+        if tree is not None:  # another checkout of fundflow (e.g. before a change), same run
+            sys.path.insert(0, tree)
         from fundflow.service.usecases import cases
 
         p = _fundflow_world(ctx)
@@ -137,3 +140,9 @@ if "CONTENDERS" in globals():  # run by the harness (--plugin), not imported
     CONTENDERS = globals()["CONTENDERS"]
     CONTENDERS["fundflow_fire"] = _contender(whole=False)
     CONTENDERS["fundflow_case"] = _contender(whole=True)
+    # FUNDFLOW_BEFORE_TREE=/path/to/another/checkout: the same two contenders on that code,
+    # in the same interleaved rounds (every contender runs in a fresh worker process)
+    _before = os.environ.get("FUNDFLOW_BEFORE_TREE")
+    if _before:
+        CONTENDERS["fundflow_fire_before"] = _contender(whole=False, tree=_before)
+        CONTENDERS["fundflow_case_before"] = _contender(whole=True, tree=_before)
