@@ -215,21 +215,16 @@ _MOVE_ON = (
     .where(Stage.__table__.c.id == bindparam("b_id"))
     .values(next_alert_at=bindparam("v_next", type_=Stage.__table__.c.next_alert_at.type))
 )
-_ROWS_PER_INSERT = 500  # bind parameters per statement stay far below SQLite's and PostgreSQL's limits
 
 
 def _insert_many(conn, table, rows: list[dict], returning=None) -> list:
-    """INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING [RETURNING]: one statement per 500 rows."""
-    out: list = []
-    pg = conn.dialect.name == "postgresql"
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        stmt = (pg_insert(table) if pg else sqlite_insert(table)).values(rows[start : start + _ROWS_PER_INSERT])
-        stmt = stmt.on_conflict_do_nothing()
-        if returning is not None:
-            out += conn.execute(stmt.returning(*returning)).all()
-        else:
-            conn.execute(stmt)
-    return out
+    """INSERT ... ON CONFLICT DO NOTHING [RETURNING] for many rows: one statement built once,
+    sent as multi-row VALUES by SQLAlchemy's insertmanyvalues."""
+    stmt = (pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)).on_conflict_do_nothing()
+    if returning is None:
+        conn.execute(stmt, rows)
+        return []
+    return conn.execute(stmt.returning(*returning), rows).all()
 
 
 def _scan_batch(
@@ -245,12 +240,13 @@ def _scan_batch(
     is left alone: unique ``dedupe_key``), their outbox rows in another, their next moments in
     one executemany update."""
     conn = s.connection()
+    memo: dict[tuple, tuple] = {}  # stages of one state due at the same moment have the same moments
     alerts: list[dict[str, Any]] = []
     about: list[tuple[Any, tuple[str, ...]]] = []  # per alert row: the case row, the recipients
     moves: list[dict[str, Any]] = []
     for row in conn.execute(_SCAN_ROWS.where(Stage.id.in_(ids))).all():
         result.stages += 1
-        moves.append({"b_id": row.id, "v_next": _stage_alerts(svc, s, row, now, names, alerts, about)})
+        moves.append({"b_id": row.id, "v_next": _stage_alerts(svc, s, row, now, names, alerts, about, memo)})
     inserted = dict(_insert_many(conn, Alert.__table__, alerts, (Alert.dedupe_key, Alert.id))) if alerts else {}
     deliveries = []
     for values, (case, roles) in zip(alerts, about):
@@ -284,7 +280,7 @@ def _scan_batch(
         conn.execute(_MOVE_ON, moves)
 
 
-def _stage_alerts(svc, s, row, now, names, alerts, about) -> datetime | None:
+def _stage_alerts(svc, s, row, now, names, alerts, about, memo) -> datetime | None:
     """The alert rows of one due stage (appended to ``alerts``); its next alert moment."""
     d = svc.registry.get(row.definition_id, row.definition_version)
     state = d.states.get(row.state)
@@ -294,7 +290,13 @@ def _stage_alerts(svc, s, row, now, names, alerts, about) -> datetime | None:
     if row.community_id not in names:
         community = s.get(Community, row.community_id)
         names[row.community_id] = community.name if community else ""
-    for m in stage_moments(rule, state.responsible, row.due_date, row.due_at, row.warn_at, svc.calendar, now):
+    key = (row.definition_id, row.definition_version, row.state, row.due_date, row.due_at, row.warn_at)
+    got = memo.get(key)
+    if got is None:
+        args = (rule, state.responsible, row.due_date, row.due_at, row.warn_at, svc.calendar, now)
+        got = memo[key] = (tuple(stage_moments(*args)), next_moment(*args))
+    moments, following = got
+    for m in moments:
         title, message = stage_alert_text(
             m,
             community=names[row.community_id],
@@ -324,7 +326,7 @@ def _stage_alerts(svc, s, row, now, names, alerts, about) -> datetime | None:
             )
         )
         about.append((row, m.to))
-    return next_moment(rule, state.responsible, row.due_date, row.due_at, row.warn_at, svc.calendar, now)
+    return following
 
 
 # -- the calendar's next year ------------------------------------------------------------------
