@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 PEERS = ROOT.parent / "shared" / "peers" / "bench_lifecycle.py"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-CONTENDERS = "sql_floor,dbapi_floor,spiff_rehydrate,fundflow_fire,fundflow_case"
+CONTENDERS = "sql_floor,spiff_rehydrate,fundflow_fire,fundflow_case"
 
 
 class _Ctx:
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         only = CONTENDERS
         if args.before:
             env["FUNDFLOW_BEFORE_TREE"] = str(Path(args.before).resolve())
-            only += ",fundflow_fire_before,fundflow_case_before"
+            only += ",fundflow_fire_before"
         cmd += ["--only", only, "--plugin", str(ROOT / "benchmarks" / "peers_fundflow.py")]
         if args.out:
             cmd += ["--out", args.out]

@@ -92,7 +92,10 @@ def _flow(p):
     return KnownFlow(world, NOW), NOW
 
 
-def _contender(whole: bool, tree: str | None = None):
+CPU_LOG = os.environ.get("FUNDFLOW_CPU_LOG")  # a file: each run appends its CPU seconds per fire (JSON line)
+
+
+def _contender(whole: bool, tree: str | None = None, name: str = "fundflow"):
     def factory(ctx):
         if tree is not None:  # another checkout of fundflow (e.g. before a change), same run
             sys.path.insert(0, tree)
@@ -104,12 +107,15 @@ def _contender(whole: bool, tree: str | None = None):
         real_fire = cases.fire_transition
         spent = [0.0, 0]
 
+        cpu = [0.0]
+
         def timed_fire(*a, **kw):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return real_fire(*a, **kw)
             finally:
                 spent[0] += time.perf_counter() - t0
+                cpu[0] += time.process_time() - c0
                 spent[1] += 1
 
         def run():
@@ -129,6 +135,17 @@ def _contender(whole: bool, tree: str | None = None):
             finally:
                 cases.fire_transition = real_fire
             per_fire = (wall if whole else spent[0]) / spent[1]
+            if CPU_LOG:  # this process's CPU only (not the database server's): robust to a busy machine
+                import json
+
+                with open(CPU_LOG, "a") as f:
+                    line = {
+                        "contender": name,
+                        "db": ctx.db,
+                        "fires": spent[1],
+                        "cpu_us_per_fire": cpu[0] / spent[1] * 1e6,
+                    }
+                    f.write(json.dumps(line) + "\n")
             return {"elapsed_s": per_fire * steps, "verify": False}
 
         return run
@@ -138,11 +155,11 @@ def _contender(whole: bool, tree: str | None = None):
 
 if "CONTENDERS" in globals():  # run by the harness (--plugin), not imported
     CONTENDERS = globals()["CONTENDERS"]
-    CONTENDERS["fundflow_fire"] = _contender(whole=False)
-    CONTENDERS["fundflow_case"] = _contender(whole=True)
+    CONTENDERS["fundflow_fire"] = _contender(whole=False, name="fundflow_fire")
+    CONTENDERS["fundflow_case"] = _contender(whole=True, name="fundflow_case")
     # FUNDFLOW_BEFORE_TREE=/path/to/another/checkout: the same two contenders on that code,
     # in the same interleaved rounds (every contender runs in a fresh worker process)
     _before = os.environ.get("FUNDFLOW_BEFORE_TREE")
     if _before:
-        CONTENDERS["fundflow_fire_before"] = _contender(whole=False, tree=_before)
-        CONTENDERS["fundflow_case_before"] = _contender(whole=True, tree=_before)
+        CONTENDERS["fundflow_fire_before"] = _contender(whole=False, tree=_before, name="fundflow_fire_before")
+        CONTENDERS["fundflow_case_before"] = _contender(whole=True, tree=_before, name="fundflow_case_before")
