@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 PEERS = ROOT.parent / "shared" / "peers" / "bench_lifecycle.py"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-CONTENDERS = "sql_floor,spiff_rehydrate,fundflow_fire,fundflow_case"
+CONTENDERS = "sql_floor,dbapi_floor,spiff_rehydrate,fundflow_fire,fundflow_case"
 
 
 class _Ctx:
@@ -87,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out")
     ap.add_argument("--peers", default=str(PEERS), help="the yardstick's bench_lifecycle.py")
     ap.add_argument("--before", help="another checkout of fundflow to run beside this one, same rounds")
+    ap.add_argument("--contenders", default=CONTENDERS, help="comma-separated (default: %(default)s)")
     args = ap.parse_args(argv)
     if args.statements:
         for db in ("sqlite", "postgres") if args.db == "all" else (args.db,):
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     if args.run:
         cmd = [sys.executable, args.peers, "--n", str(args.n), "--db", args.db, "--repeat", str(args.repeat)]
         env = dict(os.environ)
-        only = CONTENDERS
+        only = args.contenders
         if args.before:
             env["FUNDFLOW_BEFORE_TREE"] = str(Path(args.before).resolve())
             only += ",fundflow_fire_before"
