@@ -17,8 +17,10 @@ and fundflow in the same interleaved rounds; ratios are taken inside a round.
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,7 @@ def statements(db: str) -> dict[str, list[int]]:
     from fundflow.service.usecases import cases
 
     tmp = tempfile.mkdtemp(prefix="ff_stmts_")
+    atexit.register(shutil.rmtree, tmp, True)
     url = f"sqlite:///{tmp}/f.db" if db.startswith("sqlite") else DEFAULT_PG
     p = pf._fundflow_world(_Ctx(db, url))
     flow, _ = pf._flow(p)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ def _fundflow_world(ctx):
     stack = ExitStack()
     atexit.register(stack.close)
     tmp = Path(tempfile.mkdtemp(prefix="peers_fundflow_"))
+    atexit.register(shutil.rmtree, tmp, True)
     if ctx.db.startswith("sqlite"):
         url = ctx.db_url
     else:
