@@ -55,7 +55,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, echo: bool = False) -
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # no pre-ping per checkout (a SELECT 1 each time): a use case that finds its connection
+    # dead retries on a fresh one (SQLAlchemy invalidates the pool on a disconnect error)
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20)
 
 
 def make_sessionmaker(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:

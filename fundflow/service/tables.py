@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from fundflow.service.types import Area, JSONData, Money, UTCDateTime
@@ -207,6 +207,16 @@ class Stage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_stages_open_due", "left_at", "due_at"),
         Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
+        # the open stages by who they wait on (the state names it) in due order: a to-do
+        # page walks it and stops (migration 0010)
+        Index(
+            "ix_stages_open_by_state_due",
+            "state",
+            "due_at",
+            "case_id",
+            postgresql_where=text("left_at IS NULL"),
+            sqlite_where=text("left_at IS NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)

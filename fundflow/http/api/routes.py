@@ -236,6 +236,7 @@ def list_cases(
     include_closed: bool = True,
     page: int = Query(1, ge=1, le=100000),
     page_size: int = Query(20, ge=1, le=100),
+    after: str | None = Query(None, max_length=64, description="上一页返回的 next（按期限翻页，忽略 page）"),
     r: Reader = Depends(reader),
     user: Principal = Depends(current_user),
     now: datetime = Depends(get_now),
@@ -253,6 +254,7 @@ def list_cases(
         include_closed=include_closed and not mine,
         page=page,
         page_size=page_size,
+        after=after,
     )
 
 

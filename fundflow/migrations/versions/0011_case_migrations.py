@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import fundflow.service.types
 
 revision: str = "0011"
-down_revision: str | None = "0009"  # after the hand-offs
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

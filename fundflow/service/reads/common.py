@@ -18,6 +18,9 @@ from fundflow.service.tables import Case, Community, Event, LedgerEntry, Stage, 
 
 __all__ = [
     "case_view",
+    "case_body",
+    "money_body",
+    "top_ups_of",
     "stage_view",
     "event_view",
     "field_view",
@@ -107,9 +110,41 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
 
 
 def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None, now: datetime) -> dict[str, Any]:
-    d = svc.registry.get(case.definition_id, case.definition_version)
     community = session.get(Community, case.community_id)
     office = session.get(StreetOffice, case.street_office_id)
+    return case_body(
+        svc,
+        user,
+        case,
+        stage,
+        now,
+        (community.id, community.name) if community else None,
+        (office.id, office.name) if office else None,
+        money_view(session, case),
+        top_ups_of(session, case.id),
+    )
+
+
+def top_ups_of(session: Session, case_id: int) -> list[dict[str, Any]]:
+    return [
+        top_up_view(n)
+        for n in session.exec(select(TopUpNotice).where(TopUpNotice.case_id == case_id).order_by(TopUpNotice.id))
+    ]
+
+
+def case_body(
+    svc,
+    user: User,
+    case: Any,
+    stage: Any,
+    now: datetime,
+    community: tuple[int, str] | None,
+    office: tuple[int, str] | None,
+    money_part: dict[str, Any],
+    top_ups: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A case as the API answers it, from what is in hand (``community``, ``office``: id and name)."""
+    d = svc.registry.get(case.definition_id, case.definition_version)
     state = d.states[case.state]
     actions = []
     if not state.terminal:
@@ -139,19 +174,16 @@ def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None
         "responsible": state.responsible,
         "responsible_label": d.roles[state.responsible].label if state.responsible else None,
         "version": case.version,
-        "community": {"id": community.id, "name": community.name} if community else None,
-        "street_office": {"id": office.id, "name": office.name} if office else None,
+        "community": {"id": community[0], "name": community[1]} if community else None,
+        "street_office": {"id": office[0], "name": office[1]} if office else None,
         "scope_building_ids": case.scope_building_ids,
         "data": case.data,
         "suspended": case.suspended_since is not None,
         "suspended_since": iso(case.suspended_since),
         "stage": stage_view(svc, d, stage, now, case.suspended_since is not None),
         "actions": actions,
-        "money": money_view(session, case),
-        "top_up_notices": [
-            top_up_view(n)
-            for n in session.exec(select(TopUpNotice).where(TopUpNotice.case_id == case.id).order_by(TopUpNotice.id))
-        ],
+        "money": money_part,
+        "top_up_notices": top_ups,
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "closed_at": iso(case.closed_at),
@@ -162,22 +194,34 @@ PAYMENT_KINDS = ("debit", "retention_release")
 
 
 def money_view(session: Session, case: Case) -> dict[str, Any]:
-    """approved, advanced, settled, paid, frozen, retention held, remaining, and each payment."""
-    from fundflow.service.usecases.ledger import case_money
+    """approved, advanced, settled, paid, frozen, retention held, remaining, and each payment:
+    one statement (the case's journal by event and kind, with the events' labels)."""
+    from fundflow.domain.ledger import CaseMoney
+    from fundflow.domain.money import from_fen
+    from fundflow.service.usecases.ledger import ZERO, _case_figures
 
-    m = case_money(session, case)
     rows = session.exec(
-        select(LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at))
-        .where(LedgerEntry.case_id == case.id, LedgerEntry.kind.in_(PAYMENT_KINDS))
-        .group_by(LedgerEntry.event_seq, LedgerEntry.kind)
-        .order_by(LedgerEntry.event_seq)
+        select(
+            LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at), Event.label
+        )
+        .outerjoin(Event, and_(Event.case_id == LedgerEntry.case_id, Event.seq == LedgerEntry.event_seq))
+        .where(LedgerEntry.case_id == case.id)
+        .group_by(LedgerEntry.event_seq, LedgerEntry.kind, Event.label)
+        .order_by(LedgerEntry.event_seq, LedgerEntry.kind)
     ).all()
-    seqs = [seq for seq, *_ in rows if seq is not None]
-    labels = (
-        dict(session.exec(select(Event.seq, Event.label).where(Event.case_id == case.id, Event.seq.in_(seqs))).all())
-        if seqs
-        else {}
-    )
+    sums: dict[str, Decimal] = {}
+    for _seq, kind, total, _at, _label in rows:  # frozen and held are linear in the sums by kind
+        sums[kind] = sums.get(kind, ZERO) + Decimal(total)
+    frozen, held, _ = _case_figures(sums)
+    m = CaseMoney(case.approved_amount, case.settled_amount, case.paid_amount or ZERO, from_fen(frozen), from_fen(held))
+    payments = [(seq, kind, total, at) for seq, kind, total, at, _ in rows if kind in PAYMENT_KINDS]
+    labels = {seq: label for seq, kind, _t, _a, label in rows if kind in PAYMENT_KINDS and label is not None}
+    return money_body(case, m, payments, labels)
+
+
+def money_body(case: Any, m, rows: list, labels: dict[int, str]) -> dict[str, Any]:
+    """``money_view`` from the case's figures ``m`` (a CaseMoney), its payment rows
+    (event_seq, kind, total, at) and the labels of their events."""
     payments = [
         {
             "event_seq": seq,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -185,72 +185,149 @@ def scan(svc: Services, now: datetime) -> ScanResult:
             if not ids:
                 break
             seen.update(ids)
-            with s.no_autoflush:
-                for stage, case in s.exec(
-                    select(Stage, Case).join(Case, Case.id == Stage.case_id).where(Stage.id.in_(ids)).order_by(Stage.id)
-                ).all():
-                    result.stages += 1
-                    _scan_stage(svc, s, stage, case, now, names, channels, result)
-            s.flush()
+            _scan_batch(svc, s, ids, now, names, channels, result)
     return result
 
 
-def _scan_stage(
+_SCAN_ROWS = (
+    select(
+        Stage.id,
+        Stage.state,
+        Stage.due_at,
+        Stage.due_date,
+        Stage.warn_at,
+        Stage.provisional,
+        Case.definition_id,
+        Case.definition_version,
+        Case.community_id,
+        Case.street_office_id,
+        Case.district_id,
+        Case.number,
+        Case.title,
+        Case.suspended_since,
+        Case.id.label("case_id"),
+    )
+    .join(Case, Case.id == Stage.case_id)
+    .order_by(Stage.id)
+)
+_MOVE_ON = (
+    update(Stage.__table__)
+    .where(Stage.__table__.c.id == bindparam("b_id"))
+    .values(next_alert_at=bindparam("v_next", type_=Stage.__table__.c.next_alert_at.type))
+)
+
+
+def _insert_many(conn, table, rows: list[dict], returning=None) -> list:
+    """INSERT ... ON CONFLICT DO NOTHING [RETURNING] for many rows: one statement built once,
+    sent as multi-row VALUES by SQLAlchemy's insertmanyvalues."""
+    stmt = (pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)).on_conflict_do_nothing()
+    if returning is None:
+        conn.execute(stmt, rows)
+        return []
+    return conn.execute(stmt.returning(*returning), rows).all()
+
+
+def _scan_batch(
     svc: Services,
     s: Session,
-    stage: Stage,
-    case: Case,
+    ids: list[int],
     now: datetime,
     names: dict[int, str],
     channels: list[Channel],
     result: ScanResult,
 ) -> None:
-    d = svc.registry.get(case.definition_id, case.definition_version)
-    state = d.states.get(stage.state)
+    """The due stages ``ids``: their alerts in one multi-row insert (what was already recorded
+    is left alone: unique ``dedupe_key``), their outbox rows in another, their next moments in
+    one executemany update."""
+    conn = s.connection()
+    memo: dict[tuple, tuple] = {}  # stages of one state due at the same moment have the same moments
+    alerts: list[dict[str, Any]] = []
+    about: list[tuple[Any, tuple[str, ...]]] = []  # per alert row: the case row, the recipients
+    moves: list[dict[str, Any]] = []
+    for row in conn.execute(_SCAN_ROWS.where(Stage.id.in_(ids))).all():
+        result.stages += 1
+        moves.append({"b_id": row.id, "v_next": _stage_alerts(svc, s, row, now, names, alerts, about, memo)})
+    inserted = dict(_insert_many(conn, Alert.__table__, alerts, (Alert.dedupe_key, Alert.id))) if alerts else {}
+    deliveries = []
+    for values, (case, roles) in zip(alerts, about):
+        alert_id = inserted.get(values["dedupe_key"])
+        if alert_id is None:
+            continue
+        for ch in _channels_for(channels, roles, case):
+            deliveries.append(
+                dict(
+                    alert_id=alert_id,
+                    channel_id=ch.id,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        result.alerts.append(
+            {
+                "id": alert_id,
+                "kind": values["kind"],
+                "level": values["level"],
+                "at": iso(values["at"]),
+                "title": values["title"],
+                "case_id": values["case_id"],
+            }
+        )
+    if deliveries:
+        _insert_many(conn, Delivery.__table__, deliveries)
+    if moves:
+        conn.execute(_MOVE_ON, moves)
+
+
+def _stage_alerts(svc, s, row, now, names, alerts, about, memo) -> datetime | None:
+    """The alert rows of one due stage (appended to ``alerts``); its next alert moment."""
+    d = svc.registry.get(row.definition_id, row.definition_version)
+    state = d.states.get(row.state)
     rule = state.deadline if state else None
-    if rule is None or stage.due_at is None or stage.due_date is None or case.suspended_since is not None:
-        stage.next_alert_at = None
-        s.add(stage)
-        return
-    if case.community_id not in names:
-        community = s.get(Community, case.community_id)
-        names[case.community_id] = community.name if community else ""
-    for m in stage_moments(rule, state.responsible, stage.due_date, stage.due_at, stage.warn_at, svc.calendar, now):
+    if rule is None or row.due_at is None or row.due_date is None or row.suspended_since is not None:
+        return None
+    if row.community_id not in names:
+        community = s.get(Community, row.community_id)
+        names[row.community_id] = community.name if community else ""
+    key = (row.definition_id, row.definition_version, row.state, row.due_date, row.due_at, row.warn_at)
+    got = memo.get(key)
+    if got is None:
+        args = (rule, state.responsible, row.due_date, row.due_at, row.warn_at, svc.calendar, now)
+        got = memo[key] = (tuple(stage_moments(*args)), next_moment(*args))
+    moments, following = got
+    for m in moments:
         title, message = stage_alert_text(
             m,
-            community=names[case.community_id],
-            case_number=case.number,
-            case_title=case.title,
+            community=names[row.community_id],
+            case_number=row.number,
+            case_title=row.title,
             stage_label=state.label,
-            due_date=stage.due_date,
-            provisional=stage.provisional,
+            due_date=row.due_date,
+            provisional=row.provisional,
             calendar=svc.calendar,
             responsible_label=d.roles[state.responsible].label if state.responsible else None,
             escalate_to="、".join(d.roles[r].label for r in m.to if r in d.roles) or None,
         )
-        key = f"stage:{stage.id}:{m.kind.value}:{m.level}:{m.repeat}:{m.at.isoformat()}"
-        recorded = _record(
-            s,
-            now,
-            key=key,
-            kind=m.kind.value,
-            level=m.level,
-            repeat=m.repeat,
-            at=m.at,
-            roles=m.to,
-            title=title,
-            message=message,
-            provisional=stage.provisional,
-            case=case,
-            stage=stage,
-            channels=channels,
+        alerts.append(
+            dict(
+                dedupe_key=f"stage:{row.id}:{m.kind.value}:{m.level}:{m.repeat}:{m.at.isoformat()}",
+                kind=m.kind.value,
+                level=m.level,
+                repeat=m.repeat,
+                case_id=row.case_id,
+                stage_id=row.id,
+                state=row.state,
+                at=m.at,
+                recipients=_recipients(m.to),
+                title=title,
+                message=message,
+                provisional=row.provisional,
+                created_at=now,
+            )
         )
-        if recorded:
-            result.alerts.append(recorded)
-    stage.next_alert_at = next_moment(
-        rule, state.responsible, stage.due_date, stage.due_at, stage.warn_at, svc.calendar, now
-    )
-    s.add(stage)
+        about.append((row, m.to))
+    return following
 
 
 # -- the calendar's next year ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import Select
 from sqlmodel import Session, select
@@ -27,6 +27,7 @@ from fundflow.domain.deadlines import StageDeadlines
 from fundflow.domain.engine import Actor, CaseSnapshot, Outcome
 from fundflow.domain.errors import Refusal, refused
 from fundflow.domain.guards import Vote, VoteChoice
+from fundflow.domain.ledger import CaseMoney
 from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
 from fundflow.domain.tz import SHANGHAI, UTC
 from fundflow.service.audit import GENESIS, event_hash
@@ -35,7 +36,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community
-from fundflow.service.reads.common import case_view
+from fundflow.service.reads.common import case_body, case_view, money_body, money_view, top_ups_of
 from fundflow.service.tables import (
     Building,
     Case,
@@ -50,7 +51,7 @@ from fundflow.service.tables import (
     StreetOffice,
     User,
 )
-from fundflow.service.usecases import ledger
+from fundflow.service.usecases import lean, ledger
 
 __all__ = [
     "open_case",
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 OPEN_TRIGGER = "open"
+_ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -164,15 +166,35 @@ def touches_ledger(svc: Services, case: Case, trigger: str) -> bool:
     )
 
 
+def counted_documents(case: Any, rows: Iterable[tuple[str, int | None]]) -> frozenset[str]:
+    """Of (doc type, round) rows, the types that count now (see ``valid_documents``)."""
+    renewed = case.renewed_documents or {}
+    latest: dict[str, int] = {}
+    for t, r in rows:
+        r = r or 1
+        if r > latest.get(t, 0):
+            latest[t] = r
+    return frozenset(t for t, r in latest.items() if r >= int(renewed.get(t, 0)))
+
+
 def snapshot(
-    session: Session, case: Case, stage: Stage | None, households: list[Household] | None = None
+    session: Session,
+    case: Any,
+    stage: Any,
+    households: list[Household] | None = None,
+    *,
+    documents: Iterable[tuple[str, int | None]] | None = None,
+    votes: Iterable[tuple[str, bool, str | None]] | None = None,
 ) -> CaseSnapshot:
-    """What the engine sees of a case; with ``households`` (locked), its ledgers in scope too."""
-    documents = valid_documents(session, case)
-    votes = {
-        v.party: Vote(v.attended, VoteChoice(v.vote) if v.vote else None)
-        for v in session.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))
-    }
+    """What the engine sees of a case; with ``households`` (locked), its ledgers in scope too.
+    ``documents`` (type, round) and ``votes`` (party, attended, vote): already read with the case."""
+    docs = valid_documents(session, case) if documents is None else counted_documents(case, documents)
+    if votes is None:
+        votes = [
+            (v.party, v.attended, v.vote)
+            for v in session.exec(select(MeetingVote).where(MeetingVote.case_id == case.id))
+        ]
+    votes = {party: Vote(attended, VoteChoice(vote) if vote else None) for party, attended, vote in votes}
     acts = act_moments(case)
     accounts, balance, money = (), None, None
     if households is not None:
@@ -184,7 +206,7 @@ def snapshot(
         version=case.definition_version,
         state=case.state,
         data=case.data,
-        documents=documents,
+        documents=docs,
         votes=votes,
         balance=balance.quantize(Decimal("0.01")) if balance is not None else None,
         accounts=accounts,
@@ -231,9 +253,9 @@ def set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
 SYSTEM_NAME, SYSTEM_ROLE = "系统", "system"
 
 
-def append_event(
+def event_values(
     session: Session,
-    case: Case,
+    case: Any,
     user: User | None,
     trigger: str,
     label: str,
@@ -243,8 +265,9 @@ def append_event(
     comment: str | None,
     at: datetime,
     writes: Iterable[tuple[str, list]] = (),
-) -> Event:
-    """Append an event to the case's hash chain; ``user`` None: the system (scheduler, calendar).
+) -> dict[str, Any]:
+    """The next event of the case's hash chain, as column values; moves the case's count and
+    head on. ``user`` None: the system (scheduler, calendar).
 
     Call it once the case row and every row in ``writes`` hold their new values: their digests
     (fundflow/service/integrity/facts.py) go into the event, and the event is sealed when a key is set."""
@@ -260,27 +283,44 @@ def append_event(
         case.id, seq, trigger, from_state, to_state, user_id, name, role, org, data, comment, at, prev, facts
     )
     signer = session.info.get("signer")
-    event = Event(
-        case_id=case.id,
-        seq=seq,
-        trigger=trigger,
-        label=label,
-        from_state=from_state,
-        to_state=to_state,
-        user_id=user_id,
-        user_name=name,
-        role=role,
-        org=org,
-        data=data,
-        comment=comment,
-        at=at,
-        prev_hash=prev,
-        hash=h,
-        facts=facts,
-        seal=signer.seal(h) if signer is not None else None,
-    )
-    session.add(event)
     case.event_count, case.head_hash = seq, h
+    return {
+        "case_id": case.id,
+        "seq": seq,
+        "trigger": trigger,
+        "label": label,
+        "from_state": from_state,
+        "to_state": to_state,
+        "user_id": user_id,
+        "user_name": name,
+        "role": role,
+        "org": org,
+        "data": data,
+        "comment": comment,
+        "at": at,
+        "prev_hash": prev,
+        "hash": h,
+        "facts": facts,
+        "seal": signer.seal(h) if signer is not None else None,
+    }
+
+
+def append_event(
+    session: Session,
+    case: Case,
+    user: User | None,
+    trigger: str,
+    label: str,
+    from_state: str | None,
+    to_state: str,
+    data: dict,
+    comment: str | None,
+    at: datetime,
+    writes: Iterable[tuple[str, list]] = (),
+) -> Event:
+    """``event_values`` added to the session as an ``Event`` (the ORM use cases)."""
+    event = Event(**event_values(session, case, user, trigger, label, from_state, to_state, data, comment, at, writes))
+    session.add(event)
     return event
 
 
@@ -425,44 +465,19 @@ def fire_transition(
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
         raise InvalidInput("Idempotency-Key 长度应为 1-128 个字符", code="invalid_idempotency_key")
     req_hash = _request_hash(case_id, trigger, data, comment, occurred)
+    args = (svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash)
     try:
-        with transaction(svc.sessions) as s:
-            # Lock the case first, then look for the key: a request with the same key that is
-            # still running holds the lock, and once it commits its record is visible here
-            # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
-            case = load_case(s, user, case_id, for_update=True)
-            if idempotency_key is not None:
-                replay = _replay(s, user, idempotency_key, req_hash)
-                if replay is not None:
-                    return replay
-            if if_match is not None and case.version != if_match:
-                raise PreconditionFailed(
-                    f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
-                    detail={"current_version": case.version},
-                )
-            stage = current_stage(s, case)
-            households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
-            snap = snapshot(s, case, stage, households)
-            out = svc.engine.fire(snap, trigger, actor_of(user), data, now, occurred)
-            if isinstance(out, Refusal):
-                svc.observer.refused(out, case_id=case_id, user=user.username, role=user.role)
-                raise refused(out)
-            stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
-            s.flush()
-            reply = Reply(200, case_view(svc, s, user, case, stage, now))
-            if idempotency_key is not None:
-                s.add(
-                    IdempotencyRecord(
-                        user_id=user.id,
-                        key=idempotency_key,
-                        request_hash=req_hash,
-                        status_code=reply.status,
-                        body=reply.body,
-                        created_at=now,
-                    )
-                )
-                s.flush()
-        _observe(svc, user, case_id, trigger, reply)
+        reached: list[bool] = []  # the case was read: from there on an error is not retried
+        try:
+            reply, fired = _fire(*args, reached)
+        except DBAPIError as exc:
+            if reached or not exc.connection_invalidated:
+                raise
+            # the pooled connection had died (no pre-ping per checkout): nothing was written
+            # on it, and the pool has let go of it; once more on a fresh one
+            reply, fired = _fire(*args, reached)
+        if fired:
+            _observe(svc, user, case_id, trigger, reply)
         return reply
     except StaleDataError:
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
@@ -473,6 +488,60 @@ def fire_transition(
                 if replay is not None:
                     return replay
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
+
+
+def _fire(svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, reached):
+    with transaction(svc.sessions) as s:
+        # Lock the case first, then look for the key: a request with the same key that is
+        # still running holds the lock, and once it commits its record is visible here
+        # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
+        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        got = lean.load(conn, case_id, for_update=True)
+        reached.append(True)
+        if got is None or not can_see_case(user, got.case):
+            raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+        case, stage = got.case, got.stage
+        if idempotency_key is not None:
+            replay = _replay(s, user, idempotency_key, req_hash)
+            if replay is not None:
+                return replay, False
+        if if_match is not None and case.version != if_match:
+            raise PreconditionFailed(
+                f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
+                detail={"current_version": case.version},
+            )
+        households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
+        snap = snapshot(s, case, stage, households, documents=got.documents, votes=got.votes)
+        out = svc.engine.fire(snap, trigger, actor_of(user), data, now, occurred)
+        if isinstance(out, Refusal):
+            svc.observer.refused(out, case_id=case_id, user=user.username, role=user.role)
+            raise refused(out)
+        posted = out.ledger is not None or out.closed
+        stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
+        if posted:
+            s.flush()  # the households and journal entries, before the reply reads the money
+        money = (
+            money_view(s, case)
+            if got.has_ledger or posted
+            else money_body(
+                case, CaseMoney(case.approved_amount, case.settled_amount, case.paid_amount or _ZERO), [], {}
+            )
+        )
+        top_ups = top_ups_of(s, case.id) if got.has_top_ups or posted else []
+        reply = Reply(200, case_body(svc, user, case, stage, now, got.community, got.office, money, top_ups))
+        if idempotency_key is not None:
+            lean.insert_idempotency(
+                conn,
+                {
+                    "user_id": user.id,
+                    "key": idempotency_key,
+                    "request_hash": req_hash,
+                    "status_code": reply.status,
+                    "body": reply.body,
+                    "created_at": now,
+                },
+            )
+    return reply, True
 
 
 def _observe(svc: Services, user: User, case_id: int, trigger: str, reply: Reply) -> None:
@@ -504,18 +573,20 @@ def _replay(session: Session, user: User, key: str, req_hash: str) -> Reply | No
 def apply_outcome(
     svc: Services,
     s: Session,
-    case: Case,
-    stage: Stage | None,
+    case: lean.Row,
+    stage: lean.Row | None,
     out: Outcome,
     user: User,
     comment: str | None,
     now: datetime,
     households: list[Household] | None = None,
     accounts: tuple = (),
-) -> Stage | None:
-    """Write an engine outcome: case row, stage rows, event, money, ledgers (``households``:
-    the scope, locked, when the outcome may move money). Stages begin and end when their acts
+) -> lean.Row | None:
+    """Write an engine outcome with Core statements (``usecases/lean.py``): case row (versioned),
+    stage rows, event; money figures and ledgers through the session (``households``: the
+    scope, locked, when the outcome may move money). Stages begin and end when their acts
     happened (``occurred_at``); the event keeps both moments."""
+    conn = s.connection()
     event_data = dict(out.event.data)
     writes: list[tuple[str, list]] = []
     happened = out.occurred_at or now
@@ -527,23 +598,24 @@ def apply_outcome(
         case.doc_round = (case.doc_round or 1) + 1
         case.renewed_documents = {**(case.renewed_documents or {}), **{t: case.doc_round for t in out.renew_documents}}
         event_data["new_round"] = {"round": case.doc_round, "documents": list(out.renew_documents)}
+    changed = opened = None
     if out.new_stage:
         if stage is not None:
             stage.left_at = happened
-            s.add(stage)
+            changed = stage
             writes.append(STAGES.changed(stage))
         stage = None
         if not out.closed:
-            stage = _stage_row(case.id, out.state, happened, out.deadlines)
-            s.add(stage)
+            stage = opened = lean.new_stage(case.id, out.state, happened)
+            set_deadlines(stage, out.deadlines)
             writes.append(STAGES.added([stage]))
     elif out.deadlines is not None and stage is not None:  # resumed, or the anchor act happened: the due date moved
         set_deadlines(stage, out.deadlines)
-        s.add(stage)
+        changed = stage
         writes.append(STAGES.changed(stage))
     elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
         stage.next_alert_at = None
-        s.add(stage)
+        changed = stage
     case.state = out.state
     case.data = dict(out.data)
     case.suspended_since = out.suspended_since if out.suspended else None
@@ -569,10 +641,16 @@ def apply_outcome(
         if record is not None:
             event_data["ledger"] = record
     # the journal's entries are covered by the record in the event's data (hashed with it)
-    append_event(
+    event = event_values(
         s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now, writes
     )
-    s.add(case)
+    if not lean.update_case(conn, case):
+        raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update")
+    lean.insert_event(conn, event)
+    if changed is not None:
+        lean.update_stage(conn, changed)
+    if opened is not None:
+        lean.insert_stage(conn, opened)
     return stage
 
 

@@ -1,0 +1,225 @@
+"""The lean write path of a transition: SQLAlchemy Core statements built once, rows in hand.
+
+A plain transition is five statements and COMMIT:
+
+1. the case row, locked (PostgreSQL ``FOR UPDATE OF cases``; SQLite's ``BEGIN IMMEDIATE``
+   already holds the write lock), read once with everything the engine and the reply need:
+   its open stage, its community's and street office's names, its documents (type, round),
+   its votes, and whether it has ledger entries or top-up notices;
+2. ``UPDATE cases ... WHERE id AND version`` (the optimistic lock: no row, a 409);
+3. ``INSERT`` the hash-chained event;
+4. ``UPDATE`` the stage row it closes (or whose deadlines moved);
+5. ``INSERT`` the stage row it opens.
+
+No ORM unit of work: rows are plain attribute bags (``Row``) holding what the ORM instance
+would hold, so ``integrity.facts`` digests them alike and the reply is built from them. The
+money-moving transitions still lock and write the households and ledger entries through the
+session (``usecases/ledger.py``), flushed before the reply reads the case's money.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from fundflow.service.tables import (
+    Case,
+    Community,
+    Document,
+    Event,
+    IdempotencyRecord,
+    LedgerEntry,
+    MeetingVote,
+    Stage,
+    StreetOffice,
+    TopUpNotice,
+)
+
+__all__ = ["Row", "Loaded", "load", "new_stage", "update_case", "update_stage", "insert_stage", "insert_event"]
+
+_C = Case.__table__
+_S = Stage.__table__
+_E = Event.__table__
+_D = Document.__table__
+_V = MeetingVote.__table__
+_CASE_NAMES = tuple(c.name for c in _C.c)
+_STAGE_NAMES = tuple(c.name for c in _S.c)
+# what a transition may change on the case row (the rest is set when the case is opened)
+_CASE_SET = (
+    "state",
+    "data",
+    "closed",
+    "outcome",
+    "suspended_since",
+    "approved_amount",
+    "advanced_amount",
+    "settled_amount",
+    "paid_amount",
+    "updated_at",
+    "closed_at",
+    "scope_building_ids",
+    "act_times",
+    "doc_round",
+    "renewed_documents",
+    "event_count",
+    "head_hash",
+)
+_STAGE_SET = tuple(n for n in _STAGE_NAMES if n not in ("id", "case_id", "state", "entered_at"))
+STAGE_DEFAULTS: dict[str, Any] = {n: None for n in _STAGE_NAMES} | {
+    "provisional": False,
+    "suspended_working_days": 0,
+    "suspended_days": 0,
+}
+
+
+class Row:
+    """A row in hand: its columns as plain attributes (what an ORM instance keeps in ``__dict__``)."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.__dict__.update(values)
+
+    def values(self, names: tuple[str, ...]) -> dict[str, Any]:
+        d = self.__dict__
+        return {n: d[n] for n in names}
+
+
+def new_stage(case_id: int, state: str, entered_at) -> Row:
+    return Row({**STAGE_DEFAULTS, "case_id": case_id, "state": state, "entered_at": entered_at})
+
+
+@dataclass
+class Loaded:
+    case: Row
+    stage: Row | None
+    community: tuple[int, str] | None
+    office: tuple[int, str] | None
+    documents: list  # [(doc_type, round)] of every document of the case
+    votes: list  # [(party, attended, vote)]
+    has_ledger: bool
+    has_top_ups: bool
+
+
+def _agg(dialect: str, *cols):
+    if dialect == "postgresql":
+        return func.json_agg(func.json_build_array(*cols))
+    return func.json_group_array(func.json_array(*cols))
+
+
+_STATEMENTS: dict[tuple[str, bool], Any] = {}
+
+
+def _load_statement(dialect: str, for_update: bool):
+    key = (dialect, for_update)
+    stmt = _STATEMENTS.get(key)
+    if stmt is not None:
+        return stmt
+    case_id = _C.c.id
+    docs = select(_agg(dialect, _D.c.doc_type, _D.c.round)).where(_D.c.case_id == case_id).scalar_subquery()
+    votes = select(_agg(dialect, _V.c.party, _V.c.attended, _V.c.vote)).where(_V.c.case_id == case_id).scalar_subquery()
+    led = LedgerEntry.__table__
+    top = TopUpNotice.__table__
+    com, off = Community.__table__, StreetOffice.__table__
+    stmt = (
+        select(
+            *_C.c,
+            *_S.c,
+            com.c.id,
+            com.c.name,
+            off.c.id,
+            off.c.name,
+            docs,
+            votes,
+            exists().where(led.c.case_id == case_id),
+            exists().where(top.c.case_id == case_id),
+        )
+        .select_from(
+            _C.outerjoin(_S, and_(_S.c.case_id == case_id, _S.c.left_at.is_(None)))
+            .outerjoin(com, com.c.id == _C.c.community_id)
+            .outerjoin(off, off.c.id == _C.c.street_office_id)
+        )
+        .where(case_id == bindparam("case_id"))
+        .order_by(_S.c.id.desc())
+        .limit(1)
+    )
+    if for_update and dialect == "postgresql":
+        stmt = stmt.with_for_update(of=_C)
+    _STATEMENTS[key] = stmt
+    return stmt
+
+
+def _json_list(value) -> list:
+    if value is None:
+        return []
+    return json.loads(value) if isinstance(value, str) else list(value)
+
+
+def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
+    row = conn.execute(_load_statement(conn.dialect.name, for_update), {"case_id": case_id}).first()
+    if row is None:
+        return None
+    nc, ns = len(_CASE_NAMES), len(_STAGE_NAMES)
+    case = Row(dict(zip(_CASE_NAMES, row[:nc])))
+    stage_values = row[nc : nc + ns]
+    stage = Row(dict(zip(_STAGE_NAMES, stage_values))) if stage_values[0] is not None else None
+    com_id, com_name, off_id, off_name, docs, votes, has_ledger, has_top = row[nc + ns :]
+    return Loaded(
+        case,
+        stage,
+        (com_id, com_name) if com_id is not None else None,
+        (off_id, off_name) if off_id is not None else None,
+        _json_list(docs),
+        [(p, bool(a), v) for p, a, v in _json_list(votes)],
+        bool(has_ledger),
+        bool(has_top),
+    )
+
+
+_UPDATE_CASE = (
+    update(_C)
+    .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
+    .values({n: bindparam(f"v_{n}", type_=_C.c[n].type) for n in _CASE_SET} | {"version": bindparam("v_version")})
+)
+_UPDATE_STAGE = (
+    update(_S)
+    .where(_S.c.id == bindparam("b_id"))
+    .values({n: bindparam(f"v_{n}", type_=_S.c[n].type) for n in _STAGE_SET})
+)
+_INSERT_STAGE = insert(_S)
+_INSERT_EVENT = insert(_E)
+_INSERT_IDEMPOTENCY = insert(IdempotencyRecord.__table__)
+
+
+def update_case(conn: Connection, case: Row) -> bool:
+    """Write the case's new values at version + 1; False if another transaction got there first."""
+    d = case.__dict__
+    params = {f"v_{n}": d[n] for n in _CASE_SET}
+    params.update(b_id=d["id"], b_version=d["version"], v_version=d["version"] + 1)
+    if conn.execute(_UPDATE_CASE, params).rowcount != 1:
+        return False
+    case.version = d["version"] + 1
+    return True
+
+
+def update_stage(conn: Connection, stage: Row) -> None:
+    d = stage.__dict__
+    params = {f"v_{n}": d[n] for n in _STAGE_SET}
+    params["b_id"] = d["id"]
+    conn.execute(_UPDATE_STAGE, params)
+
+
+def insert_stage(conn: Connection, stage: Row) -> None:
+    values = stage.values(_STAGE_NAMES)
+    del values["id"]
+    conn.execute(_INSERT_STAGE, values)
+
+
+def insert_event(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(_INSERT_EVENT, values)
+
+
+def insert_idempotency(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(_INSERT_IDEMPOTENCY, values)
