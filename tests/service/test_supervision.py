@@ -185,3 +185,37 @@ def test_the_alert_text_names_whom_the_ladder_escalates_to():
         escalate_to="维修资金管理中心",
     )
     assert "请维修资金管理中心督办（第 2 级）" in message and "住房和城乡建设局" not in message
+
+
+def test_the_supervision_notice_is_generated_with_its_round_deadline_and_reply(world, escalated, clock):
+    """督办通知单 as Word: to whom, what, by when (working days after the holiday), and once
+    replied the reply; a new version when the reply changes what it says."""
+    import io
+
+    import docx
+
+    sup = issue(world, escalated).json()
+    first = world.client.get(f"/api/v1/cases/{escalated}/generated/supervision.docx", headers=world.h("hb"))
+    assert first.status_code == 200, first.text
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(first.content)).paragraphs)
+    assert "督办通知单" in text and "荷塘区消防救援机构：" in text and "第 1 次督办" in text
+    assert "请于国庆节后两个工作日内完成消防认定并反馈" in text and "2026年10月8日" in text
+    assert "住房和城乡建设局" in text and "反馈情况" not in text
+    world.client.post(
+        f"/api/v1/supervisions/{sup['id']}/reply", json={"reply": "已安排现场复核"}, headers=world.h("fr")
+    )
+    second = world.client.get(f"/api/v1/cases/{escalated}/generated/supervision.docx", headers=world.h("hb"))
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(second.content)).paragraphs)
+    assert "反馈情况" in text and "已安排现场复核" in text
+    assert second.headers["x-document-version"] == "2"
+    none = world.client.get(f"/api/v1/cases/{flow_case(world)}/generated/supervision.pdf", headers=world.h("hb"))
+    assert none.status_code == 422 and none.json()["code"] == "no_supervision"
+
+
+def flow_case(world) -> int:
+    r = world.client.post(
+        "/api/v1/cases",
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "2栋消防水泵"},
+        headers=world.h("so"),
+    )
+    return r.json()["id"]

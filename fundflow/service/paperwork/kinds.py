@@ -19,14 +19,23 @@ from fundflow.domain.tz import SHANGHAI
 from fundflow.service.errors import InvalidInput
 from fundflow.service.paperwork.model import Paper, Table
 from fundflow.service.reads.common import area_text
-from fundflow.service.tables import Building, Case, Community, Event, MeetingVote, StreetOffice, TopUpNotice
+from fundflow.service.tables import (
+    Building,
+    Case,
+    Community,
+    Event,
+    MeetingVote,
+    StreetOffice,
+    Supervision,
+    TopUpNotice,
+)
 from fundflow.service.usecases.owners import owner_code
 
 __all__ = ["KINDS", "build", "LABELS", "GENERATED_LABELS", "doc_type_of"]
 
 HERE = Path(__file__).resolve().parent / "templates"
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-LABELS = {"notice": "维修资金使用公示", "minutes": "联席会议纪要", "top_up": "续交通知"}
+LABELS = {"notice": "维修资金使用公示", "minutes": "联席会议纪要", "top_up": "续交通知", "supervision": "督办通知单"}
 BASIS = {"settled_amount": "结算金额", "approved_amount": "核准金额"}
 
 
@@ -187,7 +196,36 @@ def top_up(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], 
     return context, Table(headings, rows, total, frozenset({1, 2, 3, 4}))
 
 
-KINDS: dict[str, Callable[..., tuple[dict[str, Any], Table]]] = {"notice": notice, "minutes": minutes, "top_up": top_up}
+def supervision(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], Table | None]:
+    """The case's latest 督办 (its round, what, by when, the reply and the close if any)."""
+    sup = s.exec(select(Supervision).where(Supervision.case_id == case.id).order_by(Supervision.id.desc())).first()
+    if sup is None:
+        raise InvalidInput("本案没有督办，不能生成督办通知单", code="no_supervision")
+    d = svc.registry.get(case.definition_id, case.definition_version)
+    due = sup.reply_due_date
+    context = {
+        **_common(s, svc, case, sup.issued_at),
+        "round": sup.round,
+        "to_org": sup.to_org or (d.roles[sup.to_role].label if sup.to_role in d.roles else sup.to_role),
+        "stage": d.states[sup.state].label if sup.state in d.states else sup.state,
+        "content": sup.content,
+        "reply_due": f"{due.year}年{due.month}月{due.day}日",
+        "reply_working_days": sup.reply_working_days,
+        "reply": sup.reply or "",
+        "replied": _day(sup.replied_at) if sup.replied_at else "",
+        "closed": _day(sup.closed_at) if sup.closed_at else "",
+        "close_note": sup.close_note or "",
+        "issuer": d.roles[sup.issuer_role].label if sup.issuer_role in d.roles else sup.issuer_role,
+    }
+    return context, None
+
+
+KINDS: dict[str, Callable[..., tuple[dict[str, Any], Table | None]]] = {
+    "notice": notice,
+    "minutes": minutes,
+    "top_up": top_up,
+    "supervision": supervision,
+}
 
 
 def build(s: Session, svc, case: Case, kind: str, now: datetime) -> Paper:
