@@ -208,6 +208,11 @@ def test_the_supervision_notice_is_generated_with_its_round_deadline_and_reply(w
     text = "\n".join(p.text for p in docx.Document(io.BytesIO(second.content)).paragraphs)
     assert "反馈情况" in text and "已安排现场复核" in text
     assert second.headers["x-document-version"] == "2"
+    # the period report counts it, at every level
+    report = world.client.get("/api/v1/reports", params={"year": "2026"}, headers=world.h("hb")).json()
+    assert report["city"]["supervisions_issued"] == 1 and report["city"]["supervisions_closed"] == 0
+    assert sum(r["supervisions_issued"] for r in report["street_offices"]) == 1
+    assert report["figures"]["supervisions_issued"] == "督办（件次）"
     none = world.client.get(f"/api/v1/cases/{flow_case(world)}/generated/supervision.pdf", headers=world.h("hb"))
     assert none.status_code == 422 and none.json()["code"] == "no_supervision"
 

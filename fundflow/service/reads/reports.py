@@ -17,6 +17,7 @@ reconcile: carried over + started = finished + rejected + withdrawn + diverted +
 * in progress: started by the period's end and not closed by then;
 * overdue: in progress and its stage open at the period's end past its deadline (the one
   predicate, ``deadline_status``, at that moment; a suspended stage is not overdue);
+* 督办 issued / closed: 督办 notices issued (a renewed one by its latest round) and closed (销号) in the period;
 * approved: the freezes of approvals (and supplementary approvals) posted in the period; paid: the
   payments (尾款, 预付款, 质保金) posted in the period (the journal's time: an offline payment recorded
   late counts when it is posted; its bank date stays on the case); frozen / retention held: at
@@ -42,13 +43,14 @@ from fundflow.domain.tz import UTC, local_date, start_of_local_day
 from fundflow.service.errors import InvalidInput
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso, money
-from fundflow.service.tables import Case, Community, District, LedgerEntry, Stage, StreetOffice, User
+from fundflow.service.tables import Case, Community, District, LedgerEntry, Stage, StreetOffice, Supervision, User
 from fundflow.service.types import Money
 
 __all__ = ["period_report", "report_for", "FIGURES", "LEVELS"]
 
 ENDED = tuple(o for o in OUTCOMES if o != COMPLETED)  # withdrawn, rejected, diverted
 COUNTS = ("carried_over", "started", "finished", *ENDED, "in_progress", "overdue")
+SUPERVISION = ("supervisions_issued", "supervisions_closed")  # 督办 issued and closed (销号) in the period
 AMOUNTS = ("approved", "paid", "frozen", "retention_held")
 #: figure -> Chinese heading, in the order the page and the workbook show them
 FIGURES: dict[str, str] = {
@@ -66,12 +68,14 @@ FIGURES: dict[str, str] = {
     "paid": "拨付（元）",
     "frozen": "期末冻结（元）",
     "retention_held": "期末质保金（元）",
+    "supervisions_issued": "督办（件次）",
+    "supervisions_closed": "督办销号（件次）",
 }
 LEVELS = ("district", "street_office", "community")
 
 
 def _zero() -> dict[str, Any]:
-    return {**{k: 0 for k in COUNTS}, "communities_started": 0, "communities_finished": 0} | {
+    return {**{k: 0 for k in COUNTS + SUPERVISION}, "communities_started": 0, "communities_finished": 0} | {
         k: Decimal("0.00") for k in AMOUNTS
     }
 
@@ -101,6 +105,24 @@ def _ledger(s: Session, scope, first: datetime, end: datetime) -> dict[int, dict
         cid: {"approved": Decimal(a), "paid": Decimal(p), "frozen": Decimal(f), "retention_held": Decimal(h - r)}
         for cid, a, p, f, h, r in rows
     }
+
+
+def _supervisions(s: Session, scope, first: datetime, end: datetime) -> dict[int, dict[str, int]]:
+    """Per case: 督办 issued (a renewed one by its latest round) and closed (销号) in [first, end)."""
+    out: dict[int, dict[str, int]] = defaultdict(lambda: {k: 0 for k in SUPERVISION})
+    for case_id, issued_at, closed_at in s.exec(
+        select(Supervision.case_id, Supervision.issued_at, Supervision.closed_at)
+        .join(Case, Case.id == Supervision.case_id)
+        .where(
+            scope,
+            or_(and_(Supervision.issued_at >= first, Supervision.issued_at < end), Supervision.closed_at >= first),
+        )
+    ):
+        if first <= issued_at < end:
+            out[case_id]["supervisions_issued"] += 1
+        if closed_at is not None and first <= closed_at < end:
+            out[case_id]["supervisions_closed"] += 1
+    return out
 
 
 def period_report(
@@ -138,6 +160,7 @@ def period_report(
         )
     }
     money_of = _ledger(s, scope, first, end)
+    supervised = _supervisions(s, scope, first, end)
     zero_money = {k: Decimal("0.00") for k in AMOUNTS}
 
     units: dict[tuple[str, int], dict[str, Any]] = defaultdict(_zero)
@@ -164,7 +187,8 @@ def period_report(
                 status = deadline_status(stage.due_date, stage.due_at, stage.warn_at, at_end, svc.calendar, suspended)
                 figures["overdue"] = int(status.overdue)
         figures.update(money_of.get(c.id, zero_money))
-        if not any(figures[k] for k in COUNTS) and not any(figures[k] for k in AMOUNTS):
+        figures.update(supervised.get(c.id, {}))
+        if not any(figures[k] for k in COUNTS + SUPERVISION) and not any(figures[k] for k in AMOUNTS):
             continue  # nothing of this case falls in the period
         for level, unit_id in (
             ("community", c.community_id),
@@ -173,7 +197,7 @@ def period_report(
             ("city", 0),
         ):
             u = units[(level, unit_id)]
-            for k in (*COUNTS, *AMOUNTS):
+            for k in (*COUNTS, *SUPERVISION, *AMOUNTS):
                 u[k] += figures[k]
             for flag, key in (
                 (started, "communities_started"),
