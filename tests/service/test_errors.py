@@ -26,7 +26,15 @@ from fundflow.domain.errors import (
     RefusalCode,
     TransitionRefused,
 )
-from fundflow.service.errors import STATUS, BackupError, DeliveryFailed, ServiceError, error_body, status_for
+from fundflow.service.errors import (
+    STATUS,
+    BackupError,
+    DeliveryFailed,
+    DocumentUnavailable,
+    ServiceError,
+    error_body,
+    status_for,
+)
 from fundflow.service.household_import import ImportRejected
 from tests.support.drivers import API, MAIN, CaseDriver, expected_actions
 from tests.support.paths import ROOT
@@ -36,8 +44,9 @@ CHINESE = re.compile(r"[\u4e00-\u9fff]")
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: errors in a configuration file, raised while the service starts: a 500 is right for them
 CONFIGURATION = {DefinitionError, CalendarError}
-#: errors of work done outside any request (``fundflow backup``, the scheduler's deliveries)
-OPERATIONAL = {BackupError: 500, DeliveryFailed: 502}
+#: errors of work done outside any request (``fundflow backup``, the scheduler's deliveries), and
+#: of a server that cannot do what was asked (a PDF without a CJK font: 503, try the Word file)
+OPERATIONAL = {BackupError: 500, DeliveryFailed: 502, DocumentUnavailable: 503}
 ABSTRACT = {FundflowError, ServiceError}
 
 

@@ -37,8 +37,11 @@ def _written(value):
 @pytest.mark.parametrize("text", HOSTILE_OWNERS)
 def test_safe_append_writes_formula_starts_as_text(text):
     value, data_type, quoted = _written(text)
-    # XML stores a carriage return as a line feed; the text is otherwise kept as typed
-    assert (value, data_type, quoted) == (text.replace("\r", "\n"), "s", True)
+    # the text is kept as typed, except that a carriage return may come back as a line feed: the
+    # standard library's XML reader normalises it, lxml (which openpyxl prefers once python-docx
+    # has installed it) keeps it
+    assert value in (text, text.replace("\r", "\n"))
+    assert (data_type, quoted) == ("s", True)
 
 
 @pytest.mark.parametrize("value", ["张三", "1栋", "a=b", " =1", 12])

@@ -56,6 +56,7 @@ AMOUNTS = {
     ("request_supplementary", "settled_amount"): "125000.00",
     ("approve_supplementary", "approved_amount"): "125000.00",
     ("disburse", "paid_amount"): "46000.00",
+    ("disburse_in_full", "paid_amount"): "58000.00",  # the settlement less the advance: all of it
     ("use_retention", "repair_amount"): "1000.00",
 }
 DEFAULT_AMOUNT = "120000.00"  # budgets and reviews: under the CNY 300,000 safety-assessment line

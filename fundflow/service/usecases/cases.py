@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -457,15 +457,18 @@ def fire_transition(
     if_match: int | None = None,
     idempotency_key: str | None = None,
     occurred_at: Any = None,
+    make_actor: Callable[[Session, Any], Actor] | None = None,
 ) -> Reply:
-    """``occurred_at``: when the act happened offline (a day or a moment); default now."""
+    """``occurred_at``: when the act happened offline (a day or a moment); default now.
+    ``make_actor(session, case)``: the actor the engine sees, when the caller's role is not all
+    of it (the hand-offs' withdrawal: whether the caller's party opened the case)."""
     data = data or {}
     comment = _clean_comment(comment)
     occurred = occurred_value(occurred_at)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
         raise InvalidInput("Idempotency-Key 长度应为 1-128 个字符", code="invalid_idempotency_key")
     req_hash = _request_hash(case_id, trigger, data, comment, occurred)
-    args = (svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash)
+    args = (svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, make_actor)
     try:
         reached: list[bool] = []  # the case was read: from there on an error is not retried
         try:
@@ -490,7 +493,9 @@ def fire_transition(
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
 
 
-def _fire(svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, reached):
+def _fire(
+    svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, make_actor, reached
+):
     with transaction(svc.sessions) as s:
         # Lock the case first, then look for the key: a request with the same key that is
         # still running holds the lock, and once it commits its record is visible here
@@ -512,7 +517,8 @@ def _fire(svc, user, case_id, trigger, data, comment, now, if_match, idempotency
             )
         households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
         snap = snapshot(s, case, stage, households, documents=got.documents, votes=got.votes)
-        out = svc.engine.fire(snap, trigger, actor_of(user), data, now, occurred)
+        actor = make_actor(s, case) if make_actor is not None else actor_of(user)
+        out = svc.engine.fire(snap, trigger, actor, data, now, occurred)
         if isinstance(out, Refusal):
             svc.observer.refused(out, case_id=case_id, user=user.username, role=user.role)
             raise refused(out)

@@ -16,7 +16,6 @@ from typing import Any
 from sqlmodel import Session, select
 
 from fundflow.domain.deadlines import Anchors, compute_deadlines, extension_length
-from fundflow.domain.errors import Refusal, refused
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, HandoffRefused, InvalidInput, NotFound
@@ -30,13 +29,10 @@ from fundflow.service.usecases.cases import (
     act_moments,
     actor_of,
     append_event,
-    apply_outcome,
     current_stage,
+    fire_transition,
     load_case,
-    scope_households,
     set_deadlines,
-    snapshot,
-    touches_ledger,
 )
 
 __all__ = [
@@ -416,36 +412,22 @@ def withdraw_case(
 ) -> Reply:
     """Fire the declared withdrawal (``handoffs.withdrawal``) as the user's role may, or as the
     party that opened the case until its ``opener_until`` act: the engine decides, and the
-    outcome is written like any other transition's (``cases.apply_outcome``)."""
-    with transaction(svc.sessions) as s:
-        case = load_case(s, user, case_id, for_update=True)
-        d = _definition(svc, case)
-        w = d.handoffs.withdrawal
-        if w is None:
-            raise HandoffRefused(f"“{d.title}”流程未规定撤回", code="no_withdrawal")
-        stage = current_stage(s, case)
-        households = scope_households(s, case, lock=True) if touches_ledger(svc, case, w.trigger) else None
-        snap = snapshot(s, case, stage, households)
-        actor = dataclasses.replace(actor_of(user), opener=is_opener(s, case, user))
-        out = svc.engine.fire(snap, w.trigger, actor, {"reason": reason}, now)
-        if isinstance(out, Refusal):
-            svc.observer.refused(out, case_id=case_id, user=user.username, role=user.role)
-            raise refused(out)
-        comment = (comment or "").strip()[:2000] or None
-        stage = apply_outcome(svc, s, case, stage, out, user, comment, now, households, snap.accounts)
-        s.flush()
-        body = case_view(svc, s, user, case, stage, now)
-    svc.observer.transition(
-        definition=d.id,
-        case_id=case_id,
-        case_number=body["number"],
+    outcome is written like any other transition's (``cases.fire_transition``, the lean path)."""
+    with read_only(svc.sessions) as s:
+        d = _definition(svc, load_case(s, user, case_id))
+    w = d.handoffs.withdrawal
+    if w is None:
+        raise HandoffRefused(f"“{d.title}”流程未规定撤回", code="no_withdrawal")
+    return fire_transition(
+        svc,
+        user,
+        case_id,
         trigger=w.trigger,
-        state=body["state"],
-        version=body["version"],
-        user=user.username,
-        role=user.role,
+        data={"reason": reason},
+        comment=comment,
+        now=now,
+        make_actor=lambda s, case: dataclasses.replace(actor_of(user), opener=is_opener(s, case, user)),
     )
-    return Reply(200, body)
 
 
 # -- what the case page offers -----------------------------------------------------------------
