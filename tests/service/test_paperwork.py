@@ -165,3 +165,40 @@ def test_the_top_up_notice_names_the_households_below_the_line(flow, tmp_path):
     assert "续交通知" in text and "下列 1 户" in text and "合计人民币 400.00 元" in text
     assert table[1][0].endswith("101") and table[1][-1] == "400.00" and table[-1] == ["合计", "", "", "", "400.00"]
     assert "张三" not in text + str(table)  # a notice to post: rooms and amounts, no names
+
+
+def test_the_minutes_take_the_sittings_date_venue_and_who_came(world, drv, tmp_path):
+    """With the meeting recorded as a sitting (issue 11's records), the minutes give its date and
+    venue and, per party, who came."""
+    from tests.support.offline import ok, open_offline, upload
+
+    cid = open_offline(drv, "2026-03-05")
+    upload(drv, cid, "so", "hazard_photos")
+    upload(drv, cid, "fr", "fire_notice")
+    ok(
+        drv,
+        cid,
+        "fr",
+        "confirm_major",
+        {"notice_no": "株荷消隐字〔2026〕8号", "finding_route": "direct", "hazard_elements": "水泵"},
+        "2026-03-05",
+    )
+    upload(drv, cid, "so", "site_record")
+    ok(drv, cid, "so", "complete_survey", {"survey_date": "2026-03-06", "survey_findings": "电机烧毁"}, "2026-03-06")
+    r = drv.client.post(
+        f"{API}/cases/{cid}/meeting-sessions",
+        json={"held_on": "2026-03-09", "venue": "月塘街道办事处三楼会议室"},
+        headers=world.h("so"),
+    )
+    assert r.status_code == 201, r.text
+    r = drv.client.post(
+        f"{API}/cases/{cid}/votes",
+        json={"party": "fire_rescue", "attended": True, "vote": "agree", "attendees": "李某（防火监督员）"},
+        headers=world.h("fr"),
+    )
+    assert r.status_code == 200, r.text
+    text, rows = docx_text(get(drv, cid, "minutes.docx").content)
+    assert "会议时间：2026年3月9日" in text and "会议地点：月塘街道办事处三楼会议室" in text
+    fire = next(row for row in rows if row[0] == "消防救援机构")
+    assert fire[1] == "出席（李某（防火监督员））" and fire[2] == "同意"
+    assert "会议决定：（尚未决定）" in text

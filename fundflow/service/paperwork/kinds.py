@@ -24,6 +24,8 @@ from fundflow.service.tables import (
     Case,
     Community,
     Event,
+    MeetingBallot,
+    MeetingSession,
     MeetingVote,
     StreetOffice,
     Supervision,
@@ -155,13 +157,24 @@ def minutes(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any],
         raise InvalidInput("联席会议尚未召开或尚未登记表决，不能生成会议纪要", code="no_meeting_yet")
     parties = [p for st in meeting_states for p in d.meeting_parties(st)]
     choice = {"agree": "同意", "disagree": "不同意", "abstain": "弃权"}
+    # the latest sitting (its date and venue) and who came for each party at it
+    sitting = s.exec(
+        select(MeetingSession).where(MeetingSession.case_id == case.id).order_by(MeetingSession.id.desc())
+    ).first()
+    attendees: dict[str, str] = {}
+    if sitting is not None:
+        for b in s.exec(select(MeetingBallot).where(MeetingBallot.session_id == sitting.id).order_by(MeetingBallot.id)):
+            if b.attendees:
+                attendees[b.party] = b.attendees
     rows = []
     for party in dict.fromkeys(parties):
         v = votes.get(party)
         rows.append(
             (
                 d.roles[party].label if party in d.roles else party,
-                ("出席" if v.attended else "缺席") if v else "未登记",
+                ("出席" + (f"（{attendees[party]}）" if party in attendees else "") if v.attended else "缺席")
+                if v
+                else "未登记",
                 choice.get(v.vote or "", "—") if v else "—",
                 (v.opinion or "") if v else "",
             )
@@ -171,8 +184,12 @@ def minutes(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any],
     implementer = data.get("implementer")
     context = {
         **_common(s, svc, case, occurred or (decided.at if decided else None)),
-        "held": _day(occurred or (decided.at if decided else None)) or "（尚未决定）",
-        "venue": str(data.get("venue") or data.get("meeting_place") or "（未登记）"),
+        "held": (
+            f"{sitting.held_on.year}年{sitting.held_on.month}月{sitting.held_on.day}日"
+            if sitting is not None
+            else _day(occurred or (decided.at if decided else None)) or "（尚未决定）"
+        ),
+        "venue": sitting.venue if sitting is not None else str(data.get("venue") or "（未登记）"),
         "decision": decided.label if decided is not None else "（尚未决定）",
         "scope": _scope(s, case),
         "scope_reason": str(data.get("scope_reason") or ""),
