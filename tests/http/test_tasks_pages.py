@@ -122,3 +122,26 @@ def test_a_refused_supervision_step_is_explained_on_the_page(web):
 def test_the_first_page_without_tasks_says_so(web):
     html = first_page(web, "pc")
     assert "目前没有待您办理的事项" in html and nav_count(html) == 0
+
+
+def test_the_tasklist_names_every_kind_of_task_in_chinese():
+    """No raw identifier in the 类别 column: every kind a task source returns has its label."""
+    import ast
+    import inspect
+
+    from fundflow.http.web.pages.tasks import KIND_LABELS
+    from fundflow.service.reads import handoff_tasks, tasks
+
+    kinds = set()
+    for module in (tasks, handoff_tasks):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.Dict):  # {"kind": "objection_answer", ...}
+                for k, v in zip(node.keys, node.values):
+                    if isinstance(k, ast.Constant) and k.value == "kind" and isinstance(v, ast.Constant):
+                        kinds.add(v.value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_task" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant):
+                    kinds.add(first.value)
+    assert {"stage", "objection_answer", "extension_decision"} <= kinds
+    assert kinds - set(KIND_LABELS) == set()

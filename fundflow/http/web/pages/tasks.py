@@ -21,6 +21,8 @@ KIND_LABELS = {
     "signature": "签署",
     "vote": "会议表决",
     "objection": "答复异议",
+    "objection_answer": "答复异议",  # an objection record (issue 11b)
+    "extension_decision": "延期审批",
     "supervision_issue": "督办",
     "supervision_reply": "督办反馈",
     "supervision_review": "督办销号",
