@@ -306,6 +306,22 @@ class Definition:
     handoffs: Handoffs = Handoffs()
     objections: Objections | None = None  # records.objections
 
+    # -- the public notice: how long it runs and from which act, read from its guard ----------
+
+    def notice_period(self) -> tuple[int | None, str | None]:
+        """The public notice's period in calendar days and the act it runs from: the
+        ``period_elapsed`` guard with ``from_act`` on a transition out of a state where owners'
+        objections are taken (``records.objections``; any state when none is declared).
+        ``(None, None)`` for a procedure without one."""
+        states = self.objections.states if self.objections is not None else frozenset(self.states)
+        for t in self.transitions:
+            if not set(t.sources) & states:
+                continue
+            for g in t.guards:
+                if g.name == "period_elapsed" and g.params.get("from_act"):
+                    return g.params.get("calendar_days"), g.params["from_act"]
+        return None, None
+
     # -- the joint meeting: where it sits and who votes, read from the guards ----------------
 
     MEETING_GUARD = "meeting_quorum"

@@ -102,3 +102,18 @@ def test_the_meeting_parties_and_who_records_a_vote_come_from_the_guards():
     assert not d.may_record_vote(state, other, convener)
     assert d.vote_parties(state, "housing_bureau") == ()
     assert d.meeting_parties(d.initial) == ()
+
+
+def test_the_notice_period_is_read_from_the_notice_guard(fire_def):
+    """The public notice's days and the act they run from come from the definition's own
+    ``period_elapsed`` guard out of the objections' state (the documents and the owners' page
+    read them from there)."""
+    days, act = fire_def.notice_period()
+    guard = next(
+        g
+        for t in fire_def.transitions
+        if set(t.sources) & fire_def.objections.states
+        for g in t.guards
+        if g.name == "period_elapsed"
+    )
+    assert (days, act) == (guard.params["calendar_days"], guard.params["from_act"]) == (7, "post_notice")

@@ -118,25 +118,19 @@ def notice(s: Session, svc, case: Case, now: datetime) -> tuple[dict[str, Any], 
 
     table = apportionment(s, svc, case)  # InvalidInput while there is no amount or no household
     d = svc.registry.get(case.definition_id, case.definition_version)
-    days = next(
-        (
-            g.params.get("calendar_days")
-            for t in d.transitions
-            for g in t.guards
-            if g.name == "period_elapsed" and g.params.get("from_act") == "post_notice"
-        ),
-        None,
-    )
+    days, posting_act = d.notice_period()  # from the definition's notice guard
     acts = case.act_times or {}
+    posted = acts.get(posting_act) if posting_act else None
     context = {
-        **_common(s, svc, case, acts.get("post_notice") or acts.get("submit_settlement") or acts.get("approve")),
+        # the notice bears its posting date, before that the date of the case's last act
+        **_common(s, svc, case, posted or max(acts.values(), default=None)),
         "basis_label": BASIS.get(table["basis"], "金额"),
         "total": _yuan(table["total"]),
         "scope": _scope(s, case),
         "households": table["households"],
         "total_area": area_text(table["total_area"]),
-        "notice_days": days or 7,
-        "posted": _day((case.act_times or {}).get("post_notice")),
+        "notice_days": days,
+        "posted": _day(posted),
         "owner_code": owner_code(svc.settings.secret_key, case.id),
     }
     rows = tuple((r["building"], r["unit"], r["room"], area_text(r["area"]), _yuan(r["share"])) for r in table["rows"])

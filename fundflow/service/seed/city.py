@@ -227,7 +227,8 @@ class CityBuilder:
         return f"{self.rng.choice(SURNAMES)}某某"
 
     def _helper(self, username: str, role: str, org: str, display: str) -> User:
-        """A working account the cases need (every street office, fire brigade, owners' committee).
+        """An account of the demo (a named demo user, or a working account the cases need: every
+        street office, fire brigade, owners' committee); the existing one if already made.
 
         Created through ``add_user`` without a password; ``run`` then gives all of them (and the
         named demo users) one Argon2 hash of the (public) demo password: 50 separate hashes would
@@ -264,17 +265,7 @@ class CityBuilder:
         for role, username, display, org in DEMO_USERS:
             if org is not None and role in ("residents_committee", "owners_committee", "property_company"):
                 continue  # after the communities exist
-            user, token = user_uc.add_user(
-                self.svc,
-                username=username,
-                display_name=display,
-                role=role,
-                org=org,
-                password=None,  # the shared hash of the demo password, set by ``set_helper_passwords``
-                now=self.setup_at,
-            )
-            self.users[username], self.tokens[username] = user, token
-            self.helpers.append(user.id)
+            self._helper(username, role, org, display)  # the shared hash of the demo password, later
 
     def insert_communities(self) -> None:
         admin = self.users["admin"]
@@ -292,15 +283,4 @@ class CityBuilder:
             place.id = view["id"]
             community_uc.import_households(self.svc, admin, place.id, place.rows, now=self.setup_at)
         for role, username, display, org in DEMO_USERS:
-            if username not in self.users:
-                user, token = user_uc.add_user(
-                    self.svc,
-                    username=username,
-                    display_name=display,
-                    role=role,
-                    org=org,
-                    password=None,  # the shared hash, as above
-                    now=self.setup_at,
-                )
-                self.users[username], self.tokens[username] = user, token
-                self.helpers.append(user.id)
+            self._helper(username, role, org, display)  # the communities' users, now that they exist

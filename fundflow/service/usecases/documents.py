@@ -34,6 +34,17 @@ def _path(svc: Services, case_id: int, sha: str) -> Path:
     return svc.settings.documents_dir / str(case_id) / sha
 
 
+def store_file(svc: Services, case_id: int, sha: str, content: bytes) -> None:
+    """Put ``content`` under the data folder by its hash, before the row that names it commits
+    (a file with that hash is already the same file)."""
+    target = _path(svc, case_id, sha)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(content)
+        os.replace(tmp, target)
+
+
 def document_view(doc: Document, labels: dict[str, str], renewed: dict[str, int] | None = None) -> dict:
     """``round``: the document round it was uploaded in; ``current``: whether it still counts
     (a document of a round before its type was renewed is kept and shown, but counts no more)."""
@@ -88,12 +99,7 @@ def attach_document(
                 code="document_role_not_allowed",
                 detail={"doc_type": doc_type},
             )
-        target = _path(svc, case.id, sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(content)
-            os.replace(tmp, target)  # the file exists before the row that names it commits
+        store_file(svc, case.id, sha, content)
         doc = Document(
             case_id=case.id,
             doc_type=doc_type,

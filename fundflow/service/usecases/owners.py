@@ -152,7 +152,6 @@ def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]
         d = svc.registry.get(case.definition_id, case.definition_version)
         community = s.get(Community, case.community_id)
         office = s.get(StreetOffice, case.street_office_id)
-        building = s.get(Building, h.building_id)
         try:
             table = apportionment(s, svc, case)
             mine = next((r for r in table["rows"] if r["household_id"] == h.id), None)
@@ -168,12 +167,12 @@ def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]
                 "procedure": d.title,
                 "state_label": d.states[case.state].label if case.state in d.states else "",
                 "closed": case.closed,
-                "posted_at": iso(_moment((case.act_times or {}).get("post_notice"))),
+                "posted_at": iso(_moment(_posted(d, case))),
             },
             "community": community.name if community else "",
             "street_office": office.name if office else "",
             "household": {
-                "label": f"{building.name if building else ''}{h.unit}{h.room}",
+                "label": _room(s, h),
                 "area": area_text(h.area),
                 "balance": money(h.balance),
                 "frozen": money(h.frozen),
@@ -194,6 +193,20 @@ def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]
             ],
             "expires_at": iso(owner.expires_at),
         }
+
+
+def _room(s, h: Household | None) -> str:
+    """The room as the owner names it and the objection records it: 1栋1单元101."""
+    if h is None:
+        return ""
+    building = s.get(Building, h.building_id)
+    return f"{building.name if building else ''}{h.unit}{h.room}"
+
+
+def _posted(d, case: Case) -> str | None:
+    """When the notice was posted: the act the definition's notice period runs from."""
+    _days, act = d.notice_period()
+    return (case.act_times or {}).get(act) if act else None
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -261,9 +274,7 @@ def lodge_objection(svc: Services, owner: OwnerPass, *, name: str, text: str, no
         rule = d.objections
         if rule is None or case.state not in rule.states or case.suspended_since is not None:
             raise HandoffRefused("本案当前不在公示期，不能在线提出异议", code="objections_not_in_state")
-        h = s.get(Household, owner.household_id)
-        building = s.get(Building, h.building_id)
-        room = f"{building.name if building else ''}{h.unit}{h.room}"
+        room = _room(s, s.get(Household, owner.household_id))
         portal = _portal_user(s, now)
         row = Objection(
             case_id=case.id, owner_name=name, room=room, text=text, status=OPEN, raised_by=portal.id, raised_at=now
@@ -295,9 +306,7 @@ def my_objections(svc: Services, owner: OwnerPass) -> list[dict[str, Any]]:
     from fundflow.service.usecases.objections import objection_view
 
     with read_only(svc.sessions) as s:
-        h = s.get(Household, owner.household_id)
-        building = s.get(Building, h.building_id) if h else None
-        room = f"{building.name if building else ''}{h.unit}{h.room}" if h else ""
+        room = _room(s, s.get(Household, owner.household_id))
         rows = s.exec(
             select(Objection).where(Objection.case_id == owner.case_id, Objection.room == room).order_by(Objection.id)
         ).all()

@@ -6,7 +6,6 @@ the same sha256). Each new version is an event on the case."""
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import datetime
 
 from sqlmodel import func, select
@@ -20,7 +19,7 @@ from fundflow.service.paperwork.pdf import to_pdf
 from fundflow.service.paperwork.word import to_docx
 from fundflow.service.tables import Document, User
 from fundflow.service.usecases.cases import append_event, load_case
-from fundflow.service.usecases.documents import _path, document_view
+from fundflow.service.usecases.documents import document_view, store_file
 
 __all__ = ["generate", "FORMATS", "GENERATED_LABELS", "doc_type_of"]
 
@@ -52,12 +51,7 @@ def generate(svc: Services, user: User, case_id: int, kind: str, fmt: str, now: 
                 "new": False,
             }, content
         version = s.exec(select(func.count()).select_from(Document).where(*same_kind)).one() + 1
-        target = _path(svc, case.id, sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(content)
-            os.replace(tmp, target)
+        store_file(svc, case.id, sha, content)
         doc = Document(
             case_id=case.id,
             doc_type=doc_type,
