@@ -349,9 +349,11 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
     box = so.page.locator("#action-close_notice")
     summary = box.locator("summary")
     so.expect(box).not_to_have_attribute("open", "")
-    summary.focus()
-    so.expect(summary).to_be_focused()  # the page has settled: the key goes to this summary
-    so.page.keyboard.press("Enter")  # the keyboard opens the action's form
+    # the keyboard opens the action's form: press() focuses the summary and sends Enter in one step
+    # (a separate focus() then keyboard.press() lost the focus to the download of the xlsx under CI load)
+    so.expect(summary).to_be_visible()
+    summary.press("Enter")
+    so.expect(box).to_have_attribute("open", "")
     so.expect(box.locator("button[type=submit]")).to_be_visible()
     box.locator("button[type=submit]").click()
     refusal = so.page.locator("#action-close_notice .refusal")
