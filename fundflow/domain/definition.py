@@ -14,6 +14,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
+from fundflow.domain.figures import Figures
+
 __all__ = [
     "Definition",
     "DeadlineRule",
@@ -305,6 +307,7 @@ class Definition:
     current: bool = True
     handoffs: Handoffs = Handoffs()
     objections: Objections | None = None  # records.objections
+    figures: Figures | None = None  # the rates it reports (fundflow/domain/figures.py)
 
     # -- the public notice: how long it runs and from which act, read from its guard ----------
 

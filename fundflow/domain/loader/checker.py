@@ -30,6 +30,7 @@ _TOP_KEYS = (
     "current",
     "handoffs",
     "records",
+    "figures",
 )
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")
 _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "from", "warn_before_working_days", "escalate")

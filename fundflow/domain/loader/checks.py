@@ -32,6 +32,7 @@ from fundflow.domain.loader.checker import (
     _kind,
     _nearest,
 )
+from fundflow.domain.loader.figures import parse_figures
 from fundflow.domain.loader.handoffs import parse_handoffs, parse_records
 from fundflow.domain.loader.shapes import (
     _parse_documents,
@@ -313,6 +314,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
             suspension = Suspension(frozenset(sus_roles), frozenset(resume))
 
     _check_graph(c, states, position, transitions, initial if initial in states else None)
+    figures = parse_figures(c, top["figures"], states, all_fields) if "figures" in top else None
 
     if def_id and version:
         m = _FILE_NAME.match(file_name)
@@ -341,6 +343,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         open_form=open_form,
         handoffs=handoffs,
         objections=objections,
+        figures=figures,
     )
 
 

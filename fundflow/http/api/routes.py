@@ -30,6 +30,7 @@ from fundflow.service.handoff_schemas import (
 from fundflow.service.household_import import parse_household_json, parse_households
 from fundflow.service.reads import Reader, case_list, case_work, inbox, places
 from fundflow.service.reads import case as case_reads
+from fundflow.service.reads import rates as rates_reads
 from fundflow.service.reads import records as records_reads
 from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
@@ -465,16 +466,6 @@ def _xlsx(table: dict) -> Response:
 # -- figures and definitions ---------------------------------------------------------------
 
 
-@router.get("/stats", tags=["figures"], summary="按区、街道统计：发起、办结、在办、超期、各环节平均工作日、资金")
-def stats(
-    definition: str | None = Query(None, max_length=64, description="只统计某一流程，如 fire_hazard_emergency"),
-    r: Reader = Depends(reader),
-    user: Principal = Depends(current_user),
-    now: datetime = Depends(get_now),
-):
-    return stats_reads.city_stats(r.s, r.svc, user, now, definition)
-
-
 def _period_query(
     start: str | None = Query(
         None, alias="from", max_length=10, description="起始日期 YYYY-MM-DD（默认当年 1 月 1 日）"
@@ -486,6 +477,24 @@ def _period_query(
     definition: str | None = Query(None, max_length=64, description="只统计某一流程"),
 ) -> dict[str, str | None]:
     return {"start": start, "end": end, "year": year, "quarter": quarter, "month": month, "definition_id": definition}
+
+
+@router.get(
+    "/stats",
+    tags=["figures"],
+    summary="按区、街道统计：发起、办结、在办、超期、各环节平均工作日、资金；"
+    "rates：期间内收集的案件的解决率、按期办结率、满意率（各流程按其定义的口径，按区、街道、月份）",
+)
+def stats(
+    period: dict = Depends(_period_query),
+    r: Reader = Depends(reader),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    return {
+        **stats_reads.city_stats(r.s, r.svc, user, now, period["definition_id"]),
+        "rates": rates_reads.rates_for(r.s, r.svc, user, now, **period),
+    }
 
 
 @router.get(

@@ -1,0 +1,198 @@
+"""A procedure's rates (解决率, 按期办结率, 满意率) over the cases collected in a period, for the
+city, per district, per street office and per month, from live data.
+
+The rules of each rate are the definition's (``figures:``, fundflow/domain/figures.py); this
+module only counts. One grouped statement does it: the cases of the procedure in the user's
+jurisdiction opened in the period, grouped by street office and month, each rate's numerator and
+denominator a sum of a condition on the case's state and data (on time: no stage of the
+declared ones left after its due moment). A case's month is the Beijing month it was opened in
+(its first stage's entry, which an offline report dates back).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Integer, and_, exists, func, literal
+from sqlalchemy import case as sql_case
+from sqlmodel import Session, select
+
+from fundflow.domain.definition import Definition
+from fundflow.domain.figures import ON_TIME, RESOLVED, SATISFACTION, Figures
+from fundflow.domain.periods import Period, months_of, parse_period
+from fundflow.domain.tz import local_date, start_of_local_day
+from fundflow.service.errors import InvalidInput
+from fundflow.service.jurisdiction import case_clause
+from fundflow.service.reads.common import iso
+from fundflow.service.tables import Case, District, Stage, StreetOffice, User
+
+__all__ = ["procedure_rates", "rates_for", "percent", "COUNTS"]
+
+#: The counts every row of the answer has: collected = closed + in_progress.
+COUNTS = ("collected", "closed", "in_progress")
+
+
+def percent(count: int, of: int) -> str | None:
+    """``count / of`` as a percentage with two decimals, rounded half up ("95.83"); None of 0."""
+    if not of:
+        return None
+    return str((Decimal(count) * 100 / Decimal(of)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _month_bounds(period: Period) -> list[datetime]:
+    """The UTC moments each month of the period starts at (Beijing midnight), and its end."""
+    months = months_of(period)
+    starts = [start_of_local_day(max(period.first, date(y, m, 1))) for y, m in months]
+    return [*starts, start_of_local_day(period.last + timedelta(days=1))]
+
+
+def _conditions(d: Definition, figures: Figures) -> dict[str, Any]:
+    """Each rate's numerator and denominator as a condition on one case row."""
+    out: dict[str, Any] = {}
+    r = figures.resolved
+    if r is not None:
+        out[f"{RESOLVED}_count"] = Case.state.in_(sorted(r.states))
+        out[f"{RESOLVED}_of"] = Case.state.in_(sorted(r.of))
+    t = figures.on_time
+    if t is not None:
+        late = exists().where(
+            Stage.case_id == Case.id,
+            Stage.state.in_(sorted(t.stages)),
+            Stage.due_at.is_not(None),
+            Stage.left_at > Stage.due_at,
+        )
+        ended = Case.state.in_(sorted(t.of))
+        out[f"{ON_TIME}_count"] = and_(ended, ~late)
+        out[f"{ON_TIME}_of"] = ended
+    sat = figures.satisfaction
+    if sat is not None and sat.field:
+        answer = Case.data[sat.field].as_string()
+        out[f"{SATISFACTION}_count"] = answer.in_(list(sat.satisfied))
+        out[f"{SATISFACTION}_of"] = answer.is_not(None)
+    return out
+
+
+def _zero(keys) -> dict[str, int]:
+    return {k: 0 for k in keys}
+
+
+def _shown(row: dict[str, int], figures: Figures) -> dict[str, Any]:
+    out: dict[str, Any] = {k: row[k] for k in ("collected", "closed")}
+    out["in_progress"] = row["collected"] - row["closed"]
+    for rate in figures.rates:
+        n, of = row[f"{rate.kind}_count"], row[f"{rate.kind}_of"]
+        out[rate.kind] = {"count": n, "of": of, "rate": percent(n, of)}
+    return out
+
+
+def procedure_rates(s: Session, svc, user: User, d: Definition, period: Period, now: datetime) -> dict[str, Any]:
+    """The rates of procedure ``d`` (its current version's ``figures:``) over the cases of any
+    of its versions that the user may see and that were opened in ``period``."""
+    figures = d.figures or Figures()
+    bounds = _month_bounds(period)
+    months = months_of(period)
+    opened = select(func.min(Stage.entered_at)).where(Stage.case_id == Case.id).correlate(Case).scalar_subquery()
+    opened_col = opened.label("opened_at")
+    conditions = _conditions(d, figures)
+    inner = (
+        select(
+            Case.street_office_id.label("office"),
+            Case.closed.label("closed"),
+            opened_col,
+            *[sql_case((cond, 1), else_=0).label(k) for k, cond in conditions.items()],
+        )
+        .where(case_clause(user), Case.definition_id == d.id)
+        .subquery("c")
+    )
+    keys = ("collected", "closed", *conditions)
+    month_of = sql_case(*[(inner.c.opened_at < b, literal(i)) for i, b in enumerate(bounds[1:])], else_=literal(-1))
+    stmt = (
+        select(
+            inner.c.office,
+            month_of.label("month"),
+            func.count(),
+            func.sum(func.cast(inner.c.closed, Integer)),
+            *[func.sum(inner.c[k]) for k in conditions],
+        )
+        .where(inner.c.opened_at >= bounds[0], inner.c.opened_at < bounds[-1])
+        .group_by(inner.c.office, month_of)
+    )
+    offices = {o.id: o for o in s.exec(select(StreetOffice))}
+    districts = {x.id: x for x in s.exec(select(District))}
+    city = _zero(keys)
+    by_office: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
+    by_district: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
+    by_month: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
+    for office_id, month, *values in s.exec(stmt).all():
+        office = offices.get(office_id)
+        row = dict(zip(keys, (int(v or 0) for v in values), strict=True))
+        for target in (
+            city,
+            by_office[office_id],
+            by_district[office.district_id if office else 0],
+            by_month[int(month)],
+        ):
+            for k, v in row.items():
+                target[k] += v
+    return {
+        "definition": d.id,
+        "title": d.title,
+        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "label": period.label},
+        "as_of": iso(now),
+        "rates": [
+            {"kind": r.kind, "label": r.label, "description": r.description, **_shown(city, figures)[r.kind]}
+            for r in figures.rates
+        ],
+        "city": _shown(city, figures),
+        "districts": [
+            {"district_id": did, "district": districts[did].name if did in districts else "", **_shown(v, figures)}
+            for did, v in sorted(by_district.items())
+        ],
+        "street_offices": [
+            {
+                "street_office_id": oid,
+                "street_office": offices[oid].name if oid in offices else "",
+                "district_id": offices[oid].district_id if oid in offices else None,
+                **_shown(v, figures),
+            }
+            for oid, v in sorted(by_office.items(), key=lambda kv: (_district_of(offices, kv[0]), kv[0] or 0))
+        ],
+        "months": [
+            {"month": f"{y}-{m:02d}", **_shown(by_month.get(i, _zero(keys)), figures)}
+            for i, (y, m) in enumerate(months)
+        ],
+    }
+
+
+def _district_of(offices: dict, office_id: int | None) -> int:
+    o = offices.get(office_id)
+    return o.district_id if o else 0
+
+
+def rates_for(
+    s: Session,
+    svc,
+    user: User,
+    now: datetime,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    year: str | None = None,
+    quarter: str | None = None,
+    month: str | None = None,
+    definition_id: str | None = None,
+) -> dict[str, Any]:
+    """The rates of every procedure that declares some (or of one), over the period given as the
+    API and the pages take it (``parse_period``; default: this year so far)."""
+    period = parse_period(local_date(now), start=start, end=end, year=year, quarter=quarter, month=month)
+    latest = {d.id: d for d in svc.registry.latest()}
+    if definition_id is not None and definition_id not in latest:
+        raise InvalidInput(f"没有流程“{definition_id[:64]}”", code="unknown_definition", detail={"field": "definition"})
+    chosen = [latest[definition_id]] if definition_id else [d for d in latest.values() if d.figures]
+    return {
+        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "label": period.label},
+        "procedures": [procedure_rates(s, svc, user, d, period, now) for d in chosen],
+    }
