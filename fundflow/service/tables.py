@@ -167,6 +167,8 @@ _case_version = Column("version", Integer, nullable=False, default=1)
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __mapper_args__ = {"version_id_col": _case_version}
+    # a procedure's cases by when they were opened: the rates of a period (reads/rates.py)
+    __table_args__ = (Index("ix_cases_definition_opened", "definition_id", "opened_at"),)
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=32, unique=True)
     title: str = Field(max_length=200)
@@ -188,6 +190,9 @@ class Case(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
     closed_at: datetime | None = _utc()
+    # when the case was opened: the report's moment (an offline report dates it back), as
+    # act_times["open"] holds it; created_at is when it was recorded here
+    opened_at: datetime | None = _utc()
     scope_building_ids: list = Field(default_factory=list, sa_type=JSONData, nullable=False)  # [] = whole estate
     # trigger -> when that act last happened (occurred_at, UTC ISO): deadlines and periods count from these
     act_times: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
@@ -207,6 +212,14 @@ class Stage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_stages_open_due", "left_at", "due_at"),
         Index("ix_stages_open_next_alert", "left_at", "next_alert_at"),
+        # the few stages left after their due moment: the on-time rate looks them up (migration 0015)
+        Index(
+            "ix_stages_late",
+            "case_id",
+            "state",
+            postgresql_where=text("left_at > due_at"),
+            sqlite_where=text("left_at > due_at"),
+        ),
         # the open stages by who they wait on (the state names it) in due order: a to-do
         # page walks it and stops (migration 0010)
         Index(

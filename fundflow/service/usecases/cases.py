@@ -402,6 +402,7 @@ def open_case(
             created_by=user.id,
             created_at=now,
             updated_at=now,
+            opened_at=happened,
             act_times={OPEN_TRIGGER: _utc_text(happened)},
         )
         s.add(case)

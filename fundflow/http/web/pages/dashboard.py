@@ -16,6 +16,7 @@ from fundflow.http.web.pages.common import (
 )
 from fundflow.http.web.pages.reports import trend
 from fundflow.http.web.render import PageRoute
+from fundflow.service.reads import rates as rates_reads
 from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
 
@@ -47,9 +48,11 @@ def dashboard(p: Page = Depends(page), definition: str | None = Query(None, max_
         rows.sort(key=lambda r: order.index(r["state"]) if r["state"] in order else len(order))
     # this year's months, drawn as on the report page
     year = report_reads.report_for(p.s, p.svc, p.user, p.now, year=str(local_date(p.now).year), definition_id=chosen)
+    rates = rates_reads.rates_for(p.s, p.svc, p.user, p.now, year=str(local_date(p.now).year), definition_id=chosen)
     return p.render(
         "dashboard.html",
         {
+            "rates": rates,
             "report": year,
             "trend": trend(year["months"]),
             "scope_name": "全市" if p.user.org_level == "city" else p.user.org_name,
