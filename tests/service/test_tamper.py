@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Integer, text
+from sqlalchemy import Integer, text, update
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -515,6 +515,13 @@ def edit_case_title(e: Estate):
     return "out_of_step", e.b
 
 
+def move_case_opened_at(e: Estate):
+    """Moved into another period, the case would count in another year's rates."""
+    with e.svc.db.begin() as conn:
+        conn.execute(update(Case).where(Case.id == e.b).values(opened_at=e.flow.now - timedelta(days=400)))
+    return "out_of_step", e.b
+
+
 def rewind_case_state(e: Estate):
     sql(e.svc, "UPDATE cases SET state = 'site_survey' WHERE id = :c", c=e.b)
     return "out_of_step", e.b
@@ -598,6 +605,7 @@ CORPUS = [
     forge_journal_entry,
     edit_case_data,
     edit_case_title,
+    move_case_opened_at,
     rewind_case_state,
     edit_meeting_vote,
     delete_meeting_vote,

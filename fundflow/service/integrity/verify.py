@@ -21,6 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,11 @@ def _replay(case, events: list, rows: dict[str, list], add) -> bool:
             "case row",
             f"updated at {case.updated_at.isoformat()}, its last event at {last.at.isoformat()}",
         )
+    # when it was opened (the rates' period) is the opening event's own moment
+    opened = events[0].data.get("occurred_at") if events[0].seq == 1 else None
+    if isinstance(opened, str) and (case.opened_at is None or case.opened_at != datetime.fromisoformat(opened)):
+        shown = case.opened_at.isoformat() if case.opened_at is not None else "nothing"
+        add("out_of_step", "case row", f"opened at {shown}, its opening event at {opened}")
     for rule in SEQUENCE_RULES:
         _compare_sequence(rule, seq_expected[rule.name], rows[rule.name], add)
     for rule in KEYED_RULES:
