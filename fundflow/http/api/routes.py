@@ -24,6 +24,7 @@ from fundflow.service.handoff_schemas import (
     MeetingSessionCreate,
     ObjectionAnswer,
     ObjectionCreate,
+    TransferDecision,
     TransferRequest,
     WithdrawRequest,
 )
@@ -666,7 +667,8 @@ def migrations(
 @router.post(
     "/cases/{case_id}/transfer",
     tags=["hand-offs"],
-    summary="转办：移交同一角色的另一单位（街道办事处、区消防救援机构）",
+    status_code=201,
+    summary="转办：请同一角色的另一单位（街道办事处、区消防救援机构）签收；签收前案件仍由本单位办理",
 )
 def transfer(
     case_id: Id,
@@ -676,6 +678,23 @@ def transfer(
     now: datetime = Depends(get_now),
 ):
     return _reply(handoffs.transfer_case(svc, user, case_id, to_org_id=body.to_org_id, reason=body.reason, now=now))
+
+
+@router.post(
+    "/transfers/{transfer_id}/decision",
+    tags=["hand-offs"],
+    summary="签收或不予签收转给本单位的案件（接收单位）",
+)
+def decide_transfer(
+    transfer_id: Id,
+    body: TransferDecision,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    if body.accept:
+        return _reply(handoffs.accept_transfer(svc, user, transfer_id, note=body.note, now=now))
+    return _reply(handoffs.decline_transfer(svc, user, transfer_id, reason=body.note, now=now))
 
 
 @router.get("/transfers", tags=["hand-offs"], summary="本单位转出、转入的案件")

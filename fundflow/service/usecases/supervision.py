@@ -26,6 +26,7 @@ from fundflow.domain.tz import local_date, start_of_local_day
 from fundflow.service.context import Services
 from fundflow.service.db import transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, TaskRefused
+from fundflow.service.integrity.facts import SUPERVISIONS
 from fundflow.service.reads.common import iso
 from fundflow.service.tables import Alert, Case, Community, District, StreetOffice, Supervision, User
 from fundflow.service.usecases.alerts import _record  # the one writer of alerts and their outbox rows
@@ -144,7 +145,8 @@ def _event(s: Session, case: Case, user: User | None, trigger: str, label: str, 
         **extra,
     }
     case.updated_at = now
-    append_event(s, case, user, trigger, label, case.state, case.state, data, None, now)
+    s.flush()  # the row's id, for its facts (``SUPERVISIONS``: the row as the event leaves it)
+    append_event(s, case, user, trigger, label, case.state, case.state, data, None, now, [SUPERVISIONS.put(row)])
     s.add(case)
 
 

@@ -27,6 +27,7 @@ KIND_LABELS = {
     "supervision_reply": "督办反馈",
     "supervision_review": "督办销号",
     "top_up": "续交通知",
+    "transfer_accept": "转办待签收",
 }
 
 
