@@ -453,3 +453,36 @@ def test_after_the_approval_only_the_declared_role_withdraws(flow):
     body = handoffs.withdraw_case(flow.svc, flow.u["so"], case_id, reason="联席会议决定撤回", now=flow.now).body
     assert body["outcome"] == "withdrawn" and body["money"]["frozen"] == "0.00"  # the approval's freeze released
     _verify_ok(flow.svc)
+
+
+# -- 转办 over the API ----------------------------------------------------------------------------
+
+
+def test_a_transfer_is_requested_and_accepted_or_declined_over_the_api(world):
+    from tests.support.drivers import API, CaseDriver
+
+    drv = CaseDriver(world)
+    c = drv.client
+    case_id = drv.open()["id"]
+    body = {"to_org_id": world.ids["office_jn"], "reason": "误报，属建宁街道"}
+    r = c.post(f"{API}/cases/{case_id}/transfer", json=body, headers=world.h("so"))
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    tid = r.json()["id"]
+    r = c.post(f"{API}/cases/{case_id}/transfer", json=body, headers=world.h("so"))
+    assert r.status_code == 409 and r.json()["code"] == "transfer_pending"
+    tasks = c.get(f"{API}/tasks", headers=world.h("so_other")).json()["items"]
+    assert [t["kind"] for t in tasks if t["case_id"] == case_id] == ["transfer_accept"]
+    mine = c.get(f"{API}/transfers", headers=world.h("so_other")).json()
+    assert [(t["id"], t["status"], t["may_decide"]) for t in mine] == [(tid, "pending", True)]
+    r = c.post(f"{API}/transfers/{tid}/decision", json={"accept": False}, headers=world.h("so_other"))
+    assert r.status_code == 422 and r.json()["code"] == "reason_missing"
+    r = c.post(f"{API}/transfers/{tid}/decision", json={"accept": True}, headers=world.h("so"))
+    assert r.status_code == 404 and r.json()["code"] == "transfer_not_found"  # not the sender's to decide
+    r = c.post(
+        f"{API}/transfers/{tid}/decision", json={"accept": True, "note": "同意接收"}, headers=world.h("so_other")
+    )
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert c.get(f"{API}/cases/{case_id}", headers=world.h("so_other")).json()["street_office"]["name"] == "建宁街道"
+    assert c.get(f"{API}/cases/{case_id}", headers=world.h("so")).status_code == 404
+    r = c.post(f"{API}/transfers/{tid}/decision", json={"accept": False, "note": "再议"}, headers=world.h("so_other"))
+    assert r.status_code == 409 and r.json()["code"] == "transfer_decided"
