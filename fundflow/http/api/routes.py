@@ -871,6 +871,25 @@ def reply_supervision(
     return supervision.reply_supervision(svc, user, supervision_id, reply=body.reply, now=now)
 
 
+@router.post(
+    "/supervisions/{supervision_id}/reply-with-documents",
+    tags=["tasks"],
+    summary="督办反馈并附材料（multipart：reply 与 files；材料存入案件材料，受上传大小限制）",
+)
+async def reply_supervision_with_documents(
+    supervision_id: Id,
+    reply: str = Form(..., min_length=1, max_length=2000),
+    files: list[UploadFile] = File(...),
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    uploads = [(f.filename or "file", f.content_type, await f.read()) for f in files]
+    return await run_in_threadpool(
+        partial(supervision.reply_supervision, svc, user, supervision_id, reply=reply, files=uploads, now=now)
+    )
+
+
 @router.post("/supervisions/{supervision_id}/close", tags=["tasks"], summary="督办销号（督办单位）")
 def close_supervision(
     supervision_id: Id,
