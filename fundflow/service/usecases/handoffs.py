@@ -71,6 +71,7 @@ PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
 STATUS_LABELS = {PENDING: "待审批", APPROVED: "已批准", REFUSED: "未批准"}
 TRANSFER_PENDING, TRANSFER_ACCEPTED, TRANSFER_DECLINED = "pending", "accepted", "declined"
 TRANSFER_LABELS = {TRANSFER_PENDING: "待签收", TRANSFER_ACCEPTED: "已签收", TRANSFER_DECLINED: "不予签收"}
+TRANSFER_BADGES = {TRANSFER_PENDING: "amber", TRANSFER_ACCEPTED: "green", TRANSFER_DECLINED: "muted"}
 
 
 def clean_reason(raw: str | None, what: str = "原因", field: str = "reason") -> str:
@@ -332,6 +333,7 @@ def transfer_view(row: CaseTransfer, case: Case, d) -> dict[str, Any]:
         "event_seq": row.event_seq,
         "status": row.status,
         "status_label": TRANSFER_LABELS.get(row.status, row.status),
+        "status_badge": TRANSFER_BADGES.get(row.status, "muted"),
         "decided_at": iso(row.decided_at),
         "decision_note": row.decision_note,
     }
