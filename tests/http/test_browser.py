@@ -560,8 +560,14 @@ def test_the_bureau_and_the_parties_act_from_their_tasklists(live):
     p.expect(reply).to_contain_text("反馈督办")
     reply.locator("td:nth-child(4) a").click()
     p.page.fill(f"#sv-{sup.id}-reply", "已协调施工单位，本周内完成")
+    p.page.set_input_files(  # the reply takes documents
+        f"#sv-{sup.id}-files",
+        files=[{"name": "整改进度.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 progress"}],
+    )
     p.page.locator(f"#supervision-{sup.id} form[action$='/reply'] button").click()
     p.expect(p.page.locator(f"#supervision-{sup.id}")).to_contain_text("已反馈，待销号")
+    p.expect(p.page.locator(f"#supervision-{sup.id} .reply-documents")).to_contain_text("整改进度.pdf")
+    p.expect(p.page.locator("#documents")).to_contain_text("督办反馈材料")
     hb.goto("/")
     review = hb.page.locator(f'tr[data-kind="supervision_review"][data-case="{case_id}"]')
     hb.expect(review).to_contain_text("审阅后销号或续督")

@@ -100,3 +100,35 @@ def test_a_supervision_no_event_wrote_is_reported(world, issued):
     )
     kinds = _findings(world.svc)
     assert [k for k, w in kinds if w.startswith("supervisions ") and w != f"supervisions {row['id']}"] == ["inserted"]
+
+
+def test_transfer_facts_written_before_0012_are_checked_over_the_columns_they_covered():
+    """A transfer's facts grew the decision's columns (0012): an event written before carries a
+    digest of the columns of then (its op has no version) and is checked over those."""
+    from datetime import UTC
+
+    from fundflow.service.integrity.facts import TRANSFERS, digest
+    from fundflow.service.tables import CaseTransfer
+
+    row = CaseTransfer(
+        id=7,
+        case_id=1,
+        role="street_office",
+        level="street_office",
+        from_org_id=1,
+        from_org_name="月塘街道",
+        to_org_id=2,
+        to_org_name="建宁街道",
+        reason="误报",
+        transferred_by=1,
+        transferred_at=datetime(2026, 3, 2, 2, tzinfo=UTC),
+        event_seq=2,
+        status="accepted",
+    )
+    name, op = TRANSFERS.put(row)
+    assert name == "transfers" and op[3] == 2 and TRANSFERS.fields_of(op) == TRANSFERS.fields
+    legacy = ["=", 7, digest([row], TRANSFERS.legacy_fields)]
+    assert TRANSFERS.fields_of(legacy) == TRANSFERS.legacy_fields
+    assert digest([row], TRANSFERS.fields_of(legacy)) == legacy[2]
+    row.status = "declined"  # the decision is covered only by the new digest
+    assert digest([row], TRANSFERS.fields_of(op)) != op[2]
