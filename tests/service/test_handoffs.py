@@ -163,6 +163,8 @@ def test_a_transfer_lapses_when_the_case_closes_before_it_is_accepted(flow):
         handoffs.accept_transfer(flow.svc, _user(flow, "so_other"), reply.body["id"], now=flow.now)
     assert e.value.code == "case_closed"
     with flow.svc.sessions() as s:
+        [shown] = handoffs.transfers_of(s, flow.svc, _user(flow, "so_other"))
+        assert shown["may_decide"] is False and shown["status_label"] == "案件已办结，转办失效"
         assert not [
             t
             for t in list_tasks(s, flow.svc, _user(flow, "so_other"), flow.now)["items"]

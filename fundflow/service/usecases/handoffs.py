@@ -360,8 +360,13 @@ def transfers_of(s: Session, svc: Services, user: User) -> list[dict[str, Any]]:
         view = transfer_view(row, case, _definition(svc, case))
         view["direction"] = "out" if row.from_org_id == user.org_id else "in"
         view["may_decide"] = bool(
-            row.status == TRANSFER_PENDING and row.to_org_id == user.org_id and row.role == user.role
+            row.status == TRANSFER_PENDING
+            and row.to_org_id == user.org_id
+            and row.role == user.role
+            and not case.closed
         )
+        if row.status == TRANSFER_PENDING and case.closed:  # it can no longer be accepted
+            view |= {"status_label": "案件已办结，转办失效", "status_badge": "muted"}
         view["may_open"] = can_see_case(user, case)
         view["community"] = _community_name(s, case)
         out.append(view)
