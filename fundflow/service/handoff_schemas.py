@@ -21,6 +21,11 @@ class TransferRequest(_Strict):
     reason: str = Field(min_length=1, max_length=2000, description="转办理由")
 
 
+class TransferDecision(_Strict):
+    accept: bool = Field(description="true 签收（案件转入本单位），false 不予签收（案件留在转出单位）")
+    note: str | None = Field(None, max_length=2000, description="签收意见；不予签收时必填，写明理由")
+
+
 class ExtensionRequest(_Strict):
     working_days: int = Field(ge=1, le=366, description="申请延长的工作日数（不超过流程规定的上限）")
     reason: str = Field(min_length=1, max_length=2000, description="延期理由")

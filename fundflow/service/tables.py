@@ -517,6 +517,12 @@ class CaseTransfer(SQLModel, table=True):
     transferred_by: int = Field(foreign_key="users.id")
     transferred_at: datetime = _utc(nullable=False)
     event_seq: int
+    # 转办 in two steps: requested (the case stays with the sender), then accepted by the
+    # receiving organisation (the case's org columns change) or declined with a reason
+    status: str = Field(default="accepted", max_length=16, index=True)  # pending | accepted | declined
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = _utc()
+    decision_note: str | None = Field(default=None, sa_type=Text)
 
 
 class StageExtension(SQLModel, table=True):
@@ -633,6 +639,8 @@ class Supervision(SQLModel, table=True):
     closed_by: int | None = Field(default=None, foreign_key="users.id")
     closed_at: datetime | None = _utc()
     close_note: str | None = Field(default=None, sa_type=Text)
+    # the documents attached to the current round's reply (ids of ``documents`` rows of the case)
+    reply_documents: list | None = Field(default=None, sa_type=JSONData, nullable=True)
 
 
 class TopUpSend(SQLModel, table=True):

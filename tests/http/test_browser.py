@@ -13,224 +13,30 @@ tests are skipped locally and fail under ``CI=true``.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import threading
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from fundflow.domain.tz import SHANGHAI
-from fundflow.http.app import create_app
 from fundflow.service.seed import DEMO_PASSWORD
 from fundflow.service.usecases import alerts
+from tests.support.browser import SHOTS, VIEWPORT, Live, png, require_browser, serve
 from tests.support.demo_city import seeded_demo
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1366, "height": 768}
-
-
-def _require_browser():
-    """Playwright and Debian's Chromium, or a skip (a failure under CI=true)."""
-    problem = None
-    try:
-        from playwright import sync_api
-    except ImportError as exc:  # pragma: no cover - the dev extras install it
-        sync_api, problem = None, f"Playwright for Python is not installed ({exc})"
-    if problem is None and not os.access(CHROMIUM, os.X_OK):
-        problem = f"{CHROMIUM} not found: apt-get install chromium fonts-wqy-microhei (scripts/test does)"
-    if problem is None and not _has_cjk_font():
-        problem = "no CJK font (Chinese would render as empty boxes): apt-get install fonts-wqy-microhei"
-    if problem:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(problem + " (CI=true: the browser tests must run)", pytrace=False)
-        pytest.skip(problem)
-    # a busy machine (two workers, PostgreSQL and Chromium on 2 cores) can take more than the
-    # default 5 s to draw Swagger UI; what is waited for is unchanged, only how long
-    sync_api.expect.set_options(timeout=20_000)
-    return sync_api
-
-
-def _has_cjk_font() -> bool:
-    try:
-        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return bool(out.strip())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Live:
-    base: str
-    svc: object
-    browser: object
-    sync_api: object
-    sessions: dict[str, Session] = field(default_factory=dict)
-
-    def as_(self, username: str) -> Session:
-        if username not in self.sessions:
-            self.sessions[username] = Session(self, username)
-        return self.sessions[username]
-
-
-class Session:
-    """One user's browser context, logged in through the login page."""
-
-    def __init__(self, live: Live, username: str):
-        self.live = live
-        self.username = username
-        self.context = live.browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        self.page.on("console", self._console)
-        self.login()
-
-    def _console(self, message) -> None:
-        # a 4xx answer (a refusal: 409; a case out of reach: 404) is logged by the browser, and meant
-        if message.type == "error" and not message.text.startswith(
-            "Failed to load resource: the server responded with a status of 4"
-        ):
-            self.errors.append(f"console: {message.text}")
-
-    @property
-    def expect(self):
-        return self.live.sync_api.expect
-
-    def login(self) -> None:
-        page = self.page
-        page.goto(self.live.base + "/login")
-        # by keyboard: the user name field has the focus, Tab to the password, Enter sends
-        self.expect(page.locator("#username")).to_be_focused()
-        page.keyboard.type(self.username)
-        page.keyboard.press("Tab")
-        page.keyboard.type(DEMO_PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(self.live.base + "/")
-        self.expect(page.locator("h1")).to_have_text("我的待办")
-
-    def goto(self, path: str) -> None:
-        self.page.goto(self.live.base + path)
-
-    def case(self, case_id: int) -> None:
-        self.goto(f"/cases/{case_id}")
-        self.expect(self.page.locator("#case-title")).to_be_visible()
-
-    def state(self, label: str) -> None:
-        self.expect(self.page.locator("#case-state")).to_have_text(label)
-
-    def upload(self, doc_type: str, filename: str | None = None, content: bytes | None = None) -> None:
-        page = self.page
-        filename = filename or f"{doc_type}.pdf"
-        page.select_option("#d-type", doc_type)
-        page.set_input_files(
-            "#d-file",
-            files=[
-                {
-                    "name": filename,
-                    "mimeType": "application/pdf",
-                    "buffer": content or b"%PDF-1.4 fundflow browser test",
-                }
-            ],
-        )
-        label = page.locator(f'#d-type option[value="{doc_type}"]').inner_text().split("（本环节")[0]
-        page.locator("#documents form button[type=submit]").click()
-        self.expect(page.locator(".flash.ok")).to_contain_text(f"上传材料：{label}")
-
-    def act(self, trigger: str, done: str | None = None, **fields: str) -> None:
-        """Open the action's form, fill its fields, send; wait for the page to say it is done."""
-        page = self.page
-        box = page.locator(f"#action-{trigger}")
-        label = box.locator("summary").inner_text()
-        box.locator("summary").click()
-        for name, value in fields.items():
-            control = page.locator(f"#a-{trigger}-{name}")
-            if isinstance(value, list):  # checkboxes in a fieldset (the paying scope): by their label
-                for choice in value:
-                    control.get_by_label(choice).check()
-            elif control.evaluate("e => e.tagName") == "SELECT":
-                control.select_option(value)
-            else:
-                control.fill(value)
-        box.locator("button[type=submit]").click()
-        self.expect(page.locator(".flash.ok")).to_contain_text(f"已办理：{label}")
-        if done:
-            self.state(done)
-
-    def vote(self, party: str, vote: str = "agree", opinion: str = "同意按应急程序使用维修资金") -> None:
-        page = self.page
-        page.select_option("#v-party", party)
-        page.select_option("#v-attended", "yes")
-        page.select_option("#v-vote", vote)
-        page.fill("#v-opinion", opinion)
-        label = page.locator(f'#v-party option[value="{party}"]').inner_text()
-        page.locator("#meeting form button[type=submit]").click()
-        self.expect(page.locator(".flash.ok")).to_contain_text(f"登记表决：{label}")
-
-    def shot(self, name: str, full: bool = False) -> Path:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=full)
-        return path
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    sync_api = _require_browser()
+    require_browser()
     root = tmp_path_factory.mktemp("browser")
     # a 6 MiB upload limit: the limit tests send files just over it (not over 20 MiB)
     svc = seeded_demo(tmp_path_factory, root, max_upload_bytes=UPLOAD_LIMIT)
     alerts.scan(svc, datetime.now(UTC))  # what the scheduler does: the overdue cases' alerts
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services=svc), host="127.0.0.1", port=_free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    playwright = sync_api.sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-    state = Live(f"http://127.0.0.1:{port}", svc, browser, sync_api)
     try:
-        yield state
-        errors = {name: s.errors for name, s in state.sessions.items() if s.errors}
-        assert not errors, f"JavaScript errors in the pages: {errors}"
+        with serve(svc) as state:
+            yield state
     finally:
-        for s in state.sessions.values():
-            s.close()
-        browser.close()
-        playwright.stop()
-        server.should_exit = True
-        thread.join(10)
         svc.close()
 
 
@@ -257,7 +63,7 @@ def test_one_case_goes_from_the_hazard_report_to_the_public_notice_through_the_p
     page.fill("#n-title", "1栋消防水泵无法启动")
     page.fill("#n-category", "消防水泵故障")
     page.fill("#n-description", "消防水泵损坏，火灾自动报警系统故障")
-    page.set_input_files("#n-photos", files=[{"name": "泵房.png", "mimeType": "image/png", "buffer": _png()}])
+    page.set_input_files("#n-photos", files=[{"name": "泵房.png", "mimeType": "image/png", "buffer": png()}])
     so.shot("03-new-case-form")
     page.get_by_role("button", name="提交上报").click()
     page.wait_for_url(re.compile(r"/cases/\d+\?created=1$"))
@@ -702,25 +508,6 @@ def _case_id(live: Live, title: str) -> int:
     return items[0]["id"]
 
 
-def _png() -> bytes:
-    """A small valid PNG (a red square), made here."""
-    import struct
-    import zlib
-
-    width = height = 8
-    raw = b"".join(b"\x00" + b"\xc8\x20\x20" * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
 # --- tasks and supervision (issue 11a) ---
 
 
@@ -773,8 +560,14 @@ def test_the_bureau_and_the_parties_act_from_their_tasklists(live):
     p.expect(reply).to_contain_text("反馈督办")
     reply.locator("td:nth-child(4) a").click()
     p.page.fill(f"#sv-{sup.id}-reply", "已协调施工单位，本周内完成")
+    p.page.set_input_files(  # the reply takes documents
+        f"#sv-{sup.id}-files",
+        files=[{"name": "整改进度.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 progress"}],
+    )
     p.page.locator(f"#supervision-{sup.id} form[action$='/reply'] button").click()
     p.expect(p.page.locator(f"#supervision-{sup.id}")).to_contain_text("已反馈，待销号")
+    p.expect(p.page.locator(f"#supervision-{sup.id} .reply-documents")).to_contain_text("整改进度.pdf")
+    p.expect(p.page.locator("#documents")).to_contain_text("督办反馈材料")
     hb.goto("/")
     review = hb.page.locator(f'tr[data-kind="supervision_review"][data-case="{case_id}"]')
     hb.expect(review).to_contain_text("审阅后销号或续督")

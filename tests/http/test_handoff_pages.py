@@ -23,19 +23,65 @@ def _post(web: Web, who: str, case_id: int, path: str, data: dict, htmx: bool = 
     return web.as_(who).post(f"/cases/{case_id}{path}", data={"csrf_token": token, **data}, headers=headers)
 
 
-def test_the_street_office_transfers_a_case_from_its_page_and_lands_on_the_list(web):
+def _transfer_from_page(web: Web, case_id: int) -> str:
+    r = _post(web, "so", case_id, "/transfer", {"to_org_id": str(web.ids["office_jn"]), "reason": "误报，属建宁街道"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/transfers?done=")
+    return r.headers["location"]
+
+
+def _decide(web: Web, who: str, transfer_id: str, decision: str, note: str = ""):
+    token = csrf_of(web.as_(who).get("/transfers").text)
+    return web.as_(who).post(
+        f"/transfers/{transfer_id}/decision", data={"csrf_token": token, "decision": decision, "note": note}
+    )
+
+
+def test_the_street_office_transfers_a_case_from_its_page_and_the_receiver_accepts_it(web):
     case_id = web.flow.open()
     page = _page(web, "so", case_id)
     assert 'id="action-transfer"' in page and "建宁街道" in page and "月塘街道</option>" not in page
     assert 'id="action-transfer"' not in _page(web, "pc", case_id)  # not a transferable role
-    r = _post(web, "so", case_id, "/transfer", {"to_org_id": str(web.ids["office_jn"]), "reason": "误报，属建宁街道"})
-    assert r.status_code == 303 and r.headers["location"].startswith("/transfers?done=")
-    assert web.as_("so").get(f"/cases/{case_id}").status_code == 404  # the case is the other office's now
-    listed = web.as_("so").get(r.headers["location"]).text  # ...and its transfer is listed
-    assert "已转办" in listed and "转出" in listed and "误报，属建宁街道" in listed
-    assert "转入" in web.as_("so_other").get("/transfers").text
+    target = _transfer_from_page(web, case_id)
+    tid = target.split("=")[1]
+    listed = web.as_("so").get(target).text  # its transfer is listed, waiting
+    assert "已转办" in listed and "转出" in listed and "误报，属建宁街道" in listed and "待签收" in listed
+    assert f'action="/transfers/{tid}/decision"' not in listed  # the sender does not decide it
+    page = _page(web, "so", case_id)  # the case stays with the sender until accepted
+    assert 'id="pending-transfer"' in page and 'id="action-transfer"' not in page
+    # the receiver: a task on its first page, the form on the transfers page, no case page yet
+    assert web.as_("so_other").get(f"/cases/{case_id}").status_code == 404
+    first = web.as_("so_other").get("/").text
+    assert "转办待签收" in first and f'href="/transfers#transfer-{tid}"' in first
+    incoming = web.as_("so_other").get("/transfers").text
+    assert "转入" in incoming and f'action="/transfers/{tid}/decision"' in incoming
+    r = _decide(web, "so_other", tid, "accept")
+    assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}?done=1"
+    assert web.as_("so").get(f"/cases/{case_id}").status_code == 404  # the other office's now
     page = _page(web, "so_other", case_id)
-    assert "转办：月塘街道 → 建宁街道" in page
+    assert "转办：月塘街道 → 建宁街道" in page and "签收转办：建宁街道" in page
+    assert "转办待签收" not in web.as_("so_other").get("/").text
+    assert "已签收" in web.as_("so").get("/transfers").text
+
+
+def test_the_receiver_declines_a_transfer_with_a_reason_beside_its_form(web):
+    case_id = web.flow.open()
+    tid = _transfer_from_page(web, case_id).split("=")[1]
+    r = _decide(web, "so_other", tid, "decline")
+    assert r.status_code == 422 and "未能办理" in r.text and "请写明不予签收的理由" in r.text
+    r = _decide(web, "so_other", tid, "decline", "不属本街道辖区")
+    assert r.status_code == 303 and r.headers["location"] == f"/transfers?declined={tid}"
+    shown = web.as_("so_other").get(r.headers["location"]).text
+    assert "已不予签收" in shown and "不属本街道辖区" in shown
+    page = _page(web, "so", case_id)  # the case stays; the sender may transfer it again
+    assert 'id="pending-transfer"' not in page and 'id="action-transfer"' in page
+    assert "不予签收转办" in page
+    assert _decide(web, "fr", tid, "accept").status_code in (404, 409)
+
+
+def test_the_nav_links_the_transfers_for_the_roles_that_transfer(web):
+    for who, shown in (("so", True), ("fr", True), ("pc", False), ("fc", False)):
+        nav = web.as_(who).get("/").text
+        assert ('href="/transfers"' in nav) is shown, who
 
 
 def test_a_transfer_without_a_reason_is_refused_beside_its_form(web):

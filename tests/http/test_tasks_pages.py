@@ -111,6 +111,65 @@ def test_the_bureau_issues_a_supervision_and_closes_it_from_the_case_page(web):
     assert 'id="kpi-supervision">0 / 1<' in dashboard
 
 
+def test_a_supervision_reply_takes_attachments_shown_beside_it_and_among_the_documents(web):
+    web.flow.now = datetime(2026, 9, 14, 10, tzinfo=SHANGHAI)
+    case_id = web.flow.open()
+    now = datetime(2026, 9, 29, 10, tzinfo=SHANGHAI)
+    alerts.scan(web.svc, now)
+    web.app.dependency_overrides[get_now] = lambda: now
+    post(
+        web,
+        "hb",
+        f"/cases/{case_id}/supervisions",
+        {"content": "请尽快完成消防认定", "reply_working_days": "2"},
+        case_id,
+    )
+    page = web.as_("fr").get(f"/cases/{case_id}").text
+    [sid] = re.findall(r'action="/supervisions/(\d+)/reply" enctype="multipart/form-data"', page)
+    token = csrf_of(page)
+    files = [
+        ("files", ("复核记录.pdf", b"%PDF-1.4 site check", "application/pdf")),
+        ("files", ("现场照片.jpg", b"\xff\xd8\xff photo", "image/jpeg")),
+    ]
+    data = {"csrf_token": token, "case_id": str(case_id), "reply": "已现场复核，附复核记录"}
+    r = web.as_("fr").post(f"/supervisions/{sid}/reply", data=data, files=files)
+    assert r.status_code == 303, r.text
+    page = web.as_("hb").get(f"/cases/{case_id}").text
+    beside = re.search(r'<ul class="reply-documents".*?</ul>', page, re.S).group(0)
+    assert "复核记录.pdf" in beside and "现场照片.jpg" in beside
+    docs = web.as_("hb").get(f"/api/v1/cases/{case_id}/documents").json()
+    assert [(d["doc_type_label"], d["filename"]) for d in docs][-2:] == [
+        ("督办反馈材料", "复核记录.pdf"),
+        ("督办反馈材料", "现场照片.jpg"),
+    ]
+    [link] = re.findall(rf'href="(/cases/{case_id}/documents/\d+)">复核记录.pdf', beside)
+    assert web.as_("hb").get(link).content == b"%PDF-1.4 site check"
+    assert "督办反馈（附材料 2 份）" in page
+
+
+def test_an_empty_attachment_refuses_the_reply_beside_the_form(web):
+    web.flow.now = datetime(2026, 9, 14, 10, tzinfo=SHANGHAI)
+    case_id = web.flow.open()
+    now = datetime(2026, 9, 29, 10, tzinfo=SHANGHAI)
+    alerts.scan(web.svc, now)
+    web.app.dependency_overrides[get_now] = lambda: now
+    post(
+        web,
+        "hb",
+        f"/cases/{case_id}/supervisions",
+        {"content": "请尽快完成消防认定", "reply_working_days": "2"},
+        case_id,
+    )
+    page = web.as_("fr").get(f"/cases/{case_id}").text
+    [sid] = re.findall(r'action="/supervisions/(\d+)/reply"', page)
+    data = {"csrf_token": csrf_of(page), "case_id": str(case_id), "reply": "已复核"}
+    r = web.as_("fr").post(
+        f"/supervisions/{sid}/reply", data=data, files=[("files", ("空.pdf", b"", "application/pdf"))]
+    )
+    assert r.status_code == 422 and "为空" in r.text
+    assert f'action="/supervisions/{sid}/reply"' in r.text  # not replied: the form is still there
+
+
 def test_a_refused_supervision_step_is_explained_on_the_page(web):
     case_id = web.flow.open()
     r = post(web, "hb", f"/cases/{case_id}/supervisions", {"content": "督办", "reply_working_days": "2"}, case_id)

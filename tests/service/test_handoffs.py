@@ -14,6 +14,7 @@ from fundflow.domain.errors import TransitionRefused
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service.errors import Forbidden, HandoffRefused, InvalidInput, NotFound
 from fundflow.service.integrity.verify import verify_state
+from fundflow.service.reads.tasks import list_tasks
 from fundflow.service.tables import Case, Stage, StageExtension
 from fundflow.service.usecases import cases, handoffs
 from tests.support.flows import DEF, Flow, load_user
@@ -42,38 +43,185 @@ def _triggers(flow: Flow, who: str, case_id: int) -> list[str]:
 # -- 转办 ------------------------------------------------------------------------------------
 
 
-def test_a_street_office_transfers_a_case_to_another_office_and_both_see_the_transfer(flow):
-    w = flow.world
+def _request(flow, who="so", to="office_jn", reason="该小区属建宁街道辖区，误报至本街道"):
     case_id = flow.open()
     reply = handoffs.transfer_case(
-        flow.svc,
-        flow.u["so"],
-        case_id,
-        to_org_id=w.ids["office_jn"],
-        reason="该小区属建宁街道辖区，误报至本街道",
-        now=flow.now,
+        flow.svc, flow.u[who], case_id, to_org_id=flow.world.ids[to], reason=reason, now=flow.now
     )
-    assert reply.status == 200 and reply.body["from_org"] == "月塘街道" and reply.body["to_org"] == "建宁街道"
+    return case_id, reply
+
+
+def test_a_transfer_waits_for_the_receiving_office_and_the_case_stays_with_the_sender(flow):
+    w = flow.world
+    case_id, reply = _request(flow)
+    assert reply.status == 201 and reply.body["status"] == "pending"
+    assert (reply.body["from_org"], reply.body["to_org"]) == ("月塘街道", "建宁街道")
+    row = _case_row(flow.svc, case_id)
+    assert (row.street_office_id, row.district_id) == (w.ids["office_yt"], w.ids["district_ht"])
+    # the sender still works on it; the receiver cannot open it yet
+    assert "withdraw" in _triggers(flow, "so", case_id)
+    receiver = _user(flow, "so_other")
+    with pytest.raises(NotFound):
+        cases.get_case(flow.svc, receiver, case_id, flow.now)
+    # the receiver has it on its tasklist, a transfer to accept; the sender does not
+    with flow.svc.sessions() as s:
+        theirs = [t for t in list_tasks(s, flow.svc, receiver, flow.now)["items"] if t["case_id"] == case_id]
+        ours = [t["kind"] for t in list_tasks(s, flow.svc, flow.u["so"], flow.now)["items"] if t["case_id"] == case_id]
+        incoming = handoffs.transfers_of(s, flow.svc, receiver)
+    assert [(t["kind"], t["href"]) for t in theirs] == [("transfer_accept", f"/transfers#transfer-{reply.body['id']}")]
+    assert "transfer_accept" not in ours
+    assert [(t["direction"], t["status"], t["may_decide"], t["may_open"]) for t in incoming] == [
+        ("in", "pending", True, False)
+    ]
+    with pytest.raises(HandoffRefused) as e:  # one transfer at a time
+        handoffs.transfer_case(
+            flow.svc, flow.u["so"], case_id, to_org_id=w.ids["office_cgt"], reason="再转一次", now=flow.now
+        )
+    assert e.value.code == "transfer_pending"
+    _verify_ok(flow.svc)
+
+
+def test_the_receiving_office_accepts_and_the_case_is_its_own(flow):
+    w = flow.world
+    case_id, reply = _request(flow)
+    receiver = _user(flow, "so_other")
+    later = flow.now + timedelta(hours=2)
+    accepted = handoffs.accept_transfer(flow.svc, receiver, reply.body["id"], now=later)
+    assert accepted.status == 200 and accepted.body["status"] == "accepted"
     row = _case_row(flow.svc, case_id)
     # the office and its district follow the receiving office
     assert (row.street_office_id, row.district_id) == (w.ids["office_jn"], w.ids["district_ls"])
     with pytest.raises(NotFound):  # the case is no longer the first office's
-        cases.get_case(flow.svc, flow.u["so"], case_id, flow.now)
-    receiver = _user(flow, "so_other")
-    assert cases.get_case(flow.svc, receiver, case_id, flow.now)["street_office"]["name"] == "建宁街道"
+        cases.get_case(flow.svc, flow.u["so"], case_id, later)
+    assert cases.get_case(flow.svc, receiver, case_id, later)["street_office"]["name"] == "建宁街道"
     with flow.svc.sessions() as s:  # its case page reads (the community stays the case's)
         from fundflow.service.reads.case import case_page
 
-        assert [b["name"] for b in case_page(s, flow.svc, receiver, case_id, flow.now)["buildings"]] == ["1栋", "2栋"]
-    transfer = next(e for e in _events(flow, receiver, case_id) if e["trigger"] == "transfer")
-    assert transfer["data"]["reason"].startswith("该小区属建宁街道") and transfer["from_state"] == transfer["to_state"]
+        assert [b["name"] for b in case_page(s, flow.svc, receiver, case_id, later)["buildings"]] == ["1栋", "2栋"]
+    triggers = [e["trigger"] for e in _events(flow, receiver, case_id)]
+    assert triggers[-2:] == ["transfer", "accept_transfer"]
     with flow.svc.sessions() as s:
         outgoing = handoffs.transfers_of(s, flow.svc, flow.u["so"])
         incoming = handoffs.transfers_of(s, flow.svc, receiver)
-    assert [(t["case_id"], t["direction"]) for t in outgoing] == [(case_id, "out")]
-    assert [(t["case_id"], t["direction"]) for t in incoming] == [(case_id, "in")]
+        tasks = [t["kind"] for t in list_tasks(s, flow.svc, receiver, later)["items"] if t["case_id"] == case_id]
+    assert [(t["case_id"], t["direction"], t["status"]) for t in outgoing] == [(case_id, "out", "accepted")]
+    assert [(t["case_id"], t["direction"], t["may_decide"], t["may_open"]) for t in incoming] == [
+        (case_id, "in", False, True)
+    ]
+    assert "transfer_accept" not in tasks
     # the receiving office carries on: it may act on the case now
-    assert "withdraw" in [a["trigger"] for a in cases.get_case(flow.svc, receiver, case_id, flow.now)["actions"]]
+    assert "withdraw" in [a["trigger"] for a in cases.get_case(flow.svc, receiver, case_id, later)["actions"]]
+    with pytest.raises(HandoffRefused) as e:
+        handoffs.accept_transfer(flow.svc, receiver, reply.body["id"], now=later)
+    assert e.value.code == "transfer_decided"
+    _verify_ok(flow.svc)
+
+
+def test_the_receiving_office_declines_with_a_reason_and_the_case_stays(flow):
+    w = flow.world
+    case_id, reply = _request(flow)
+    receiver = _user(flow, "so_other")
+    with pytest.raises(InvalidInput) as e:
+        handoffs.decline_transfer(flow.svc, receiver, reply.body["id"], reason=" ", now=flow.now)
+    assert e.value.code == "reason_missing"
+    declined = handoffs.decline_transfer(
+        flow.svc, receiver, reply.body["id"], reason="经核实属月塘街道辖区", now=flow.now
+    )
+    assert declined.body["status"] == "declined" and declined.body["decision_note"] == "经核实属月塘街道辖区"
+    assert _case_row(flow.svc, case_id).street_office_id == w.ids["office_yt"]
+    events = _events(flow, flow.u["so"], case_id)
+    assert events[-1]["trigger"] == "decline_transfer" and events[-1]["data"]["note"] == "经核实属月塘街道辖区"
+    with flow.svc.sessions() as s:
+        assert not [t for t in list_tasks(s, flow.svc, receiver, flow.now)["items"] if t["case_id"] == case_id]
+        assert handoffs.transfers_of(s, flow.svc, flow.u["so"])[0]["status"] == "declined"
+    # declined, the sender may transfer it again
+    again = handoffs.transfer_case(
+        flow.svc, flow.u["so"], case_id, to_org_id=w.ids["office_cgt"], reason="转车站路街道", now=flow.now
+    )
+    assert again.body["status"] == "pending"
+    _verify_ok(flow.svc)
+
+
+def test_only_the_receiving_office_decides_a_transfer(flow):
+    case_id, reply = _request(flow)
+    tid = reply.body["id"]
+    for who in ("so", "fr", "pc"):  # the sender, another role, a party of the case
+        with pytest.raises(NotFound) as e:
+            handoffs.accept_transfer(flow.svc, flow.u[who], tid, now=flow.now)
+        assert e.value.code == "transfer_not_found"
+    with pytest.raises(NotFound):
+        handoffs.accept_transfer(flow.svc, _user(flow, "so_other"), 999999, now=flow.now)
+    assert _case_row(flow.svc, case_id).street_office_id == flow.world.ids["office_yt"]
+
+
+def test_a_transfer_lapses_when_the_case_closes_before_it_is_accepted(flow):
+    case_id, reply = _request(flow)
+    cases.fire_transition(
+        flow.svc, flow.u["so"], case_id, trigger="withdraw", data={"reason": "业主自行修复"}, comment=None, now=flow.now
+    )
+    with pytest.raises(HandoffRefused) as e:
+        handoffs.accept_transfer(flow.svc, _user(flow, "so_other"), reply.body["id"], now=flow.now)
+    assert e.value.code == "case_closed"
+    with flow.svc.sessions() as s:
+        [shown] = handoffs.transfers_of(s, flow.svc, _user(flow, "so_other"))
+        assert shown["may_decide"] is False and shown["status_label"] == "案件已办结，转办失效"
+        assert not [
+            t
+            for t in list_tasks(s, flow.svc, _user(flow, "so_other"), flow.now)["items"]
+            if t["kind"] == "transfer_accept"
+        ]
+
+
+def test_accepted_the_case_s_open_alerts_and_tasks_go_to_the_new_office(flow):
+    """The old office no longer sees the case's alerts nor its tasks; the new one does; an
+    assignment to a person of the old office lapses (its facts say so), an open 督办 names the
+    new office."""
+    from fundflow.service.tables import Alert, StageAssignment, Supervision
+    from fundflow.service.usecases import alerts as alert_cases
+    from fundflow.service.usecases import assignments
+
+    w = flow.world
+    case_id = flow.open()
+    assignments.claim_stage(flow.svc, flow.u["fr"], case_id, now=flow.now)  # fire rescue: reported is theirs
+    stage = _open_stage(flow.svc, case_id)
+    with flow.svc.sessions() as s, s.begin():
+        s.add(
+            Alert(
+                dedupe_key=f"test:{case_id}",
+                kind="overdue",
+                case_id=case_id,
+                stage_id=stage.id,
+                state=stage.state,
+                at=flow.now,
+                recipients=",street_office,fire_rescue,",
+                title="超期",
+                message="案件超期",
+                created_at=flow.now,
+            )
+        )
+    old, new = flow.u["fr"], _user(flow, "fr_other")
+
+    def seen(user):
+        alerts = [a["case_id"] for a in alert_cases.list_alerts(flow.svc, user, flow.now)["items"]]
+        with flow.svc.sessions() as s:
+            tasks = [t["case_id"] for t in list_tasks(s, flow.svc, user, flow.now)["items"]]
+        return case_id in alerts, case_id in tasks
+
+    assert seen(old) == (True, True) and seen(new) == (False, False)
+    reply = handoffs.transfer_case(
+        flow.svc, old, case_id, to_org_id=w.ids["district_ls"], reason="属芦淞区消防救援大队辖区", now=flow.now
+    )
+    assert seen(old) == (True, True)  # still the sender's until accepted
+    assert seen(new) == (False, True)  # the transfer to accept, not yet the case's alerts
+    handoffs.accept_transfer(flow.svc, new, reply.body["id"], now=flow.now)
+    assert seen(old) == (False, False) and seen(new) == (True, True)
+    with flow.svc.sessions() as s:
+        kinds = [t["kind"] for t in list_tasks(s, flow.svc, new, flow.now)["items"] if t["case_id"] == case_id]
+        assert kinds == ["stage"]
+        assert s.exec(select(StageAssignment).where(StageAssignment.case_id == case_id)).first() is None
+        assert s.exec(select(Supervision).where(Supervision.case_id == case_id)).first() is None
+    accepted = _events(flow, new, case_id)[-1]
+    assert accepted["data"]["assignment_lapsed"]["assignee_id"] == old.id
     _verify_ok(flow.svc)
 
 
@@ -93,9 +241,10 @@ def _events(flow, user, case_id):
 def test_a_fire_authority_transfers_to_another_district_and_the_street_office_keeps_the_case(flow):
     w = flow.world
     case_id = flow.open()
-    handoffs.transfer_case(
+    reply = handoffs.transfer_case(
         flow.svc, flow.u["fr"], case_id, to_org_id=w.ids["district_ls"], reason="属芦淞区消防救援大队辖区", now=flow.now
     )
+    handoffs.accept_transfer(flow.svc, _user(flow, "fr_other"), reply.body["id"], now=flow.now)
     row = _case_row(flow.svc, case_id)
     assert (row.street_office_id, row.district_id) == (w.ids["office_yt"], w.ids["district_ls"])
     cases.get_case(flow.svc, flow.u["so"], case_id, flow.now)  # the street office still sees it
@@ -306,3 +455,36 @@ def test_after_the_approval_only_the_declared_role_withdraws(flow):
     body = handoffs.withdraw_case(flow.svc, flow.u["so"], case_id, reason="联席会议决定撤回", now=flow.now).body
     assert body["outcome"] == "withdrawn" and body["money"]["frozen"] == "0.00"  # the approval's freeze released
     _verify_ok(flow.svc)
+
+
+# -- 转办 over the API ----------------------------------------------------------------------------
+
+
+def test_a_transfer_is_requested_and_accepted_or_declined_over_the_api(world):
+    from tests.support.drivers import API, CaseDriver
+
+    drv = CaseDriver(world)
+    c = drv.client
+    case_id = drv.open()["id"]
+    body = {"to_org_id": world.ids["office_jn"], "reason": "误报，属建宁街道"}
+    r = c.post(f"{API}/cases/{case_id}/transfer", json=body, headers=world.h("so"))
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    tid = r.json()["id"]
+    r = c.post(f"{API}/cases/{case_id}/transfer", json=body, headers=world.h("so"))
+    assert r.status_code == 409 and r.json()["code"] == "transfer_pending"
+    tasks = c.get(f"{API}/tasks", headers=world.h("so_other")).json()["items"]
+    assert [t["kind"] for t in tasks if t["case_id"] == case_id] == ["transfer_accept"]
+    mine = c.get(f"{API}/transfers", headers=world.h("so_other")).json()
+    assert [(t["id"], t["status"], t["may_decide"]) for t in mine] == [(tid, "pending", True)]
+    r = c.post(f"{API}/transfers/{tid}/decision", json={"accept": False}, headers=world.h("so_other"))
+    assert r.status_code == 422 and r.json()["code"] == "reason_missing"
+    r = c.post(f"{API}/transfers/{tid}/decision", json={"accept": True}, headers=world.h("so"))
+    assert r.status_code == 404 and r.json()["code"] == "transfer_not_found"  # not the sender's to decide
+    r = c.post(
+        f"{API}/transfers/{tid}/decision", json={"accept": True, "note": "同意接收"}, headers=world.h("so_other")
+    )
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert c.get(f"{API}/cases/{case_id}", headers=world.h("so_other")).json()["street_office"]["name"] == "建宁街道"
+    assert c.get(f"{API}/cases/{case_id}", headers=world.h("so")).status_code == 404
+    r = c.post(f"{API}/transfers/{tid}/decision", json={"accept": False, "note": "再议"}, headers=world.h("so_other"))
+    assert r.status_code == 409 and r.json()["code"] == "transfer_decided"

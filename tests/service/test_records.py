@@ -129,7 +129,11 @@ def test_the_declared_approver_gets_a_task_for_an_extension_to_decide(flow):
     assert _tasks(flow, handoff_tasks.extension_decisions, "fr") == []
     handoffs.decide_extension(flow.svc, flow.u["fc"], case_id, ext.body["id"], approve=True, opinion=None, now=flow.now)
     assert _tasks(flow, handoff_tasks.extension_decisions, "fc") == []
-    assert handoff_tasks.SOURCES == (handoff_tasks.extension_decisions, handoff_tasks.objections_to_answer)
+    assert handoff_tasks.SOURCES == (
+        handoff_tasks.extension_decisions,
+        handoff_tasks.objections_to_answer,
+        handoff_tasks.transfers_to_accept,
+    )
 
 
 # -- signatures ---------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ import pytest
 
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service import scheduler
+from fundflow.service.errors import PayloadTooLarge
 from fundflow.service.usecases import alerts, supervision
+from tests.support.flows import load_user
 from tests.support.tasklist import assert_verified, of_case, tasks
 
 
@@ -224,3 +226,44 @@ def flow_case(world) -> int:
         headers=world.h("so"),
     )
     return r.json()["id"]
+
+
+def test_a_reply_with_documents_over_the_api_keeps_them_with_the_reply_and_the_case(world, escalated, clock):
+    sup = issue(world, escalated).json()
+    url = f"/api/v1/supervisions/{sup['id']}/reply-with-documents"
+    too_big = b"x" * (world.svc.settings.max_upload_bytes + 1)
+    r = world.client.post(url, data={"reply": "已复核"}, files=[("files", ("大.pdf", too_big))], headers=world.h("fr"))
+    assert r.status_code == 413  # the request body's limit, before the use case
+    fr = load_user(world.svc, world.ids["user_fr"])
+    with pytest.raises(PayloadTooLarge) as e:  # the document upload limit, in the use case
+        supervision.reply_supervision(
+            world.svc, fr, sup["id"], reply="已复核", files=[("大.pdf", None, too_big)], now=at(9, 29)
+        )
+    assert e.value.code == "file_too_large"
+    r = world.client.post(
+        url, data={"reply": "已复核"}, files=[("files", ("记录.pdf", b"%PDF"))], headers=world.h("so")
+    )
+    assert r.status_code == 403 and r.json()["code"] == "not_supervised_party"
+    files = [("files", ("复核记录.pdf", b"%PDF-1.4 check", "application/pdf"))]
+    r = world.client.post(url, data={"reply": "已现场复核"}, files=files, headers=world.h("fr"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "replied" and [d["filename"] for d in body["documents"]] == ["复核记录.pdf"]
+    work = world.client.get(f"/api/v1/cases/{escalated}/work", headers=world.h("hb")).json()
+    [shown] = [s for s in work["supervisions"] if s["id"] == sup["id"]]
+    assert [d["filename"] for d in shown["reply_documents"]] == ["复核记录.pdf"]
+    docs = world.client.get(f"/api/v1/cases/{escalated}/documents", headers=world.h("hb")).json()
+    assert [(d["doc_type"], d["filename"]) for d in docs] == [("supervision_reply", "复核记录.pdf")]
+    events = world.client.get(f"/api/v1/cases/{escalated}/events", headers=world.h("hb")).json()
+    assert events[-1]["data"]["documents"][0]["filename"] == "复核记录.pdf"
+    assert_verified(world.svc)
+    # a renewed round starts without the earlier round's attachments (they stay in the documents)
+    r = world.client.post(
+        f"/api/v1/supervisions/{sup['id']}/renew",
+        json={"content": "请补充整改计划", "reply_working_days": 2},
+        headers=world.h("hb"),
+    )
+    assert r.status_code == 200, r.text
+    work = world.client.get(f"/api/v1/cases/{escalated}/work", headers=world.h("hb")).json()
+    assert [s["reply_documents"] for s in work["supervisions"] if s["id"] == sup["id"]] == [[]]
+    assert_verified(world.svc)

@@ -74,9 +74,11 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("post", "/api/v1/cases/{case_id}/claim"): {409},
     ("post", "/api/v1/cases/{case_id}/supervisions"): {409},
     ("post", "/api/v1/supervisions/{supervision_id}/reply"): {409},
+    ("post", "/api/v1/supervisions/{supervision_id}/reply-with-documents"): {409, 413},
     ("post", "/api/v1/supervisions/{supervision_id}/close"): {409},
     ("post", "/api/v1/supervisions/{supervision_id}/renew"): {409},
     ("post", "/api/v1/cases/{case_id}/top-up-notices/{notice_id}/sent"): {409},
+    ("post", "/api/v1/transfers/{transfer_id}/decision"): {409},
     ("get", "/metrics"): {401, 404},
     ("get", "/healthz"): {503},
 }

@@ -24,6 +24,7 @@ from fundflow.service.handoff_schemas import (
     MeetingSessionCreate,
     ObjectionAnswer,
     ObjectionCreate,
+    TransferDecision,
     TransferRequest,
     WithdrawRequest,
 )
@@ -675,7 +676,8 @@ def migrations(
 @router.post(
     "/cases/{case_id}/transfer",
     tags=["hand-offs"],
-    summary="转办：移交同一角色的另一单位（街道办事处、区消防救援机构）",
+    status_code=201,
+    summary="转办：请同一角色的另一单位（街道办事处、区消防救援机构）签收；签收前案件仍由本单位办理",
 )
 def transfer(
     case_id: Id,
@@ -685,6 +687,23 @@ def transfer(
     now: datetime = Depends(get_now),
 ):
     return _reply(handoffs.transfer_case(svc, user, case_id, to_org_id=body.to_org_id, reason=body.reason, now=now))
+
+
+@router.post(
+    "/transfers/{transfer_id}/decision",
+    tags=["hand-offs"],
+    summary="签收或不予签收转给本单位的案件（接收单位）",
+)
+def decide_transfer(
+    transfer_id: Id,
+    body: TransferDecision,
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    if body.accept:
+        return _reply(handoffs.accept_transfer(svc, user, transfer_id, note=body.note, now=now))
+    return _reply(handoffs.decline_transfer(svc, user, transfer_id, reason=body.note, now=now))
 
 
 @router.get("/transfers", tags=["hand-offs"], summary="本单位转出、转入的案件")
@@ -859,6 +878,25 @@ def reply_supervision(
     now: datetime = Depends(get_now),
 ):
     return supervision.reply_supervision(svc, user, supervision_id, reply=body.reply, now=now)
+
+
+@router.post(
+    "/supervisions/{supervision_id}/reply-with-documents",
+    tags=["tasks"],
+    summary="督办反馈并附材料（multipart：reply 与 files；材料存入案件材料，受上传大小限制）",
+)
+async def reply_supervision_with_documents(
+    supervision_id: Id,
+    reply: str = Form(..., min_length=1, max_length=2000),
+    files: list[UploadFile] = File(...),
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+    now: datetime = Depends(get_now),
+):
+    uploads = [(f.filename or "file", f.content_type, await f.read()) for f in files]
+    return await run_in_threadpool(
+        partial(supervision.reply_supervision, svc, user, supervision_id, reply=reply, files=uploads, now=now)
+    )
 
 
 @router.post("/supervisions/{supervision_id}/close", tags=["tasks"], summary="督办销号（督办单位）")

@@ -4,7 +4,7 @@ on-time rate's lookup); filled for the cases already stored from their first
 stage's entry (which is that moment)
 
 Revision ID: 0015
-Revises: 0011 (re-chained at merge)
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import fundflow.service.types
 
 revision: str = "0015"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -36,5 +36,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_stages_late", table_name="stages")
     op.drop_index("ix_cases_definition_opened", table_name="cases")
-    with op.batch_alter_table("cases") as batch:
-        batch.drop_column("opened_at")
+    # not batch mode: on SQLite it would copy and drop the cases table, which the rows that
+    # refer to cases forbid; SQLite (3.35+) and PostgreSQL both drop an unindexed column in place
+    op.execute("ALTER TABLE cases DROP COLUMN opened_at")

@@ -5,7 +5,10 @@ a digest of the case row as the event left it and, per table, what it did to tha
 
 * ``["+", n, digest]``: appended ``n`` rows (sequence tables: stages, documents);
 * ``[".", 1, digest]``: changed the newest row of the case (a stage closed, resumed, recomputed);
-* ``["=", key, digest]``: put the row with this key (keyed tables: a meeting vote per party).
+* ``["=", key, digest]``: put the row with this key (keyed tables: a meeting vote per party);
+  ``["=", key, digest, 2]``: the same over the rule's fields of version 2 (a rule that grew
+  columns keeps the digests of the events written before: ``Rule.legacy_fields``);
+* ``["-", key, None]``: removed the row with this key (an assignment that lapsed).
 
 A rule names the table, the columns it covers and how rows are found. To cover a new table,
 add a rule here and have its writer pass ``RULE.added(rows)`` (or ``changed``/``put``) to
@@ -34,7 +37,9 @@ from fundflow.service.tables import (
     MeetingVote,
     Objection,
     Stage,
+    StageAssignment,
     StageExtension,
+    Supervision,
 )
 
 __all__ = [
@@ -51,6 +56,8 @@ __all__ = [
     "OBJECTIONS",
     "SESSIONS",
     "BALLOTS",
+    "ASSIGNMENTS",
+    "SUPERVISIONS",
     "case_digest",
     "digest",
     "collect",
@@ -136,6 +143,9 @@ class Rule:
     table: type[SQLModel]
     fields: tuple[str, ...]
     key: str | None = None  # keyed rules: the column that identifies a row within the case
+    # keyed rules that grew columns: the fields the events written before them digested (their
+    # ops have no version); ``put`` writes version 2 over ``fields``
+    legacy_fields: tuple[str, ...] | None = None
 
     def added(self, rows: list[Any]) -> tuple[str, list]:
         return self.name, ["+", len(rows), digest(rows, self.fields)]
@@ -145,7 +155,16 @@ class Rule:
 
     def put(self, row: Any) -> tuple[str, list]:
         assert self.key is not None
-        return self.name, ["=", getattr(row, self.key), digest([row], self.fields)]
+        op = ["=", getattr(row, self.key), digest([row], self.fields)]
+        return self.name, op + [2] if self.legacy_fields is not None else op
+
+    def removed(self, row: Any) -> tuple[str, list]:
+        assert self.key is not None
+        return self.name, ["-", getattr(row, self.key), None]
+
+    def fields_of(self, op: list) -> tuple[str, ...]:
+        """The fields an event's op digested (``put`` of this rule's version, or before it)."""
+        return self.fields if self.legacy_fields is None or len(op) > 3 else self.legacy_fields
 
 
 # next_alert_at is left out: the alert scan moves it on (a cursor, not a record).
@@ -194,8 +213,25 @@ TRANSFERS = Rule(
         "transferred_by",
         "transferred_at",
         "event_seq",
+        # the receiver's decision (migration 0012): pending, accepted or declined
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_note",
     ),
     key="id",
+    legacy_fields=(
+        "role",
+        "level",
+        "from_org_id",
+        "from_org_name",
+        "to_org_id",
+        "to_org_name",
+        "reason",
+        "transferred_by",
+        "transferred_at",
+        "event_seq",
+    ),
 )
 EXTENSIONS = Rule(
     "extensions",
@@ -237,10 +273,49 @@ BALLOTS = Rule(
     ("session_id", "party", "attended", "attendees", "vote", "opinion", "recorded_by", "recorded_at"),
 )
 
+# --- tasks (issue 11a): who works on a stage (one row per stage), and the 督办 as a work item
+ASSIGNMENTS = Rule(
+    "assignments",
+    "指派",
+    StageAssignment,
+    ("stage_id", "assignee_id", "assigned_by", "assigned_at", "claimed_at"),
+    key="stage_id",
+)
+# overdue_round is in: the reply scan writes it with an event (the escalation of a late reply)
+SUPERVISIONS = Rule(
+    "supervisions",
+    "督办",
+    Supervision,
+    (
+        "stage_id",
+        "state",
+        "round",
+        "status",
+        "issuer_id",
+        "issuer_role",
+        "to_role",
+        "to_org",
+        "content",
+        "reply_working_days",
+        "reply_due_date",
+        "reply_due_at",
+        "issued_at",
+        "reply",
+        "replied_by",
+        "replied_at",
+        "overdue_round",
+        "closed_by",
+        "closed_at",
+        "close_note",
+        "reply_documents",
+    ),
+    key="id",
+)
+
 SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS, BALLOTS)
 # The ledger journal (ledger_entries) is covered by the record its causing event carries in
 # its data (workflow.ledger_digest: count, totals per kind, sha256): see verify._journal.
-KEYED_RULES: tuple[Rule, ...] = (VOTES, TRANSFERS, EXTENSIONS, OBJECTIONS, SESSIONS)
+KEYED_RULES: tuple[Rule, ...] = (VOTES, TRANSFERS, EXTENSIONS, OBJECTIONS, SESSIONS, ASSIGNMENTS, SUPERVISIONS)
 RULES: tuple[Rule, ...] = SEQUENCE_RULES + KEYED_RULES
 
 

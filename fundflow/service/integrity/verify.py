@@ -111,8 +111,8 @@ def _replay(case, events: list, rows: dict[str, list], add) -> bool:
                 else:
                     add("out_of_step", f"event #{e.seq}", f"changes a {rule.label} row that no event created")
         for rule in KEYED_RULES:
-            for _, key, d in e.facts.get(rule.name, ()):
-                keyed_expected[rule.name][key] = (d, e.seq)
+            for op in e.facts.get(rule.name, ()):
+                keyed_expected[rule.name][op[1]] = (op[2], e.seq, rule.fields_of(op))
     last = events[-1]
     if digest([case], CASE_FIELDS) != last.facts.get("case"):
         add("out_of_step", "case row", f"differs from what event #{last.seq} recorded (state, data, title, money, ...)")
@@ -157,11 +157,14 @@ def _compare_sequence(rule: Rule, groups: list[list], actual: list, add) -> None
 
 def _compare_keyed(rule: Rule, expected: dict, actual: list, add) -> None:
     have = {getattr(r, rule.key): r for r in actual}
-    for key, (d, seq) in expected.items():
+    for key, (d, seq, fields) in expected.items():
         row = have.pop(key, None)
-        if row is None:
+        if d is None:  # removed by event #seq
+            if row is not None:
+                add("inserted", f"{rule.name} {key}", f"{rule.label} that event #{seq} removed")
+        elif row is None:
             add("deleted", f"{rule.name} {key}", f"{rule.label} recorded by event #{seq} is missing")
-        elif digest([row], rule.fields) != d:
+        elif digest([row], fields) != d:
             add("out_of_step", f"{rule.name} {key}", f"{rule.label} differs from what event #{seq} recorded")
     for key in have:
         add("inserted", f"{rule.name} {key}", f"{rule.label} that no event recorded")

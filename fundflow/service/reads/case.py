@@ -19,6 +19,7 @@ from fundflow.service.errors import InvalidInput
 from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import case_view, event_view, events_of, money
 from fundflow.service.tables import Building, Case, Community, Document, Stage, StreetOffice, User
+from fundflow.service.usecases.supervision import REPLY_DOC_LABEL, REPLY_DOC_TYPE
 
 __all__ = [
     "APPORTION_FIGURES",
@@ -120,7 +121,10 @@ def documents(s: Session, svc, case: Case) -> list[dict[str, Any]]:
 
     d = _definition(svc, case)
     rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
-    return [document_view(r, {**GENERATED_LABELS, **d.documents}, case.renewed_documents) for r in rows]
+    return [
+        document_view(r, {**GENERATED_LABELS, REPLY_DOC_TYPE: REPLY_DOC_LABEL, **d.documents}, case.renewed_documents)
+        for r in rows
+    ]
 
 
 def apportionment(s: Session, svc, case: Case) -> dict[str, Any]:

@@ -10,15 +10,17 @@ from typing import Any
 from sqlmodel import Session, select
 
 from fundflow.service.reads.common import iso
-from fundflow.service.tables import Case, StageAssignment, Supervision, TopUpSend, User
+from fundflow.service.tables import Case, Document, StageAssignment, Supervision, TopUpSend, User
 from fundflow.service.usecases.assignments import assignment_view, colleagues
 from fundflow.service.usecases.cases import current_stage, load_case
 from fundflow.service.usecases.supervision import (
     CLOSED,
     DEFAULT_REPLY_DAYS,
     ISSUED,
+    MAX_REPLY_FILES,
     escalations,
     pending_since,
+    reply_document_view,
     supervisor_roles,
     view,
 )
@@ -29,6 +31,8 @@ __all__ = ["case_work"]
 def _supervisions(s: Session, svc, user: User, case: Case) -> list[dict[str, Any]]:
     d = svc.registry.get(case.definition_id, case.definition_version)
     rows = s.exec(select(Supervision).where(Supervision.case_id == case.id).order_by(Supervision.id)).all()
+    ids = [i for r in rows for i in (r.reply_documents or ())]
+    docs = {doc.id: doc for doc in s.exec(select(Document).where(Document.id.in_(ids)))} if ids else {}
     out = []
     for r in rows:
         supervises = user.role == r.issuer_role or user.role in supervisor_roles(d, r.state)
@@ -38,6 +42,8 @@ def _supervisions(s: Session, svc, user: User, case: Case) -> list[dict[str, Any
                 "may_reply": r.status == ISSUED and user.role == r.to_role,
                 "may_close": r.status != CLOSED and supervises,
                 "may_renew": r.status != CLOSED and supervises,
+                # the documents attached to this round's reply
+                "reply_documents": [reply_document_view(docs[i]) for i in (r.reply_documents or ()) if i in docs],
             }
         )
     return out
@@ -68,6 +74,7 @@ def case_work(s: Session, svc, user: User, case_id: int, now: datetime) -> dict[
         "supervisions": supervisions,
         "may_issue": may_issue,
         "default_reply_days": DEFAULT_REPLY_DAYS,
+        "max_reply_files": MAX_REPLY_FILES,
         "top_up_sent": {str(nid): iso(t.sent_at) for nid, t in sent.items()},  # notice id -> when sent
         "may_send_top_up": user.org_level == "street_office" and user.org_id == case.street_office_id,
     }

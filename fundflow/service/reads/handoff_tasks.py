@@ -8,8 +8,9 @@ aware datetimes; ``due_at`` None when the act has no deadline of its own).
 * an objection record to answer (业主异议待答复): the roles that answer objections; by the
   public notice's due moment.
 
-转办 needs no acceptance here (the receiving organisation holds the case at once and sees it
-in its list), so there is no transfer source.
+* a transfer to accept (转办待签收): the receiving organisation's users of the transferring
+  role; the case is not yet theirs (they cannot open it), so the task links to the transfers
+  page, where they accept or decline it. No deadline of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlmodel import Session
 
 from fundflow.service.tables import User
 
-__all__ = ["SOURCES", "extension_decisions", "objections_to_answer"]
+__all__ = ["SOURCES", "extension_decisions", "objections_to_answer", "transfers_to_accept"]
 
 
 class _Definitions:
@@ -75,4 +76,26 @@ def objections_to_answer(s: Session, user: User, now: datetime, svc=None) -> lis
     ]
 
 
-SOURCES = (extension_decisions, objections_to_answer)
+def transfers_to_accept(s: Session, user: User, now: datetime, svc=None) -> list[dict[str, Any]]:
+    from fundflow.service.usecases.handoffs import pending_transfers_to
+
+    return [
+        {
+            "kind": "transfer_accept",
+            "case_id": case.id,
+            "case_number": case.number,
+            "case_title": case.title,
+            "what": f"签收转办：{row.from_org_name}转来（{_short(row.reason)}）",
+            "since": row.transferred_at,
+            "due_at": None,
+            "href": f"/transfers#transfer-{row.id}",
+        }
+        for row, case in pending_transfers_to(s, user)
+    ]
+
+
+def _short(text: str, n: int = 30) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+SOURCES = (extension_decisions, objections_to_answer, transfers_to_accept)

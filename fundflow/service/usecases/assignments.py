@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from fundflow.service.context import Services
 from fundflow.service.db import transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, TaskRefused
+from fundflow.service.integrity.facts import ASSIGNMENTS
 from fundflow.service.jurisdiction import can_see_case
 from fundflow.service.reads.common import iso
 from fundflow.service.tables import Case, Stage, StageAssignment, User
@@ -77,9 +78,12 @@ def _row(s: Session, stage: Stage) -> StageAssignment | None:
     return s.exec(select(StageAssignment).where(StageAssignment.stage_id == stage.id)).first()
 
 
-def _event(s: Session, case: Case, user: User, trigger: str, label: str, data: dict, now: datetime) -> None:
+def _event(
+    s: Session, case: Case, user: User, trigger: str, label: str, data: dict, now: datetime, row: StageAssignment
+) -> None:
+    """The event, with the assignment row as it leaves it among its facts (``ASSIGNMENTS``)."""
     case.updated_at = now
-    append_event(s, case, user, trigger, label, case.state, case.state, data, None, now)
+    append_event(s, case, user, trigger, label, case.state, case.state, data, None, now, [ASSIGNMENTS.put(row)])
     s.add(case)
 
 
@@ -114,6 +118,7 @@ def assign_stage(svc: Services, user: User, case_id: int, *, assignee_id: int, n
             f"指派：{state.label} → {assignee.display_name}",
             {"stage_id": stage.id, "assignee_id": assignee.id, "assignee": assignee.display_name, "before": before},
             now,
+            row,
         )
         s.flush()
         return assignment_view(s, row) or {}
@@ -138,6 +143,6 @@ def claim_stage(svc: Services, user: User, case_id: int, *, now: datetime) -> di
             )
         row.claimed_at = now
         s.add(row)
-        _event(s, case, user, CLAIM_TRIGGER, f"签收：{state.label}", {"stage_id": stage.id}, now)
+        _event(s, case, user, CLAIM_TRIGGER, f"签收：{state.label}", {"stage_id": stage.id}, now, row)
         s.flush()
         return assignment_view(s, row) or {}

@@ -30,6 +30,9 @@ def _safe_name(name: str) -> str:
     return base or "file"
 
 
+safe_name = _safe_name  # for the other writers of documents (a 督办 reply's attachments)
+
+
 def _path(svc: Services, case_id: int, sha: str) -> Path:
     return svc.settings.documents_dir / str(case_id) / sha
 
@@ -136,7 +139,14 @@ def list_documents(svc: Services, user: User, case_id: int) -> list[dict]:
         case = load_case(s, user, case_id)
         d = svc.registry.get(case.definition_id, case.definition_version)
         rows = s.exec(select(Document).where(Document.case_id == case.id).order_by(Document.id)).all()
-        return [document_view(r, {**GENERATED_LABELS, **d.documents}, case.renewed_documents) for r in rows]
+        from fundflow.service.usecases.supervision import REPLY_DOC_LABEL, REPLY_DOC_TYPE  # supervision imports us
+
+        return [
+            document_view(
+                r, {**GENERATED_LABELS, REPLY_DOC_TYPE: REPLY_DOC_LABEL, **d.documents}, case.renewed_documents
+            )
+            for r in rows
+        ]
 
 
 def open_document(svc: Services, user: User, case_id: int, document_id: int) -> tuple[Document, Path]:

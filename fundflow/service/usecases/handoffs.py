@@ -19,10 +19,21 @@ from fundflow.domain.deadlines import Anchors, compute_deadlines, extension_leng
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, HandoffRefused, InvalidInput, NotFound
-from fundflow.service.integrity.facts import EXTENSIONS, STAGES, TRANSFERS
-from fundflow.service.jurisdiction import case_clause
+from fundflow.service.integrity.facts import ASSIGNMENTS, EXTENSIONS, STAGES, SUPERVISIONS, TRANSFERS
+from fundflow.service.jurisdiction import can_see_case, case_clause
 from fundflow.service.reads.common import case_view, iso
-from fundflow.service.tables import Case, CaseTransfer, District, Stage, StageExtension, StreetOffice, User
+from fundflow.service.tables import (
+    Case,
+    CaseTransfer,
+    Community,
+    District,
+    Stage,
+    StageAssignment,
+    StageExtension,
+    StreetOffice,
+    Supervision,
+    User,
+)
 from fundflow.service.usecases.cases import (
     OPEN_TRIGGER,
     Reply,
@@ -34,9 +45,14 @@ from fundflow.service.usecases.cases import (
     load_case,
     set_deadlines,
 )
+from fundflow.service.usecases.supervision import CLOSED as SUPERVISION_CLOSED
 
 __all__ = [
     "transfer_case",
+    "accept_transfer",
+    "decline_transfer",
+    "pending_transfer",
+    "pending_transfers_to",
     "transfers_of",
     "transfer_view",
     "transfer_targets",
@@ -53,6 +69,9 @@ __all__ = [
 MIN_REASON, MAX_TEXT = 2, 2000
 PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
 STATUS_LABELS = {PENDING: "待审批", APPROVED: "已批准", REFUSED: "未批准"}
+TRANSFER_PENDING, TRANSFER_ACCEPTED, TRANSFER_DECLINED = "pending", "accepted", "declined"
+TRANSFER_LABELS = {TRANSFER_PENDING: "待签收", TRANSFER_ACCEPTED: "已签收", TRANSFER_DECLINED: "不予签收"}
+TRANSFER_BADGES = {TRANSFER_PENDING: "amber", TRANSFER_ACCEPTED: "green", TRANSFER_DECLINED: "muted"}
 
 
 def clean_reason(raw: str | None, what: str = "原因", field: str = "reason") -> str:
@@ -83,25 +102,39 @@ def _org_table(level: str):
     return StreetOffice if level == "street_office" else District
 
 
+def _holder(case: Case, level: str) -> int | None:
+    """The case's organisation of ``level`` (its street office, or its district)."""
+    return case.street_office_id if level == "street_office" else case.district_id
+
+
+def pending_transfer(s: Session, case: Case) -> CaseTransfer | None:
+    """The case's transfer waiting for the receiving organisation (at most one)."""
+    return s.exec(
+        select(CaseTransfer).where(CaseTransfer.case_id == case.id, CaseTransfer.status == TRANSFER_PENDING)
+    ).first()
+
+
 def transfer_targets(s: Session, svc: Services, user: User, case: Case) -> list[dict[str, Any]]:
-    """The organisations ``user`` may hand ``case`` to (none when it may not transfer it)."""
+    """The organisations ``user`` may hand ``case`` to (none when it may not transfer it, or a
+    transfer of the case already waits for its receiver)."""
     d = _definition(svc, case)
     t = d.handoffs.transfer
     if t is None or user.role not in t.roles or d.states[case.state].terminal:
         return []
     level = d.roles[user.role].level
-    current = case.street_office_id if level == "street_office" else case.district_id
-    if user.org_level != level or user.org_id != current:
+    current = _holder(case, level)
+    if user.org_level != level or user.org_id != current or pending_transfer(s, case) is not None:
         return []
     table = _org_table(level)
     return [{"id": o.id, "name": o.name} for o in s.exec(select(table).order_by(table.id)) if o.id != current]
 
 
 def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, reason: str, now: datetime) -> Reply:
-    """Hand the case to another organisation of the user's role (``handoffs.transfer``): a
-    street office's case to another street office (and its district), a fire authority's to
-    another district. The case's org columns change; the event and the transfer row say from
-    whom to whom and why; both organisations list the transfer (``transfers_of``)."""
+    """Ask another organisation of the user's role to take the case (``handoffs.transfer``): a
+    street office's case to another street office, a fire authority's to another district. The
+    case stays with the sender until the receiver accepts (``accept_transfer``) or declines
+    (``decline_transfer``); the event and the pending transfer row say from whom to whom and
+    why; both organisations list it (``transfers_of``) and the receiver has it on its tasklist."""
     reason = clean_reason(reason, "转办理由")
     with transaction(svc.sessions) as s:
         case = load_case(s, user, case_id, for_update=True)
@@ -113,7 +146,7 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
             who = "、".join(d.roles[r].label for r in sorted(t.roles))
             raise Forbidden(f"只有{who}可以转办案件", code="role_cannot_transfer")
         level = d.roles[user.role].level
-        current = case.street_office_id if level == "street_office" else case.district_id
+        current = _holder(case, level)
         if user.org_level != level or user.org_id != current:
             raise Forbidden(f"只有案件当前所属的{d.roles[user.role].label}可以转办", code="not_case_holder")
         if to_org_id == current:
@@ -121,12 +154,13 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
         target = s.get(_org_table(level), to_org_id)
         if target is None:
             raise NotFound("接收单位不存在", code="transfer_target_not_found", detail={"to_org_id": to_org_id})
+        waiting = pending_transfer(s, case)
+        if waiting is not None:
+            raise HandoffRefused(
+                f"该案件已转办至{waiting.to_org_name}，待对方签收", code="transfer_pending", detail={"id": waiting.id}
+            )
         source = s.get(_org_table(level), current)
         from_name = source.name if source else user.org_name
-        if level == "street_office":
-            case.street_office_id, case.district_id = target.id, target.district_id
-        else:
-            case.district_id = target.id
         case.updated_at = now
         row = CaseTransfer(
             case_id=case.id,
@@ -140,6 +174,7 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
             transferred_by=user.id,
             transferred_at=now,
             event_seq=case.event_count + 1,
+            status=TRANSFER_PENDING,
         )
         s.add(row)
         s.flush()
@@ -148,7 +183,7 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
             case,
             user,
             "transfer",
-            f"转办：{from_name} → {target.name}",
+            f"转办：{from_name} → {target.name}（待签收）",
             case.state,
             case.state,
             {
@@ -159,6 +194,7 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
                 "to_org_id": target.id,
                 "to_org": target.name,
                 "reason": reason,
+                "status": TRANSFER_PENDING,
             },
             None,
             now,
@@ -166,7 +202,118 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
         )
         s.add(case)
         s.flush()
+        return Reply(201, transfer_view(row, case, d))
+
+
+def _receivable(s: Session, user: User, transfer_id: int, *, for_update: bool = False) -> tuple[CaseTransfer, Case]:
+    """The transfer addressed to the user's organisation and role, with its case (locked): the
+    receiver does not see the case until it accepts, so the transfer row is its way in."""
+    row = s.get(CaseTransfer, transfer_id)
+    if row is None or row.level != user.org_level or row.to_org_id != user.org_id or row.role != user.role:
+        raise NotFound("转办不存在或不是转给本单位的", code="transfer_not_found", detail={"transfer_id": transfer_id})
+    stmt = select(Case).where(Case.id == row.case_id)
+    if for_update and s.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    case = s.exec(stmt).one()
+    s.refresh(row)  # read again under the case's lock
+    return row, case
+
+
+def _decide_transfer(
+    svc: Services, user: User, transfer_id: int, *, accept: bool, note: str | None, now: datetime
+) -> Reply:
+    with transaction(svc.sessions) as s:
+        row, case = _receivable(s, user, transfer_id, for_update=True)
+        d = _definition(svc, case)
+        if row.status != TRANSFER_PENDING:
+            raise HandoffRefused(
+                f"该转办已{TRANSFER_LABELS.get(row.status, row.status)}", code="transfer_decided", detail={"id": row.id}
+            )
+        if d.states[case.state].terminal:
+            raise HandoffRefused(f"案件已{d.states[case.state].label}，不能再签收转办", code="case_closed")
+        if _holder(case, row.level) != row.from_org_id:
+            raise HandoffRefused("案件已不属于转出单位，该转办已失效", code="transfer_lapsed")
+        text = (note or "").strip() or None
+        if not accept:
+            text = clean_reason(text, "不予签收的理由", "note")
+        elif text is not None and len(text) > MAX_TEXT:
+            raise InvalidInput(f"签收意见不能超过 {MAX_TEXT} 字", code="reason_too_long", detail={"field": "note"})
+        writes = []
+        data: dict[str, Any] = {
+            "transfer_id": row.id,
+            "from_org_id": row.from_org_id,
+            "from_org": row.from_org_name,
+            "to_org_id": row.to_org_id,
+            "to_org": row.to_org_name,
+            "note": text,
+        }
+        if accept:
+            target = s.get(_org_table(row.level), row.to_org_id)
+            if row.level == "street_office":
+                case.street_office_id, case.district_id = target.id, target.district_id
+            else:
+                case.district_id = target.id
+            data |= _readdress(s, case, row, writes)
+        row.status = TRANSFER_ACCEPTED if accept else TRANSFER_DECLINED
+        row.decided_by, row.decided_at, row.decision_note = user.id, now, text
+        s.add(row)
+        writes.insert(0, TRANSFERS.put(row))
+        case.updated_at = now
+        append_event(
+            s,
+            case,
+            user,
+            "accept_transfer" if accept else "decline_transfer",
+            f"签收转办：{row.to_org_name}" if accept else f"{row.to_org_name}不予签收转办",
+            case.state,
+            case.state,
+            data,
+            None,
+            now,
+            writes,
+        )
+        s.add(case)
+        s.flush()
         return Reply(200, transfer_view(row, case, d))
+
+
+def _readdress(s: Session, case: Case, row: CaseTransfer, writes: list) -> dict[str, Any]:
+    """What the case's open work becomes at the new organisation: the alerts and tasks follow
+    the case's org columns (``case_clause``); an assignment of the current stage to a person of
+    the old organisation lapses, and an open 督办 to the transferring role names the new one."""
+    out: dict[str, Any] = {}
+    stage = current_stage(s, case)
+    assigned = s.exec(select(StageAssignment).where(StageAssignment.stage_id == stage.id)).first() if stage else None
+    if assigned is not None:
+        person = s.get(User, assigned.assignee_id)
+        if person is None or not can_see_case(person, case):
+            out["assignment_lapsed"] = {"stage_id": assigned.stage_id, "assignee_id": assigned.assignee_id}
+            writes.append(ASSIGNMENTS.removed(assigned))
+            s.delete(assigned)
+    renamed = []
+    for sup in s.exec(
+        select(Supervision).where(
+            Supervision.case_id == case.id, Supervision.status != SUPERVISION_CLOSED, Supervision.to_role == row.role
+        )
+    ):
+        sup.to_org = row.to_org_name
+        s.add(sup)
+        writes.append(SUPERVISIONS.put(sup))
+        renamed.append(sup.id)
+    if renamed:
+        out["supervisions_readdressed"] = renamed
+    return out
+
+
+def accept_transfer(svc: Services, user: User, transfer_id: int, *, note: str | None = None, now: datetime) -> Reply:
+    """签收: the receiving organisation takes the case; its org columns change, and the case's
+    open alerts and tasks go to the new organisation."""
+    return _decide_transfer(svc, user, transfer_id, accept=True, note=note, now=now)
+
+
+def decline_transfer(svc: Services, user: User, transfer_id: int, *, reason: str | None, now: datetime) -> Reply:
+    """The receiving organisation declines, with a reason: the case stays with the sender."""
+    return _decide_transfer(svc, user, transfer_id, accept=False, note=reason, now=now)
 
 
 def transfer_view(row: CaseTransfer, case: Case, d) -> dict[str, Any]:
@@ -184,12 +331,19 @@ def transfer_view(row: CaseTransfer, case: Case, d) -> dict[str, Any]:
         "reason": row.reason,
         "at": iso(row.transferred_at),
         "event_seq": row.event_seq,
+        "status": row.status,
+        "status_label": TRANSFER_LABELS.get(row.status, row.status),
+        "status_badge": TRANSFER_BADGES.get(row.status, "muted"),
+        "decided_at": iso(row.decided_at),
+        "decision_note": row.decision_note,
     }
 
 
 def transfers_of(s: Session, svc: Services, user: User) -> list[dict[str, Any]]:
     """The transfers that handed a case from or to the user's organisation, newest first: the
-    office that handed a case on sees the event although the case is no longer its own."""
+    office that handed a case on sees the event although the case is no longer its own.
+    ``may_decide``: a pending transfer to the user's organisation and role, which it accepts or
+    declines; ``may_open``: the case is the user's organisation's (now)."""
     if user.org_level not in ("street_office", "district") or user.org_id is None:
         return []
     rows = s.exec(
@@ -205,8 +359,43 @@ def transfers_of(s: Session, svc: Services, user: User) -> list[dict[str, Any]]:
     for row, case in rows:
         view = transfer_view(row, case, _definition(svc, case))
         view["direction"] = "out" if row.from_org_id == user.org_id else "in"
+        view["may_decide"] = bool(
+            row.status == TRANSFER_PENDING
+            and row.to_org_id == user.org_id
+            and row.role == user.role
+            and not case.closed
+        )
+        if row.status == TRANSFER_PENDING and case.closed:  # it can no longer be accepted
+            view |= {"status_label": "案件已办结，转办失效", "status_badge": "muted"}
+        view["may_open"] = can_see_case(user, case)
+        view["community"] = _community_name(s, case)
         out.append(view)
     return out
+
+
+def _community_name(s: Session, case: Case) -> str:
+    c = s.get(Community, case.community_id)
+    return c.name if c is not None else ""
+
+
+def pending_transfers_to(s: Session, user: User) -> list[tuple[CaseTransfer, Case]]:
+    """Transfers waiting for the user's organisation and role to accept (for the tasklist)."""
+    if user.org_level not in ("street_office", "district") or user.org_id is None:
+        return []
+    return list(
+        s.exec(
+            select(CaseTransfer, Case)
+            .join(Case, Case.id == CaseTransfer.case_id)
+            .where(
+                CaseTransfer.status == TRANSFER_PENDING,
+                CaseTransfer.level == user.org_level,
+                CaseTransfer.to_org_id == user.org_id,
+                CaseTransfer.role == user.role,
+                Case.closed.is_(False),
+            )
+            .order_by(CaseTransfer.transferred_at, CaseTransfer.id)
+        ).all()
+    )
 
 
 # -- 延期申请 ----------------------------------------------------------------------------------
@@ -467,8 +656,10 @@ def handoff_options(s: Session, svc: Services, user: User, case: Case, now: date
         and case.suspended_since is None
         and (w.opener_until is None or w.opener_until not in (case.act_times or {}))
     )
+    waiting = pending_transfer(s, case) if running else None
     return {
         "transfer_targets": transfer_targets(s, svc, user, case) if running else [],
+        "pending_transfer": transfer_view(waiting, case, d) if waiting is not None else None,
         "transfer_role_label": d.roles[user.role].label if user.role in d.roles else user.role,
         "may_request_extension": may_request,
         "max_extension_days": ext.max_working_days if ext else 0,

@@ -15,6 +15,8 @@ holds what was said), so the timeline shows it and the hash chain covers it.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,11 +27,13 @@ from fundflow.domain.definition import Definition
 from fundflow.domain.tz import local_date, start_of_local_day
 from fundflow.service.context import Services
 from fundflow.service.db import transaction
-from fundflow.service.errors import Forbidden, InvalidInput, NotFound, TaskRefused
+from fundflow.service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, TaskRefused
+from fundflow.service.integrity.facts import DOCUMENTS, SUPERVISIONS
 from fundflow.service.reads.common import iso
-from fundflow.service.tables import Alert, Case, Community, District, StreetOffice, Supervision, User
+from fundflow.service.tables import Alert, Case, Community, District, Document, StreetOffice, Supervision, User
 from fundflow.service.usecases.alerts import _record  # the one writer of alerts and their outbox rows
 from fundflow.service.usecases.cases import append_event, current_stage, load_case
+from fundflow.service.usecases.documents import safe_name, store_file
 
 __all__ = [
     "supervisor_roles",
@@ -46,9 +50,18 @@ __all__ = [
     "OPEN_STATUSES",
     "DEFAULT_REPLY_DAYS",
     "MAX_REPLY_DAYS",
+    "REPLY_DOC_TYPE",
+    "REPLY_DOC_LABEL",
 ]
 
 ISSUED, REPLIED, CLOSED = "issued", "replied", "closed"
+#: the case documents attached to a 督办 reply (not a definition's type: the supervised party,
+#: whatever its role, attaches them to its reply)
+REPLY_DOC_TYPE = "supervision_reply"
+REPLY_DOC_LABEL = "督办反馈材料"
+MAX_REPLY_FILES = 10
+#: an uploaded file: (filename, content type, content)
+Attachment = tuple[str, "str | None", bytes]
 OPEN_STATUSES = (ISSUED, REPLIED)
 DEFAULT_REPLY_DAYS = 3
 MAX_REPLY_DAYS = 30
@@ -133,7 +146,9 @@ def _reply_due(svc: Services, now: datetime, days: int | None) -> tuple[int, Any
     return n, due, start_of_local_day(due + timedelta(days=1))
 
 
-def _event(s: Session, case: Case, user: User | None, trigger: str, label: str, row: Supervision, now, **extra) -> None:
+def _event(
+    s: Session, case: Case, user: User | None, trigger: str, label: str, row: Supervision, now, *, writes=(), **extra
+) -> None:
     data = {
         "supervision_id": row.id,
         "round": row.round,
@@ -144,7 +159,9 @@ def _event(s: Session, case: Case, user: User | None, trigger: str, label: str, 
         **extra,
     }
     case.updated_at = now
-    append_event(s, case, user, trigger, label, case.state, case.state, data, None, now)
+    s.flush()  # the row's id, for its facts (``SUPERVISIONS``: the row as the event leaves it)
+    facts = [SUPERVISIONS.put(row), *writes]
+    append_event(s, case, user, trigger, label, case.state, case.state, data, None, now, facts)
     s.add(case)
 
 
@@ -244,9 +261,20 @@ def issue_supervision(
         return view(row, d)
 
 
-def reply_supervision(svc: Services, user: User, supervision_id: int, *, reply: str | None, now: datetime) -> dict:
-    """反馈: the responsible party says how the stage is getting on."""
+def reply_supervision(
+    svc: Services,
+    user: User,
+    supervision_id: int,
+    *,
+    reply: str | None,
+    files: Sequence[Attachment] = (),
+    now: datetime,
+) -> dict:
+    """反馈: the responsible party says how the stage is getting on, and may attach documents
+    (``files``: the upload limits of any document; kept among the case's documents as
+    ``REPLY_DOC_TYPE`` and named in the reply). The files are checked before anything is written."""
     reply = _text(reply, "反馈内容", "reply_missing")
+    checked = _attachments(svc, files)
     with transaction(svc.sessions) as s:
         row, case, d = _load(svc, s, user, supervision_id)
         if user.role != row.to_role:
@@ -255,12 +283,64 @@ def reply_supervision(svc: Services, user: User, supervision_id: int, *, reply: 
             raise TaskRefused(
                 f"该督办{STATUS_LABELS.get(row.status, row.status)}，不能再反馈", code="supervision_not_open"
             )
+        docs = []
+        for name, content_type, content, sha in checked:
+            store_file(svc, case.id, sha, content)
+            docs.append(
+                Document(
+                    case_id=case.id,
+                    doc_type=REPLY_DOC_TYPE,
+                    filename=safe_name(name),
+                    content_type=(content_type or "application/octet-stream")[:128],
+                    size=len(content),
+                    sha256=sha,
+                    uploaded_by=user.id,
+                    uploaded_at=now,
+                    round=case.doc_round or 1,
+                )
+            )
+        s.add_all(docs)
+        s.flush()
         row.status, row.reply, row.replied_by, row.replied_at = REPLIED, reply, user.id, now
+        row.reply_documents = [doc.id for doc in docs] or None
         s.add(row)
         late = now >= row.reply_due_at
-        _event(s, case, user, "reply_supervision", "督办反馈", row, now, reply=reply, late=late)
+        attached = [{"id": doc.id, "filename": doc.filename, "sha256": doc.sha256, "size": doc.size} for doc in docs]
+        _event(
+            s,
+            case,
+            user,
+            "reply_supervision",
+            "督办反馈" + (f"（附材料 {len(docs)} 份）" if docs else ""),
+            row,
+            now,
+            writes=[DOCUMENTS.added(docs)] if docs else (),
+            reply=reply,
+            late=late,
+            documents=attached,
+        )
         s.flush()
-        return view(row, d)
+        return view(row, d) | {"documents": [reply_document_view(doc) for doc in docs]}
+
+
+def _attachments(svc: Services, files: Sequence[Attachment]) -> list[tuple[str, str | None, bytes, str]]:
+    if len(files) > MAX_REPLY_FILES:
+        raise InvalidInput(f"每次反馈最多附 {MAX_REPLY_FILES} 份材料", code="too_many_files")
+    out = []
+    for name, content_type, content in files:
+        if len(content) > svc.settings.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"文件“{safe_name(name)}”超过 {svc.settings.max_upload_bytes // (1024 * 1024)} MB 上限",
+                code="file_too_large",
+            )
+        if not content:
+            raise InvalidInput(f"文件“{safe_name(name)}”为空", code="empty_file")
+        out.append((name, content_type, content, hashlib.sha256(content).hexdigest()))
+    return out
+
+
+def reply_document_view(doc: Document) -> dict[str, Any]:
+    return {"id": doc.id, "filename": doc.filename, "size": doc.size, "content_type": doc.content_type}
 
 
 def close_supervision(svc: Services, user: User, supervision_id: int, *, note: str | None, now: datetime) -> dict:
@@ -298,7 +378,7 @@ def renew_supervision(
         row.round += 1
         row.status, row.content, row.reply_working_days = ISSUED, content, n
         row.reply_due_date, row.reply_due_at, row.issued_at = due, due_at, now
-        row.reply, row.replied_by, row.replied_at = None, None, None
+        row.reply, row.replied_by, row.replied_at, row.reply_documents = None, None, None, None
         s.add(row)
         _event(s, case, user, "renew_supervision", f"续督（第 {row.round} 轮）", row, now, content=content)
         s.flush()

@@ -153,6 +153,11 @@ def page(request: Request, svc: Services = Depends(get_services), now: datetime 
             "alerts": True,
             "unacked": inbox.unacked_count(reader.s, user),
             "tasks": tasks.task_count(reader.s, svc, user, now),  # the length of the first page's list
+            # 转办记录: the roles a procedure lets transfer a case (they send and receive)
+            "transfers": any(
+                d.handoffs.transfer is not None and user.role in d.handoffs.transfer.roles
+                for d in svc.registry.latest()
+            ),
         }
         csrf = csrf_for_session(svc.settings.secret_key, token)
         request.state.user, request.state.csrf, request.state.nav = user, csrf, nav

@@ -42,7 +42,7 @@ def transfer(case_id: int, p: Page = Depends(form_page)):
         )
     except FORM_ERRORS as exc:
         return _refused(p, case_id, "transfer", exc, values)
-    # the case is the other organisation's now: to the transfers, which show it
+    # the case stays here until the receiver accepts: to the transfers, which show it waiting
     target = f"/transfers?done={reply.body['id']}"
     if p.htmx:
         return Response(status_code=200, headers={"HX-Redirect": target})
@@ -122,10 +122,46 @@ def open_session(case_id: int, p: Page = Depends(form_page)):
     return _after_post(p, case_id, "meeting")
 
 
+@router.post("/transfers/{transfer_id}/decision")
+def decide_transfer(transfer_id: int, p: Page = Depends(form_page)):
+    """签收 or 不予签收 a transfer to the user's organisation; a refusal shows beside its form."""
+    values = {k: p.text(k) for k in ("decision", "note")}
+    accept = values["decision"] == "accept"
+    try:
+        if accept:
+            reply = p.write(handoffs.accept_transfer, transfer_id, note=values["note"] or None, now=p.now)
+        else:
+            reply = p.write(handoffs.decline_transfer, transfer_id, reason=values["note"] or None, now=p.now)
+    except FORM_ERRORS as exc:
+        return _transfers(
+            p, status=status_for(exc), problem=Problem(f"transfer:{transfer_id}", _message(exc), None, values)
+        )
+    # accepted: the case is ours now, to its page; declined: back to the transfers
+    target = f"/cases/{reply.body['case_id']}?done=1" if accept else f"/transfers?declined={transfer_id}"
+    if p.htmx:
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _transfers(p: Page, *, flash: str | None = None, problem: Problem | None = None, status: int = 200) -> Response:
+    transfers = handoffs.transfers_of(p.s, p.svc, p.user)
+    context = {"active": "transfers", "transfers": transfers, "flash": flash, "problem": problem}
+    return p.render("transfers.html", context, status=status)
+
+
 @router.get("/transfers")
-def transfers_page(p: Page = Depends(page), done: str | None = Query(None, max_length=10)):
+def transfers_page(
+    p: Page = Depends(page),
+    done: str | None = Query(None, max_length=10),
+    declined: str | None = Query(None, max_length=10),
+):
     transfers = handoffs.transfers_of(p.s, p.svc, p.user)
     flash = None
     if done and transfers and str(transfers[0]["id"]) == done:
-        flash = f"已转办：{transfers[0]['case_number']} 转至{transfers[0]['to_org']}。"
-    return p.render("transfers.html", {"active": "transfers", "transfers": transfers, "flash": flash})
+        flash = (
+            f"已转办：{transfers[0]['case_number']} 转至{transfers[0]['to_org']}，待对方签收；签收前由本单位继续办理。"
+        )
+    gone = next((t for t in transfers if str(t["id"]) == declined), None) if declined else None
+    if gone is not None:
+        flash = f"已不予签收：{gone['case_number']} 仍由{gone['from_org']}办理。"
+    return _transfers(p, flash=flash)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from fundflow.http.web.pages.case import Problem, _case_page
 from fundflow.http.web.pages.common import FORM_ERRORS, Page, _message, form_page, page
@@ -27,6 +28,7 @@ KIND_LABELS = {
     "supervision_reply": "督办反馈",
     "supervision_review": "督办销号",
     "top_up": "续交通知",
+    "transfer_accept": "转办待签收",
 }
 
 
@@ -97,7 +99,14 @@ def issue(case_id: int, p: Page = Depends(form_page)):
 
 @router.post("/supervisions/{supervision_id}/reply")
 def reply(supervision_id: int, p: Page = Depends(form_page)):
-    return _run(p, _case_of(p), "supervision", supervision.reply_supervision, supervision_id, reply=p.text("reply"))
+    files = [
+        (f.filename, f.content_type, f.file.read())
+        for f in (p.form.getlist("files") if p.form is not None else [])
+        if isinstance(f, UploadFile) and f.filename
+    ]
+    return _run(
+        p, _case_of(p), "supervision", supervision.reply_supervision, supervision_id, reply=p.text("reply"), files=files
+    )
 
 
 @router.post("/supervisions/{supervision_id}/close")
