@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Integer, and_, any_, bindparam, func, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -230,7 +231,14 @@ def _scan_batch(
     alerts: list[dict[str, Any]] = []
     about: list[tuple[Any, tuple[str, ...]]] = []  # per alert row: the case row, the recipients
     moves: list[tuple[int, datetime | None]] = []
-    for row in conn.execute(_SCAN_ROWS.where(Stage.id.in_(ids))).all():
+    # PostgreSQL: the ids as one array (= ANY), not 500 placeholders for psycopg to parse
+    pick = Stage.id == any_(bindparam("ids", type_=ARRAY(Integer))) if conn.dialect.name == "postgresql" else None
+    rows = (
+        conn.execute(_SCAN_ROWS.where(pick), {"ids": ids})
+        if pick is not None
+        else conn.execute(_SCAN_ROWS.where(Stage.id.in_(ids)))
+    )
+    for row in rows.all():
         result.stages += 1
         moves.append((row.id, _stage_alerts(svc, s, row, now, names, alerts, about, memo)))
     inserted = dict(insert_ignore_many(conn, Alert.__table__, alerts, ("dedupe_key", "id")))
