@@ -77,6 +77,8 @@ class Server:
         env = dict(os.environ, FUNDFLOW_DATABASE_URL=url, FUNDFLOW_DATA_DIR=str(data_dir), BARE_DATABASE_URL=url)
         # ``app``: started through serve_app.py (the --compare runs: both contenders alike)
         launcher = [sys.executable, str(HERE / "serve_app.py"), app, str(self.port), str(workers)] if app else None
+        if app:  # no embedded alert scheduler ticking in the measured server (a process of its own in production)
+            env["FUNDFLOW_SCHEDULER"] = "off"
         cmd = launcher or [
             sys.executable,
             "-m",
