@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_http.py           # full run (about 2 min)
     .venv/bin/python benchmarks/bench_http.py --quick   # smoke run (about 30 s)
     .venv/bin/python benchmarks/bench_http.py --backends sqlite --pg-url postgresql://...
+    .venv/bin/python benchmarks/bench_http.py --compare [--rounds 3 --requests 400]   # vs bare_app.py
 
 For each server (SQLite with 1 process; PostgreSQL with 1 and with 2 uvicorn workers):
 
@@ -69,12 +70,16 @@ def free_port() -> int:
 class Server:
     """uvicorn in a process group of its own; ``stop`` ends exactly that group."""
 
-    def __init__(self, url: str, data_dir: Path, workers: int, log_path: Path):
+    def __init__(self, url: str, data_dir: Path, workers: int, log_path: Path, app: str | None = None):
         self.port = free_port()
         self.workers = workers
         self.log_path = log_path
-        env = dict(os.environ, FUNDFLOW_DATABASE_URL=url, FUNDFLOW_DATA_DIR=str(data_dir))
-        cmd = [
+        env = dict(os.environ, FUNDFLOW_DATABASE_URL=url, FUNDFLOW_DATA_DIR=str(data_dir), BARE_DATABASE_URL=url)
+        # ``app``: started through serve_app.py (the --compare runs: both contenders alike)
+        launcher = [sys.executable, str(HERE / "serve_app.py"), app, str(self.port), str(workers)] if app else None
+        if app:  # no embedded alert scheduler ticking in the measured server (a process of its own in production)
+            env["FUNDFLOW_SCHEDULER"] = "off"
+        cmd = launcher or [
             sys.executable,
             "-m",
             "uvicorn",
@@ -336,6 +341,13 @@ def print_results(title: str, results: list[Result]) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="40 requests per level and 16 racing pairs")
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="fundflow against the bare endpoint (bare_app.py), 32 clients, interleaved rounds",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="--compare: rounds per contender")
+    ap.add_argument("--requests", type=int, default=400, help="--compare: requests per round")
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument(
         "--pg-url",
@@ -345,6 +357,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     n, warmup, pairs = (40, 16, 16) if args.quick else (400, 40, 100)
     t_start = time.perf_counter()
+    if args.compare:
+        print(
+            f"fundflow vs a bare FastAPI endpoint (UPDATE + INSERT): Python {platform.python_version()}, "
+            f"uvicorn {_version('uvicorn')}, FastAPI {_version('fastapi')}, httpx {httpx.__version__}, "
+            f"{bs._cpus()} CPU; load average {bs._load()}\n"
+        )
+        problems = []
+        for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            problems += compare_backend(name, args.pg_url, args.requests, args.rounds, datetime.now(UTC))
+        for pr in problems:
+            print(f"PROBLEM: {pr}")
+        print(f"total {time.perf_counter() - t_start:.1f} s; load average {bs._load()}")
+        return 1 if problems else 0
     print(
         f"fundflow HTTP benchmark{' (--quick)' if args.quick else ''}: Python {platform.python_version()}, "
         f"uvicorn {_version('uvicorn')} (h11, asyncio), FastAPI {_version('fastapi')}, httpx {httpx.__version__}, "
@@ -388,6 +413,94 @@ def main(argv=None) -> int:
         print(f"PROBLEM: {pr}")
     print(f"total {time.perf_counter() - t_start:.1f} s; load average {bs._load()}")
     return 1 if problems else 0
+
+
+# -- fundflow against the bare endpoint (--compare) -----------------------------------------
+
+
+COMPARE_CLIENTS = 32
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def compare_backend(name: str, pg_url: str, n: int, rounds: int, now: datetime) -> list[str]:
+    """fundflow's transition endpoint and the bare one (bare_app.py), both served by
+    serve_app.py on the same database, driven by the same client at 32 clients, in
+    interleaved rounds (the order alternates); ratios inside each round, then their median."""
+    import bare_app
+
+    from fundflow.service.db import make_engine
+
+    workers = 1 if name == "sqlite" else 2
+    problems: list[str] = []
+    with bs.database(name, pg_url, prefix="bench_http_cmp") as (url, data_dir, where):
+        p = bs.prepare(url, data_dir, now)
+        try:
+            t0 = time.perf_counter()
+            warm = n // 4
+            ff_ids = bs.open_cases(p, warm + rounds * n, now=now, label="HTTP对比")
+            engine = make_engine(url)
+            bare_app.create_tables(engine)
+            bare_ids = bare_app.seed(engine, warm + rounds * n)
+            engine.dispose()
+            p.svc.db.dispose()
+            setup = time.perf_counter() - t0
+            servers = {
+                "fundflow": Server(url, data_dir, workers, data_dir.parent / "ff.log", app="fundflow.http.asgi:app"),
+                "bare": Server(url, data_dir, workers, data_dir.parent / "bare.log", app="benchmarks.bare_app:app"),
+            }
+            ids = {"fundflow": ff_ids, "bare": bare_ids}
+            try:
+                for srv in servers.values():
+                    srv.wait_ready()
+                for key, srv in servers.items():  # warm-up, untimed
+                    asyncio.run(drive(srv, p.tokens["so"], ids[key][:warm], COMPARE_CLIENTS, "warm-up"))
+                got: dict[str, list[Result]] = {"fundflow": [], "bare": []}
+                for r in range(rounds):
+                    order = ["fundflow", "bare"] if r % 2 == 0 else ["bare", "fundflow"]
+                    for key in order:
+                        chunk = ids[key][warm + r * n : warm + (r + 1) * n]
+                        res = asyncio.run(drive(servers[key], p.tokens["so"], chunk, COMPARE_CLIENTS, key))
+                        got[key].append(res)
+                        if res.non_2xx() or res.timed_out:
+                            problems.append(f"{name} {key} round {r + 1}: {res.non_2xx()} timed out {res.timed_out}")
+            finally:
+                for srv in servers.values():
+                    srv.stop()
+            print(
+                f"{name}, {where}, {workers} worker(s), {COMPARE_CLIENTS} clients, {n} requests per round, "
+                f"{rounds} interleaved rounds (setup {setup:.0f} s; load average {bs._load()})"
+            )
+            print("   round  contender   req/s   p50 ms   p99 ms   server CPU ms/req")
+            for r in range(rounds):
+                for key in ("fundflow", "bare"):
+                    x = got[key][r]
+                    print(
+                        f"   {r + 1:5d}  {key:9s} {x.n / x.wall:7.0f} {x.pct(0.50):8.1f} {x.pct(0.99):8.1f}"
+                        f"   {x.server_cpu / x.n * 1e3:17.2f}"
+                    )
+            ratio = [f.n / f.wall / (b.n / b.wall) for f, b in zip(got["fundflow"], got["bare"])]
+            p99 = [f.pct(0.99) / b.pct(0.99) for f, b in zip(got["fundflow"], got["bare"])]
+            p50 = [f.pct(0.50) / b.pct(0.50) for f, b in zip(got["fundflow"], got["bare"])]
+            cpu = {k: _median([x.server_cpu / x.n * 1e3 for x in v]) for k, v in got.items()}
+            print(
+                f"   median of the rounds: throughput fundflow/bare x{_median(ratio):.2f} "
+                f"({', '.join(f'{x:.2f}' for x in ratio)}); p50 x{_median(p50):.2f}; p99 x{_median(p99):.2f} "
+                f"({', '.join(f'{x:.2f}' for x in p99)}); server CPU per request fundflow {cpu['fundflow']:.2f} ms, "
+                f"bare {cpu['bare']:.2f} ms"
+            )
+            print()
+            won = [cid for x in got["fundflow"] for cid in x.won]
+            try:
+                bs.check_moved(p.svc, sorted(set(won)), f"{name} compare")
+            except SystemExit as exc:
+                problems.append(str(exc))
+        finally:
+            p.svc.close()
+    return problems
 
 
 def _version(mod: str) -> str:

@@ -258,7 +258,7 @@ def batch_query(svc: Services, loader: Loader):
         cap.on = False
         cap.close()
     for statement, params in cap.statements:
-        if "FROM stages JOIN cases" in statement and "stages.id IN" in statement:
+        if "FROM stages JOIN cases" in statement and ("stages.id IN" in statement or "stages.id = ANY" in statement):
             return statement, params
     raise RuntimeError("the scan's batch query was not seen")
 

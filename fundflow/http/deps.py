@@ -16,11 +16,12 @@ from fundflow.service.schemas import NUL_MESSAGE
 bearer = HTTPBearer(auto_error=False, description="API 令牌或登录令牌")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: no I/O, so FastAPI calls it on the loop instead of hopping to a worker thread
     return request.app.state.services
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The only place the API reads the clock; tests override it."""
     return datetime.now(UTC)
 
@@ -59,7 +60,7 @@ def current_user(
     return user
 
 
-def no_nul_in_url(request: Request) -> None:
+async def no_nul_in_url(request: Request) -> None:
     """Query strings and paths may not carry NUL either (``%00``)."""
     raw = request.scope.get("query_string", b"") + request.scope.get("raw_path", b"")
     if b"%00" in raw or b"\x00" in raw:

@@ -65,13 +65,18 @@ def user_for_token(session: Session, token: str, now: datetime, max_age: timedel
     issued without an end (before tokens expired) ends ``max_age`` after it was issued."""
     if not token or len(token) > MAX_TOKEN_CHARS or not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
-    if row is None or row.revoked:
+    # one statement: the token's row and its user (every authenticated request pays for it)
+    found = session.exec(
+        select(ApiToken.revoked, ApiToken.expires_at, ApiToken.created_at, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _digest(token))
+    ).first()
+    if found is None:
         return None
-    if (row.expires_at or row.created_at + max_age) <= now:
+    revoked, expires_at, created_at, user = found
+    if revoked or (expires_at or created_at + max_age) <= now:
         return None
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    return user if user.active else None
 
 
 def revoke_token(session: Session, token: str) -> bool:

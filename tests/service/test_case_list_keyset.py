@@ -66,3 +66,24 @@ def test_the_inbox_counts_up_to_its_cap(world, flow, monkeypatch):
     capped = _page(world.svc, user, **inbox)
     assert (capped["total"], capped["total_exact"]) == (3, False)
     assert _page(world.svc, user)["total_exact"] is True  # the plain list keeps its own cap
+
+
+def test_keyset_walks_past_the_last_due_moment_into_the_closed_cases(world, flow):
+    """Closed cases have no open stage (no due moment) and come last: a keyset walk crosses from
+    the due ones into them, also within one page, and sees each case once."""
+    ids = _cases(flow, 5)
+    for case_id in ids[:3]:
+        flow.fire("fr", case_id, "not_major", {"reason": "不构成重大隐患"})
+    user = load_user(world.svc, world.ids["user_fr"])
+    by_number = [item["id"] for p in range(1, 4) for item in _page(world.svc, user, page=p, page_size=2)["items"]]
+    assert sorted(by_number) == sorted(ids)
+    assert [item["closed"] for item in _page(world.svc, user, page_size=5)["items"]] == [False] * 2 + [True] * 3
+    for size in (1, 2, 3):
+        walked, after = [], None
+        for _ in range(10):
+            page = _page(world.svc, user, page_size=size, **({"after": after} if after else {}))
+            walked += [item["id"] for item in page["items"]]
+            after = page["next"]
+            if after is None:
+                break
+        assert walked == by_number, size

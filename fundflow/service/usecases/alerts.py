@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy import Integer, and_, any_, bindparam, func, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -23,6 +24,7 @@ from fundflow.domain.alerts import next_moment, stage_moments
 from fundflow.domain.deadlines import Anchors, compute_deadlines
 from fundflow.domain.tz import local_date
 from fundflow.service.alert_text import KIND_LABELS, calendar_alert_text, stage_alert_text
+from fundflow.service.bulk import insert_ignore_many, update_by_id
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound
@@ -210,21 +212,6 @@ _SCAN_ROWS = (
     .join(Case, Case.id == Stage.case_id)
     .order_by(Stage.id)
 )
-_MOVE_ON = (
-    update(Stage.__table__)
-    .where(Stage.__table__.c.id == bindparam("b_id"))
-    .values(next_alert_at=bindparam("v_next", type_=Stage.__table__.c.next_alert_at.type))
-)
-
-
-def _insert_many(conn, table, rows: list[dict], returning=None) -> list:
-    """INSERT ... ON CONFLICT DO NOTHING [RETURNING] for many rows: one statement built once,
-    sent as multi-row VALUES by SQLAlchemy's insertmanyvalues."""
-    stmt = (pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)).on_conflict_do_nothing()
-    if returning is None:
-        conn.execute(stmt, rows)
-        return []
-    return conn.execute(stmt.returning(*returning), rows).all()
 
 
 def _scan_batch(
@@ -238,16 +225,23 @@ def _scan_batch(
 ) -> None:
     """The due stages ``ids``: their alerts in one multi-row insert (what was already recorded
     is left alone: unique ``dedupe_key``), their outbox rows in another, their next moments in
-    one executemany update."""
+    one update (service.bulk: one statement per batch on PostgreSQL)."""
     conn = s.connection()
     memo: dict[tuple, tuple] = {}  # stages of one state due at the same moment have the same moments
     alerts: list[dict[str, Any]] = []
     about: list[tuple[Any, tuple[str, ...]]] = []  # per alert row: the case row, the recipients
-    moves: list[dict[str, Any]] = []
-    for row in conn.execute(_SCAN_ROWS.where(Stage.id.in_(ids))).all():
+    moves: list[tuple[int, datetime | None]] = []
+    # PostgreSQL: the ids as one array (= ANY), not 500 placeholders for psycopg to parse
+    pick = Stage.id == any_(bindparam("ids", type_=ARRAY(Integer))) if conn.dialect.name == "postgresql" else None
+    rows = (
+        conn.execute(_SCAN_ROWS.where(pick), {"ids": ids})
+        if pick is not None
+        else conn.execute(_SCAN_ROWS.where(Stage.id.in_(ids)))
+    )
+    for row in rows.all():
         result.stages += 1
-        moves.append({"b_id": row.id, "v_next": _stage_alerts(svc, s, row, now, names, alerts, about, memo)})
-    inserted = dict(_insert_many(conn, Alert.__table__, alerts, (Alert.dedupe_key, Alert.id))) if alerts else {}
+        moves.append((row.id, _stage_alerts(svc, s, row, now, names, alerts, about, memo)))
+    inserted = dict(insert_ignore_many(conn, Alert.__table__, alerts, ("dedupe_key", "id")))
     deliveries = []
     for values, (case, roles) in zip(alerts, about):
         alert_id = inserted.get(values["dedupe_key"])
@@ -274,10 +268,8 @@ def _scan_batch(
                 "case_id": values["case_id"],
             }
         )
-    if deliveries:
-        _insert_many(conn, Delivery.__table__, deliveries)
-    if moves:
-        conn.execute(_MOVE_ON, moves)
+    insert_ignore_many(conn, Delivery.__table__, deliveries)
+    update_by_id(conn, Stage.__table__, "next_alert_at", moves)
 
 
 def _stage_alerts(svc, s, row, now, names, alerts, about, memo) -> datetime | None:
