@@ -109,8 +109,10 @@ class DeliveryReport:
         return out
 
     def summary(self) -> str:
-        return f"{len(self.sent)} sent, {len(self.failed)} failed, {self.put_back} put back" + (
-            f", {self.lost} lost to another pass" if self.lost else ""
+        return (
+            f"{len(self.sent)} sent, {len(self.failed)} failed, {self.put_back} put back"
+            + (f", {self.lost} lost to another pass" if self.lost else "")
+            + (f", {self.cancelled} cancelled (re-addressed)" if self.cancelled else "")
         )
 
 
