@@ -43,6 +43,7 @@ from fundflow.service.tables import (
 )
 
 __all__ = [
+    "Before",
     "Rule",
     "CASE_FIELDS",
     "SEQUENCE_RULES",
@@ -137,6 +138,17 @@ def case_digest(case: Case) -> str:
 
 
 @dataclass(frozen=True)
+class Before:
+    """How a row written before its rule existed is known (a database upgraded to the rule):
+    an event of then that wrote it has no facts for the rule, but its data names the row
+    (``match``: data key → the row's column, all equal) and the event's moment is the row's
+    ``at`` column. Such a row is not reported as inserted; a row no event of then names is."""
+
+    match: tuple[tuple[str, str], ...]
+    at: str
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str  # the key in an event's facts
     label: str  # how the report names a row of it
@@ -146,6 +158,8 @@ class Rule:
     # keyed rules that grew columns: the fields the events written before them digested (their
     # ops have no version); ``put`` writes version 2 over ``fields``
     legacy_fields: tuple[str, ...] | None = None
+    # rules added after their table: how the rows written before them are recognised
+    before: Before | None = None
 
     def added(self, rows: list[Any]) -> tuple[str, list]:
         return self.name, ["+", len(rows), digest(rows, self.fields)]
@@ -280,6 +294,8 @@ ASSIGNMENTS = Rule(
     StageAssignment,
     ("stage_id", "assignee_id", "assigned_by", "assigned_at", "claimed_at"),
     key="stage_id",
+    # the 指派 event of then: {"stage_id", "assignee_id", ...} at the row's assigned_at
+    before=Before((("stage_id", "stage_id"), ("assignee_id", "assignee_id")), "assigned_at"),
 )
 # overdue_round is in: the reply scan writes it with an event (the escalation of a late reply)
 SUPERVISIONS = Rule(
@@ -310,6 +326,8 @@ SUPERVISIONS = Rule(
         "reply_documents",
     ),
     key="id",
+    # the 督办通知 or 续督 event of then: {"supervision_id", "round", ...} at the row's issued_at
+    before=Before((("supervision_id", "id"), ("round", "round")), "issued_at"),
 )
 
 SEQUENCE_RULES: tuple[Rule, ...] = (STAGES, DOCUMENTS, BALLOTS)

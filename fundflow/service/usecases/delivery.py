@@ -21,6 +21,13 @@ same retry time, so a channel that is down for hours is probed once per back-off
 not once per pending alert - and, once back, receives each alert once. Nothing is ever given
 up: a pending row stays pending until sent (its status shows the attempts and the last error).
 
+Re-addressed (``readdress``): when a case changes organisation (an accepted 转办), its alerts'
+pending rows to a channel of the old organisation are ``cancelled`` with the reason, and the
+new organisation's matching channels get a row each (one per alert and channel, as written by
+the scan; a row cancelled by an earlier transfer is pending again). Sent rows stay as they were.
+A row a pass had claimed before is not sent if cancelled before its turn; one already being
+sent when it was cancelled is recorded as ``sent`` (it was).
+
 A process that dies after the receiver accepted a message but before step 3 sends it again
 after the lease: webhooks and mail carry the idempotency key for that case; WeCom and DingTalk
 robots take none.
@@ -36,7 +43,7 @@ from time import monotonic as _clock  # real time: how long this pass has held i
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from fundflow.domain.tz import require_aware
 from fundflow.service import notify
@@ -44,10 +51,17 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, NotFound
 from fundflow.service.reads.common import iso
-from fundflow.service.tables import Alert, Channel, Delivery, User
+from fundflow.service.tables import Alert, Case, Channel, Delivery, User
+
+# the scan's own matching and insert, so that a re-addressed row is the row the scan would write
+from fundflow.service.usecases.alerts import _channels_for, _insert_ignore
 
 __all__ = [
     "deliver_pending",
+    "readdress",
+    "PENDING",
+    "SENT",
+    "CANCELLED",
     "DeliveryReport",
     "delivery_status",
     "backoff",
@@ -63,6 +77,8 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
 CLAIM_BATCH = 20  # rows claimed per transaction; a pass claims batches until its limit
 MAX_ERROR = 1000
+
+PENDING, SENT, CANCELLED = "pending", "sent", "cancelled"  # a delivery's status
 
 idempotency_key = notify.idempotency_key
 
@@ -80,6 +96,7 @@ class DeliveryReport:
     sent: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     put_back: int = 0  # claimed, not sent this pass: their channel had just failed, or the lease ran short
+    cancelled: int = 0  # claimed, then cancelled before their turn (their case went to another organisation)
     lost: int = 0  # sent, but the lease had run out and another pass had re-claimed the row
 
     def lines(self) -> list[str]:
@@ -92,8 +109,10 @@ class DeliveryReport:
         return out
 
     def summary(self) -> str:
-        return f"{len(self.sent)} sent, {len(self.failed)} failed, {self.put_back} put back" + (
-            f", {self.lost} lost to another pass" if self.lost else ""
+        return (
+            f"{len(self.sent)} sent, {len(self.failed)} failed, {self.put_back} put back"
+            + (f", {self.lost} lost to another pass" if self.lost else "")
+            + (f", {self.cancelled} cancelled (re-addressed)" if self.cancelled else "")
         )
 
 
@@ -136,6 +155,9 @@ def deliver_pending(svc: Services, now: datetime, *, limit: int = 100) -> Delive
                 out_of_time = True
                 _put_back(svc, c, c.prior_next_attempt_at)
                 report.put_back += 1
+                continue
+            if c.channel.org_level != "city" and not _still_pending(svc, c):
+                report.cancelled += 1  # re-addressed since the claim: not sent to the old organisation
                 continue
             key = notify.idempotency_key(c.alert.id, c.channel.id)
             try:
@@ -188,7 +210,7 @@ def _claim(svc: Services, now: datetime, lease: timedelta, n: int, exclude: Iter
         stmt = (
             select(Delivery)
             .join(Channel, Channel.id == Delivery.channel_id)
-            .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, Channel.active.is_(True))
+            .where(Delivery.status == PENDING, Delivery.next_attempt_at <= now, Channel.active.is_(True))
         )
         if exclude:
             stmt = stmt.where(Delivery.channel_id.not_in(exclude))
@@ -211,13 +233,14 @@ def _claim(svc: Services, now: datetime, lease: timedelta, n: int, exclude: Iter
         return claims
 
 
-def _fenced(c: _Claim):
-    return update(Delivery).where(Delivery.id == c.id, Delivery.status == "pending", Delivery.attempts == c.attempts)
+def _fenced(c: _Claim, statuses: tuple[str, ...] = (PENDING,)):
+    return update(Delivery).where(Delivery.id == c.id, Delivery.status.in_(statuses), Delivery.attempts == c.attempts)
 
 
 def _record_sent(svc: Services, c: _Claim, now: datetime, note: str | None) -> bool:
+    # a row cancelled while this pass was sending it (its case re-addressed) was sent all the same
     with transaction(svc.sessions) as s:
-        done = s.exec(_fenced(c).values(status="sent", sent_at=now, last_error=note)).rowcount
+        done = s.exec(_fenced(c, (PENDING, CANCELLED)).values(status=SENT, sent_at=now, last_error=note)).rowcount
     if not done:
         log.warning("delivery %s was sent after its lease ran out; another pass had claimed it", c.id)
     return bool(done)
@@ -230,7 +253,7 @@ def _record_failed(svc: Services, c: _Claim, now: datetime, reason: str) -> date
         streak = (
             s.exec(
                 select(func.max(Delivery.attempts)).where(
-                    Delivery.channel_id == c.channel.id, Delivery.status == "pending"
+                    Delivery.channel_id == c.channel.id, Delivery.status == PENDING
                 )
             ).one()
             or 0
@@ -243,7 +266,7 @@ def _record_failed(svc: Services, c: _Claim, now: datetime, reason: str) -> date
             update(Delivery)
             .where(
                 Delivery.channel_id == c.channel.id,
-                Delivery.status == "pending",
+                Delivery.status == PENDING,
                 Delivery.next_attempt_at <= now,
                 Delivery.id != c.id,
             )
@@ -256,6 +279,16 @@ def _waiting(reason: str) -> str:
     return f"渠道暂不可用，随下次重试发送：{reason}"[:MAX_ERROR]
 
 
+def _still_pending(svc: Services, c: _Claim) -> bool:
+    """The claimed row is still to be sent (an accepted transfer may have cancelled it since);
+    a cancelled one gets its attempt back."""
+    with transaction(svc.sessions) as s:
+        if s.exec(select(Delivery.status).where(Delivery.id == c.id)).one() == PENDING:
+            return True
+        s.exec(_fenced(c, (CANCELLED,)).values(attempts=c.attempts - 1))
+    return False
+
+
 def _put_back(svc: Services, c: _Claim, next_attempt_at: datetime, note: str | None = None) -> None:
     """Release a claim that was not tried: the attempt is not counted."""
     values: dict[str, Any] = {"attempts": c.attempts - 1, "next_attempt_at": next_attempt_at}
@@ -263,6 +296,55 @@ def _put_back(svc: Services, c: _Claim, next_attempt_at: datetime, note: str | N
         values["last_error"] = note
     with transaction(svc.sessions) as s:
         s.exec(_fenced(c).values(**values))
+
+
+# -- re-addressing -----------------------------------------------------------------------------
+
+
+def _roles(alert: Alert) -> tuple[str, ...]:
+    return tuple(r for r in alert.recipients.split(",") if r)
+
+
+def readdress(s: Session, case: Case, now: datetime, reason: str) -> dict[str, int]:
+    """The case's pending deliveries follow its organisation columns (as they stand in ``case``):
+    each pending row to an organisation's channel that is no longer the case's is cancelled with
+    ``reason``, and its alert is queued for the matching active channels of the organisation now
+    (a row the scan would have written). Runs inside the caller's transaction."""
+    require_aware(now, "now")
+    rows = s.exec(
+        select(Delivery, Alert, Channel)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .join(Channel, Channel.id == Delivery.channel_id)
+        .where(Alert.case_id == case.id, Delivery.status == PENDING, Channel.org_level != "city")
+        .order_by(Delivery.id)
+    ).all()
+    moved: dict[int, Alert] = {}
+    cancelled = 0
+    for row, alert, channel in rows:
+        if _channels_for([channel], _roles(alert), case):
+            continue  # still the case's organisation (e.g. its community)
+        row.status, row.last_error = CANCELLED, reason[:MAX_ERROR]
+        s.add(row)
+        cancelled += 1
+        moved[alert.id] = alert
+    queued = 0
+    if moved:
+        active = [ch for ch in s.exec(select(Channel).where(Channel.active.is_(True), Channel.org_level != "city"))]
+        for alert in moved.values():
+            for ch in _channels_for(active, _roles(alert), case):
+                values = dict(
+                    alert_id=alert.id, channel_id=ch.id, status=PENDING, attempts=0, next_attempt_at=now, created_at=now
+                )
+                if _insert_ignore(s, Delivery.__table__, values) is not None:
+                    queued += 1
+                    continue
+                # one row per alert and channel: a row cancelled by an earlier transfer waits again
+                queued += s.exec(
+                    update(Delivery)
+                    .where(Delivery.alert_id == alert.id, Delivery.channel_id == ch.id, Delivery.status == CANCELLED)
+                    .values(status=PENDING, next_attempt_at=now, last_error=None)
+                ).rowcount
+    return {"cancelled": cancelled, "queued": queued}
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -295,7 +377,7 @@ def delivery_status(svc: Services, user: User, alert_id: int) -> dict[str, Any]:
                     "status": d.status,
                     "attempts": d.attempts,
                     "last_error": d.last_error,
-                    "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
+                    "next_attempt_at": iso(d.next_attempt_at) if d.status == PENDING else None,
                     "sent_at": iso(d.sent_at),
                     "created_at": iso(d.created_at),
                     "idempotency_key": notify.idempotency_key(alert.id, ch.id),

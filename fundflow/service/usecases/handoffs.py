@@ -34,6 +34,7 @@ from fundflow.service.tables import (
     Supervision,
     User,
 )
+from fundflow.service.usecases import delivery
 from fundflow.service.usecases.cases import (
     OPEN_TRIGGER,
     Reply,
@@ -254,6 +255,10 @@ def _decide_transfer(
             else:
                 case.district_id = target.id
             data |= _readdress(s, case, row, writes)
+            # the outbox follows too: rows queued for the old organisation's channels go to the new one's
+            moved = delivery.readdress(s, case, now, f"案件已转办至{row.to_org_name}，改投其渠道")
+            if moved["cancelled"]:
+                data["deliveries_readdressed"] = moved
         row.status = TRANSFER_ACCEPTED if accept else TRANSFER_DECLINED
         row.decided_by, row.decided_at, row.decision_note = user.id, now, text
         s.add(row)
