@@ -246,7 +246,11 @@ def test_the_housing_bureau_dashboard_and_the_procedure(live):
     hb = live.as_("housing_bureau")
     hb.goto("/dashboard")
     hb.expect(hb.page.locator("main")).to_contain_text("各街道办事处")
-    hb.expect(hb.page.locator(".kpis")).to_contain_text("发起案件")
+    hb.expect(hb.page.locator("#kpis-city")).to_contain_text("发起案件")
+    # each procedure's rates, each stated with its definition beside it
+    rates = hb.page.locator("#rates-fire_hazard_emergency")
+    hb.expect(rates.locator("dl.definitions")).to_contain_text("按期办结率")
+    hb.expect(rates.locator("dl.definitions")).to_contain_text("“已办结归档”")
     hb.shot("12-dashboard")
     hb.shot("12-dashboard-full", full=True)
     hb.goto("/procedures/fire_hazard_emergency")
