@@ -296,6 +296,12 @@ def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
         except ValueError:
             raise ValueError(f"日期格式不正确：“{str(raw)[:40]}”，应为 YYYY-MM-DD") from None
         return value, value.isoformat()
+    if t is FieldType.ORGANISATION:  # an organisation's id; the service checks it exists and is of the kind
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 2**31 - 1:
+            raise ValueError("应为单位编号")
+        return raw, raw
     if t is FieldType.INTEGER:
         if isinstance(raw, bool) or not isinstance(raw, int):
             if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():

@@ -95,6 +95,23 @@ class DefinitionRegistry:
     def role_levels(self) -> dict[str, str]:
         return dict(self._levels)
 
+    def role_kind(self, role: str) -> str | None:
+        """The organisation kind of a role's users (``roles: {id: {kind: ...}}``); None for a
+        territorial role (a district, street office, community or the city)."""
+        for d in self._by_key.values():
+            r = d.roles.get(role)
+            if r is not None and r.kind is not None:
+                return r.kind
+        return None
+
+    def organisation_kinds(self) -> dict:
+        """Kind id -> OrganisationKind, over every definition (the first declaring a kind names it)."""
+        out: dict = {}
+        for d in sorted(self._by_key.values(), key=lambda d: d.key):
+            for k, kind in d.organisation_kinds.items():
+                out.setdefault(k, kind)
+        return out
+
     def get(self, definition_id: str, version: int | None = None) -> Definition:
         if version is None:
             version = self.current_version(definition_id)
