@@ -213,6 +213,7 @@ def open_case(
             definition=body.definition,
             version=body.version,
             community_id=body.community_id,
+            subject=body.subject.model_dump(exclude_none=True) if body.subject is not None else None,
             title=body.title,
             data=body.data,
             buildings=body.buildings,

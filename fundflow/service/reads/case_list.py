@@ -13,6 +13,14 @@ from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso, not_overdue_clause, overdue_clause, stage_view
 from fundflow.service.tables import Case, Community, Stage, User
 
+
+def subject_name(d, case) -> dict | None:
+    """A list's line for a case not about a community: the subject's label and name."""
+    if d.subject.is_community or d.subject.kind == "none":
+        return None
+    return {"label": d.subject.label, "name": (case.subject or {}).get("name")}
+
+
 __all__ = ["list_cases", "MAX_PAGE_SIZE", "COUNT_CAP", "INBOX_COUNT_CAP"]
 
 MAX_PAGE_SIZE = 100
@@ -48,7 +56,8 @@ def list_cases(
     # An open case always has its open stage: without closed cases the join is inner, so
     # the planner can walk ix_stages_open_due in due order and stop at the page.
     open_stage = and_(Stage.case_id == Case.id, Stage.left_at.is_(None))
-    stmt = select(Case, Stage, Community).join(Community, Community.id == Case.community_id)
+    # a case about something other than a community has none (issue 15): an outer join
+    stmt = select(Case, Stage, Community).outerjoin(Community, Community.id == Case.community_id)
     stmt = stmt.outerjoin(Stage, open_stage) if include_closed else stmt.join(Stage, open_stage)
     stmt = stmt.where(case_clause(user))
     if state:
@@ -112,7 +121,9 @@ def list_cases(
                 "definition": d.id,
                 "state": case.state,
                 "state_label": d.states[case.state].label,
-                "community": {"id": community.id, "name": community.name},
+                "community": {"id": community.id, "name": community.name} if community is not None else None,
+                # what a case not about a community is about: its name (never a person's contact)
+                "subject": subject_name(d, case),
                 "street_office_id": case.street_office_id,
                 "suspended": case.suspended_since is not None,
                 "closed": case.closed,
