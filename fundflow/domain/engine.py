@@ -244,8 +244,10 @@ def _compile(definition: Definition) -> _Compiled:
         actions[src].append(tr)
     fresh = {
         sid: (
-            frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign),
-            frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter),
+            # in-place actions only: a count made by an act that leaves the state (an opinion's
+            # reopening) is the case's history, kept across visits
+            frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign and t.dest is None),
+            frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter and t.dest is None),
         )
         for sid, trs in actions.items()
     }

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, false, select, true
 from fundflow.domain.definition import ORGANISATION
 from fundflow.service.tables import Case, CaseOrganisation, Community, User
 
-__all__ = ["ORG_LEVELS", "case_clause", "can_see_case", "can_see_community"]
+__all__ = ["ORG_LEVELS", "case_clause", "can_see_case", "can_see_community", "holds_case", "holder_clause"]
 
 ORG_LEVELS = ("city", "district", "street_office", "community", ORGANISATION)
 
@@ -43,6 +43,22 @@ def can_see_case(user: User, case: Case) -> bool:
         "street_office": case.street_office_id is not None and case.street_office_id == user.org_id,
         "community": case.community_id is not None and case.community_id == user.org_id,
     }.get(user.org_level, False)
+
+
+def holds_case(user: User, case: Case) -> bool:
+    """Whether the user's organisation may act on the case: a department (``sees: handled``)
+    only while it holds it, not after it transferred it or had it returned; anyone else as
+    their jurisdiction and role allow."""
+    if user.org_level == ORGANISATION:
+        return user.org_id is not None and case.organisation_id == user.org_id
+    return True
+
+
+def holder_clause(user: User) -> ColumnElement[bool]:
+    """The cases the user's organisation holds now (what waits on it, for a department)."""
+    if user.org_level == ORGANISATION:
+        return Case.organisation_id == user.org_id
+    return true()
 
 
 def can_see_community(user: User, community: Community, district_id: int) -> bool:

@@ -14,6 +14,7 @@ from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import Definition, FieldSpec
 from fundflow.domain.engine import CaseSnapshot
 from fundflow.domain.tz import SHANGHAI
+from fundflow.service.jurisdiction import holds_case
 from fundflow.service.tables import (
     Case,
     Community,
@@ -188,7 +189,7 @@ def case_body(
     d = svc.registry.get(case.definition_id, case.definition_version)
     state = d.states[case.state]
     actions = []
-    if not state.terminal:
+    if not state.terminal and holds_case(user, case):
         # which actions a role has depends on the state and on suspension only; guards and
         # documents are checked when the action is taken
         bare = CaseSnapshot(

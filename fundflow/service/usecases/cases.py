@@ -36,7 +36,7 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
-from fundflow.service.jurisdiction import can_see_case, can_see_community
+from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
 from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
 from fundflow.service.tables import (
     Building,
@@ -526,6 +526,8 @@ def _fire(
         if got is None or not can_see_case(user, got.case):
             raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
         case, stage = got.case, got.stage
+        if not holds_case(user, case):
+            raise Forbidden("本单位已不再承办此案件", code="not_case_holder")
         if idempotency_key is not None:
             replay = _replay(s, user, idempotency_key, req_hash)
             if replay is not None:

@@ -16,13 +16,24 @@ from typing import Any
 from sqlmodel import Session, select
 
 from fundflow.domain.deadlines import Anchors, compute_deadlines, extension_length
+from fundflow.domain.definition import ORGANISATION
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, HandoffRefused, InvalidInput, NotFound
 from fundflow.service.integrity.facts import EXTENSIONS, STAGES, TRANSFERS
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import case_view, iso
-from fundflow.service.tables import Case, CaseTransfer, District, Stage, StageExtension, StreetOffice, User
+from fundflow.service.tables import (
+    Case,
+    CaseTransfer,
+    District,
+    Organisation,
+    Stage,
+    StageExtension,
+    StreetOffice,
+    User,
+)
+from fundflow.service.usecases import organisations
 from fundflow.service.usecases.cases import (
     OPEN_TRIGGER,
     Reply,
@@ -80,7 +91,16 @@ def _open(svc: Services, case: Case):
 
 
 def _org_table(level: str):
+    if level == ORGANISATION:  # a department of a declared kind (issue 15)
+        return Organisation
     return StreetOffice if level == "street_office" else District
+
+
+def _holder(case: Case, level: str) -> int | None:
+    """The organisation of ``level`` now holding the case."""
+    if level == ORGANISATION:
+        return case.organisation_id
+    return case.street_office_id if level == "street_office" else case.district_id
 
 
 def transfer_targets(s: Session, svc: Services, user: User, case: Case) -> list[dict[str, Any]]:
@@ -90,11 +110,14 @@ def transfer_targets(s: Session, svc: Services, user: User, case: Case) -> list[
     if t is None or user.role not in t.roles or d.states[case.state].terminal:
         return []
     level = d.roles[user.role].level
-    current = case.street_office_id if level == "street_office" else case.district_id
+    current = _holder(case, level)
     if user.org_level != level or user.org_id != current:
         return []
     table = _org_table(level)
-    return [{"id": o.id, "name": o.name} for o in s.exec(select(table).order_by(table.id)) if o.id != current]
+    stmt = select(table).order_by(table.id)
+    if level == ORGANISATION:
+        stmt = stmt.where(Organisation.kind == d.roles[user.role].kind)
+    return [{"id": o.id, "name": o.name} for o in s.exec(stmt) if o.id != current]
 
 
 def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, reason: str, now: datetime) -> Reply:
@@ -113,17 +136,21 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
             who = "、".join(d.roles[r].label for r in sorted(t.roles))
             raise Forbidden(f"只有{who}可以转办案件", code="role_cannot_transfer")
         level = d.roles[user.role].level
-        current = case.street_office_id if level == "street_office" else case.district_id
+        current = _holder(case, level)
         if user.org_level != level or user.org_id != current:
             raise Forbidden(f"只有案件当前所属的{d.roles[user.role].label}可以转办", code="not_case_holder")
         if to_org_id == current:
             raise InvalidInput("不能转办给本单位", code="transfer_to_self", detail={"field": "to_org_id"})
         target = s.get(_org_table(level), to_org_id)
+        if target is not None and level == ORGANISATION and target.kind != d.roles[user.role].kind:
+            target = None
         if target is None:
             raise NotFound("接收单位不存在", code="transfer_target_not_found", detail={"to_org_id": to_org_id})
         source = s.get(_org_table(level), current)
         from_name = source.name if source else user.org_name
-        if level == "street_office":
+        if level == ORGANISATION:
+            organisations.hold(s, case, target.id, now)
+        elif level == "street_office":
             case.street_office_id, case.district_id = target.id, target.district_id
         else:
             case.district_id = target.id
@@ -190,7 +217,7 @@ def transfer_view(row: CaseTransfer, case: Case, d) -> dict[str, Any]:
 def transfers_of(s: Session, svc: Services, user: User) -> list[dict[str, Any]]:
     """The transfers that handed a case from or to the user's organisation, newest first: the
     office that handed a case on sees the event although the case is no longer its own."""
-    if user.org_level not in ("street_office", "district") or user.org_id is None:
+    if user.org_level not in ("street_office", "district", ORGANISATION) or user.org_id is None:
         return []
     rows = s.exec(
         select(CaseTransfer, Case)
