@@ -68,6 +68,8 @@ def field_view(f: FieldSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"name": f.name, "type": f.type.value, "label": f.label, "required": f.required}
     if f.choices:
         out["choices"] = [{"value": k, "label": v} for k, v in f.choice_labels.items()]
+    if f.org_kind:  # the organisation's id (GET /api/v1/organisations?kind=...)
+        out["kind"] = f.org_kind
     return out
 
 

@@ -436,7 +436,8 @@ def open_case(
             d.open_form.label,  # the definition names its report
             None,
             d.initial,
-            {**clean, **({"subject": subject_row} if subject_row else {}), "occurred_at": _utc_text(happened)},
+            # the subject by its name only: a person's contact stays on the case row (personal data)
+            {**clean, **({"subject": subject_row["name"]} if subject_row else {}), "occurred_at": _utc_text(happened)},
             None,
             now,
             [STAGES.added([stage])],
