@@ -223,6 +223,14 @@ def case_body(
         "subject": subject_view(d, case, user),
         "subject_kind": d.subject.kind,
         "organisation": {"id": organisation[0], "name": organisation[1]} if organisation else None,
+        # the holding organisation, when the stage waits on a role of its kind (a department)
+        "responsible_org": organisation[1]
+        if organisation
+        and state.responsible
+        and d.roles[state.responsible].kind
+        and not state.terminal
+        and d.roles[state.responsible].level == "organisation"
+        else None,
         "scope_building_ids": case.scope_building_ids,
         "data": case.data,
         "suspended": case.suspended_since is not None,
