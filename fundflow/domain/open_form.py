@@ -1,8 +1,8 @@
 """The report that opens a case, checked against its definition: the open form's own fields
 (``open_form.fields``) and the case's subject (``subject:``) when it is not a community.
 
-Each check returns the clean values or raises :class:`OpenFormError` with a Chinese reason per
-field, which the service answers as 422."""
+Each check returns the clean values and the problems (field -> a Chinese reason; none when all is
+well), which the service answers as 422 (``invalid_open_form``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from fundflow.domain.definition import Definition, Subject
 from fundflow.domain.engine import _parse_field
 
-__all__ = ["OpenFormError", "check_open_fields", "check_subject", "SUBJECT_KEYS", "CONTACT_KEYS"]
+__all__ = ["check_open_fields", "check_subject", "SUBJECT_KEYS", "CONTACT_KEYS"]
 
 #: What a non-community subject may carry; a person's ``phone`` and ``address`` are personal data
 SUBJECT_KEYS = ("name", "phone", "address")
@@ -20,13 +20,7 @@ CONTACT_KEYS = ("phone", "address")
 _PHONE = re.compile(r"^[0-9+\-() ]{5,20}$")
 
 
-class OpenFormError(ValueError):
-    def __init__(self, problems: dict[str, str]):
-        super().__init__("；".join(f"{k}：{v}" for k, v in problems.items()))
-        self.problems = problems
-
-
-def check_open_fields(d: Definition, data: dict[str, Any]) -> dict[str, Any]:
+def check_open_fields(d: Definition, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The open form's fields in ``data``: each required one given, each given one valid. Returns
     the stored values of those fields (other keys of ``data`` are left to the caller)."""
     problems: dict[str, str] = {}
@@ -41,20 +35,16 @@ def check_open_fields(d: Definition, data: dict[str, Any]) -> dict[str, Any]:
             _, out[f.name] = _parse_field(f, raw)
         except ValueError as exc:
             problems[f.name] = f"“{f.label}”{exc}"
-    if problems:
-        raise OpenFormError(problems)
-    return out
+    return out, problems
 
 
-def check_subject(spec: Subject, raw: Any) -> dict[str, Any]:
+def check_subject(spec: Subject, raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """A non-community subject: ``{name, phone?, address?}`` (a person needs a phone to be called
     back); ``{}`` for ``none``."""
     if spec.kind == "none":
-        if raw:
-            raise OpenFormError({"subject": "本流程的案件没有对象，不应填写"})
-        return {}
+        return {}, ({"subject": "本流程的案件没有对象，不应填写"} if raw else {})
     if not isinstance(raw, dict):
-        raise OpenFormError({"subject": f"请填写{spec.label}"})
+        return {}, {"subject": f"请填写{spec.label}"}
     problems: dict[str, str] = {}
     unknown = sorted(k for k in raw if k not in SUBJECT_KEYS)
     if unknown:
@@ -77,6 +67,4 @@ def check_subject(spec: Subject, raw: Any) -> dict[str, Any]:
             problems["subject.phone"] = "联系电话格式不正确"
     elif "phone" in out and not _PHONE.match(out["phone"]):
         problems["subject.phone"] = "联系电话格式不正确"
-    if problems:
-        raise OpenFormError(problems)
-    return out
+    return out, problems

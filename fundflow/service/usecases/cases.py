@@ -29,7 +29,7 @@ from fundflow.domain.errors import Refusal, refused
 from fundflow.domain.guards import Vote, VoteChoice
 from fundflow.domain.ledger import CaseMoney
 from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
-from fundflow.domain.open_form import OpenFormError, check_open_fields, check_subject
+from fundflow.domain.open_form import check_open_fields, check_subject
 from fundflow.domain.tz import SHANGHAI, UTC
 from fundflow.service.audit import GENESIS, event_hash
 from fundflow.service.context import Services
@@ -368,11 +368,11 @@ def open_case(
     if not title or len(title) > 200:
         raise InvalidInput("标题不能为空，且不超过 200 字", code="invalid_title")
     _check_json(data)
-    try:
-        form_values = check_open_fields(d, data or {})
-        subject_row = {} if d.subject.is_community else check_subject(d.subject, subject)
-    except OpenFormError as exc:
-        raise InvalidInput(str(exc), code="invalid_open_form", detail={"fields": exc.problems}) from None
+    form_values, problems = check_open_fields(d, data or {})
+    subject_row, subject_problems = ({}, {}) if d.subject.is_community else check_subject(d.subject, subject)
+    problems = {**subject_problems, **problems}
+    if problems:
+        raise InvalidInput("；".join(problems.values()), code="invalid_open_form", detail={"fields": problems})
     if d.subject.is_community:
         if community_id is None:
             raise InvalidInput("请选择小区", code="community_required", detail={"field": "community_id"})
