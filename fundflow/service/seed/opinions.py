@@ -102,7 +102,10 @@ def seed_opinions(svc: Services, now: datetime, count: int, *, password: str, rn
     for i in range(count):
         day = rng.choices(days, weights)[0]
         category = rng.choice(list(_TOPICS))
-        still_open += _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
+        try:
+            still_open += _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
+        except _NotYet:
+            still_open += 1
     return OpinionSeed(count, still_open, _time.perf_counter() - started)
 
 
@@ -163,6 +166,8 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
     elif rng.random() < 0.06:  # 转办 to another department
         target = rng.choice([c for c, _, _ in DEPARTMENTS if c != dept])
         moment = _later(svc, t, rng, 0, 1)
+        if moment >= now:
+            raise _NotYet
         if moment < now:
             handoffs.transfer_case(
                 svc,
@@ -235,7 +240,13 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
     return 0
 
 
+class _NotYet(Exception):
+    """The story's next step would happen after ``now``: the opinion stays where it is."""
+
+
 def _fire(svc, user, case_id: int, trigger: str, now: datetime, at: datetime, **data) -> datetime:
+    if at >= now:
+        raise _NotYet
     cases.fire_transition(
         svc, user, case_id, trigger=trigger, data=data, comment=None, now=now, occurred_at=at.isoformat()
     )
