@@ -23,6 +23,8 @@ __all__ = ["seed_opinions", "OpinionSeed", "DEFAULT_OPINIONS", "DEPARTMENTS", "O
 #: ``fundflow demo``'s default count: over the 14,000 opinions Zhuzhou collected in 2024
 DEFAULT_OPINIONS = 14_200
 DEFINITION = "public_opinion"
+#: a step is recorded this long after it happened (an offline act entered afterwards)
+RECORDED_AFTER = timedelta(minutes=1)
 CENTER = ("MY-ZX", "株洲市民意收集办理中心")
 
 #: code, name, the categories it answers for
@@ -126,7 +128,7 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
     topic = rng.choice(_TOPICS[category])
     source = rng.choices([s for s, _ in _SOURCES], [w for _, w in _SOURCES])[0]
     opened_at = _at(day, rng)
-    if opened_at >= now:
+    if opened_at >= now - timedelta(hours=2):
         opened_at = now - timedelta(hours=2)
     person = f"{rng.choice(_SURNAMES)}{'先生' if rng.random() < 0.5 else '女士'}"
     body = cases.open_case(
@@ -138,7 +140,7 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
         title=topic,
         data={"source": source, "hazard_category": category, "description": f"{topic}，请有关部门处理。"},
         buildings=None,
-        now=now,
+        now=opened_at + RECORDED_AFTER,
         occurred_at=opened_at.isoformat(),
     ).body
     cid = body["id"]
@@ -166,18 +168,17 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
     elif rng.random() < 0.06:  # 转办 to another department
         target = rng.choice([c for c, _, _ in DEPARTMENTS if c != dept])
         moment = _later(svc, t, rng, 0, 1)
-        if moment >= now:
+        if moment + RECORDED_AFTER >= now:
             raise _NotYet
-        if moment < now:
-            handoffs.transfer_case(
-                svc,
-                people[f"dept_{dept.lower()}"],
-                cid,
-                to_org_id=orgs[target],
-                reason="涉及本单位以外职责，转相关部门办理",
-                now=moment,
-            )
-            t, dept = moment, target
+        handoffs.transfer_case(
+            svc,
+            people[f"dept_{dept.lower()}"],
+            cid,
+            to_org_id=orgs[target],
+            reason="涉及本单位以外职责，转相关部门办理",
+            now=moment + RECORDED_AFTER,
+        )
+        t, dept = moment, target
     clerk = people[f"dept_{dept.lower()}"]
     late = rng.random() < 0.05
     answered = _later(svc, t, rng, 11, 16) if late else _later(svc, t, rng, 1, 8)
@@ -245,9 +246,16 @@ class _NotYet(Exception):
 
 
 def _fire(svc, user, case_id: int, trigger: str, now: datetime, at: datetime, **data) -> datetime:
-    if at >= now:
+    if at + RECORDED_AFTER >= now:
         raise _NotYet
     cases.fire_transition(
-        svc, user, case_id, trigger=trigger, data=data, comment=None, now=now, occurred_at=at.isoformat()
+        svc,
+        user,
+        case_id,
+        trigger=trigger,
+        data=data,
+        comment=None,
+        now=at + RECORDED_AFTER,
+        occurred_at=at.isoformat(),
     )
     return at
