@@ -143,3 +143,21 @@ def test_a_city_user_of_another_procedure_sees_the_opinion_but_not_the_contact(w
     seen = world.client.get(f"{API}/cases/{case_id}", headers=world.h("fc")).json()
     assert seen["subject"]["name"] == "李女士"
     assert "phone" not in seen["subject"] and "address" not in seen["subject"] and seen["subject"]["contact_hidden"]
+
+
+def test_the_figures_reports_and_pages_cope_with_cases_without_a_community(world, clock):
+    """An opinion has no community, street office or district: the figures put it in a row of
+    its own, the report and its workbook and the case list still answer."""
+    orgs = add_opinion_parties(world, NOW)
+    cid = _open(world).json()["id"]
+    _fire(world, "reg", cid, "dispatch", department_id=orgs["edu"])
+    stats = world.client.get(f"{API}/stats", headers=world.h("hb"))
+    assert stats.status_code == 200
+    assert [d["district"] for d in stats.json()["districts"] if not d["district_id"]] == ["无属地（市直部门等）"]
+    report = world.client.get(f"{API}/reports", params={"month": "2026-03"}, headers=world.h("hb"))
+    assert report.status_code == 200, report.text
+    assert any(r["name"] == "无属地（市直部门等）" for r in report.json()["districts"])
+    book = world.client.get(f"{API}/reports/city.xlsx", params={"month": "2026-03"}, headers=world.h("hb"))
+    assert book.status_code == 200 and book.content[:2] == b"PK"
+    listed = world.client.get(f"{API}/cases", params={"q": "学校"}, headers=world.h("hb")).json()
+    assert [c["id"] for c in listed["items"]] == [cid] and listed["items"][0]["subject"]["name"] == "李女士"
