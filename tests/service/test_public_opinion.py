@@ -23,7 +23,10 @@ def _fire(world, who, case_id, trigger, **data):
 
 
 def test_an_opinion_is_registered_with_its_source_category_and_contact(world, clock):
-    add_opinion_parties(world, NOW)
+    orgs = add_opinion_parties(world, NOW)
+    listed = world.client.get(f"{API}/organisations", params={"kind": "department"}, headers=world.h("reg")).json()
+    assert {o["name"]: o["id"] for o in listed}["市教育局"] == orgs["edu"]
+    assert all(o["kind"] == "department" and o["kind_label"] == "市直部门" for o in listed)
     r = _open(world)
     assert r.status_code == 201, r.text
     case = r.json()

@@ -64,6 +64,7 @@ from fundflow.service.usecases import (
     meeting_sessions,
     meetings,
     objections,
+    organisations,
     paperwork,
     supervision,
     top_up,
@@ -515,6 +516,15 @@ def report_excel(
     return Response(
         report_xlsx(data), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
+
+
+@router.get("/organisations", tags=["definitions"], summary="单位（市直部门、热线中心等）：派单、转办时选择的单位编号")
+def list_organisations(
+    kind: str | None = Query(None, max_length=64, description="单位类型，如 department"),
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+):
+    return organisations.list_organisations(svc, kind)
 
 
 @router.get("/definitions", tags=["definitions"], summary="流程定义")
