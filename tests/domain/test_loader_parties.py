@@ -109,3 +109,16 @@ def test_a_department_can_be_transferred_to_another_of_its_kind():
     text = BASE + "handoffs:\n  transfer:\n    roles: [bureau]\n"
     d, problems = check_text(text, "p.v1.yaml")
     assert d is not None and d.handoffs.transfer.roles == frozenset({"bureau"}), problems
+
+
+def test_two_procedures_that_let_one_kind_see_differently_are_refused():
+    from fundflow.domain.errors import DefinitionError
+    from fundflow.domain.loader import DefinitionRegistry
+
+    a, _ = check_text(BASE, "p.v1.yaml")
+    b, _ = check_text(
+        BASE.replace("id: p", "id: q").replace("{label: 市直部门}", "{label: 市直部门, sees: all}"), "q.v1.yaml"
+    )
+    with pytest.raises(DefinitionError) as info:
+        DefinitionRegistry([a, b])
+    assert "organisations.bureau.sees" in str(info.value)

@@ -36,6 +36,7 @@ class DefinitionRegistry:
                     ]
                 )
             self._by_key[d.key] = d
+        self._kinds = self._organisation_kinds()  # first: a kind's level decides its roles' levels
         self._levels = self._role_levels()
         self._migrations = {m.key: m for m in migrations}
         self._current: dict[str, int] = {}
@@ -104,13 +105,29 @@ class DefinitionRegistry:
                 return r.kind
         return None
 
-    def organisation_kinds(self) -> dict:
-        """Kind id -> OrganisationKind, over every definition (the first declaring a kind names it)."""
+    def _organisation_kinds(self) -> dict:
+        """Kind id -> OrganisationKind over every definition; two that let one kind see differently
+        are an error (its users would see differently by procedure)."""
         out: dict = {}
         for d in sorted(self._by_key.values(), key=lambda d: d.key):
             for k, kind in d.organisation_kinds.items():
-                out.setdefault(k, kind)
-        return out
+                seen = out.get(k)
+                if seen is not None and seen[0].sees != kind.sees:
+                    raise DefinitionError(
+                        [
+                            Problem(
+                                d.source,
+                                f"organisations.{k}.sees",
+                                f"'{kind.sees}', but {seen[1].source} declares '{seen[0].sees}' for this kind",
+                            )
+                        ]
+                    )
+                out.setdefault(k, (kind, d))
+        return {k: kind for k, (kind, _) in out.items()}
+
+    def organisation_kinds(self) -> dict:
+        """Kind id -> OrganisationKind, over every definition (the first declaring a kind names it)."""
+        return dict(self._kinds)
 
     def get(self, definition_id: str, version: int | None = None) -> Definition:
         if version is None:
