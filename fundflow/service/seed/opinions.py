@@ -104,10 +104,9 @@ def seed_opinions(svc: Services, now: datetime, count: int, *, password: str, rn
     for i in range(count):
         day = rng.choices(days, weights)[0]
         category = rng.choice(list(_TOPICS))
-        try:
-            still_open += _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
-        except _NotYet:
-            still_open += 1
+        _CLOCK.stopped = False
+        left = _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
+        still_open += 1 if _CLOCK.stopped else left
     return OpinionSeed(count, still_open, _time.perf_counter() - started)
 
 
@@ -168,8 +167,9 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
     elif rng.random() < 0.06:  # 转办 to another department
         target = rng.choice([c for c, _, _ in DEPARTMENTS if c != dept])
         moment = _later(svc, t, rng, 0, 1)
-        if moment + RECORDED_AFTER >= now:
-            raise _NotYet
+        if _CLOCK.stopped or moment + RECORDED_AFTER >= now:
+            _CLOCK.stopped = True
+            return 1
         handoffs.transfer_case(
             svc,
             people[f"dept_{dept.lower()}"],
@@ -241,13 +241,20 @@ def _one(svc, rng, now, today, day, category, by_category, orgs, people, reg, i)
     return 0
 
 
-class _NotYet(Exception):
-    """The story's next step would happen after ``now``: the opinion stays where it is."""
+class _Clock:
+    """Whether the story has reached ``now``: a step that would happen after it is not played,
+    nor is any after it (the opinion stays where it is)."""
+
+    stopped = False
+
+
+_CLOCK = _Clock()
 
 
 def _fire(svc, user, case_id: int, trigger: str, now: datetime, at: datetime, **data) -> datetime:
-    if at + RECORDED_AFTER >= now:
-        raise _NotYet
+    if _CLOCK.stopped or at + RECORDED_AFTER >= now:
+        _CLOCK.stopped = True
+        return at
     cases.fire_transition(
         svc,
         user,
