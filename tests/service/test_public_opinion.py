@@ -27,6 +27,8 @@ def test_an_opinion_is_registered_with_its_source_category_and_contact(world, cl
     listed = world.client.get(f"{API}/organisations", params={"kind": "department"}, headers=world.h("reg")).json()
     assert {o["name"]: o["id"] for o in listed}["市教育局"] == orgs["edu"]
     assert all(o["kind"] == "department" and o["kind_label"] == "市直部门" for o in listed)
+    twice = world.client.get(f"{API}/organisations?kind=department&kind=opinion_center", headers=world.h("reg"))
+    assert twice.status_code == 422
     r = _open(world)
     assert r.status_code == 201, r.text
     case = r.json()

@@ -520,10 +520,13 @@ def report_excel(
 
 @router.get("/organisations", tags=["definitions"], summary="单位（市直部门、热线中心等）：派单、转办时选择的单位编号")
 def list_organisations(
+    request: Request,
     kind: str | None = Query(None, max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="单位类型，如 department"),
     svc: Services = Depends(get_services),
     user: Principal = Depends(current_user),
 ):
+    if len(request.query_params.getlist("kind")) > 1:  # one kind: a repeated one is not taken silently
+        raise InvalidInput("kind 只能给一个", code="invalid_query", detail={"field": "kind"})
     return organisations.list_organisations(svc, kind)
 
 
