@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import typer
 
-from fundflow.cli import alerts, backup, db, definitions, delivery, ledger, migrate, serve, users, workdays
+from fundflow.cli import (
+    alerts,
+    backup,
+    db,
+    definitions,
+    delivery,
+    ledger,
+    migrate,
+    organisations,
+    serve,
+    users,
+    workdays,
+)
 from fundflow.cli.audit import audit_app
 
 __all__ = ["app"]
@@ -22,6 +34,7 @@ app.command()(definitions.diagram)
 app.add_typer(workdays.app, name="workdays")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="user")
+app.add_typer(organisations.app, name="org")
 app.add_typer(ledger.app, name="ledger")
 app.command()(serve.serve)
 app.command()(serve.demo)

@@ -95,6 +95,9 @@ def demo(
     port: Annotated[int, typer.Option(help="端口")] = 8000,
     reset: Annotated[bool, typer.Option(help="清空已有演示数据后重新生成")] = False,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="只生成数据，不启动服务")] = False,
+    opinions: Annotated[
+        int | None, typer.Option(help="民意收集办理：生成的意见件数（默认取设置 FUNDFLOW_DEMO_OPINIONS，14200）", min=0)
+    ] = None,
 ) -> None:
     """Migrate, seed a demo city (Zhuzhou's urban districts), print a token per role, and serve."""
     from fundflow.service import seed
@@ -102,7 +105,7 @@ def demo(
 
     with services() as svc:
         upgrade(svc.db)
-        result = seed.seed_demo(svc, now(), reset=reset)
+        result = seed.seed_demo(svc, now(), reset=reset, opinions=opinions)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         typer.echo(result.summary(f"http://{shown}:{port}"))
     if not no_serve:

@@ -29,6 +29,11 @@ __all__ = [
     "Role",
     "OpenForm",
     "ORG_LEVELS",
+    "ORGANISATION",
+    "OrganisationKind",
+    "Subject",
+    "SUBJECT_KINDS",
+    "SEES",
     "State",
     "Suspension",
     "Transition",
@@ -72,6 +77,7 @@ class FieldType(str, enum.Enum):
     REASON = "reason"  # free text, non-empty, at least a few characters
     CHOICE = "choice"  # one of ``choices``
     INTEGER = "integer"
+    ORGANISATION = "organisation"  # an organisation of a declared kind (its id): the case is assigned to it
     SCOPE = "scope"  # who pays: {"whole_estate": true} or {"buildings": [names]}; sets the case's paying scope
 
 
@@ -98,11 +104,65 @@ class Role:
     #: user's ``org`` names and so what the user may see. None: not declared (no user may hold
     #: the role).
     level: str | None = None
+    #: The organisation kind its users belong to (``organisations:``), e.g. a city department or a
+    #: hotline center; None: a territorial organisation of ``level``. A role with a kind has the
+    #: level its kind's ``sees`` gives (``all``: city; ``handled``: ORGANISATION).
+    kind: str | None = None
 
 
 #: Organisation levels, widest first: a city-level user sees the city, a district-level one its
 #: district, a street office its street, a community-level party its community.
 ORG_LEVELS = ("city", "district", "street_office", "community")
+
+#: The level of a user who belongs to an organisation of a declared kind that sees only the cases
+#: it handles (``sees: handled``): the cases it is or was responsible for.
+ORGANISATION = "organisation"
+
+#: What an organisation kind sees: ``handled`` the cases it is or was responsible for (assigned or
+#: transferred to it), ``all`` every case (a city-wide hotline center).
+SEES = ("handled", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationKind:
+    """A kind of organisation that is not a place (``organisations: {id: {label, sees}}``): a city
+    department, a bureau, a hotline center. Its organisations are rows of one table."""
+
+    id: str
+    label: str
+    sees: str = "handled"
+
+    @property
+    def level(self) -> str:
+        return "city" if self.sees == "all" else ORGANISATION
+
+
+#: What a case is about (``subject: {kind, label}``): a residential community with buildings (the
+#: default, the fund's procedures), an organisation, a place, a person with contact details, none.
+SUBJECT_KINDS = ("community", "organisation", "place", "person", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    kind: str = "community"
+    label: str = "小区"
+
+    @property
+    def is_community(self) -> bool:
+        return self.kind == "community"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    type: FieldType
+    label: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    choice_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    money: str | None = None  # amount fields: which of the case's figures it sets (MONEY_KINDS)
+    #: organisation fields: the kind of organisation named; the case is assigned (派单) to it
+    org_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +177,8 @@ class OpenForm:
     intro: str = ""
     category_label: str = "类别"
     description_label: str = "情况描述"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    name: str
-    type: FieldType
-    label: str
-    required: bool = True
-    choices: tuple[str, ...] = ()
-    choice_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    money: str | None = None  # amount fields: which of the case's figures it sets (MONEY_KINDS)
+    #: the report's own fields (``fields:``, as a transition's), validated when the case opens
+    fields: tuple[FieldSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +359,9 @@ class Definition:
     handoffs: Handoffs = Handoffs()
     objections: Objections | None = None  # records.objections
     figures: Figures | None = None  # the rates it reports (fundflow/domain/figures.py)
+    #: the organisation kinds its roles belong to (``organisations:``)
+    organisation_kinds: Mapping[str, OrganisationKind] = field(default_factory=lambda: MappingProxyType({}))
+    subject: Subject = Subject()
 
     # -- the public notice: how long it runs and from which act, read from its guard ----------
 

@@ -244,8 +244,10 @@ def _compile(definition: Definition) -> _Compiled:
         actions[src].append(tr)
     fresh = {
         sid: (
-            frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign),
-            frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter),
+            # in-place actions only: a count made by an act that leaves the state (an opinion's
+            # reopening) is the case's history, kept across visits
+            frozenset(t.effect.sign for t in trs if t.effect and t.effect.sign and t.dest is None),
+            frozenset(t.effect.counter for t in trs if t.effect and t.effect.counter and t.dest is None),
         )
         for sid, trs in actions.items()
     }
@@ -296,6 +298,12 @@ def _parse_field(spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
         except ValueError:
             raise ValueError(f"日期格式不正确：“{str(raw)[:40]}”，应为 YYYY-MM-DD") from None
         return value, value.isoformat()
+    if t is FieldType.ORGANISATION:  # an organisation's id; the service checks it exists and is of the kind
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 2**31 - 1:
+            raise ValueError("应为单位编号")
+        return raw, raw
     if t is FieldType.INTEGER:
         if isinstance(raw, bool) or not isinstance(raw, int):
             if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():

@@ -73,6 +73,7 @@ class ParamKind(str, enum.Enum):
     COUNTER = "counter"  # a counter changed through an effect ``count``
     TRIGGER = "trigger"  # an act of the procedure (a transition's trigger)
     FLAG = "flag"  # true or false
+    TEXTS = "texts"  # a list of non-empty texts (categories of the open form)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +417,57 @@ def counter_zero(ctx: GuardContext, counter: str) -> str | None:
     open_count = int(ctx.data.get("counters", {}).get(counter, 0))
     if open_count > 0:
         return f"尚有 {open_count} 项“{ctx.counter_labels.get(counter, counter)}”未办结"
+    return None
+
+
+@register(
+    "counter_below",
+    "次数未超过规定",
+    counter=ParamSpec(ParamKind.COUNTER),
+    below=ParamSpec(ParamKind.COUNT),
+)
+def counter_below(ctx: GuardContext, counter: str, below: int) -> str | None:
+    """The counter is still below ``below`` (an opinion reopens once: ``below: 1``)."""
+    done = int(ctx.data.get("counters", {}).get(counter, 0))
+    if done >= below:
+        return f"“{ctx.counter_labels.get(counter, counter)}”已办理 {done} 次，最多 {below} 次"
+    return None
+
+
+@register(
+    "field_in",
+    "字段取值符合",
+    field=ParamSpec(ParamKind.FIELD),
+    values=ParamSpec(ParamKind.TEXTS),
+)
+def field_in(ctx: GuardContext, field: str, values: tuple[str, ...]) -> str | None:
+    """The field (this act's, else the case's) has one of ``values`` (a callback's satisfaction)."""
+    value = ctx.values.get(field, ctx.data.get(field))
+    if value not in values:
+        label = ctx.field_labels.get(field, field)
+        return f"“{label}”为“{value if value is not None else '未填写'}”，本操作要求其为：{'、'.join(values)}"
+    return None
+
+
+#: The case data key of the report's category (the open form's category field)
+CATEGORY_KEY = "hazard_category"
+
+
+@register(
+    "required_for_categories",
+    "规定类别须填写",
+    field=ParamSpec(ParamKind.FIELD),
+    categories=ParamSpec(ParamKind.TEXTS),
+)
+def required_for_categories(ctx: GuardContext, field: str, categories: tuple[str, ...]) -> str | None:
+    """A field the act may leave empty, except for a case whose category (the report's) is one of
+    ``categories`` (an opinion whose category asks for the people affected to be involved)."""
+    category = ctx.data.get(CATEGORY_KEY)
+    if category not in categories:
+        return None
+    value = ctx.values.get(field, ctx.data.get(field))
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return f"“{category}”类事项须填写“{ctx.field_labels.get(field, field)}”"
     return None
 
 

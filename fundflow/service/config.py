@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     session_hours: int = Field(12, ge=1, le=24 * 30)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    #: how many opinions (民意, public_opinion) ``fundflow demo`` seeds over the past year
+    demo_opinions: int = Field(14_200, ge=0, le=1_000_000)
     # generated documents: a folder whose <kind>.yaml files replace the shipped wording, and the
     # CJK TrueType font the PDFs embed (none: the usual system places, fundflow/service/paperwork/pdf.py)
     document_templates_dir: Path | None = None

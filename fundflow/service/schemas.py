@@ -51,10 +51,19 @@ class _Strict(BaseModel):
         return value
 
 
+class CaseSubject(_Strict):
+    name: str | None = Field(None, max_length=200, description="名称或姓名")
+    phone: str | None = Field(None, max_length=20, description="联系电话（当事人，个人信息：仅承办各方可见）")
+    address: str | None = Field(None, max_length=200)
+
+
 class CaseCreate(_Strict):
     definition: str = Field(min_length=1, max_length=64, description="流程定义 id，如 fire_hazard_emergency")
     version: int | None = Field(None, ge=1, description="定义版本，默认最新")
-    community_id: int = Field(ge=1, le=2**31 - 1)
+    community_id: int | None = Field(None, ge=1, le=2**31 - 1, description="小区（案件对象为小区的流程必填）")
+    subject: CaseSubject | None = Field(
+        None, description="案件对象（对象为单位、地点或当事人的流程）：名称、电话、地址"
+    )
     title: str = Field(min_length=1, max_length=200)
     buildings: Identifiers | None = Field(None, max_length=500, description="受影响（分摊）楼栋名称；不填为整个小区")
     data: CaseData = Field(default_factory=dict, description="隐患类别、描述等（至多 32 层、64 KB）")

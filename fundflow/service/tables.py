@@ -93,6 +93,31 @@ class Community(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
 
 
+class Organisation(SQLModel, table=True):
+    """An organisation that is not a place, of a kind a definition declares (``organisations:``):
+    a city department or bureau, a hotline center. Its users (``org_level`` organisation, or
+    city for a kind that sees all) name it by ``org_id``."""
+
+    __tablename__ = "organisations"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=64, index=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=128)
+    created_at: datetime = _utc(nullable=False)
+
+
+class CaseOrganisation(SQLModel, table=True):
+    """An organisation that is or was responsible for a case (assigned by an organisation field,
+    or transferred to it): what a ``sees: handled`` organisation sees. One row per pair."""
+
+    __tablename__ = "case_organisations"
+    __table_args__ = (UniqueConstraint("organisation_id", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    organisation_id: int = Field(foreign_key="organisations.id")
+    since: datetime = _utc(nullable=False)
+
+
 class Building(SQLModel, table=True):
     __tablename__ = "buildings"
     __table_args__ = (UniqueConstraint("community_id", "name"),)
@@ -175,9 +200,18 @@ class Case(SQLModel, table=True):
     definition_id: str = Field(max_length=64)
     definition_version: int
     state: str = Field(max_length=64, index=True)
-    community_id: int = Field(foreign_key="communities.id", index=True)
-    street_office_id: int = Field(foreign_key="street_offices.id", index=True)
-    district_id: int = Field(foreign_key="districts.id", index=True)
+    # the places of a community subject (``subject: community``); null for other subjects
+    community_id: int | None = Field(default=None, foreign_key="communities.id", index=True)
+    street_office_id: int | None = Field(default=None, foreign_key="street_offices.id", index=True)
+    district_id: int | None = Field(default=None, foreign_key="districts.id", index=True)
+    # what a non-community case is about: {kind, name, address?, phone?} (a person's contact is
+    # personal data: shown only to the parties that handle the case)
+    subject: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
+    # the organisation of a declared kind now responsible (assigned or transferred to it)
+    organisation_id: int | None = Field(default=None, foreign_key="organisations.id", index=True)
+    # every organisation that is or was responsible (ids, in order): what can_see_case reads for
+    # a ``sees: handled`` user; case_organisations holds the same pairs, indexed, for the lists
+    handled_by: list = Field(default_factory=list, sa_type=JSONData, nullable=False)
     data: dict = Field(default_factory=dict, sa_type=JSONData, nullable=False)
     closed: bool = Field(default=False, index=True)
     outcome: str | None = Field(default=None, max_length=32)

@@ -646,3 +646,86 @@ def test_an_owner_on_a_phone_lodges_an_objection_that_reaches_the_street_offices
     so.goto("/")
     so.expect(so.page.locator("main")).to_contain_text(f"答复业主异议：{building}{unit}{room}")
     so.shot("22-street-office-tasklist-objection")
+
+
+def test_an_opinion_goes_from_collected_to_closed_each_party_from_its_own_tasklist(live):
+    """The second loop (public_opinion.v1.yaml) in the same service: the opinion center registers
+    an opinion with its source, category and the person's contact; dispatches it (派单) to the
+    housing bureau, which transfers it (转办) to the education bureau; the education bureau finds
+    it in its tasklist, proposes a solution with the people affected (教育 asks for it) and
+    answers; the center calls the person back (回访, 满意) and closes it as resolved (已解决)."""
+    title = "新华路小学门口放学时段拥堵"
+    reg, housing, edu = live.as_("reg_center"), live.as_("dept_zjj"), live.as_("dept_jyj")
+
+    # 1. collected: the center's report form is the definition's own
+    page = reg.page
+    page.get_by_role("link", name="民意登记").click()
+    reg.expect(page.locator("h1")).to_have_text("登记群众意见建议（发起案件）")
+    reg.expect(page.locator("#n-community")).to_have_count(0)
+    page.fill("#n-title", title)
+    page.fill("#n-subject-name", "李女士")
+    page.fill("#n-subject-phone", "13807330001")
+    page.select_option("#n-f-source", label="教育回音壁")
+    page.fill("#n-category", "教育")
+    page.fill("#n-description", "放学时段家长车辆乱停，学生过马路不安全")
+    reg.shot("40-opinion-report")
+    page.get_by_role("button", name="提交民意登记").click()
+    reg.state("已登记，待派单")
+    reg.expect(page.locator("#case-subject")).to_contain_text("13807330001")
+    case_id = int(re.search(r"/cases/(\d+)", page.url).group(1))
+
+    # 2. assigned (派单) to the housing bureau
+    reg.act("dispatch", "承办单位办理", department_id="市住房和城乡建设局", dispatch_note="请核实处理")
+    reg.expect(page.locator("#case-organisation")).to_have_text("市住房和城乡建设局")
+    reg.shot("41-opinion-dispatched")
+
+    # 3. the housing bureau finds it in its tasklist and transfers it (转办) to the education bureau
+    hp = housing.page
+    housing.goto("/")
+    hp.locator(f'#tasks tr[data-case="{case_id}"] a').first.click()
+    housing.state("承办单位办理")
+    hp.locator("#action-transfer summary").click()
+    hp.select_option("#t-org", label="市教育局")
+    hp.fill("#t-reason", "涉及学校周边管理，属教育部门职责")
+    hp.get_by_role("button", name="确认转办").click()
+    housing.expect(hp.locator(".flash.ok")).to_contain_text("待对方签收")
+
+    # 4. the education bureau signs for it (签收) from its tasklist; then a solution with the
+    # people affected, then the answer
+    ep = edu.page
+    edu.goto("/")
+    ep.locator(f'#tasks tr[data-kind="transfer_accept"][data-case="{case_id}"] td:nth-child(4) a').click()
+    ep.wait_for_url(re.compile(r"/transfers#transfer-\d+$"))
+    tid = ep.url.rsplit("-", 1)[1]
+    ep.locator(f"#transfer-{tid} form").get_by_role("button", name="签收", exact=True).click()
+    edu.expect(ep.locator(".flash.ok")).to_be_visible()
+    housing.goto("/")
+    housing.expect(hp.locator(f'#tasks tr[data-case="{case_id}"]')).to_have_count(0)
+    edu.goto("/")
+    ep.locator(f'#tasks tr[data-kind="stage"][data-case="{case_id}"] a').first.click()
+    edu.state("承办单位办理")
+    edu.expect(ep.locator("#case-organisation")).to_have_text("市教育局")
+    edu.expect(ep.locator("#case-subject")).to_contain_text("13807330001")  # a party that handles it
+    edu.act(
+        "propose_solution",
+        solution="上下学时段设临时停车区，安排志愿者和交警疏导",
+        people_involved="召开家长代表座谈会，征求周边居民意见",
+    )
+    edu.act("answer", "待回访", answer_text="已设临时停车区并安排疏导，拥堵明显缓解")
+    # waiting on the center now: no department named as responsible; no fund sections on an opinion
+    edu.expect(ep.locator("#case-organisation")).to_have_count(0)
+    edu.expect(ep.locator("#apportionment")).to_have_count(0)
+    edu.expect(ep.locator("#payments")).to_have_count(0)
+    edu.shot("42-opinion-answered", full=True)
+
+    # 5. the center calls back from its tasklist and closes it as resolved
+    reg.goto("/")
+    page.locator(f'#tasks tr[data-case="{case_id}"] a').first.click()
+    reg.state("待回访")
+    reg.act("call_back", satisfaction="satisfied", callback_note="反映人表示满意")
+    reg.act("close_resolved", "已解决")
+    reg.shot("43-opinion-closed", full=True)
+    # the list shows the opinion by its subject, not a community
+    reg.goto(f"/cases?q={title}&include_closed=true")
+    reg.expect(page.locator("#case-results")).to_contain_text("反映人：李女士")
+    reg.shot("44-opinion-list")

@@ -373,7 +373,7 @@ def test_definitions_and_their_diagram(world):
     r = world.client.get(f"{API}/definitions", headers=world.h("oc"))
     assert r.status_code == 200
     defs = {d["id"]: d for d in r.json() if d["current"]}  # every version is listed; new cases take these
-    assert set(defs) == {MAIN.id, LIFT.id}
+    assert set(defs) == {MAIN.id, LIFT.id, "public_opinion"}
     assert sorted(d["version"] for d in r.json() if d["id"] == MAIN.id) == [1, 2]
     main = defs[MAIN.id]
     assert main["title"] == MAIN.title and main["initial"] == "reported"

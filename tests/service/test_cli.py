@@ -98,7 +98,7 @@ def test_every_cli_module_imports_alone_and_the_commands_are_all_there():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     groups = {g.name for g in app.registered_groups}
     assert names == {"validate", "diagram", "serve", "demo", "scan", "scheduler", "deliver", "backup", "restore"}
-    assert groups == {"workdays", "db", "user", "ledger", "calendar", "channel", "audit", "migrate"}
+    assert groups == {"workdays", "db", "user", "ledger", "calendar", "channel", "audit", "migrate", "org"}
 
 
 def test_python_dash_m_fundflow_cli_runs(tmp_path):

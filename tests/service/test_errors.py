@@ -283,7 +283,7 @@ def test_unknown_definitions(world):
         422,
         "unknown_definition",
     )
-    assert set(body["detail"]["definitions"]) == {MAIN.id, "lift_fault_emergency"}
+    assert set(body["detail"]["definitions"]) == {MAIN.id, "lift_fault_emergency", "public_opinion"}
     assert_error_shape(
         c.post(
             f"{API}/cases",

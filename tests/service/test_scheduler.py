@@ -506,7 +506,7 @@ def test_fundflow_demo_prints_the_addresses_of_the_port_it_serves(world, run_cli
     monkeypatch.setattr(
         seed,
         "seed_demo",
-        lambda svc, now, reset=False: types.SimpleNamespace(
+        lambda svc, now, reset=False, opinions=None: types.SimpleNamespace(
             summary=lambda base: seed.SeedResult.summary(_empty_seed_result(), base)
         ),
     )

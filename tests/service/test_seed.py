@@ -31,6 +31,7 @@ from fundflow.service.tables import (
 from fundflow.service.usecases import ledger, queries, users
 
 NOW = datetime(2026, 11, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+OPINIONS = 120  # fundflow demo seeds 14,200
 FIRE = "fire_hazard_emergency"
 COUNTED = (District, StreetOffice, Community, Household, User, Case, Event, Document, LedgerEntry)
 
@@ -55,7 +56,7 @@ def seeded(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("seed")
     svc = build_services(Settings(database_url=f"sqlite:///{tmp_path}/t.db", data_dir=tmp_path))
     upgrade(svc.db)
-    result = seed_demo(svc, NOW)
+    result = seed_demo(svc, NOW, opinions=OPINIONS)
     yield svc, result
     svc.close()
 
@@ -109,9 +110,18 @@ def test_deadlines_and_stats(seeded):
     assert any(item["stage"] and item["stage"]["warned"] for item in listed["items"]), "no warned case"
     stats = queries.city_stats(svc, hb, NOW)
     assert stats["city"]["started"] >= 30
-    assert stats["city"]["finished"] == 13
+    with transaction(svc.sessions) as s:  # the second loop's opinions count in the city too
+        closed_opinions = s.exec(
+            select(func.count())
+            .select_from(Case)
+            .where(Case.definition_id == "public_opinion", Case.outcome == "completed")
+        ).one()
+    assert stats["city"]["finished"] == 13 + closed_opinions
     assert stats["city"]["overdue"] >= 1
-    assert len(stats["districts"]) == 4
+    placed = [d for d in stats["districts"] if d["district_id"]]
+    assert len(placed) == 4
+    # the opinions belong to no district: one row of their own, named
+    assert [d["district"] for d in stats["districts"] if not d["district_id"]] == ["无属地（市直部门等）"]
 
 
 def test_jurisdiction(seeded):
@@ -174,7 +184,7 @@ def test_tokens_and_passwords(seeded):
 def test_rerun_is_skipped_then_reset_reseeds(seeded):
     svc, first = seeded
     before = _counts(svc)
-    again = seed_demo(svc, NOW)
+    again = seed_demo(svc, NOW, opinions=OPINIONS)
     assert again.skipped
     after = _counts(svc)
     assert _rows(after) == _rows(before)
@@ -186,7 +196,7 @@ def test_rerun_is_skipped_then_reset_reseeds(seeded):
     assert (again.cases, again.archived, again.communities) == (first.cases, first.archived, first.communities)
     assert "已存在" in again.summary()
 
-    reset = seed_demo(svc, NOW, reset=True)
+    reset = seed_demo(svc, NOW, reset=True, opinions=OPINIONS)
     assert not reset.skipped
     assert (reset.cases, reset.archived, reset.communities) == (first.cases, first.archived, first.communities)
     counts = _counts(svc)
@@ -251,3 +261,32 @@ def test_each_party_of_the_demo_has_its_tasks(seeded):
             for u in party
             for t in list_tasks(r.s, svc, u, NOW)["items"]
         )
+
+
+def test_a_year_of_opinions_through_the_use_cases(seeded):
+    """The second loop's demo: the opinions asked for, over the year before now and several
+    departments, each with the events of its real transitions; most closed, three kinds of end,
+    duplicates aside about 96% resolved; the chain verifies."""
+    svc, result = seeded
+    assert result.opinions == OPINIONS
+    with transaction(svc.sessions) as s:
+        rows = s.exec(select(Case).where(Case.definition_id == "public_opinion")).all()
+        assert len(rows) == OPINIONS
+        created = [r.created_at for r in rows]  # recorded a minute after the report (offline)
+        months = {
+            (c.astimezone(ZoneInfo("Asia/Shanghai")).year, c.astimezone(ZoneInfo("Asia/Shanghai")).month)
+            for c in created
+        }
+        assert len(months) >= 10 and max(created) <= NOW
+        assert all(r.community_id is None and r.subject.get("phone") for r in rows)
+        holders = {r.organisation_id for r in rows if r.organisation_id is not None}
+        assert len(holders) >= 6
+        ends = {}
+        for r in rows:
+            ends[r.state] = ends.get(r.state, 0) + 1
+        assert {"resolved", "explained", "duplicate"} <= set(ends)
+        closed = ends["resolved"] + ends["explained"]
+        assert 0.9 <= ends["resolved"] / closed <= 0.99
+        events = s.exec(select(func.count()).select_from(Event).where(Event.case_id.in_([r.id for r in rows]))).one()
+        assert events >= 5 * OPINIONS
+        assert verify_all(s)[1] == []

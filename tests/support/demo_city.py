@@ -19,7 +19,10 @@ from fundflow.service.context import Services, build_services
 from fundflow.service.migrate import upgrade
 from fundflow.service.seed import seed_demo
 
-__all__ = ["seeded_demo"]
+__all__ = ["seeded_demo", "DEMO_OPINIONS"]
+
+#: the shared demo's opinions (``fundflow demo`` seeds 14,200): enough for every page, fast in CI
+DEMO_OPINIONS = 200
 
 
 def _template(base: Path) -> Path:
@@ -32,7 +35,7 @@ def _template(base: Path) -> Path:
                 svc = build_services(Settings(database_url=f"sqlite:///{folder / 'demo.db'}", data_dir=folder / "data"))
                 try:
                     upgrade(svc.db)
-                    seed_demo(svc, datetime.now(UTC))
+                    seed_demo(svc, datetime.now(UTC), opinions=DEMO_OPINIONS)
                 finally:
                     svc.close()
                 (folder / "done").write_text(datetime.now(UTC).isoformat())

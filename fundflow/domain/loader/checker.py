@@ -31,13 +31,15 @@ _TOP_KEYS = (
     "handoffs",
     "records",
     "figures",
+    "organisations",
+    "subject",
 )
 _STATE_KEYS = ("id", "label", "responsible", "terminal", "documents", "deadline", "outcome", "description")
 _DEADLINE_KEYS = ("working_days", "calendar_days", "date_field", "from", "warn_before_working_days", "escalate")
 _ANCHOR_KEYS = ("act", "field")
 _DOCUMENT_KEYS = ("label", "roles")
-_ROLE_KEYS = ("label", "level")
-_OPEN_FORM_KEYS = ("label", "categories", "title", "intro", "category_label", "description_label")
+_ROLE_KEYS = ("label", "level", "kind")
+_OPEN_FORM_KEYS = ("label", "categories", "title", "intro", "category_label", "description_label", "fields")
 _ESCALATION_KEYS = ("after_working_days", "to", "repeat_every_working_days")
 _TRANSITION_KEYS = (
     "trigger",
@@ -52,7 +54,7 @@ _TRANSITION_KEYS = (
     "description",
     "new_round",
 )
-_FIELD_KEYS = ("name", "type", "label", "required", "choices", "money")
+_FIELD_KEYS = ("name", "type", "label", "required", "choices", "money", "kind")
 _EFFECT_KEYS = ("sign", "count", "reserve", "pay", "retain", "release_retention", "use_retention")
 _MONEY_EFFECTS = ("reserve", "pay", "use_retention")
 _SUSPENSION_KEYS = ("roles", "resume_roles")
@@ -69,6 +71,8 @@ class _Checker:
     def __init__(self, file: str):
         self.file = file
         self.problems: list[Problem] = []
+        #: the organisation kinds the file declares (``organisations:``), once parsed
+        self.org_kinds: Mapping[str, Any] = {}
 
     # -- reporting -------------------------------------------------------------------
     def error(self, path: str, message: str) -> None:

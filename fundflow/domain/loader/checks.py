@@ -18,6 +18,7 @@ from fundflow.domain.definition import (
     Handoffs,
     OpenForm,
     State,
+    Subject,
     Suspension,
     Transition,
 )
@@ -34,6 +35,7 @@ from fundflow.domain.loader.checker import (
 )
 from fundflow.domain.loader.figures import parse_figures
 from fundflow.domain.loader.handoffs import parse_handoffs, parse_records
+from fundflow.domain.loader.parties import parse_organisation_kinds, parse_subject
 from fundflow.domain.loader.shapes import (
     _parse_documents,
     _parse_open_form,
@@ -82,6 +84,11 @@ def _check_guard_params(
                     c.error(ppath, f"unknown field '{raw}'{_nearest(raw, fields)}: no transition declares it")
                     ok = False
                 values[key] = raw
+            elif kind is ParamKind.TEXTS:
+                items = raw if isinstance(raw, list) else None
+                if not items or not all(isinstance(x, str) and x.strip() for x in items):
+                    raise ValueError(f"expected a list of non-empty texts, got {_kind(raw)}")
+                values[key] = tuple(items)
             elif kind is ParamKind.SHARE:
                 values[key] = parse_share(raw)
             elif kind is ParamKind.AMOUNT:
@@ -132,6 +139,8 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
     title = c.text(top, "title", "")
     if "roles" not in top:
         c.error("roles", "required: the roles that take part")
+    c.org_kinds = parse_organisation_kinds(c, top["organisations"]) if "organisations" in top else MappingProxyType({})
+    subject = parse_subject(c, top["subject"]) if "subject" in top else Subject()
     role_specs = _parse_roles(c, top.get("roles", {}))
     roles = {k: r.label for k, r in role_specs.items()}
     open_form = _parse_open_form(c, top["open_form"]) if "open_form" in top else OpenForm()
@@ -172,7 +181,7 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         tr, guards, _ = _parse_transition(c, raw, f"transitions[{i}]", roles)
         if tr is not None:
             parsed.append((tr, guards, raw))
-    all_fields: dict[str, FieldSpec] = {}
+    all_fields: dict[str, FieldSpec] = {f.name: f for f in open_form.fields}
     records, counters = set(), set()
     for tr, _, _ in parsed:
         for f in tr.fields:
@@ -344,6 +353,8 @@ def _build(c: _Checker, doc: Any, file_name: str) -> Definition | None:
         handoffs=handoffs,
         objections=objections,
         figures=figures,
+        organisation_kinds=c.org_kinds,
+        subject=subject,
     )
 
 

@@ -46,7 +46,7 @@ _EXTENSION_KEYS = ("approver", "max_working_days", "by_state", "states")
 _WITHDRAWAL_KEYS = ("trigger", "opener_until")
 #: The organisation levels a case can be handed between: it has one street office and one
 #: district; its community is where the hazard is, and the city is one.
-TRANSFER_LEVELS = ("street_office", "district")
+TRANSFER_LEVELS = ("street_office", "district", "organisation")  # organisation: a department to another of its kind
 RETURN_FIELDS = (FieldSpec("reason", FieldType.REASON, "退回原因"),)
 
 

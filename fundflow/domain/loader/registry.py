@@ -36,6 +36,7 @@ class DefinitionRegistry:
                     ]
                 )
             self._by_key[d.key] = d
+        self._kinds = self._organisation_kinds()  # first: a kind's level decides its roles' levels
         self._levels = self._role_levels()
         self._migrations = {m.key: m for m in migrations}
         self._current: dict[str, int] = {}
@@ -94,6 +95,39 @@ class DefinitionRegistry:
 
     def role_levels(self) -> dict[str, str]:
         return dict(self._levels)
+
+    def role_kind(self, role: str) -> str | None:
+        """The organisation kind of a role's users (``roles: {id: {kind: ...}}``); None for a
+        territorial role (a district, street office, community or the city)."""
+        for d in self._by_key.values():
+            r = d.roles.get(role)
+            if r is not None and r.kind is not None:
+                return r.kind
+        return None
+
+    def _organisation_kinds(self) -> dict:
+        """Kind id -> OrganisationKind over every definition; two that let one kind see differently
+        are an error (its users would see differently by procedure)."""
+        out: dict = {}
+        for d in sorted(self._by_key.values(), key=lambda d: d.key):
+            for k, kind in d.organisation_kinds.items():
+                seen = out.get(k)
+                if seen is not None and seen[0].sees != kind.sees:
+                    raise DefinitionError(
+                        [
+                            Problem(
+                                d.source,
+                                f"organisations.{k}.sees",
+                                f"'{kind.sees}', but {seen[1].source} declares '{seen[0].sees}' for this kind",
+                            )
+                        ]
+                    )
+                out.setdefault(k, (kind, d))
+        return {k: kind for k, (kind, _) in out.items()}
+
+    def organisation_kinds(self) -> dict:
+        """Kind id -> OrganisationKind, over every definition (the first declaring a kind names it)."""
+        return dict(self._kinds)
 
     def get(self, definition_id: str, version: int | None = None) -> Definition:
         if version is None:

@@ -65,13 +65,15 @@ def _parse_labels(c: _Checker, value: Any, path: str, what: str) -> dict[str, st
 
 
 def _parse_roles(c: _Checker, value: Any) -> dict[str, Role]:
-    """``roles``: id -> {label, level} (the organisation level its users belong to), or id -> a
-    Chinese label alone (no level: no user may hold the role)."""
+    """``roles``: id -> {label, level} (the organisation level its users belong to), id ->
+    {label, kind} (an organisation kind of ``organisations:``; the level follows from the kind),
+    or id -> a Chinese label alone (no level: no user may hold the role)."""
     if not isinstance(value, dict):
         c.error("roles", f"expected a mapping of role id to {{label, level}}, got {_kind(value)}")
         return {}
     plain: dict[str, Any] = {}
     levels: dict[str, str | None] = {}
+    kinds: dict[str, str | None] = {}
     for key, raw in value.items():
         if not isinstance(raw, dict):
             plain[key], levels[key] = raw, None
@@ -81,9 +83,27 @@ def _parse_roles(c: _Checker, value: Any) -> dict[str, Role]:
         if m is None:
             continue
         plain[key] = m.get("label")
-        level = m.get("level")
+        level, kind = m.get("level"), m.get("kind")
+        if kind is not None:
+            if not isinstance(kind, str) or kind not in c.org_kinds:
+                shown = kind if isinstance(kind, str) else _kind(kind)
+                known = ", ".join(c.org_kinds) or "none declared"
+                c.error(
+                    _join(path, "kind"),
+                    f"unknown organisation kind '{shown}'{_nearest(shown, c.org_kinds)}: declare it under "
+                    f"'organisations' (declared: {known})",
+                )
+                levels[key] = None
+                continue
+            if level is not None:
+                c.error(_join(path, "level"), f"a role of kind '{kind}' takes its level from the kind: drop 'level'")
+            kinds[key], levels[key] = kind, c.org_kinds[kind].level
+            continue
         if level is None:
-            c.error(_join(path, "level"), f"required: the organisation level, one of {', '.join(ORG_LEVELS)}")
+            c.error(
+                _join(path, "level"),
+                f"required: the organisation level, one of {', '.join(ORG_LEVELS)} (or a 'kind' of 'organisations')",
+            )
         elif not isinstance(level, str) or level not in ORG_LEVELS:
             shown = level if isinstance(level, str) else _kind(level)
             c.error(
@@ -92,16 +112,21 @@ def _parse_roles(c: _Checker, value: Any) -> dict[str, Role]:
             )
         levels[key] = level if level in ORG_LEVELS else None
     labels = _parse_labels(c, plain, "roles", "role")
-    return {k: Role(k, v, levels.get(k)) for k, v in labels.items()}
+    return {k: Role(k, v, levels.get(k), kinds.get(k)) for k, v in labels.items()}
 
 
 def _parse_open_form(c: _Checker, value: Any) -> OpenForm:
-    """``open_form``: the label of the event that opens a case, the report's categories and the
-    form's words (title, intro, category_label, description_label; each optional)."""
+    """``open_form``: the label of the event that opens a case, the report's categories, the
+    form's words (title, intro, category_label, description_label; each optional) and its own
+    fields (as a transition's: name, type, label, required, choices)."""
     m = c.mapping(value, "open_form", _OPEN_FORM_KEYS)
     if m is None:
         return OpenForm()
-    words = {key: c.text(m, key, "open_form") for key in _OPEN_FORM_KEYS[2:] if key in m}
+    words = {
+        key: c.text(m, key, "open_form")
+        for key in ("title", "intro", "category_label", "description_label")
+        if key in m
+    }
     label = c.text(m, "label", "open_form") if "label" in m else None
     categories: list[str] = []
     for i, item in enumerate(c.seq(m.get("categories", []), "open_form.categories")):
@@ -111,10 +136,30 @@ def _parse_open_form(c: _Checker, value: Any) -> OpenForm:
             c.error(f"open_form.categories[{i}]", f"duplicate category '{item}'")
         else:
             categories.append(item)
+    fields: list[FieldSpec] = []
+    for i, raw in enumerate(c.seq(m.get("fields", []), "open_form.fields")):
+        spec = _parse_field(c, raw, f"open_form.fields[{i}]")
+        if spec is None:
+            continue
+        if spec.name in OPEN_FORM_RESERVED:
+            c.error(
+                f"open_form.fields[{i}].name",
+                f"'{spec.name}' is the form's own (category or description): use category_label/description_label",
+            )
+        elif spec.type in (FieldType.SCOPE, FieldType.ORGANISATION):
+            c.error(f"open_form.fields[{i}].type", f"a {spec.type.value} field is set by an act, not by the report")
+        elif any(f.name == spec.name for f in fields):
+            c.error(f"open_form.fields[{i}].name", f"duplicate field '{spec.name}'")
+        else:
+            fields.append(spec)
     words = {key: text for key, text in words.items() if text}
     if label:
         words["label"] = label
-    return OpenForm(categories=tuple(categories), **words)
+    return OpenForm(categories=tuple(categories), fields=tuple(fields), **words)
+
+
+#: The data keys of the report's category and description (the form's fixed two)
+OPEN_FORM_RESERVED = ("hazard_category", "description")
 
 
 def _parse_documents(c: _Checker, value: Any, roles: dict) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
@@ -302,6 +347,19 @@ def _parse_field(c: _Checker, raw: Any, path: str) -> FieldSpec | None:
                 c.error(_join(path, "choices"), "a choice field needs at least one choice")
     elif "choices" in f:
         c.error(_join(path, "choices"), f"only choice fields have choices (this one is {ftype.value})")
+    org_kind = f.get("kind")
+    if ftype is FieldType.ORGANISATION:
+        if not isinstance(org_kind, str) or org_kind not in c.org_kinds:
+            shown = org_kind if isinstance(org_kind, str) else _kind(org_kind)
+            c.error(
+                _join(path, "kind"),
+                f"an organisation field names the kind of organisation it assigns the case to; "
+                f"'{shown}' is not declared under 'organisations'{_nearest(shown, c.org_kinds)}",
+            )
+            org_kind = None
+    elif org_kind is not None:
+        c.error(_join(path, "kind"), f"only organisation fields have a kind (this one is {ftype.value})")
+        org_kind = None
     money = f.get("money")
     if money is not None:
         if ftype is not FieldType.AMOUNT:
@@ -313,7 +371,7 @@ def _parse_field(c: _Checker, raw: Any, path: str) -> FieldSpec | None:
             )
     if name is None or label is None:
         return None
-    return FieldSpec(name, ftype, label, required, tuple(choices), MappingProxyType(choices), money)
+    return FieldSpec(name, ftype, label, required, tuple(choices), MappingProxyType(choices), money, org_kind)
 
 
 def _parse_effect(c: _Checker, raw: Any, path: str) -> Effect | None:

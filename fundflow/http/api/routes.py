@@ -66,6 +66,7 @@ from fundflow.service.usecases import (
     meeting_sessions,
     meetings,
     objections,
+    organisations,
     paperwork,
     supervision,
     top_up,
@@ -215,6 +216,7 @@ def open_case(
             definition=body.definition,
             version=body.version,
             community_id=body.community_id,
+            subject=body.subject.model_dump(exclude_none=True) if body.subject is not None else None,
             title=body.title,
             data=body.data,
             buildings=body.buildings,
@@ -524,6 +526,18 @@ def report_excel(
     return Response(
         report_xlsx(data), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
+
+
+@router.get("/organisations", tags=["definitions"], summary="单位（市直部门、热线中心等）：派单、转办时选择的单位编号")
+def list_organisations(
+    request: Request,
+    kind: str | None = Query(None, max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="单位类型，如 department"),
+    svc: Services = Depends(get_services),
+    user: Principal = Depends(current_user),
+):
+    if len(request.query_params.getlist("kind")) > 1:  # one kind: a repeated one is not taken silently
+        raise InvalidInput("kind 只能给一个", code="invalid_query", detail={"field": "kind"})
+    return organisations.list_organisations(svc, kind)
 
 
 @router.get("/definitions", tags=["definitions"], summary="流程定义")

@@ -4,7 +4,7 @@ on-time rate's lookup); filled for the cases already stored from their first
 stage's entry (which is that moment)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import fundflow.service.types
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -94,8 +94,8 @@ def _fill(template: dict[str, Any], context: dict[str, Any], table: Table | None
 def _common(s: Session, svc, case: Case, dated: datetime | str | None) -> dict[str, Any]:
     """The names every document uses; ``today`` is the date the document bears: that of the act
     it records (so regenerating it unchanged gives the same file), never the clock's."""
-    community = s.get(Community, case.community_id)
-    office = s.get(StreetOffice, case.street_office_id)
+    community = s.get(Community, case.community_id) if case.community_id is not None else None
+    office = s.get(StreetOffice, case.street_office_id) if case.street_office_id is not None else None
     return {
         "number": case.number,
         "title": case.title,

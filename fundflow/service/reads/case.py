@@ -145,7 +145,7 @@ def apportionment(s: Session, svc, case: Case) -> dict[str, Any]:
         raise InvalidInput("分摊范围内没有登记房屋，请先导入房屋清单", code="no_households_in_scope")
     shares = apportion(total, [(str(h.id), h.area) for h in households])  # ApportionmentError: 422
     names = {b.id: b.name for b in s.exec(select(Building).where(Building.community_id == case.community_id))}
-    community = s.get(Community, case.community_id)
+    community = s.get(Community, case.community_id) if case.community_id is not None else None
     accounts = {a.key: a for a in ledger.accounts_of(s, case, households)}
     rows = []
     for h, share in zip(households, shares):
@@ -219,7 +219,7 @@ def _buildings(s: Session, case: Case) -> list[dict[str, Any]]:
     to another street office or district stays in its community; issue 11b)."""
     from fundflow.service.usecases.communities import community_view
 
-    community = s.get(Community, case.community_id)
+    community = s.get(Community, case.community_id) if case.community_id is not None else None
     office = s.get(StreetOffice, community.street_office_id) if community else None
     return community_view(s, community, office)["buildings"] if community and office else []
 

@@ -13,6 +13,14 @@ from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso, not_overdue_clause, overdue_clause, stage_view
 from fundflow.service.tables import Case, Community, Stage, User
 
+
+def subject_name(d, case) -> dict | None:
+    """A list's line for a case not about a community: the subject's label and name."""
+    if d.subject.is_community or d.subject.kind == "none":
+        return None
+    return {"label": d.subject.label, "name": (case.subject or {}).get("name")}
+
+
 __all__ = ["list_cases", "MAX_PAGE_SIZE", "COUNT_CAP", "INBOX_COUNT_CAP"]
 
 MAX_PAGE_SIZE = 100
@@ -48,8 +56,9 @@ def list_cases(
     # An open case always has its open stage: without closed cases the join is inner, so
     # the planner can walk ix_stages_open_due in due order and stop at the page.
     open_stage = and_(Stage.case_id == Case.id, Stage.left_at.is_(None))
-    # columns, not entities: a page is 20 tuples, not 60 ORM objects with identity bookkeeping
-    stmt = select(*_CASE_COLS, *_COMMUNITY_COLS, *_STAGE_COLS).join(Community, Community.id == Case.community_id)
+    # columns, not entities: a page is 20 tuples, not 60 ORM objects with identity bookkeeping;
+    # a case about something other than a community has none (issue 15): an outer join
+    stmt = select(*_CASE_COLS, *_COMMUNITY_COLS, *_STAGE_COLS).outerjoin(Community, Community.id == Case.community_id)
     stmt = stmt.outerjoin(Stage, open_stage) if include_closed else stmt.join(Stage, open_stage)
     stmt = stmt.where(case_clause(user))
     if state:
@@ -119,6 +128,7 @@ _CASE_COLS = (
     Case.closed,
     Case.version,
     Case.updated_at,
+    Case.subject,
 )
 _COMMUNITY_COLS = (Community.id.label("community_id"), Community.name.label("community_name"))
 # the open stage's columns under the names ``stage_view`` reads (``stage_state``: the stage's)
@@ -174,7 +184,9 @@ def _item(svc, row, now: datetime) -> dict[str, Any]:
         "definition": d.id,
         "state": row.state,
         "state_label": d.states[row.state].label,
-        "community": {"id": row.community_id, "name": row.community_name},
+        "community": {"id": row.community_id, "name": row.community_name} if row.community_id is not None else None,
+        # what a case not about a community is about: its name (never a person's contact)
+        "subject": subject_name(d, row),
         "street_office_id": row.street_office_id,
         "suspended": suspended,
         "closed": row.closed,

@@ -14,7 +14,18 @@ from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import Definition, FieldSpec
 from fundflow.domain.engine import CaseSnapshot
 from fundflow.domain.tz import SHANGHAI
-from fundflow.service.tables import Case, Community, Event, LedgerEntry, Stage, StreetOffice, TopUpNotice, User
+from fundflow.service.jurisdiction import holds_case
+from fundflow.service.tables import (
+    Case,
+    Community,
+    Event,
+    LedgerEntry,
+    Organisation,
+    Stage,
+    StreetOffice,
+    TopUpNotice,
+    User,
+)
 
 __all__ = [
     "case_view",
@@ -57,6 +68,8 @@ def field_view(f: FieldSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"name": f.name, "type": f.type.value, "label": f.label, "required": f.required}
     if f.choices:
         out["choices"] = [{"value": k, "label": v} for k, v in f.choice_labels.items()]
+    if f.org_kind:  # the organisation's id (GET /api/v1/organisations?kind=...)
+        out["kind"] = f.org_kind
     return out
 
 
@@ -110,8 +123,8 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
 
 
 def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None, now: datetime) -> dict[str, Any]:
-    community = session.get(Community, case.community_id)
-    office = session.get(StreetOffice, case.street_office_id)
+    community = session.get(Community, case.community_id) if case.community_id is not None else None
+    office = session.get(StreetOffice, case.street_office_id) if case.street_office_id is not None else None
     return case_body(
         svc,
         user,
@@ -122,7 +135,37 @@ def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None
         (office.id, office.name) if office else None,
         money_view(session, case),
         top_ups_of(session, case.id),
+        organisation_of(session, case),
     )
+
+
+def organisation_of(session: Session, case: Any) -> tuple[int, str] | None:
+    """The organisation of a declared kind now holding the case (id, name), if any."""
+    if getattr(case, "organisation_id", None) is None:
+        return None
+    row = session.get(Organisation, case.organisation_id)
+    return (row.id, row.name) if row is not None else None
+
+
+def handles(d: Any, user: User) -> bool:
+    """A party that handles cases of the procedure: its role takes part in it (a city-level user of
+    another procedure may see the case but is no party of it)."""
+    return user.role in d.roles
+
+
+def subject_view(d: Any, case: Any, user: User) -> dict[str, Any] | None:
+    """What a non-community case is about; a person's contact details (phone, address) only for
+    the parties that handle the case (personal data)."""
+    if d.subject.is_community or d.subject.kind == "none":
+        return None
+    raw = dict(case.subject or {})
+    out = {"kind": d.subject.kind, "label": d.subject.label, "name": raw.get("name")}
+    private = d.subject.kind == "person"
+    for key in ("phone", "address"):
+        if key in raw and (not private or handles(d, user)):
+            out[key] = raw[key]
+    out["contact_hidden"] = private and not handles(d, user) and any(k in raw for k in ("phone", "address"))
+    return out
 
 
 def top_ups_of(session: Session, case_id: int) -> list[dict[str, Any]]:
@@ -142,12 +185,13 @@ def case_body(
     office: tuple[int, str] | None,
     money_part: dict[str, Any],
     top_ups: list[dict[str, Any]],
+    organisation: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
     """A case as the API answers it, from what is in hand (``community``, ``office``: id and name)."""
     d = svc.registry.get(case.definition_id, case.definition_version)
     state = d.states[case.state]
     actions = []
-    if not state.terminal:
+    if not state.terminal and holds_case(user, case):
         # which actions a role has depends on the state and on suspension only; guards and
         # documents are checked when the action is taken
         bare = CaseSnapshot(
@@ -176,6 +220,17 @@ def case_body(
         "version": case.version,
         "community": {"id": community[0], "name": community[1]} if community else None,
         "street_office": {"id": office[0], "name": office[1]} if office else None,
+        "subject": subject_view(d, case, user),
+        "subject_kind": d.subject.kind,
+        "organisation": {"id": organisation[0], "name": organisation[1]} if organisation else None,
+        # the holding organisation, when the stage waits on a role of its kind (a department)
+        "responsible_org": organisation[1]
+        if organisation
+        and state.responsible
+        and d.roles[state.responsible].kind
+        and not state.terminal
+        and d.roles[state.responsible].level == "organisation"
+        else None,
         "scope_building_ids": case.scope_building_ids,
         "data": case.data,
         "suspended": case.suspended_since is not None,

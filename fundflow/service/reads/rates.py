@@ -27,7 +27,8 @@ from fundflow.domain.tz import local_date, start_of_local_day
 from fundflow.service.errors import InvalidInput
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso
-from fundflow.service.tables import Case, District, Stage, StreetOffice, User
+from fundflow.service.reads.stats import NO_PLACE
+from fundflow.service.tables import Case, District, Organisation, Stage, StreetOffice, User
 
 __all__ = ["procedure_rates", "rates_for", "percent", "COUNTS"]
 
@@ -100,6 +101,7 @@ def procedure_rates(s: Session, svc, user: User, d: Definition, period: Period, 
     stmt = (
         select(
             Case.street_office_id,
+            Case.organisation_id,
             month_of.label("month"),
             func.count(),
             func.sum(func.cast(Case.closed, Integer)),
@@ -111,7 +113,7 @@ def procedure_rates(s: Session, svc, user: User, d: Definition, period: Period, 
             Case.opened_at >= bounds[0],
             Case.opened_at < bounds[-1],
         )
-        .group_by(Case.street_office_id, month_of)
+        .group_by(Case.street_office_id, Case.organisation_id, month_of)
     )
     if s.get_bind().dialect.name == "postgresql":
         # at 200,000 cases (benchmarks/bench_rates.py): the planner's cost crosses
@@ -121,19 +123,19 @@ def procedure_rates(s: Session, svc, user: User, d: Definition, period: Period, 
         s.execute(text("SET LOCAL work_mem = '64MB'"))
     offices = {o.id: o for o in s.exec(select(StreetOffice))}
     districts = {x.id: x for x in s.exec(select(District))}
+    organisations = {x.id: x for x in s.exec(select(Organisation))}
     city = _zero(keys)
     by_office: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
     by_district: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
     by_month: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
-    for office_id, month, *values in s.exec(stmt).all():
+    by_organisation: dict[int, dict[str, int]] = defaultdict(lambda: _zero(keys))
+    for office_id, organisation_id, month, *values in s.exec(stmt).all():
         office = offices.get(office_id)
         row = dict(zip(keys, (int(v or 0) for v in values), strict=True))
-        for target in (
-            city,
-            by_office[office_id],
-            by_district[office.district_id if office else 0],
-            by_month[int(month)],
-        ):
+        targets = [city, by_office[office_id], by_district[office.district_id if office else 0], by_month[int(month)]]
+        if organisation_id is not None:  # the department (or other organisation) holding it
+            targets.append(by_organisation[organisation_id])
+        for target in targets:
             for k, v in row.items():
                 target[k] += v
     return {
@@ -147,13 +149,30 @@ def procedure_rates(s: Session, svc, user: User, d: Definition, period: Period, 
         ],
         "city": _shown(city, figures),
         "districts": [
-            {"district_id": did, "district": districts[did].name if did in districts else "", **_shown(v, figures)}
+            {
+                "district_id": did or None,
+                "district": districts[did].name if did in districts else NO_PLACE,
+                **_shown(v, figures),
+            }
             for did, v in sorted(by_district.items())
+        ],
+        # per organisation of a declared kind now holding the case (a department); the cases
+        # held by none (a community's) are not in this list, so it adds up only where all are
+        "organisations": [
+            {
+                "organisation_id": oid,
+                "organisation": organisations[oid].name if oid in organisations else "",
+                "kind": organisations[oid].kind if oid in organisations else None,
+                **_shown(v, figures),
+            }
+            for oid, v in sorted(
+                by_organisation.items(), key=lambda kv: organisations[kv[0]].name if kv[0] in organisations else ""
+            )
         ],
         "street_offices": [
             {
                 "street_office_id": oid,
-                "street_office": offices[oid].name if oid in offices else "",
+                "street_office": offices[oid].name if oid in offices else NO_PLACE,
                 "district_id": offices[oid].district_id if oid in offices else None,
                 **_shown(v, figures),
             }

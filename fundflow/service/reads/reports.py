@@ -43,6 +43,7 @@ from fundflow.domain.tz import UTC, local_date, start_of_local_day
 from fundflow.service.errors import InvalidInput
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso, money
+from fundflow.service.reads.stats import NO_PLACE
 from fundflow.service.tables import Case, Community, District, LedgerEntry, Stage, StreetOffice, Supervision, User
 from fundflow.service.types import Money
 
@@ -225,9 +226,11 @@ def period_report(
         for (lv, unit_id), u in units.items():
             if lv != level:
                 continue
-            rows.append({**names.get((level, unit_id), {"id": unit_id, "name": ""}), **_shown(u)})
+            # the cases of no place (a department's opinions) add up in a row of their own
+            unnamed = {"id": unit_id, "name": NO_PLACE if unit_id is None else ""}
+            rows.append({**names.get((level, unit_id), unnamed), **_shown(u)})
         out_levels[level] = sorted(
-            rows, key=lambda r: (r.get("district_id") or 0, r.get("street_office_id") or 0, r["id"])
+            rows, key=lambda r: (r.get("district_id") or 0, r.get("street_office_id") or 0, r["id"] or 0)
         )
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "label": period.label},

@@ -93,13 +93,13 @@ def city_stats(s: Session, svc, user: User, now: datetime, definition_id: str | 
         by_office.append(
             {
                 "street_office_id": office_id,
-                "street_office": office.name if office else "",
+                "street_office": office.name if office else NO_PLACE,
                 "district_id": office.district_id if office else None,
                 **_money(item),
             }
         )
     by_district = [
-        {"district_id": did, "district": districts[did].name if did in districts else "", **_money(t)}
+        {"district_id": did, "district": districts[did].name if did in districts else NO_PLACE, **_money(t)}
         for did, t in sorted(totals.items())
     ]
     # every version's states, named as the version new cases take names them where both have one
@@ -124,6 +124,10 @@ def city_stats(s: Session, svc, user: User, now: datetime, definition_id: str | 
             for key, v in sorted(stage_days.items())
         ],
     }
+
+
+#: The row of the cases that belong to no district or street office (a department's opinions)
+NO_PLACE = "无属地（市直部门等）"
 
 
 #: The figures of a street office, a district and the city. started = finished + in_progress +

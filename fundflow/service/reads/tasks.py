@@ -25,7 +25,7 @@ from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import Definition, State
 from fundflow.domain.tz import local_date
 from fundflow.service.errors import InvalidInput
-from fundflow.service.jurisdiction import case_clause
+from fundflow.service.jurisdiction import case_clause, holder_clause
 from fundflow.service.reads import handoff_tasks
 from fundflow.service.reads.common import iso, money
 from fundflow.service.tables import (
@@ -81,6 +81,7 @@ def _open_cases(
         .join(Stage, and_(Stage.case_id == Case.id, Stage.left_at.is_(None)))
         .where(
             case_clause(user),
+            holder_clause(user),
             Case.closed.is_(False),
             or_(*[and_(Case.definition_id == i, Case.definition_version == v, Case.state == st) for i, v, st in keys]),
         )

@@ -33,6 +33,7 @@ from fundflow.service.auth import issue_token
 from fundflow.service.context import Services
 from fundflow.service.db import transaction
 from fundflow.service.seed.city import DEMO_PASSWORD, DEMO_USERNAMES, DEMO_USERS, DISTRICTS, CityBuilder, Place
+from fundflow.service.seed.opinions import DEFINITION, seed_opinions
 from fundflow.service.seed.schedule import Timetable
 from fundflow.service.seed.stories import StoryTeller
 from fundflow.service.tables import Case, Community, District, Household, User, metadata
@@ -53,6 +54,8 @@ class SeedResult:
     skipped: bool
     households: int = 0
     seconds: float | None = None
+    opinions: int = 0  # of the second loop (public_opinion)
+    opinion_seconds: float | None = None
 
     def summary(self, base_url: str = DEFAULT_BASE_URL) -> str:
         """The users and tokens, and where the pages and the API docs are served (``base_url``)."""
@@ -73,6 +76,13 @@ class SeedResult:
             head,
             f"小区 communities: {self.communities}    房屋 households: {self.households}    "
             f"案件 cases: {self.cases}    已办结归档 archived: {self.archived}",
+            *(
+                [
+                    f"民意 opinions: {self.opinions}（{self.opinion_seconds:.0f} s）    承办单位账号 departments: dept_<编码>, reg_center, duban_city"
+                ]
+                if self.opinions and self.opinion_seconds is not None
+                else []
+            ),
             f"登录密码 password (all users): {DEMO_PASSWORD}",
             "",
             "  ".join(
@@ -108,8 +118,11 @@ def _pad(text: str, width: int) -> str:
 # -- entry point ---------------------------------------------------------------------------
 
 
-def seed_demo(svc: Services, now: datetime, *, reset: bool = False, rng_seed: int = 20261126) -> SeedResult:
-    """Seed the demo city, or (already seeded, no ``reset``) just issue fresh demo tokens."""
+def seed_demo(
+    svc: Services, now: datetime, *, reset: bool = False, rng_seed: int = 20261126, opinions: int | None = None
+) -> SeedResult:
+    """Seed the demo city, or (already seeded, no ``reset``) just issue fresh demo tokens.
+    ``opinions``: how many opinions of the second loop (default: the setting ``demo_opinions``)."""
 
     require_aware(now, "now")
     started = _time.perf_counter()
@@ -121,7 +134,13 @@ def seed_demo(svc: Services, now: datetime, *, reset: bool = False, rng_seed: in
         return result
     seeder = _Seeder(svc, now, rng_seed)
     seeder.run()
+    count = svc.settings.demo_opinions if opinions is None else opinions
+    loop = (
+        seed_opinions(svc, now, count, password=DEMO_PASSWORD) if count and DEFINITION in svc.registry.ids() else None
+    )
     result = _counts(svc, seeder.demo_rows(), skipped=False)
+    if loop is not None:
+        result.opinions, result.opinion_seconds = loop.opinions, loop.seconds
     result.seconds = _time.perf_counter() - started
     return result
 

@@ -280,8 +280,10 @@ def _stage_alerts(svc, s, row, now, names, alerts, about, memo) -> datetime | No
     if rule is None or row.due_at is None or row.due_date is None or row.suspended_since is not None:
         return None
     if row.community_id not in names:
-        community = s.get(Community, row.community_id)
+        # a case not about a community (issue 15) is named by its procedure instead
+        community = s.get(Community, row.community_id) if row.community_id is not None else None
         names[row.community_id] = community.name if community else ""
+    place = names[row.community_id] or d.title
     key = (row.definition_id, row.definition_version, row.state, row.due_date, row.due_at, row.warn_at)
     got = memo.get(key)
     if got is None:
@@ -291,7 +293,7 @@ def _stage_alerts(svc, s, row, now, names, alerts, about, memo) -> datetime | No
     for m in moments:
         title, message = stage_alert_text(
             m,
-            community=names[row.community_id],
+            community=place,
             case_number=row.number,
             case_title=row.title,
             stage_label=state.label,

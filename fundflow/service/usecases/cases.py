@@ -29,14 +29,15 @@ from fundflow.domain.errors import Refusal, refused
 from fundflow.domain.guards import Vote, VoteChoice
 from fundflow.domain.ledger import CaseMoney
 from fundflow.domain.occurred import parse_occurred_at, resolve_occurred_at
+from fundflow.domain.open_form import check_open_fields, check_subject
 from fundflow.domain.tz import SHANGHAI, UTC
 from fundflow.service.audit import GENESIS, event_hash
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
-from fundflow.service.jurisdiction import can_see_case, can_see_community
-from fundflow.service.reads.common import case_body, case_view, money_body, money_view, top_ups_of
+from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
+from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
 from fundflow.service.tables import (
     Building,
     Case,
@@ -51,7 +52,7 @@ from fundflow.service.tables import (
     StreetOffice,
     User,
 )
-from fundflow.service.usecases import lean, ledger
+from fundflow.service.usecases import lean, ledger, organisations
 
 __all__ = [
     "open_case",
@@ -341,15 +342,19 @@ def open_case(
     user: User,
     *,
     definition: str,
-    community_id: int,
+    community_id: int | None,
     title: str,
     data: dict,
     buildings: list[str] | None,
     now: datetime,
     version: int | None = None,
     occurred_at: Any = None,
+    subject: dict | None = None,
 ) -> Reply:
-    """``occurred_at``: when the hazard was reported, if that was before it is recorded here."""
+    """``occurred_at``: when the hazard was reported, if that was before it is recorded here.
+    ``community_id`` (and ``buildings``) for a procedure about a community (``subject:
+    community``, the default); ``subject`` ({name, phone, address}) for one about an
+    organisation, a place or a person; neither for ``subject: none``."""
     d = svc.registry.get(definition, version)
     happened = resolve_occurred_at(occurred_value(occurred_at), now, None)
     if isinstance(happened, str):
@@ -363,13 +368,27 @@ def open_case(
     if not title or len(title) > 200:
         raise InvalidInput("标题不能为空，且不超过 200 字", code="invalid_title")
     _check_json(data)
+    form_values, problems = check_open_fields(d, data or {})
+    subject_row, subject_problems = ({}, {}) if d.subject.is_community else check_subject(d.subject, subject)
+    problems = {**subject_problems, **problems}
+    if problems:
+        raise InvalidInput("；".join(problems.values()), code="invalid_open_form", detail={"fields": problems})
+    if d.subject.is_community:
+        if community_id is None:
+            raise InvalidInput("请选择小区", code="community_required", detail={"field": "community_id"})
+        if subject:
+            raise InvalidInput("本流程的案件对象是小区，不填 subject", code="subject_not_allowed")
+    elif community_id is not None or buildings:
+        raise InvalidInput(f"“{d.title}”的案件对象是{d.subject.label}，不填小区和楼栋", code="community_not_allowed")
     with transaction(svc.sessions) as s:
-        community = s.get(Community, community_id)
-        office = s.get(StreetOffice, community.street_office_id) if community else None
-        if community is None or office is None or not can_see_community(user, community, office.district_id):
-            raise NotFound("小区不存在或不在您的管辖范围内", code="community_not_found")
+        community = office = None
+        if d.subject.is_community:
+            community = s.get(Community, community_id)
+            office = s.get(StreetOffice, community.street_office_id) if community else None
+            if community is None or office is None or not can_see_community(user, community, office.district_id):
+                raise NotFound("小区不存在或不在您的管辖范围内", code="community_not_found")
         scope_ids: list[int] = []
-        if buildings:
+        if buildings and community is not None:
             known = {b.name: b.id for b in s.exec(select(Building).where(Building.community_id == community.id))}
             unknown = [b for b in buildings if b not in known]
             if unknown:
@@ -387,16 +406,17 @@ def open_case(
                 detail={"fields": owned},
             )
         _, deadlines = svc.engine.start(d.id, data, happened, d.version)
-        clean = {k: v for k, v in (data or {}).items()}
+        clean = {**{k: v for k, v in (data or {}).items()}, **form_values}
         case = Case(
             number=f"T-{uuid.uuid4().hex[:28]}",
             title=title,
             definition_id=d.id,
             definition_version=d.version,
             state=d.initial,
-            community_id=community.id,
-            street_office_id=office.id,
-            district_id=office.district_id,
+            community_id=community.id if community else None,
+            street_office_id=office.id if office else None,
+            district_id=office.district_id if office else None,
+            subject=subject_row,
             data=clean,
             scope_building_ids=scope_ids,
             created_by=user.id,
@@ -417,7 +437,8 @@ def open_case(
             d.open_form.label,  # the definition names its report
             None,
             d.initial,
-            {**clean, "occurred_at": _utc_text(happened)},
+            # the subject by its name only: a person's contact stays on the case row (personal data)
+            {**clean, **({"subject": subject_row["name"]} if subject_row else {}), "occurred_at": _utc_text(happened)},
             None,
             now,
             [STAGES.added([stage])],
@@ -507,6 +528,8 @@ def _fire(
         if got is None or not can_see_case(user, got.case):
             raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
         case, stage = got.case, got.stage
+        if not holds_case(user, case):
+            raise Forbidden("本单位已不再承办此案件", code="not_case_holder")
         if idempotency_key is not None:
             replay = _replay(s, user, idempotency_key, req_hash)
             if replay is not None:
@@ -535,7 +558,8 @@ def _fire(
             )
         )
         top_ups = top_ups_of(s, case.id) if got.has_top_ups or posted else []
-        reply = Reply(200, case_body(svc, user, case, stage, now, got.community, got.office, money, top_ups))
+        held = organisation_of(s, case)
+        reply = Reply(200, case_body(svc, user, case, stage, now, got.community, got.office, money, top_ups, held))
         if idempotency_key is not None:
             lean.insert_idempotency(
                 conn,
@@ -623,6 +647,12 @@ def apply_outcome(
     elif out.suspended and stage is not None:  # suspended: the clock stops, so do the alerts
         stage.next_alert_at = None
         changed = stage
+    d_now = svc.registry.get(case.definition_id, case.definition_version)
+    if any(f.org_kind for t in d_now.transitions if t.trigger == out.event.trigger for f in t.fields):
+        # 派单: an organisation field assigns the case (usecases/organisations.py)
+        event_data.update(
+            organisations.assign_by_fields(s, d_now, out.event.trigger, out.previous, dict(out.data), case, now)
+        )
     case.state = out.state
     case.data = dict(out.data)
     case.suspended_since = out.suspended_since if out.suspended else None

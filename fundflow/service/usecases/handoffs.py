@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from fundflow.domain.deadlines import Anchors, compute_deadlines, extension_length
+from fundflow.domain.definition import ORGANISATION
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Forbidden, HandoffRefused, InvalidInput, NotFound
@@ -27,6 +28,7 @@ from fundflow.service.tables import (
     CaseTransfer,
     Community,
     District,
+    Organisation,
     Stage,
     StageAssignment,
     StageExtension,
@@ -34,7 +36,7 @@ from fundflow.service.tables import (
     Supervision,
     User,
 )
-from fundflow.service.usecases import delivery
+from fundflow.service.usecases import delivery, organisations
 from fundflow.service.usecases.cases import (
     OPEN_TRIGGER,
     Reply,
@@ -100,11 +102,19 @@ def _open(svc: Services, case: Case):
 
 
 def _org_table(level: str):
+    if level == ORGANISATION:  # a department of a declared kind (issue 15)
+        return Organisation
     return StreetOffice if level == "street_office" else District
 
 
+#: the organisation levels that hold a case and so send and receive its transfers
+TRANSFER_HOLDERS = ("street_office", "district", ORGANISATION)
+
+
 def _holder(case: Case, level: str) -> int | None:
-    """The case's organisation of ``level`` (its street office, or its district)."""
+    """The organisation of ``level`` now holding the case."""
+    if level == ORGANISATION:
+        return case.organisation_id
     return case.street_office_id if level == "street_office" else case.district_id
 
 
@@ -127,7 +137,10 @@ def transfer_targets(s: Session, svc: Services, user: User, case: Case) -> list[
     if user.org_level != level or user.org_id != current or pending_transfer(s, case) is not None:
         return []
     table = _org_table(level)
-    return [{"id": o.id, "name": o.name} for o in s.exec(select(table).order_by(table.id)) if o.id != current]
+    stmt = select(table).order_by(table.id)
+    if level == ORGANISATION:
+        stmt = stmt.where(Organisation.kind == d.roles[user.role].kind)
+    return [{"id": o.id, "name": o.name} for o in s.exec(stmt) if o.id != current]
 
 
 def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, reason: str, now: datetime) -> Reply:
@@ -153,6 +166,8 @@ def transfer_case(svc: Services, user: User, case_id: int, *, to_org_id: int, re
         if to_org_id == current:
             raise InvalidInput("不能转办给本单位", code="transfer_to_self", detail={"field": "to_org_id"})
         target = s.get(_org_table(level), to_org_id)
+        if target is not None and level == ORGANISATION and target.kind != d.roles[user.role].kind:
+            target = None
         if target is None:
             raise NotFound("接收单位不存在", code="transfer_target_not_found", detail={"to_org_id": to_org_id})
         waiting = pending_transfer(s, case)
@@ -250,7 +265,9 @@ def _decide_transfer(
         }
         if accept:
             target = s.get(_org_table(row.level), row.to_org_id)
-            if row.level == "street_office":
+            if row.level == ORGANISATION:
+                organisations.hold(s, case, target.id, now)
+            elif row.level == "street_office":
                 case.street_office_id, case.district_id = target.id, target.district_id
             else:
                 case.district_id = target.id
@@ -349,7 +366,7 @@ def transfers_of(s: Session, svc: Services, user: User) -> list[dict[str, Any]]:
     office that handed a case on sees the event although the case is no longer its own.
     ``may_decide``: a pending transfer to the user's organisation and role, which it accepts or
     declines; ``may_open``: the case is the user's organisation's (now)."""
-    if user.org_level not in ("street_office", "district") or user.org_id is None:
+    if user.org_level not in TRANSFER_HOLDERS or user.org_id is None:
         return []
     rows = s.exec(
         select(CaseTransfer, Case)
@@ -379,13 +396,17 @@ def transfers_of(s: Session, svc: Services, user: User) -> list[dict[str, Any]]:
 
 
 def _community_name(s: Session, case: Case) -> str:
+    """Where the case is: its community, or what it is about when it has none (a person's name,
+    never their contact)."""
+    if case.community_id is None:
+        return (case.subject or {}).get("name") or ""
     c = s.get(Community, case.community_id)
     return c.name if c is not None else ""
 
 
 def pending_transfers_to(s: Session, user: User) -> list[tuple[CaseTransfer, Case]]:
     """Transfers waiting for the user's organisation and role to accept (for the tasklist)."""
-    if user.org_level not in ("street_office", "district") or user.org_id is None:
+    if user.org_level not in TRANSFER_HOLDERS or user.org_id is None:
         return []
     return list(
         s.exec(

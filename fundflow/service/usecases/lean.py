@@ -67,6 +67,8 @@ _CASE_SET = (
     "renewed_documents",
     "event_count",
     "head_hash",
+    "organisation_id",  # an organisation field assigns (派单) the case (issue 15)
+    "handled_by",
 )
 _STAGE_SET = tuple(n for n in _STAGE_NAMES if n not in ("id", "case_id", "state", "entered_at"))
 STAGE_DEFAULTS: dict[str, Any] = {n: None for n in _STAGE_NAMES} | {

@@ -332,8 +332,8 @@ def top_up_notice(svc: Services, user: User, case_id: int, notice_id: int) -> di
         n = s.get(TopUpNotice, notice_id)
         if n is None or n.case_id != case.id:
             raise NotFound("续交通知不存在", code="top_up_notice_not_found", detail={"notice_id": notice_id})
-        community = s.get(Community, case.community_id)
-        office = s.get(StreetOffice, case.street_office_id)
+        community = s.get(Community, case.community_id) if case.community_id is not None else None
+        office = s.get(StreetOffice, case.street_office_id) if case.street_office_id is not None else None
         return {
             **top_up_view(n),
             "case_id": case.id,

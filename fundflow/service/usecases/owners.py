@@ -150,8 +150,8 @@ def owner_view(svc: Services, owner: OwnerPass, now: datetime) -> dict[str, Any]
         if case is None or h is None or h.community_id != case.community_id:
             raise NotAuthenticated("查询已过期，请重新输入查询码和房号", code="owner_pass_invalid")
         d = svc.registry.get(case.definition_id, case.definition_version)
-        community = s.get(Community, case.community_id)
-        office = s.get(StreetOffice, case.street_office_id)
+        community = s.get(Community, case.community_id) if case.community_id is not None else None
+        office = s.get(StreetOffice, case.street_office_id) if case.street_office_id is not None else None
         try:
             table = apportionment(s, svc, case)
             mine = next((r for r in table["rows"] if r["household_id"] == h.id), None)

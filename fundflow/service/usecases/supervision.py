@@ -30,7 +30,17 @@ from fundflow.service.db import transaction
 from fundflow.service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, TaskRefused
 from fundflow.service.integrity.facts import DOCUMENTS, SUPERVISIONS
 from fundflow.service.reads.common import iso
-from fundflow.service.tables import Alert, Case, Community, District, Document, StreetOffice, Supervision, User
+from fundflow.service.tables import (
+    Alert,
+    Case,
+    Community,
+    District,
+    Document,
+    Organisation,
+    StreetOffice,
+    Supervision,
+    User,
+)
 from fundflow.service.usecases.alerts import _record  # the one writer of alerts and their outbox rows
 from fundflow.service.usecases.cases import append_event, current_stage, load_case
 from fundflow.service.usecases.documents import safe_name, store_file
@@ -112,14 +122,17 @@ def org_of(s: Session, d: Definition, case: Case, role: str) -> str:
     label = d.roles[role].label if role in d.roles else role
     level = d.roles[role].level if role in d.roles else None
     if level == "street_office":
-        office = s.get(StreetOffice, case.street_office_id)
+        office = s.get(StreetOffice, case.street_office_id) if case.street_office_id is not None else None
         return office.name if office else label
     if level == "district":
-        district = s.get(District, case.district_id)
+        district = s.get(District, case.district_id) if case.district_id is not None else None
         return f"{district.name}{label}" if district else label
     if level == "community":
-        community = s.get(Community, case.community_id)
+        community = s.get(Community, case.community_id) if case.community_id is not None else None
         return f"{community.name}{label}" if community else label
+    if level == "organisation" and case.organisation_id is not None:  # the department holding it (issue 15)
+        held = s.get(Organisation, case.organisation_id)
+        return held.name if held else label
     return label
 
 

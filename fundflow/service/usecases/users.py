@@ -14,7 +14,7 @@ from fundflow.service.auth import hash_password, issue_token, revoke_all, revoke
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
-from fundflow.service.tables import Community, District, StreetOffice, User
+from fundflow.service.tables import Community, District, Organisation, StreetOffice, User
 
 __all__ = [
     "add_user",
@@ -53,8 +53,14 @@ def known_roles(svc: Services) -> set[str]:
 CITY_ORG_NAME = "市级"
 
 
-def resolve_org(s: Session, level: str, org: str | None) -> tuple[int | None, str]:
-    """``city``; a district code; a street office code; a community code -> (id, name)."""
+def resolve_org(s: Session, level: str, org: str | None, kind: str | None = None) -> tuple[int | None, str]:
+    """``city``; a district code; a street office code; a community code; for a role of an
+    organisation kind, the code of an organisation of that kind -> (id, name)."""
+    if kind is not None:
+        row = s.exec(select(Organisation).where(Organisation.code == (org or ""), Organisation.kind == kind)).first()
+        if row is None:
+            raise InvalidInput(f"找不到编码为 {org!r} 的单位（{kind}）", code="unknown_org")
+        return row.id, row.name
     if level == "city":
         return None, CITY_ORG_NAME
     model = {"district": District, "street_office": StreetOffice, "community": Community}[level]
@@ -84,7 +90,7 @@ def add_user(
     with transaction(svc.sessions) as s:
         if s.exec(select(User).where(User.username == username)).first():
             raise Conflict(f"用户名 {username} 已存在", code="duplicate_username")
-        org_id, org_name = resolve_org(s, level, org)
+        org_id, org_name = resolve_org(s, level, org, svc.registry.role_kind(role))
         user = User(
             username=username,
             display_name=display_name,

@@ -34,7 +34,7 @@ from fundflow.service.exports import apportionment_xlsx, top_up_xlsx
 from fundflow.service.paperwork.kinds import LABELS as GENERATED_KINDS
 from fundflow.service.reads import case as case_reads
 from fundflow.service.reads import case_work
-from fundflow.service.usecases import cases, documents, ledger, meetings, owners, paperwork, users
+from fundflow.service.usecases import cases, documents, ledger, meetings, organisations, owners, paperwork, users
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -92,7 +92,13 @@ def _case_page(
     labels = _field_labels(d)
     community_buildings = read["buildings"]
     names = {b["id"]: b["name"] for b in community_buildings}
+    # organisation fields (派单): the choices, and ids shown by name
+    org_options = {k: organisations.organisations_of(p.s, k) for k in d.organisation_kinds}
+    org_fields = {f.name for t in d.transitions for f in t.fields if f.org_kind}
+    org_names = {o["id"]: o["name"] for opts in org_options.values() for o in opts}
     for e in events:
+        if org_fields and e["data"]:
+            e["data"] = _named_orgs(e["data"], org_fields, org_names)
         e["rows"] = _data_rows({k: v for k, v in (e["data"] or {}).items() if k != "occurred_at"}, labels, d, names)
         e["moved"] = e["from_state"] != e["to_state"]
         e["org"] = None if e["org"] == users.CITY_ORG_NAME else e["org"]  # the name says the unit
@@ -135,7 +141,8 @@ def _case_page(
         "flash": flash,
         "problem": problem,
         "idem": uuid.uuid4().hex,
-        "data_rows": _data_rows(view["data"], labels, d, names),
+        "data_rows": _data_rows(_named_orgs(view["data"], org_fields, org_names), labels, d, names),
+        "org_options": org_options,
         "scope_buildings": community_buildings,
         "whole_estate": WHOLE_ESTATE,
         "scope_text": _scope_text(view["scope_building_ids"], names),
@@ -157,6 +164,17 @@ def _case_page(
     return p.render(name, context, status=status)
 
 
+def _named_orgs(data: dict[str, Any], fields: set[str], names: dict[int, str]) -> dict[str, Any]:
+    """Case or event data with each organisation field's id replaced by the organisation's name
+    (and the name the event kept beside it dropped)."""
+    if not fields:
+        return data
+    out = {k: v for k, v in data.items() if not (k.endswith("_name") and k[: -len("_name")] in fields)}
+    for k in fields & set(out):
+        out[k] = names.get(out[k], data.get(f"{k}_name", out[k]))
+    return out
+
+
 def _field_labels(d) -> dict[str, str]:
     """Case-data key -> label: the transitions' fields; a record or a counter by the action that
     writes it (the record signed by ``sign_acceptance`` reads 签署验收意见)."""
@@ -164,6 +182,9 @@ def _field_labels(d) -> dict[str, str]:
     # the report's own fields, in the procedure's words (``open_form``)
     labels["hazard_category"] = d.open_form.category_label
     labels["description"] = d.open_form.description_label
+    labels["subject"] = d.subject.label
+    for f in d.open_form.fields:
+        labels.setdefault(f.name, f.label)
     for t in d.transitions:
         for f in t.fields:
             labels.setdefault(f.name, f.label)
@@ -195,10 +216,9 @@ def _display(
         return f"第 {value.get('round')} 轮材料：{docs}须重新上传"
     if isinstance(value, dict) and set(value) <= {"whole_estate", "buildings"}:
         return "全小区" if value.get("whole_estate") else "、".join(value.get("buildings", ()))
-    for t in d.transitions:
-        for f in t.fields:
-            if f.name == name and f.choices and isinstance(value, str):
-                return f.choice_labels.get(value, value)
+    for f in (*d.open_form.fields, *(f for t in d.transitions for f in t.fields)):
+        if f.name == name and f.choices and isinstance(value, str):
+            return f.choice_labels.get(value, value)
     if isinstance(value, list):  # roles by their label; anything else the API accepted, spelled out
         return "、".join(
             d.roles[v].label

@@ -148,8 +148,13 @@ def page(request: Request, svc: Services = Depends(get_services), now: datetime 
         raise NotAuthenticated("请先登录", code="not_authenticated")
     with Reader(svc) as reader:
         user = signed_in(reader.s, svc, token, now)
+        openable = [d for d in svc.registry.latest() if user.role in d.open_roles]
         nav = {
-            "can_open": any(user.role in d.open_roles for d in svc.registry.latest()),
+            "can_open": bool(openable),
+            # the link names the report: 上报隐患 for the fund's procedures, else the first one's own
+            "open_label": "上报隐患"
+            if not openable or any(d.subject.is_community for d in openable)
+            else openable[0].open_form.label,
             "alerts": True,
             "unacked": inbox.unacked_count(reader.s, user),
             "tasks": tasks.task_count(reader.s, svc, user, now),  # the length of the first page's list

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from fundflow.domain.errors import UnknownDefinition
+from fundflow.domain.open_form import SUBJECT_KEYS
 from fundflow.http.web.pages.common import (
     FORM_ERRORS,
     Page,
@@ -58,8 +59,11 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
         raise Forbidden("您的角色不能发起案件", code="role_cannot_open")
     # the chosen procedure's own form (``open_form``): its heading, labels and categories
     chosen_definition = next((d for d in definitions if d.id == values.get("definition")), definitions[0])
-    communities = places.visible_communities(p.s, p.user)
-    chosen = values.get("community_id") or (communities[0]["id"] if communities else None)
+    about_community = chosen_definition.subject.is_community
+    communities = places.visible_communities(p.s, p.user) if about_community else []
+    chosen = (
+        (values.get("community_id") or (communities[0]["id"] if communities else None)) if about_community else None
+    )
     buildings = _buildings(p, chosen) if chosen else []
     photo_types = {d.id: _photo_type(d) for d in definitions}
     return p.render(
@@ -74,6 +78,8 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
                 "hazard_category": "",
                 "description": "",
                 "buildings": [],
+                "fields": {},
+                "subject": {},
                 **values,
                 "definition": chosen_definition.id,
                 "community_id": chosen,
@@ -81,6 +87,7 @@ def _new_case_page(p: Page, values: dict[str, Any], error: str | None, status: i
             "photo_types": photo_types,
             "chosen": chosen_definition,
             "form": chosen_definition.open_form,
+            "subject": chosen_definition.subject,
             "error": error,
             "upload_limit": p.svc.settings.max_upload_bytes,
         },
@@ -111,22 +118,29 @@ def new_case_submit(p: Page = Depends(form_page)):
         "buildings": [b for b in form.getlist("buildings") if isinstance(b, str) and b.strip()],
     }
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-    if values["community_id"] is None:
-        return _new_case_page(p, values, "请选择小区。", 422)
-    data = {k: values[k] for k in ("hazard_category", "description") if values[k]}
     try:
         d = p.svc.registry.get(values["definition"] or "")
+    except UnknownDefinition:
+        return _new_case_page(p, values, "请选择流程。", 422)
+    # the definition's own fields (open_form.fields) and the subject's, as the form names them
+    values["fields"] = {f.name: p.text(f"f_{f.name}") for f in d.open_form.fields}
+    values["subject"] = {k: p.text(f"subject_{k}") for k in SUBJECT_KEYS}
+    if d.subject.is_community and values["community_id"] is None:
+        return _new_case_page(p, values, "请选择小区。", 422)
+    data = {k: values[k] for k in ("hazard_category", "description") if values[k]}
+    data.update({k: v for k, v in values["fields"].items() if v})
+    subject = {k: v for k, v in values["subject"].items() if v} if not d.subject.is_community else None
+    try:
         reply = p.write(
             cases.open_case,
             definition=d.id,
-            community_id=values["community_id"],
+            community_id=values["community_id"] if d.subject.is_community else None,
+            subject=subject if d.subject.kind != "none" else None,
             title=values["title"],
             data=data,
-            buildings=values["buildings"] or None,
+            buildings=(values["buildings"] or None) if d.subject.is_community else None,
             now=p.now,
         )
-    except UnknownDefinition:
-        return _new_case_page(p, values, "请选择流程。", 422)
     except FORM_ERRORS as exc:
         return _new_case_page(p, values, _message(exc), status_for(exc))
     case_id = reply.body["id"]
