@@ -174,3 +174,43 @@ def test_the_figures_reports_and_pages_cope_with_cases_without_a_community(world
     assert book.status_code == 200 and book.content[:2] == b"PK"
     listed = world.client.get(f"{API}/cases", params={"q": "学校"}, headers=world.h("hb")).json()
     assert [c["id"] for c in listed["items"]] == [cid] and listed["items"][0]["subject"]["name"] == "李女士"
+
+
+def test_who_holds_an_opinion_and_what_it_is_about_are_in_the_audit_record(world, clock):
+    """Moving an opinion to another department, or clearing what it is about, in the database is
+    reported by audit verify (the case digest covers them once set); the untouched one verifies."""
+    from sqlalchemy import text
+
+    from fundflow.service.db import read_only
+    from fundflow.service.integrity.verify import verify_state
+    from tests.support.tasklist import assert_verified
+
+    orgs = add_opinion_parties(world, NOW)
+    case_id = _open(world).json()["id"]
+    assert _fire(world, "reg", case_id, "dispatch", department_id=orgs["housing"]).status_code == 200
+    assert_verified(world.svc)
+
+    def findings() -> list[tuple[str, int | None]]:
+        svc = world.svc
+        with read_only(svc.sessions) as s:
+            report = verify_state(
+                s, svc.settings, signer=svc.signer, verifier=svc.signer.verifier if svc.signer else None
+            )
+        return [(f.kind, f.case_id) for f in report.findings]
+
+    for statement, params in (
+        ("UPDATE cases SET organisation_id = :o WHERE id = :c", {"o": orgs["edu"], "c": case_id}),
+        ("UPDATE cases SET subject = :s WHERE id = :c", {"s": "{}", "c": case_id}),
+    ):
+        with world.svc.sessions() as s, s.begin():
+            before = s.execute(
+                text("SELECT organisation_id, CAST(subject AS TEXT) FROM cases WHERE id = :c"), {"c": case_id}
+            ).one()
+            s.execute(text(statement), params)
+        assert ("out_of_step", case_id) in findings(), statement
+        with world.svc.sessions() as s, s.begin():  # put back: clean again
+            s.execute(
+                text("UPDATE cases SET organisation_id = :o, subject = :s WHERE id = :c"),
+                {"o": before[0], "s": before[1], "c": case_id},
+            )
+        assert findings() == [], statement

@@ -60,6 +60,7 @@ __all__ = [
     "ASSIGNMENTS",
     "SUPERVISIONS",
     "case_digest",
+    "SUBJECT_FIELDS",
     "digest",
     "collect",
 ]
@@ -133,7 +134,16 @@ CASE_FIELDS = (
 )
 
 
+#: What a case not about a community is about and who holds it (issue 15): in the digest only
+#: when one is set, so a community case's digest (and every digest recorded before these columns
+#: existed) stays what it was, while clearing them on an opinion, or setting them on a community
+#: case, changes it.
+SUBJECT_FIELDS = ("subject", "organisation_id", "handled_by")
+
+
 def case_digest(case: Case) -> str:
+    if any(_fields(case, SUBJECT_FIELDS)):
+        return digest([case], CASE_FIELDS + SUBJECT_FIELDS)
     return digest([case], CASE_FIELDS)
 
 

@@ -34,7 +34,7 @@ from fundflow.domain.money import from_fen, to_fen
 from fundflow.service.audit import verify_case
 from fundflow.service.config import Settings
 from fundflow.service.integrity.checkpoints import GENESIS_HEAD, Copy, link, read_copies, statement_digest
-from fundflow.service.integrity.facts import CASE_FIELDS, KEYED_RULES, SEQUENCE_RULES, Rule, digest
+from fundflow.service.integrity.facts import KEYED_RULES, SEQUENCE_RULES, Rule, case_digest, digest
 from fundflow.service.integrity.keys import Signer, Verifier
 from fundflow.service.tables import Case, Checkpoint, Event, Household, LedgerEntry, TopUpNotice
 
@@ -120,7 +120,7 @@ def _replay(case, events: list, rows: dict[str, list], add) -> bool:
             for op in e.facts.get(rule.name, ()):
                 keyed_expected[rule.name][op[1]] = (op[2], e.seq, rule.fields_of(op))
     last = events[-1]
-    if digest([case], CASE_FIELDS) != last.facts.get("case"):
+    if case_digest(case) != last.facts.get("case"):
         add("out_of_step", "case row", f"differs from what event #{last.seq} recorded (state, data, title, money, ...)")
     # every event writes the row at least once, opening twice (the number needs the id); a
     # use case may write it once more (a flush before its event), so the version only bounds
