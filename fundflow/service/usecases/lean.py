@@ -51,6 +51,7 @@ __all__ = [
     "insert_event",
     "put_vote",
     "insert_ballot",
+    "insert_document",
 ]
 
 _C = Case.__table__
@@ -261,3 +262,15 @@ def put_vote(conn: Connection, vote: Row) -> None:
 
 def insert_ballot(conn: Connection, ballot: Row) -> None:
     conn.execute(_INSERT_BALLOT, dict(ballot.__dict__))
+
+
+# -- documents (usecases/documents.py) -------------------------------------------------------
+
+_INSERT_DOCUMENT = insert(_D).returning(_D.c.id)
+
+
+def insert_document(conn: Connection, doc: Row) -> None:
+    """Insert the document row; its id is set on ``doc`` (the reply names it)."""
+    values = dict(doc.__dict__)
+    values.pop("id", None)
+    doc.id = conn.execute(_INSERT_DOCUMENT, values).scalar_one()
