@@ -15,6 +15,10 @@ No ORM unit of work: rows are plain attribute bags (``Row``) holding what the OR
 would hold, so ``integrity.facts`` digests them alike and the reply is built from them. The
 money-moving transitions still lock and write the households and ledger entries through the
 session (``usecases/ledger.py``), flushed before the reply reads the case's money.
+
+Votes (``put_vote``, ``insert_ballot``) and documents (``insert_document``) take the same path:
+the case row read and locked by ``load``, their rows, the event and the versioned case row
+written by the statements below.
 """
 
 from __future__ import annotations
