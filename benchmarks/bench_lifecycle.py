@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         only = args.contenders
         if args.before:
             env["FUNDFLOW_BEFORE_TREE"] = str(Path(args.before).resolve())
-            only += ",fundflow_fire_before"
+            only += ",fundflow_fire_before,fundflow_case_before"
         cmd += ["--only", only, "--plugin", str(ROOT / "benchmarks" / "peers_fundflow.py")]
         if args.out:
             cmd += ["--out", args.out]

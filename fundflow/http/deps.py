@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput, NotAuthenticated
@@ -26,11 +27,18 @@ async def get_now() -> datetime:
     return datetime.now(UTC)
 
 
-def reader(svc: Services = Depends(get_services)):
+async def reader(svc: Services = Depends(get_services)):
     """The request's one read transaction (``fundflow.service.reads.Reader``): the caller's
-    token and everything the route reads; opened on first use, closed when the request ends."""
-    with Reader(svc) as r:
+    token and everything the route reads; opened on first use, closed when the request ends.
+    ``async``: creating it does no I/O, and closing goes to a worker thread only when it was
+    opened (a write request's reader is already closed by ``current_user``): no thread hops
+    for nothing."""
+    r = Reader(svc)
+    try:
         yield r
+    finally:
+        if r.opened:
+            await run_in_threadpool(r.close)
 
 
 def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -46,18 +54,27 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     return token
 
 
-def current_user(
+async def current_user(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     r: Reader = Depends(reader),
     now: datetime = Depends(get_now),
 ) -> Principal:
     """The caller, read in the request's read transaction. A GET goes on reading in it; any
-    other method ends it here (a write runs in a transaction of its own, holding no reader)."""
-    user = signed_in(r.s, r.svc, _token(request, credentials), now)
-    if request.method not in ("GET", "HEAD"):
-        r.close()
-    return user
+    other method ends it here (a write runs in a transaction of its own, holding no reader).
+    The token is read on every request (revocation acts at once), in one hop to a worker
+    thread: the lookup and, for a write, the end of the read transaction."""
+    token = _token(request, credentials)  # a missing token: 401 without touching the database
+    write = request.method not in ("GET", "HEAD")
+
+    def lookup() -> Principal:
+        try:
+            return signed_in(r.s, r.svc, token, now)
+        finally:
+            if write:
+                r.close()
+
+    return await run_in_threadpool(lookup)
 
 
 async def no_nul_in_url(request: Request) -> None:

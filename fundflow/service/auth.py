@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from fundflow.service.tables import ApiToken, User
@@ -40,6 +41,14 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
+#: the token's row and its user, in one statement built once (every authenticated request runs it)
+_TOKEN_AND_USER = (
+    select(ApiToken.revoked, ApiToken.expires_at, ApiToken.created_at, User)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -66,11 +75,7 @@ def user_for_token(session: Session, token: str, now: datetime, max_age: timedel
     if not token or len(token) > MAX_TOKEN_CHARS or not token.startswith(TOKEN_PREFIX):
         return None
     # one statement: the token's row and its user (every authenticated request pays for it)
-    found = session.exec(
-        select(ApiToken.revoked, ApiToken.expires_at, ApiToken.created_at, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _digest(token))
-    ).first()
+    found = session.exec(_TOKEN_AND_USER, params={"token_hash": _digest(token)}).first()
     if found is None:
         return None
     revoked, expires_at, created_at, user = found

@@ -25,6 +25,7 @@ from fundflow.service.tables import (
     Event,
     Household,
     LedgerEntry,
+    Stage,
     StreetOffice,
     User,
 )
@@ -290,3 +291,45 @@ def test_a_year_of_opinions_through_the_use_cases(seeded):
         events = s.exec(select(func.count()).select_from(Event).where(Event.case_id.in_([r.id for r in rows]))).one()
         assert events >= 5 * OPINIONS
         assert verify_all(s)[1] == []
+
+
+def test_the_opinions_rates_are_the_seeded_cases_counted_by_the_definitions_rules(seeded):
+    """GET /stats' rates for the second loop, against a count made here from the rows alone:
+    resolved among resolved + explained, the department's stage left by its due moment, the last
+    satisfaction answer."""
+    from datetime import timedelta
+
+    from fundflow.domain.periods import parse_period
+    from fundflow.service.reads.rates import percent, procedure_rates
+
+    svc, _ = seeded
+    d = svc.registry.get("public_opinion")
+    period = parse_period(NOW.date(), start=(NOW - timedelta(days=400)).date().isoformat(), end=NOW.date().isoformat())
+    fund_center = _user(svc, "fund_center")
+    with transaction(svc.sessions) as s:
+        got = procedure_rates(s, svc, fund_center, d, period, NOW)
+        rows = s.exec(select(Case).where(Case.definition_id == "public_opinion")).all()
+        late = {
+            cid
+            for cid, left, due in s.exec(
+                select(Stage.case_id, Stage.left_at, Stage.due_at).where(Stage.state == "handling")
+            ).all()
+            if left is not None and due is not None and left > due
+        }
+    ended = [r for r in rows if r.state in ("resolved", "explained")]
+    answered = [r for r in rows if r.data.get("satisfaction")]
+    want = {
+        "resolved": (sum(r.state == "resolved" for r in ended), len(ended)),
+        "on_time": (sum(r.id not in late for r in ended), len(ended)),
+        "satisfaction": (
+            sum(r.data["satisfaction"] in ("satisfied", "basically_satisfied") for r in answered),
+            len(answered),
+        ),
+    }
+    city = got["city"]
+    assert city["collected"] == len(rows) and city["closed"] == sum(r.closed for r in rows)
+    for kind, (count, of) in want.items():
+        assert city[kind] == {"count": count, "of": of, "rate": percent(count, of)}, kind
+    assert 0 < want["on_time"][0] < want["on_time"][1]  # the seed has late answers, and in-time ones
+    assert len(got["organisations"]) >= 6  # per department holding them
+    assert sum(o["collected"] for o in got["organisations"]) == len([r for r in rows if r.organisation_id])

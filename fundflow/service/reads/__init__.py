@@ -42,6 +42,11 @@ class Reader:
             self._session = self._stack.enter_context(read_only(self.svc.sessions))
         return self._session
 
+    @property
+    def opened(self) -> bool:
+        """Whether the read transaction is open (``s`` was used and ``close`` not called)."""
+        return self._stack is not None
+
     def close(self) -> None:
         """End the transaction (before a write: what is read after it is read afresh)."""
         if self._stack is not None:

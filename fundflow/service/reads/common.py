@@ -175,6 +175,30 @@ def top_ups_of(session: Session, case_id: int) -> list[dict[str, Any]]:
     ]
 
 
+#: (definition id, version, state, suspended, role) -> (engine, definition, the actions' views):
+#: the actions a role has depend on the state and on suspension only (guards and documents are
+#: checked when an action is taken); the engine and definition objects are kept and compared
+#: by identity, so a reloaded definition or another engine is never answered from here
+_ACTIONS: dict[tuple, tuple[Any, Any, tuple[dict[str, Any], ...]]] = {}
+
+
+def _actions(svc, d: Definition, case: Any, role: str) -> tuple[dict[str, Any], ...]:
+    suspended = case.suspended_since is not None
+    key = (d.id, d.version, case.state, suspended, role)
+    hit = _ACTIONS.get(key)
+    if hit is not None and hit[0] is svc.engine and hit[1] is d:
+        return hit[2]
+    bare = CaseSnapshot(case.definition_id, case.definition_version, case.state, suspended_since=case.suspended_since)
+    views = tuple(
+        {"trigger": a.trigger, "label": a.label, "to_state": a.dest, "fields": [field_view(f) for f in a.fields]}
+        for a in svc.engine.actions(bare, role)
+    )
+    if len(_ACTIONS) > 4096:  # bounded: definitions x states x roles is far below this
+        _ACTIONS.clear()
+    _ACTIONS[key] = (svc.engine, d, views)
+    return views
+
+
 def case_body(
     svc,
     user: User,
@@ -190,22 +214,8 @@ def case_body(
     """A case as the API answers it, from what is in hand (``community``, ``office``: id and name)."""
     d = svc.registry.get(case.definition_id, case.definition_version)
     state = d.states[case.state]
-    actions = []
-    if not state.terminal and holds_case(user, case):
-        # which actions a role has depends on the state and on suspension only; guards and
-        # documents are checked when the action is taken
-        bare = CaseSnapshot(
-            case.definition_id, case.definition_version, case.state, suspended_since=case.suspended_since
-        )
-        for a in svc.engine.actions(bare, user.role):
-            actions.append(
-                {
-                    "trigger": a.trigger,
-                    "label": a.label,
-                    "to_state": a.dest,
-                    "fields": [field_view(f) for f in a.fields],
-                }
-            )
+    # a department that handed the case on still sees it, and acts no more (issue 15)
+    actions = [] if state.terminal or not holds_case(user, case) else list(_actions(svc, d, case, user.role))
     return {
         "id": case.id,
         "number": case.number,

@@ -12,12 +12,14 @@ from sqlmodel import select
 
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from fundflow.service.integrity.facts import DOCUMENTS
+from fundflow.service.jurisdiction import can_see_case
 from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import iso
 from fundflow.service.tables import Document, User
-from fundflow.service.usecases.cases import append_event, load_case
+from fundflow.service.usecases import lean
+from fundflow.service.usecases.cases import event_values, load_case
 
 __all__ = ["attach_document", "list_documents", "open_document"]
 
@@ -84,7 +86,13 @@ def attach_document(
         raise InvalidInput("文件为空", code="empty_file")
     sha = hashlib.sha256(content).hexdigest()
     with transaction(svc.sessions) as s:
-        case = load_case(s, user, case_id, for_update=True)
+        # the lean path (usecases/lean.py): the case row locked and read once; the document, the
+        # event and the versioned case row written with Core statements built once
+        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        got = lean.load(conn, case_id, for_update=True)
+        if got is None or not can_see_case(user, got.case):
+            raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+        case = got.case
         d = svc.registry.get(case.definition_id, case.definition_version)
         if doc_type not in d.documents:
             raise InvalidInput(
@@ -103,19 +111,20 @@ def attach_document(
                 detail={"doc_type": doc_type},
             )
         store_file(svc, case.id, sha, content)
-        doc = Document(
-            case_id=case.id,
-            doc_type=doc_type,
-            filename=_safe_name(filename),
-            content_type=(content_type or "application/octet-stream")[:128],
-            size=len(content),
-            sha256=sha,
-            uploaded_by=user.id,
-            uploaded_at=now,
-            round=case.doc_round or 1,
+        doc = lean.Row(
+            {
+                "case_id": case.id,
+                "doc_type": doc_type,
+                "filename": _safe_name(filename),
+                "content_type": (content_type or "application/octet-stream")[:128],
+                "size": len(content),
+                "sha256": sha,
+                "uploaded_by": user.id,
+                "uploaded_at": now,
+                "round": case.doc_round or 1,
+            }
         )
-        s.add(doc)
-        append_event(
+        event = event_values(
             s,
             case,
             user,
@@ -129,8 +138,10 @@ def attach_document(
             [DOCUMENTS.added([doc])],
         )
         case.updated_at = now
-        s.add(case)
-        s.flush()
+        lean.insert_document(conn, doc)
+        if not lean.update_case(conn, case):
+            raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update")
+        lean.insert_event(conn, event)
         return document_view(doc, dict(d.documents), case.renewed_documents)
 
 

@@ -15,6 +15,10 @@ No ORM unit of work: rows are plain attribute bags (``Row``) holding what the OR
 would hold, so ``integrity.facts`` digests them alike and the reply is built from them. The
 money-moving transitions still lock and write the households and ledger entries through the
 session (``usecases/ledger.py``), flushed before the reply reads the case's money.
+
+Votes (``put_vote``, ``insert_ballot``) and documents (``insert_document``) take the same path:
+the case row read and locked by ``load``, their rows, the event and the versioned case row
+written by the statements below.
 """
 
 from __future__ import annotations
@@ -33,13 +37,26 @@ from fundflow.service.tables import (
     Event,
     IdempotencyRecord,
     LedgerEntry,
+    MeetingBallot,
     MeetingVote,
     Stage,
     StreetOffice,
     TopUpNotice,
 )
 
-__all__ = ["Row", "Loaded", "load", "new_stage", "update_case", "update_stage", "insert_stage", "insert_event"]
+__all__ = [
+    "Row",
+    "Loaded",
+    "load",
+    "new_stage",
+    "update_case",
+    "update_stage",
+    "insert_stage",
+    "insert_event",
+    "put_vote",
+    "insert_ballot",
+    "insert_document",
+]
 
 _C = Case.__table__
 _S = Stage.__table__
@@ -225,3 +242,41 @@ def insert_event(conn: Connection, values: dict[str, Any]) -> None:
 
 def insert_idempotency(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(_INSERT_IDEMPOTENCY, values)
+
+
+# -- votes (usecases/meetings.py): the party's vote row put, the ballot appended ---------------
+
+_VOTE_SET = ("attended", "vote", "opinion", "recorded_by", "recorded_at")
+_UPDATE_VOTE = (
+    update(_V)
+    .where(_V.c.case_id == bindparam("b_case_id"), _V.c.party == bindparam("b_party"))
+    .values({n: bindparam(f"v_{n}", type_=_V.c[n].type) for n in _VOTE_SET})
+)
+_INSERT_VOTE = insert(_V)
+_INSERT_BALLOT = insert(MeetingBallot.__table__)
+
+
+def put_vote(conn: Connection, vote: Row) -> None:
+    """The party's one vote row: updated if it has one, else inserted (the case row is locked,
+    so no other transaction puts the same party's vote in between)."""
+    d = vote.__dict__
+    params = {f"v_{n}": d[n] for n in _VOTE_SET}
+    params.update(b_case_id=d["case_id"], b_party=d["party"])
+    if conn.execute(_UPDATE_VOTE, params).rowcount != 1:
+        conn.execute(_INSERT_VOTE, {n: d[n] for n in ("case_id", "party", *_VOTE_SET)})
+
+
+def insert_ballot(conn: Connection, ballot: Row) -> None:
+    conn.execute(_INSERT_BALLOT, dict(ballot.__dict__))
+
+
+# -- documents (usecases/documents.py) -------------------------------------------------------
+
+_INSERT_DOCUMENT = insert(_D).returning(_D.c.id)
+
+
+def insert_document(conn: Connection, doc: Row) -> None:
+    """Insert the document row; its id is set on ``doc`` (the reply names it)."""
+    values = dict(doc.__dict__)
+    values.pop("id", None)
+    doc.id = conn.execute(_INSERT_DOCUMENT, values).scalar_one()

@@ -9,17 +9,21 @@ the sign-in sheet. Every vote is also an event in the audit chain.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlmodel import select
 
 from fundflow.domain.guards import VoteChoice
+from fundflow.domain.ledger import CaseMoney
 from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
-from fundflow.service.errors import Conflict, Forbidden, InvalidInput
+from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fundflow.service.integrity.facts import BALLOTS, VOTES
-from fundflow.service.reads.common import case_view
-from fundflow.service.tables import MeetingBallot, MeetingVote, User
-from fundflow.service.usecases.cases import Reply, append_event, current_stage, load_case
+from fundflow.service.jurisdiction import can_see_case
+from fundflow.service.reads.common import case_body, money_body, money_view, top_ups_of
+from fundflow.service.tables import MeetingVote, User
+from fundflow.service.usecases import lean
+from fundflow.service.usecases.cases import Reply, event_values, load_case
 from fundflow.service.usecases.meeting_sessions import current_session
 
 __all__ = ["record_vote", "list_votes"]
@@ -38,9 +42,18 @@ def record_vote(
     attendees: str | None = None,
 ) -> Reply:
     """``attendees``: who came for the party (names, duties). Each call also appends a ballot to
-    the meeting's last sitting (``meeting_sessions``): a re-vote keeps the earlier one."""
+    the meeting's last sitting (``meeting_sessions``): a re-vote keeps the earlier one.
+
+    The lean path (``usecases/lean.py``): the case row locked and read once with its stage and
+    names, the vote row put, the ballot and the event inserted and the case row updated at its
+    version with Core statements built once; the rows digested (``integrity.facts``) as the
+    ORM rows were."""
     with transaction(svc.sessions) as s:
-        case = load_case(s, user, case_id, for_update=True)
+        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        got = lean.load(conn, case_id, for_update=True)
+        if got is None or not can_see_case(user, got.case):
+            raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+        case = got.case
         d = svc.registry.get(case.definition_id, case.definition_version)
         state = d.states[case.state]
         if case.suspended_since is not None:
@@ -70,47 +83,38 @@ def record_vote(
         opinion = (opinion or "").strip() or None
         if opinion and len(opinion) > 2000:
             raise InvalidInput("意见不能超过 2000 字", code="opinion_too_long")
-        row = s.exec(select(MeetingVote).where(MeetingVote.case_id == case.id, MeetingVote.party == party)).first()
-        if row is None:
-            row = MeetingVote(
-                case_id=case.id,
-                party=party,
-                attended=attended,
-                vote=vote,
-                opinion=opinion,
-                recorded_by=user.id,
-                recorded_at=now,
-            )
-        else:
-            row.attended, row.vote, row.opinion, row.recorded_by, row.recorded_at = (
-                attended,
-                vote,
-                opinion,
-                user.id,
-                now,
-            )
-        s.add(row)
+        row = lean.Row(
+            {
+                "case_id": case.id,
+                "party": party,
+                "attended": attended,
+                "vote": vote,
+                "opinion": opinion,
+                "recorded_by": user.id,
+                "recorded_at": now,
+            }
+        )
         attendees = (attendees or "").strip() or None
         if attendees and len(attendees) > 400:
             raise InvalidInput("出席人员不能超过 400 字", code="attendees_too_long")
         sitting = current_session(s, case)
-        ballot = MeetingBallot(
-            case_id=case.id,
-            session_id=sitting.id if sitting else None,
-            party=party,
-            attended=attended,
-            attendees=attendees,
-            vote=vote,
-            opinion=opinion,
-            recorded_by=user.id,
-            recorded_at=now,
+        ballot = lean.Row(
+            {
+                "case_id": case.id,
+                "session_id": sitting.id if sitting else None,
+                "party": party,
+                "attended": attended,
+                "attendees": attendees,
+                "vote": vote,
+                "opinion": opinion,
+                "recorded_by": user.id,
+                "recorded_at": now,
+            }
         )
-        s.add(ballot)
-        s.flush()
         data = {"party": party, "attended": attended, "vote": vote, "opinion": opinion}
         if attendees or sitting:  # issue 11b: the ballot's sitting and attendees
             data |= {"attendees": attendees, "session_id": sitting.id if sitting else None}
-        append_event(
+        event = event_values(
             s,
             case,
             user,
@@ -124,9 +128,19 @@ def record_vote(
             [VOTES.put(row), BALLOTS.added([ballot])],
         )
         case.updated_at = now
-        s.add(case)
-        s.flush()
-        return Reply(200, case_view(svc, s, user, case, current_stage(s, case), now) | {"votes": _votes(s, case.id, d)})
+        lean.put_vote(conn, row)
+        lean.insert_ballot(conn, ballot)
+        if not lean.update_case(conn, case):
+            raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update")
+        lean.insert_event(conn, event)
+        money = money_view(s, case) if got.has_ledger else money_body(case, _money_of(case), [], {})
+        top_ups = top_ups_of(s, case.id) if got.has_top_ups else []
+        body = case_body(svc, user, case, got.stage, now, got.community, got.office, money, top_ups)
+        return Reply(200, body | {"votes": _votes(s, case.id, d)})
+
+
+def _money_of(case) -> CaseMoney:
+    return CaseMoney(case.approved_amount, case.settled_amount, case.paid_amount or Decimal("0.00"))
 
 
 def _votes(s, case_id: int, d) -> list[dict]:
