@@ -2,10 +2,11 @@
 month) over a year of stored cases.
 
     .venv/bin/python benchmarks/bench_rates.py [--stored 200000] [--calls 15] [--db postgres|sqlite]
-        [--definition public_opinion]
+        [--definition public_opinion|fire_hazard_emergency]
 
 Seeds ``--stored`` cases of ``--definition`` (its current version's ``figures:``) by bulk Core
-inserts into the tests' small city: opened over 2025, 96% ended in a resolved state, the rest
+inserts into the tests' small city (a procedure whose subject is not a community: held by ten
+departments, about a person): opened over 2025, 96% ended in a resolved state, the rest
 in another end state of ``resolved.of`` or still open; three stages each (two left, one open or
 left), one in twenty left after its due moment; the satisfaction field (when the procedure
 declares one) answered on every ended case. Then times ``reads.rates.procedure_rates`` for the
@@ -33,7 +34,7 @@ from sqlalchemy import event, text  # noqa: E402
 from fundflow.domain.periods import parse_period  # noqa: E402
 from fundflow.service.db import read_only  # noqa: E402
 from fundflow.service.reads.rates import procedure_rates  # noqa: E402
-from fundflow.service.tables import Case, Community, Stage, StreetOffice, User  # noqa: E402
+from fundflow.service.tables import Case, Community, Organisation, Stage, StreetOffice, User  # noqa: E402
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -56,6 +57,18 @@ def seed(p: bs.Prepared, definition, n: int, batch: int = 10_000) -> float:
             c = s.get(Community, p.ids[key])
             o = s.get(StreetOffice, c.street_office_id)
             comms.append((c.id, o.id, o.district_id))
+    places = definition.subject.is_community
+    departments: list[int] = []
+    if not places:  # cases about a person, held by departments (the opinion loop)
+        kinds = [k for k, v in definition.organisation_kinds.items() if v.sees == "handled"]
+        with svc.db.begin() as conn:
+            for i in range(10):
+                departments.append(
+                    conn.execute(
+                        Organisation.__table__.insert().returning(Organisation.__table__.c.id),
+                        {"kind": kinds[0], "code": f"BENCH{i}", "name": f"压测承办单位{i}", "created_at": YEAR_START},
+                    ).scalar_one()
+                )
     ct, st = Case.__table__, Stage.__table__
     stage_id = 0
     with svc.db.begin() as conn:
@@ -104,9 +117,12 @@ def seed(p: bs.Prepared, definition, n: int, batch: int = 10_000) -> float:
                         definition_id=definition.id,
                         definition_version=definition.version,
                         state=state,
-                        community_id=comm,
-                        street_office_id=office,
-                        district_id=district,
+                        community_id=comm if places else None,
+                        street_office_id=office if places else None,
+                        district_id=district if places else None,
+                        subject={} if places else {"kind": "person", "name": f"反映人{cid}", "phone": "13800000000"},
+                        organisation_id=None if places else departments[cid % len(departments)],
+                        handled_by=[] if places else [departments[cid % len(departments)]],
                         data=data,
                         closed=ended,
                         outcome=definition.states[state].outcome if ended else None,
@@ -136,7 +152,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calls", type=int, default=15)
     ap.add_argument("--db", default="postgres", choices=["postgres", "sqlite"])
     ap.add_argument("--pg-url", default=bs.DEFAULT_PG)
-    ap.add_argument("--definition", default="fire_hazard_emergency")
+    ap.add_argument("--definition", default="public_opinion")
     args = ap.parse_args(argv)
     with bs.database("sqlite" if args.db == "sqlite" else "postgresql", args.pg_url, "bench_rates") as (
         url,
