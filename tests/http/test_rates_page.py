@@ -48,3 +48,12 @@ def test_a_street_office_of_another_district_sees_no_rates_but_a_sentence(survey
     page = page_of(world, "so_other")
     section = page[page.index('id="rates-callback_survey"') :]
     assert "2026年尚未收集事项。" in section[: section.index("</section>")]
+
+
+def test_a_procedure_not_about_communities_has_no_fund_figures_on_its_dashboard(web):
+    hb = web.as_("hb")
+    everything = hb.get("/dashboard").text
+    opinions = hb.get("/dashboard?definition=public_opinion").text
+    for words in ("核准资金（元）", "启动小区", "各区资金（元）", "各街道办事处"):
+        assert words in everything and words not in opinions, words
+    assert 'id="rates-public_opinion"' in opinions and "满意率" in opinions

@@ -52,6 +52,8 @@ def dashboard(p: Page = Depends(page), definition: str | None = Query(None, max_
     return p.render(
         "dashboard.html",
         {
+            # the fund's figures (communities, money) for all procedures or one about communities
+            "fund": chosen is None or p.svc.registry.get(chosen).subject.is_community,
             "rates": rates,
             "report": year,
             "trend": trend(year["months"]),
