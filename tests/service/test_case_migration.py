@@ -320,10 +320,14 @@ def test_the_page_shows_the_plan_before_it_is_applied(world, flow):
 
 
 def test_an_apply_killed_with_sigkill_half_way_is_finished_by_the_rerun(services, tmp_path):
-    """``fundflow migrate apply`` in a process of its own, SIGKILLed once it has moved 30 of 1,200
-    cases; the rerun resumes the batch and moves every case exactly once. (1,200: on an idle
-    machine the lean statements move 400 cases in well under a second, which a test process
-    descheduled on 2 busy cores could sleep through.)"""
+    """``fundflow migrate apply`` in a process of its own, SIGKILLed once it has moved 30 or more
+    of 1,200 cases; the rerun resumes the batch and moves every case exactly once.
+
+    The test counts and kills while it holds the lock the child's next commit needs (SQLite's
+    write lock; on PostgreSQL an EXCLUSIVE lock on migration_items), so the child cannot finish
+    the batch between the count and the kill however the two processes are scheduled (timed
+    polling alone failed CI once: 1,200 of 1,200 moved before the kill landed). The child runs
+    at a lower priority, so it does not race ahead while the test waits for its turn."""
     import os
     import signal
     import subprocess
@@ -331,7 +335,7 @@ def test_an_apply_killed_with_sigkill_half_way_is_finished_by_the_rerun(services
     import time
     from pathlib import Path
 
-    from sqlalchemy import func
+    from sqlalchemy import func, text
 
     from tests.support.benchmarks import benchmark
 
@@ -349,26 +353,36 @@ def test_an_apply_killed_with_sigkill_half_way_is_finished_by_the_rerun(services
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.nice(10),
     )
+    migrated = select(func.count()).select_from(MigrationItem).where(MigrationItem.status == "migrated")
 
     def moved() -> int:
         with services.sessions() as s:
-            return s.exec(select(func.count()).where(MigrationItem.status == "migrated")).one()
+            return s.exec(migrated).one()
 
+    killed_at = None
     try:
         deadline = time.monotonic() + 120
-        while moved() < 30 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
+        while killed_at is None and proc.poll() is None and time.monotonic() < deadline:
+            with services.db.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("LOCK TABLE migration_items IN EXCLUSIVE MODE"))
+                count = conn.execute(migrated).scalar_one()
+                if count >= 30:
+                    assert proc.poll() is None, proc.stderr.read().decode()
+                    os.kill(proc.pid, signal.SIGKILL)
+                    assert proc.wait(timeout=30) == -signal.SIGKILL
+                    killed_at = count
+            time.sleep(0.002)
+        assert killed_at is not None, proc.stderr.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stderr.close()
-    killed_at = moved()
     assert 30 <= killed_at < n
+    assert moved() == killed_at  # what it had not committed when killed is gone, nothing more
 
     r = migration.apply(services, None, DEF, 1, 2, now=bench.NOW)
 
