@@ -222,40 +222,28 @@ VOTES = Rule(
 )
 
 # --- hand-offs and records (issue 11b): each row keyed by its id, put by every event that writes it
+# what a transfer row held before migration 0012 added the receiver's decision: the digest a
+# transfer event of then recorded
+_TRANSFER_BEFORE_0012 = (
+    "role",
+    "level",
+    "from_org_id",
+    "from_org_name",
+    "to_org_id",
+    "to_org_name",
+    "reason",
+    "transferred_by",
+    "transferred_at",
+    "event_seq",
+)
 TRANSFERS = Rule(
     "transfers",
     "转办",
     CaseTransfer,
-    (
-        "role",
-        "level",
-        "from_org_id",
-        "from_org_name",
-        "to_org_id",
-        "to_org_name",
-        "reason",
-        "transferred_by",
-        "transferred_at",
-        "event_seq",
-        # the receiver's decision (migration 0012): pending, accepted or declined
-        "status",
-        "decided_by",
-        "decided_at",
-        "decision_note",
-    ),
+    # the receiver's decision (migration 0012): pending, accepted or declined
+    (*_TRANSFER_BEFORE_0012, "status", "decided_by", "decided_at", "decision_note"),
     key="id",
-    legacy_fields=(
-        "role",
-        "level",
-        "from_org_id",
-        "from_org_name",
-        "to_org_id",
-        "to_org_name",
-        "reason",
-        "transferred_by",
-        "transferred_at",
-        "event_seq",
-    ),
+    legacy_fields=_TRANSFER_BEFORE_0012,
 )
 EXTENSIONS = Rule(
     "extensions",

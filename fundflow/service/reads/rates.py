@@ -22,11 +22,11 @@ from sqlmodel import Session, select
 
 from fundflow.domain.definition import Definition
 from fundflow.domain.figures import ON_TIME, RESOLVED, SATISFACTION, Figures
-from fundflow.domain.periods import Period, months_of, parse_period
-from fundflow.domain.tz import local_date, start_of_local_day
-from fundflow.service.errors import InvalidInput
+from fundflow.domain.periods import Period, months_of
+from fundflow.domain.tz import start_of_local_day
 from fundflow.service.jurisdiction import case_clause
 from fundflow.service.reads.common import iso
+from fundflow.service.reads.reports import checked_period
 from fundflow.service.reads.stats import NO_PLACE
 from fundflow.service.tables import Case, District, Organisation, Stage, StreetOffice, User
 
@@ -138,16 +138,17 @@ def procedure_rates(s: Session, svc, user: User, d: Definition, period: Period, 
         for target in targets:
             for k, v in row.items():
                 target[k] += v
+    city_shown = _shown(city, figures)
     return {
         "definition": d.id,
         "title": d.title,
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "label": period.label},
         "as_of": iso(now),
         "rates": [
-            {"kind": r.kind, "label": r.label, "description": r.description, **_shown(city, figures)[r.kind]}
+            {"kind": r.kind, "label": r.label, "description": r.description, **city_shown[r.kind]}
             for r in figures.rates
         ],
-        "city": _shown(city, figures),
+        "city": city_shown,
         "districts": [
             {
                 "district_id": did or None,
@@ -205,10 +206,10 @@ def rates_for(
 ) -> dict[str, Any]:
     """The rates of every procedure that declares some (or of one), over the period given as the
     API and the pages take it (``parse_period``; default: this year so far)."""
-    period = parse_period(local_date(now), start=start, end=end, year=year, quarter=quarter, month=month)
+    period = checked_period(
+        svc, now, start=start, end=end, year=year, quarter=quarter, month=month, definition_id=definition_id
+    )
     latest = {d.id: d for d in svc.registry.latest()}
-    if definition_id is not None and definition_id not in latest:
-        raise InvalidInput(f"没有流程“{definition_id[:64]}”", code="unknown_definition", detail={"field": "definition"})
     chosen = [latest[definition_id]] if definition_id else [d for d in latest.values() if d.figures]
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "label": period.label},

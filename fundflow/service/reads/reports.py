@@ -249,6 +249,25 @@ def period_report(
     }
 
 
+def checked_period(
+    svc,
+    now: datetime,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    year: str | None = None,
+    quarter: str | None = None,
+    month: str | None = None,
+    definition_id: str | None = None,
+) -> Period:
+    """The period a request names (``parse_period``; nothing: this year so far), with the
+    procedure it names, if any, known: 422 ``invalid_period`` / ``unknown_definition`` otherwise."""
+    period = parse_period(local_date(now), start=start, end=end, year=year, quarter=quarter, month=month)
+    if definition_id is not None and definition_id not in svc.registry.ids():
+        raise InvalidInput(f"没有流程“{definition_id[:64]}”", code="unknown_definition", detail={"field": "definition"})
+    return period
+
+
 def report_for(
     s: Session,
     svc,
@@ -263,9 +282,9 @@ def report_for(
     definition_id: str | None = None,
 ) -> dict[str, Any]:
     """The report of the period given as the API and the page take it (see ``parse_period``)."""
-    period = parse_period(local_date(now), start=start, end=end, year=year, quarter=quarter, month=month)
-    if definition_id is not None and definition_id not in {d.id for d in svc.registry}:
-        raise InvalidInput(f"没有流程“{definition_id[:64]}”", code="unknown_definition", detail={"field": "definition"})
+    period = checked_period(
+        svc, now, start=start, end=end, year=year, quarter=quarter, month=month, definition_id=definition_id
+    )
     return period_report(s, svc, user, period, now, definition_id)
 
 
