@@ -681,13 +681,8 @@ def apply_outcome(
     event = event_values(
         s, case, user, out.event.trigger, out.event.label, out.previous, out.state, event_data, comment, now, writes
     )
-    if not lean.update_case(conn, case):
+    if not lean.write(conn, case, event, changed, opened):
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update")
-    lean.insert_event(conn, event)
-    if changed is not None:
-        lean.update_stage(conn, changed)
-    if opened is not None:
-        lean.insert_stage(conn, opened)
     return stage
 
 

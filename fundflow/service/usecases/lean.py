@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from fundflow.service.prepared import Prepared
 from fundflow.service.tables import (
     Case,
     Community,
@@ -53,6 +54,7 @@ __all__ = [
     "update_stage",
     "insert_stage",
     "insert_event",
+    "write",
     "put_vote",
     "insert_ballot",
     "insert_document",
@@ -128,14 +130,14 @@ def _agg(dialect: str, *cols):
     return func.json_group_array(func.json_array(*cols))
 
 
-_STATEMENTS: dict[tuple[str, bool], Any] = {}
+_STATEMENTS: dict[tuple[str, bool], Prepared] = {}
 
 
-def _load_statement(dialect: str, for_update: bool):
+def _load_statement(dialect: str, for_update: bool) -> Prepared:
     key = (dialect, for_update)
-    stmt = _STATEMENTS.get(key)
-    if stmt is not None:
-        return stmt
+    prepared = _STATEMENTS.get(key)
+    if prepared is not None:
+        return prepared
     case_id = _C.c.id
     docs = select(_agg(dialect, _D.c.doc_type, _D.c.round)).where(_D.c.case_id == case_id).scalar_subquery()
     votes = select(_agg(dialect, _V.c.party, _V.c.attended, _V.c.vote)).where(_V.c.case_id == case_id).scalar_subquery()
@@ -166,8 +168,8 @@ def _load_statement(dialect: str, for_update: bool):
     )
     if for_update and dialect == "postgresql":
         stmt = stmt.with_for_update(of=_C)
-    _STATEMENTS[key] = stmt
-    return stmt
+    prepared = _STATEMENTS[key] = Prepared(stmt)
+    return prepared
 
 
 def _json_list(value) -> list:
@@ -177,7 +179,7 @@ def _json_list(value) -> list:
 
 
 def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
-    row = conn.execute(_load_statement(conn.dialect.name, for_update), {"case_id": case_id}).first()
+    row = _load_statement(conn.dialect.name, for_update).first(conn, {"case_id": case_id})
     if row is None:
         return None
     nc, ns = len(_CASE_NAMES), len(_STAGE_NAMES)
@@ -197,29 +199,29 @@ def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
     )
 
 
-_UPDATE_CASE = (
+_UPDATE_CASE = Prepared(
     update(_C)
     .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
     .values({n: bindparam(f"v_{n}", type_=_C.c[n].type) for n in _CASE_SET} | {"version": bindparam("v_version")})
 )
-_UPDATE_STAGE = (
+_UPDATE_STAGE = Prepared(
     update(_S)
     .where(_S.c.id == bindparam("b_id"))
     .values({n: bindparam(f"v_{n}", type_=_S.c[n].type) for n in _STAGE_SET})
 )
-_INSERT_STAGE = insert(_S)
-_INSERT_EVENT = insert(_E)
-_INSERT_IDEMPOTENCY = insert(IdempotencyRecord.__table__)
+_STAGE_INSERTED = tuple(n for n in _STAGE_NAMES if n != "id")
+_INSERT_STAGE = Prepared(insert(_S), _STAGE_INSERTED)
+_EVENT_INSERTED = tuple(c.name for c in _E.c if c.name not in ("id", "gseq"))
+_INSERT_EVENT = Prepared(insert(_E), _EVENT_INSERTED)
+_IDEMPOTENCY = IdempotencyRecord.__table__
+_INSERT_IDEMPOTENCY = Prepared(insert(_IDEMPOTENCY), tuple(c.name for c in _IDEMPOTENCY.c if c.name != "id"))
 
 
 def update_case(conn: Connection, case: Row) -> bool:
     """Write the case's new values at version + 1; False if another transaction got there first."""
-    d = case.__dict__
-    params = {f"v_{n}": d[n] for n in _CASE_SET}
-    params.update(b_id=d["id"], b_version=d["version"], v_version=d["version"] + 1)
-    if conn.execute(_UPDATE_CASE, params).rowcount != 1:
+    if _UPDATE_CASE.rowcount(conn, _case_params(case)) != 1:
         return False
-    case.version = d["version"] + 1
+    case.version += 1
     return True
 
 
@@ -227,33 +229,109 @@ def update_stage(conn: Connection, stage: Row) -> None:
     d = stage.__dict__
     params = {f"v_{n}": d[n] for n in _STAGE_SET}
     params["b_id"] = d["id"]
-    conn.execute(_UPDATE_STAGE, params)
+    _UPDATE_STAGE.rowcount(conn, params)
 
 
 def insert_stage(conn: Connection, stage: Row) -> None:
-    values = stage.values(_STAGE_NAMES)
-    del values["id"]
-    conn.execute(_INSERT_STAGE, values)
+    _INSERT_STAGE.rowcount(conn, stage.__dict__)
 
 
 def insert_event(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(_INSERT_EVENT, values)
+    _INSERT_EVENT.rowcount(conn, values)
+
+
+def _case_params(case: Row) -> dict[str, Any]:
+    d = case.__dict__
+    params = {f"v_{n}": d[n] for n in _CASE_SET}
+    params.update(b_id=d["id"], b_version=d["version"], v_version=d["version"] + 1)
+    return params
+
+
+# PostgreSQL: the case row, the event and the stage rows in one statement of data-modifying
+# CTEs (one round trip instead of four). Each part runs once and to completion whatever the
+# others return; the statement answers how many case rows matched the version. A 0 (another
+# transaction got there first; with the row locked by ``load`` it does not happen) or an error
+# is answered by rolling the whole transaction back, so nothing of the statement stays.
+_WRITES: dict[tuple[bool, bool], Prepared] = {}
+
+
+def _writes_statement(closes: bool, opens: bool) -> Prepared:
+    key = (closes, opens)
+    prepared = _WRITES.get(key)
+    if prepared is not None:
+        return prepared
+    ctes = []
+    case_cte = (
+        update(_C)
+        .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
+        .values({n: bindparam(f"v_{n}", type_=_C.c[n].type) for n in _CASE_SET} | {"version": bindparam("v_version")})
+        .returning(_C.c.id)
+        .cte("moved")
+    )
+    ctes.append(
+        insert(_E).values({n: bindparam(f"e_{n}", type_=_E.c[n].type) for n in _EVENT_INSERTED}).cte("event_added")
+    )
+    if closes:
+        ctes.append(
+            update(_S)
+            .where(_S.c.id == bindparam("c_id"))
+            .values({n: bindparam(f"c_{n}", type_=_S.c[n].type) for n in _STAGE_SET})
+            .cte("stage_changed")
+        )
+    if opens:
+        ctes.append(
+            insert(_S).values({n: bindparam(f"o_{n}", type_=_S.c[n].type) for n in _STAGE_INSERTED}).cte("stage_added")
+        )
+    stmt = select(func.count()).select_from(case_cte).add_cte(*ctes)
+    prepared = _WRITES[key] = Prepared(stmt)
+    return prepared
+
+
+def write(conn: Connection, case: Row, event: dict[str, Any], changed: Row | None, opened: Row | None) -> bool:
+    """A transition's writes: the case row at version + 1, its event, the stage row it changed
+    and the one it opened. False if the case row's version had moved (nothing may be kept:
+    the caller raises, which rolls the transaction back)."""
+    if conn.dialect.name != "postgresql":
+        if not update_case(conn, case):
+            return False
+        insert_event(conn, event)
+        if changed is not None:
+            update_stage(conn, changed)
+        if opened is not None:
+            insert_stage(conn, opened)
+        return True
+    params = _case_params(case)
+    params.update({f"e_{n}": event[n] for n in _EVENT_INSERTED})
+    if changed is not None:
+        d = changed.__dict__
+        params.update({f"c_{n}": d[n] for n in _STAGE_SET})
+        params["c_id"] = d["id"]
+    if opened is not None:
+        d = opened.__dict__
+        params.update({f"o_{n}": d[n] for n in _STAGE_INSERTED})
+    (matched,) = _writes_statement(changed is not None, opened is not None).first(conn, params)
+    if matched != 1:
+        return False
+    case.version += 1
+    return True
 
 
 def insert_idempotency(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(_INSERT_IDEMPOTENCY, values)
+    _INSERT_IDEMPOTENCY.rowcount(conn, values)
 
 
 # -- votes (usecases/meetings.py): the party's vote row put, the ballot appended ---------------
 
 _VOTE_SET = ("attended", "vote", "opinion", "recorded_by", "recorded_at")
-_UPDATE_VOTE = (
+_UPDATE_VOTE = Prepared(
     update(_V)
     .where(_V.c.case_id == bindparam("b_case_id"), _V.c.party == bindparam("b_party"))
     .values({n: bindparam(f"v_{n}", type_=_V.c[n].type) for n in _VOTE_SET})
 )
-_INSERT_VOTE = insert(_V)
-_INSERT_BALLOT = insert(MeetingBallot.__table__)
+_VOTE_INSERTED = ("case_id", "party", *_VOTE_SET)
+_INSERT_VOTE = Prepared(insert(_V), _VOTE_INSERTED)
+_B = MeetingBallot.__table__
+_INSERT_BALLOT = Prepared(insert(_B), tuple(c.name for c in _B.c if c.name != "id"))
 
 
 def put_vote(conn: Connection, vote: Row) -> None:
@@ -262,21 +340,19 @@ def put_vote(conn: Connection, vote: Row) -> None:
     d = vote.__dict__
     params = {f"v_{n}": d[n] for n in _VOTE_SET}
     params.update(b_case_id=d["case_id"], b_party=d["party"])
-    if conn.execute(_UPDATE_VOTE, params).rowcount != 1:
-        conn.execute(_INSERT_VOTE, {n: d[n] for n in ("case_id", "party", *_VOTE_SET)})
+    if _UPDATE_VOTE.rowcount(conn, params) != 1:
+        _INSERT_VOTE.rowcount(conn, d)
 
 
 def insert_ballot(conn: Connection, ballot: Row) -> None:
-    conn.execute(_INSERT_BALLOT, dict(ballot.__dict__))
+    _INSERT_BALLOT.rowcount(conn, ballot.__dict__)
 
 
 # -- documents (usecases/documents.py) -------------------------------------------------------
 
-_INSERT_DOCUMENT = insert(_D).returning(_D.c.id)
+_INSERT_DOCUMENT = Prepared(insert(_D).returning(_D.c.id), tuple(c.name for c in _D.c if c.name != "id"))
 
 
 def insert_document(conn: Connection, doc: Row) -> None:
     """Insert the document row; its id is set on ``doc`` (the reply names it)."""
-    values = dict(doc.__dict__)
-    values.pop("id", None)
-    doc.id = conn.execute(_INSERT_DOCUMENT, values).scalar_one()
+    (doc.id,) = _INSERT_DOCUMENT.first(conn, doc.__dict__)
