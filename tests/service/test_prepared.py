@@ -1,0 +1,125 @@
+"""The hot path's statements on the driver's cursor (``service/prepared.py``, ``usecases/lean.py``),
+on both databases: the same rows as the traced path, SQLAlchemy's exceptions for driver errors,
+one write statement per transition on PostgreSQL, and a refused write that leaves nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from fundflow.service.db import transaction
+from fundflow.service.prepared import Prepared
+from fundflow.service.tables import Case, Event, Stage
+from fundflow.service.usecases import lean
+
+SURVEY = {"survey_date": "2026-03-01", "survey_findings": "楼道堆放杂物"}
+
+
+def _traced(engine, block):
+    seen: list[str] = []
+    listener = lambda c, cur, st, params, ctx, many: seen.append(st)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        result = block()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return result, [st for st in seen if not st.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+
+
+def _at_survey(flow) -> int:
+    case_id = flow.open()
+    flow.advance(case_id, "site_survey")
+    flow.doc(case_id, "site_record")
+    return case_id
+
+
+def _rows(svc, case_id: int):
+    with svc.sessions() as s:
+        case = s.get(Case, case_id)
+        stages = s.exec(select(Stage).where(Stage.case_id == case_id).order_by(Stage.id)).scalars().all()
+        last = s.exec(select(Event).where(Event.case_id == case_id).order_by(Event.seq.desc())).scalars().first()
+        keep = ("state", "entered_at", "left_at", "due_date", "due_at", "warn_at", "next_alert_at", "provisional")
+        return (
+            (case.state, case.version, case.data, case.act_times, case.approved_amount, case.updated_at),
+            [tuple(getattr(st, n) for n in keep) for st in stages],
+            # the facts digest the case's own ids: their shape, not their values
+            (last.trigger, last.from_state, last.to_state, last.data, last.at, sorted(last.facts)),
+        )
+
+
+def test_the_cursor_path_writes_what_the_traced_path_writes(flow):
+    raw_case, traced_case = _at_survey(flow), _at_survey(flow)
+    flow.fire("so", raw_case, "complete_survey", SURVEY)
+    _, sent = _traced(flow.svc.db, lambda: flow.fire("so", traced_case, "complete_survey", SURVEY))
+    raw, traced = _rows(flow.svc, raw_case), _rows(flow.svc, traced_case)
+    assert raw == traced
+    case_columns, stages, _ = raw
+    assert case_columns[0] == "joint_meeting"
+    assert case_columns[5].tzinfo is not None  # read back aware, through the column's own type
+    assert stages[-1][0] == "joint_meeting" and stages[-1][2] is None and stages[-2][2] is not None
+    # the locked read, then the writes: one statement of CTEs on PostgreSQL, four on SQLite
+    assert len(sent) == (2 if flow.svc.db.dialect.name == "postgresql" else 5), sent
+
+
+def test_money_and_moments_round_trip_through_the_cursor(flow):
+    case_id = _at_survey(flow)
+    with transaction(flow.svc.sessions) as s:
+        conn = s.connection()
+        got = lean.load(conn, case_id, for_update=True)
+        got.case.approved_amount = Decimal("12345.67")
+        assert lean.update_case(conn, got.case)
+    with transaction(flow.svc.sessions) as s:
+        again = lean.load(s.connection(), case_id, for_update=False)
+    assert again.case.approved_amount == Decimal("12345.67")
+    assert again.case.version == got.case.version
+    assert again.stage.entered_at.tzinfo is not None and again.stage.state == "site_survey"
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys_and_nothing_stays(flow):
+    case_id = _at_survey(flow)
+    with flow.svc.sessions() as s:
+        seq = s.exec(select(func.max(Event.seq)).where(Event.case_id == case_id)).scalar_one()
+    values = {c.name: None for c in Event.__table__.c if c.name not in ("id", "gseq")}
+    values |= {"case_id": case_id, "seq": seq, "trigger": "x", "label": "x", "to_state": "x", "user_name": "x"}
+    values |= {"role": "x", "data": {}, "at": flow.now, "prev_hash": "0", "hash": "0", "facts": {}}
+    stmt = Prepared(insert(Event.__table__), list(values))
+    with pytest.raises(IntegrityError):  # (case_id, seq) is taken
+        with transaction(flow.svc.sessions) as s:
+            stmt.rowcount(s.connection(), values)
+    with flow.svc.sessions() as s:
+        assert s.exec(select(func.count()).select_from(Event).where(Event.case_id == case_id)).scalar_one() == seq
+
+
+def test_a_write_at_a_moved_version_keeps_nothing(flow):
+    """On PostgreSQL the event and the stage rows are in the same statement as the versioned case
+    row: when the version has moved, the caller's error rolls all of it back."""
+    case_id = _at_survey(flow)
+    before = _rows(flow.svc, case_id)
+
+    class Moved(Exception):
+        pass
+
+    with pytest.raises(Moved):
+        with transaction(flow.svc.sessions) as s:
+            conn = s.connection()
+            got = lean.load(conn, case_id, for_update=True)
+            case, stage = got.case, got.stage
+            case.version -= 1  # as if another transaction had moved it on
+            stage.left_at = flow.now
+            opened = lean.new_stage(case_id, "joint_meeting", flow.now)
+            values = {c.name: None for c in Event.__table__.c if c.name not in ("id", "gseq")}
+            values |= {"case_id": case_id, "seq": case.event_count + 1, "trigger": "x", "label": "x"}
+            values |= {"to_state": "x", "user_name": "x", "role": "x", "data": {}, "at": flow.now}
+            values |= {"prev_hash": "0", "hash": "0", "facts": {}}
+            if not lean.write(conn, case, values, stage, opened):
+                raise Moved
+    assert _rows(flow.svc, case_id) == before
+
+
+def test_a_statement_that_needs_a_default_is_refused_when_compiled(flow):
+    stmt = Prepared(insert(Stage.__table__), ["case_id", "state", "entered_at"])
+    with pytest.raises(ValueError, match="provisional"):
+        stmt.compiled(flow.svc.db.dialect)
