@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput, NotAuthenticated
 from fundflow.service.reads import Reader
-from fundflow.service.reads.session import Principal, signed_in
+from fundflow.service.reads.session import Bearer, Principal, signed_in
 from fundflow.service.schemas import NUL_MESSAGE
 
 bearer = HTTPBearer(auto_error=False, description="API 令牌或登录令牌")
@@ -75,6 +75,13 @@ async def current_user(
                 r.close()
 
     return await run_in_threadpool(lookup)
+
+
+async def bearer_caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Bearer:
+    """The caller of a write that reads the token in its own transaction (the transition): no
+    database work here and no hop to a worker thread; a missing token, or the pages' cookie
+    alone, is refused at once, as by ``current_user``."""
+    return Bearer(_token(request, credentials))
 
 
 async def no_nul_in_url(request: Request) -> None:

@@ -242,3 +242,37 @@ def test_another_jurisdictions_ids_are_404(world, case_id):
     # nothing was written by any refusal
     events = world.client.get(f"{API}/cases/{case_id}/events", headers=world.h("so")).json()
     assert [e["trigger"] for e in events] == ["open", "attach_document"]
+
+
+def test_the_transition_reads_its_token_in_its_own_transaction(world):
+    """POST .../transitions reads the token inside the write's transaction (usecases.cases):
+    a missing, forged, revoked or deactivated caller is refused as on every route, nothing is
+    written, and the case fires for the real caller afterwards."""
+    opened = world.client.post(
+        f"{API}/cases",
+        headers=world.h("so"),
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "令牌"},
+    )
+    case_id = opened.json()["id"]
+    url = f"{API}/cases/{case_id}/transitions"
+    body = {"trigger": "withdraw", "data": {"reason": "重复登记"}}
+
+    def version() -> int:
+        return world.client.get(f"{API}/cases/{case_id}", headers=world.h("so")).json()["version"]
+
+    before = version()
+    assert_error(world.client.post(url, json=body), 401, "not_authenticated")
+    assert_error(world.client.post(url, json=body, headers={"Authorization": "Bearer ff_forged"}), 401, "invalid_token")
+    world.client.cookies.set("fundflow_token", world.tokens["so"])
+    try:
+        assert_error(world.client.post(url, json=body), 401, "bearer_required")
+    finally:
+        world.client.cookies.clear()
+    old = world.tokens["so"]
+    users.revoke_tokens(world.svc, "so")
+    assert_error(world.client.post(url, json=body, headers={"Authorization": f"Bearer {old}"}), 401, "invalid_token")
+    world.tokens["so"] = users.new_api_token(world.svc, "so", NOW)
+    assert version() == before  # nothing was written by the refused calls
+    r = world.client.post(url, json=body, headers=world.h("so"))
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == before + 1

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fundflow.domain.diagram import to_mermaid
 from fundflow.domain.errors import UnknownDefinition
-from fundflow.http.deps import bearer, current_user, get_now, get_services, no_nul_in_url, reader
+from fundflow.http.deps import bearer, bearer_caller, current_user, get_now, get_services, no_nul_in_url, reader
 from fundflow.service.context import Services
 from fundflow.service.errors import InvalidInput
 from fundflow.service.exports import apportionment_xlsx, statement_xlsx, top_up_xlsx
@@ -37,7 +37,7 @@ from fundflow.service.reads import reports as report_reads
 from fundflow.service.reads import stats as stats_reads
 from fundflow.service.reads import tasks as task_reads
 from fundflow.service.reads.common import field_view
-from fundflow.service.reads.session import Principal
+from fundflow.service.reads.session import Bearer, Principal
 from fundflow.service.report_xlsx import report_xlsx
 from fundflow.service.schemas import (
     NUL_MESSAGE,
@@ -282,7 +282,7 @@ def fire(
     case_id: Id,
     body: TransitionRequest,
     svc: Services = Depends(get_services),
-    user: Principal = Depends(current_user),
+    user: Bearer = Depends(bearer_caller),  # the token is read in the transition's transaction
     now: datetime = Depends(get_now),
     if_match: str | None = Header(None, max_length=32, description='案件版本号，如 7 或 "7"'),
     idempotency_key: str | None = Header(None, max_length=128),

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from fundflow.service.auth import user_for_token
 from fundflow.service.errors import NotAuthenticated
 
-__all__ = ["signed_in", "Principal"]
+__all__ = ["signed_in", "Principal", "Bearer"]
 
 
 @runtime_checkable
@@ -28,6 +28,16 @@ class Principal(Protocol):
     org_level: str  # city | district | street_office | community
     org_id: int | None
     org_name: str
+
+
+class Bearer:
+    """A caller known so far only by its token: a write that reads the token in its own
+    transaction (``usecases.cases.fire_transition``) instead of a read transaction before it."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str):
+        self.token = token
 
 
 def signed_in(s: Session, svc, token: str, now: datetime) -> Principal:

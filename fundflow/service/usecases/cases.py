@@ -38,6 +38,7 @@ from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
 from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
+from fundflow.service.reads.session import Bearer, signed_in
 from fundflow.service.tables import (
     Building,
     Case,
@@ -469,7 +470,7 @@ def _request_hash(case_id: int, trigger: str, data: dict, comment: str | None, o
 
 def fire_transition(
     svc: Services,
-    user: User,
+    user: User | Bearer,
     case_id: int,
     *,
     trigger: str,
@@ -481,8 +482,10 @@ def fire_transition(
     occurred_at: Any = None,
     make_actor: Callable[[Session, Any], Actor] | None = None,
 ) -> Reply:
-    """``occurred_at``: when the act happened offline (a day or a moment); default now.
-    ``make_actor(session, case)``: the actor the engine sees, when the caller's role is not all
+    """``user`` a ``Bearer``: the token is read in the transition's own transaction (the API's
+    hot path: one transaction, no read transaction before it; 401 and nothing written if it
+    does not sign anyone in). ``occurred_at``: when the act happened offline (a day or a moment);
+    default now. ``make_actor(session, case)``: the actor the engine sees, when the caller's role is not all
     of it (the hand-offs' withdrawal: whether the caller's party opened the case)."""
     data = data or {}
     comment = _clean_comment(comment)
@@ -492,7 +495,7 @@ def fire_transition(
     req_hash = _request_hash(case_id, trigger, data, comment, occurred)
     args = (svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, make_actor)
     try:
-        reached: list[bool] = []  # the case was read: from there on an error is not retried
+        reached: list = []  # the case was read (and by whom): from there on an error is not retried
         try:
             reply, fired = _fire(*args, reached)
         except DBAPIError as exc:
@@ -501,13 +504,15 @@ def fire_transition(
             # the pooled connection had died (no pre-ping per checkout): nothing was written
             # on it, and the pool has let go of it; once more on a fresh one
             reply, fired = _fire(*args, reached)
+        user = reached[0]
         if fired:
             _observe(svc, user, case_id, trigger, reply)
         return reply
     except StaleDataError:
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
     except IntegrityError:
-        if idempotency_key is not None:
+        if idempotency_key is not None and reached:
+            user = reached[0]
             with read_only(svc.sessions) as s:
                 replay = _replay(s, user, idempotency_key, req_hash)
                 if replay is not None:
@@ -523,8 +528,10 @@ def _fire(
         # still running holds the lock, and once it commits its record is visible here
         # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
         conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        if isinstance(user, Bearer):
+            user = signed_in(s, svc, user.token, now)
         got = lean.load(conn, case_id, for_update=True)
-        reached.append(True)
+        reached.append(user)
         if got is None or not can_see_case(user, got.case):
             raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
         case, stage = got.case, got.stage
