@@ -98,7 +98,7 @@ class Prepared:
             c = self._by_dialect[dialect.name] = _Compiled(self.stmt, dialect, self.column_keys)
         return c
 
-    def _run(self, conn: Connection, values: Mapping[str, Any], fetch: bool):
+    def _run(self, conn: Connection, values: Mapping[str, Any], fetch: bool | str):
         dialect = conn.dialect
         c = self.compiled(dialect)
         params = c.params(values)
@@ -106,7 +106,7 @@ class Prepared:
             result = conn.exec_driver_sql(c.driver_sql, c.driver_params(params))
             if not fetch:
                 return result.rowcount, None
-            row = result.fetchone()
+            row = result.fetchall() if fetch == "all" else result.fetchone()
             procs = c.processors(dialect, result.cursor)
             result.close()
             return -1, (row, procs)
@@ -116,7 +116,7 @@ class Prepared:
             cursor.execute(c.sql, params)
             if not fetch:
                 return cursor.rowcount, None
-            row = cursor.fetchone()
+            row = cursor.fetchall() if fetch == "all" else cursor.fetchone()
             return -1, (row, c.results or c.processors(dialect, cursor))
         except dialect.loaded_dbapi.Error as exc:
             conn._handle_dbapi_exception(exc, c.sql, params, cursor, None)
@@ -135,3 +135,8 @@ class Prepared:
         if row is None:
             return None
         return tuple(v if p is None else p(v) for v, p in zip(row, procs))
+
+    def all(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple]:
+        """Run a SELECT; every row, processed as by ``first``."""
+        _, (rows, procs) = self._run(conn, values, "all")
+        return [tuple(v if p is None else p(v) for v, p in zip(row, procs)) for row in rows]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, not_
+from sqlalchemy import and_, bindparam, func, not_
 from sqlmodel import Session, select
 
 from fundflow.domain.deadlines import deadline_status
@@ -15,6 +16,7 @@ from fundflow.domain.definition import Definition, FieldSpec
 from fundflow.domain.engine import CaseSnapshot
 from fundflow.domain.tz import SHANGHAI
 from fundflow.service.jurisdiction import holds_case
+from fundflow.service.prepared import Prepared
 from fundflow.service.tables import (
     Case,
     Community,
@@ -168,11 +170,25 @@ def subject_view(d: Any, case: Any, user: User) -> dict[str, Any] | None:
     return out
 
 
+def _flushed(session: Session):
+    """The session's connection, once rows added to the session are written (what the ORM's
+    autoflush would do before a query: the journal and the notices are only ever added to)."""
+    if session.new:
+        session.flush()
+    return session.connection()
+
+
+_TOP_UP_NAMES = tuple(c.name for c in TopUpNotice.__table__.c)
+_TOP_UPS = Prepared(
+    select(*TopUpNotice.__table__.c)
+    .where(TopUpNotice.__table__.c.case_id == bindparam("case_id"))
+    .order_by(TopUpNotice.__table__.c.id)
+)
+
+
 def top_ups_of(session: Session, case_id: int) -> list[dict[str, Any]]:
-    return [
-        top_up_view(n)
-        for n in session.exec(select(TopUpNotice).where(TopUpNotice.case_id == case_id).order_by(TopUpNotice.id))
-    ]
+    rows = _TOP_UPS.all(_flushed(session), {"case_id": case_id})
+    return [top_up_view(SimpleNamespace(**dict(zip(_TOP_UP_NAMES, row)))) for row in rows]
 
 
 #: (definition id, version, state, suspended, role) -> (engine, definition, the actions' views):
@@ -258,6 +274,17 @@ def case_body(
 PAYMENT_KINDS = ("debit", "retention_release")
 
 
+_MONEY = Prepared(
+    select(
+        LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at), Event.label
+    )
+    .outerjoin(Event, and_(Event.case_id == LedgerEntry.case_id, Event.seq == LedgerEntry.event_seq))
+    .where(LedgerEntry.case_id == bindparam("case_id"))
+    .group_by(LedgerEntry.event_seq, LedgerEntry.kind, Event.label)
+    .order_by(LedgerEntry.event_seq, LedgerEntry.kind)
+)
+
+
 def money_view(session: Session, case: Case) -> dict[str, Any]:
     """approved, advanced, settled, paid, frozen, retention held, remaining, and each payment:
     one statement (the case's journal by event and kind, with the events' labels)."""
@@ -265,15 +292,7 @@ def money_view(session: Session, case: Case) -> dict[str, Any]:
     from fundflow.domain.money import from_fen
     from fundflow.service.usecases.ledger import ZERO, _case_figures
 
-    rows = session.exec(
-        select(
-            LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at), Event.label
-        )
-        .outerjoin(Event, and_(Event.case_id == LedgerEntry.case_id, Event.seq == LedgerEntry.event_seq))
-        .where(LedgerEntry.case_id == case.id)
-        .group_by(LedgerEntry.event_seq, LedgerEntry.kind, Event.label)
-        .order_by(LedgerEntry.event_seq, LedgerEntry.kind)
-    ).all()
+    rows = _MONEY.all(_flushed(session), {"case_id": case.id})
     sums: dict[str, Decimal] = {}
     for _seq, kind, total, _at, _label in rows:  # frozen and held are linear in the sums by kind
         sums[kind] = sums.get(kind, ZERO) + Decimal(total)
