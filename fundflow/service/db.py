@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-__all__ = ["make_engine", "make_sessionmaker", "transaction", "read_only"]
+__all__ = ["make_engine", "make_sessionmaker", "transaction", "read_only", "flushed"]
 
 READ_ONLY = "fundflow_read_only"
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -93,3 +93,12 @@ def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
     finally:
         session.close()  # ends the transaction; what was read stays readable, detached
+
+
+def flushed(session: Session):
+    """The session's connection, once rows added to the session are written: what the ORM's
+    autoflush does before a query, for the prepared statements (``service/prepared.py``) that
+    read tables only ever added to in a transaction (the journal, notices, votes)."""
+    if session.new:
+        session.flush()
+    return session.connection()

@@ -15,6 +15,7 @@ from fundflow.domain.deadlines import deadline_status
 from fundflow.domain.definition import Definition, FieldSpec
 from fundflow.domain.engine import CaseSnapshot
 from fundflow.domain.tz import SHANGHAI
+from fundflow.service.db import flushed
 from fundflow.service.jurisdiction import holds_case
 from fundflow.service.prepared import Prepared
 from fundflow.service.tables import (
@@ -170,14 +171,6 @@ def subject_view(d: Any, case: Any, user: User) -> dict[str, Any] | None:
     return out
 
 
-def _flushed(session: Session):
-    """The session's connection, once rows added to the session are written (what the ORM's
-    autoflush would do before a query: the journal and the notices are only ever added to)."""
-    if session.new:
-        session.flush()
-    return session.connection()
-
-
 _TOP_UP_NAMES = tuple(c.name for c in TopUpNotice.__table__.c)
 _TOP_UPS = Prepared(
     select(*TopUpNotice.__table__.c)
@@ -187,7 +180,7 @@ _TOP_UPS = Prepared(
 
 
 def top_ups_of(session: Session, case_id: int) -> list[dict[str, Any]]:
-    rows = _TOP_UPS.all(_flushed(session), {"case_id": case_id})
+    rows = _TOP_UPS.all(flushed(session), {"case_id": case_id})
     return [top_up_view(SimpleNamespace(**dict(zip(_TOP_UP_NAMES, row)))) for row in rows]
 
 
@@ -275,9 +268,7 @@ PAYMENT_KINDS = ("debit", "retention_release")
 
 
 _MONEY = Prepared(
-    select(
-        LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at), Event.label
-    )
+    select(LedgerEntry.event_seq, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.at), Event.label)
     .outerjoin(Event, and_(Event.case_id == LedgerEntry.case_id, Event.seq == LedgerEntry.event_seq))
     .where(LedgerEntry.case_id == bindparam("case_id"))
     .group_by(LedgerEntry.event_seq, LedgerEntry.kind, Event.label)
@@ -292,7 +283,7 @@ def money_view(session: Session, case: Case) -> dict[str, Any]:
     from fundflow.domain.money import from_fen
     from fundflow.service.usecases.ledger import ZERO, _case_figures
 
-    rows = _MONEY.all(_flushed(session), {"case_id": case.id})
+    rows = _MONEY.all(flushed(session), {"case_id": case.id})
     sums: dict[str, Decimal] = {}
     for _seq, kind, total, _at, _label in rows:  # frozen and held are linear in the sums by kind
         sums[kind] = sums.get(kind, ZERO) + Decimal(total)

@@ -11,15 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from fundflow.domain.guards import VoteChoice
 from fundflow.domain.ledger import CaseMoney
 from fundflow.service.context import Services
-from fundflow.service.db import read_only, transaction
+from fundflow.service.db import flushed, read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fundflow.service.integrity.facts import BALLOTS, VOTES
 from fundflow.service.jurisdiction import can_see_case
+from fundflow.service.prepared import Prepared
 from fundflow.service.reads.common import case_body, money_body, money_view, top_ups_of
 from fundflow.service.tables import MeetingVote, User
 from fundflow.service.usecases import lean
@@ -143,17 +145,24 @@ def _money_of(case) -> CaseMoney:
     return CaseMoney(case.approved_amount, case.settled_amount, case.paid_amount or Decimal("0.00"))
 
 
+_VOTE_ROWS = Prepared(
+    select(MeetingVote.party, MeetingVote.attended, MeetingVote.vote, MeetingVote.opinion)
+    .where(MeetingVote.case_id == bindparam("case_id"))
+    .order_by(MeetingVote.party)
+)
+
+
 def _votes(s, case_id: int, d) -> list[dict]:
-    rows = s.exec(select(MeetingVote).where(MeetingVote.case_id == case_id).order_by(MeetingVote.party)).all()
+    rows = _VOTE_ROWS.all(flushed(s), {"case_id": case_id})
     return [
         {
-            "party": v.party,
-            "party_label": d.roles[v.party].label if v.party in d.roles else v.party,
-            "attended": v.attended,
-            "vote": v.vote,
-            "opinion": v.opinion,
+            "party": party,
+            "party_label": d.roles[party].label if party in d.roles else party,
+            "attended": attended,
+            "vote": vote,
+            "opinion": opinion,
         }
-        for v in rows
+        for party, attended, vote, opinion in rows
     ]
 
 
