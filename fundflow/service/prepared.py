@@ -106,8 +106,8 @@ class Prepared:
             result = conn.exec_driver_sql(c.driver_sql, c.driver_params(params))
             if not fetch:
                 return result.rowcount, None
+            procs = c.processors(dialect, result.cursor)  # before the rows: fetching all closes the cursor
             row = result.fetchall() if fetch == "all" else result.fetchone()
-            procs = c.processors(dialect, result.cursor)
             result.close()
             return -1, (row, procs)
         dbapi = conn.connection.dbapi_connection

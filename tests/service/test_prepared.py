@@ -123,3 +123,46 @@ def test_a_statement_that_needs_a_default_is_refused_when_compiled(flow):
     stmt = Prepared(insert(Stage.__table__), ["case_id", "state", "entered_at"])
     with pytest.raises(ValueError, match="provisional"):
         stmt.compiled(flow.svc.db.dialect)
+
+
+def test_a_document_and_a_vote_write_in_one_statement_on_postgresql(flow):
+    from fundflow.service.usecases import documents, meetings
+
+    case_id = flow.open()
+    flow.advance(case_id, "joint_meeting")
+    pg = flow.svc.db.dialect.name == "postgresql"
+    doc, sent = _traced(
+        flow.svc.db,
+        lambda: documents.attach_document(
+            flow.svc,
+            flow.u["so"],
+            case_id,
+            doc_type="meeting_minutes",
+            filename="纪要.pdf",
+            content_type="application/pdf",
+            content=b"minutes",
+            now=flow.now,
+        ),
+    )
+    assert len(sent) == (2 if pg else 4), sent  # the locked read; the document, case row and event
+    with flow.svc.sessions() as s:
+        from fundflow.service.tables import Document
+
+        assert s.get(Document, doc["id"]).filename == "纪要.pdf"  # the id the reply names is the row's
+    for choice in ("disagree", "agree"):  # the second puts the same party's row again (ON CONFLICT)
+        reply, sent = _traced(
+            flow.svc.db,
+            lambda choice=choice: meetings.record_vote(
+                flow.svc,
+                flow.u["fc"],
+                case_id,
+                party="fund_center",
+                attended=True,
+                vote=choice,
+                opinion=None,
+                now=flow.now,
+            ),
+        )
+        # the locked read, the sitting, the writes (one statement on PostgreSQL), the votes
+        assert len(sent) <= (4 if pg else 8), sent
+        assert [(v["party"], v["vote"]) for v in reply.body["votes"]] == [("fund_center", choice)]

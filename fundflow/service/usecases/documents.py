@@ -138,10 +138,8 @@ def attach_document(
             [DOCUMENTS.added([doc])],
         )
         case.updated_at = now
-        lean.insert_document(conn, doc)
-        if not lean.update_case(conn, case):
+        if not lean.write_document(conn, case, event, doc):
             raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update")
-        lean.insert_event(conn, event)
         return document_view(doc, dict(d.documents), case.renewed_documents)
 
 

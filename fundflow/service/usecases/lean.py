@@ -55,6 +55,8 @@ __all__ = [
     "insert_stage",
     "insert_event",
     "write",
+    "write_vote",
+    "write_document",
     "put_vote",
     "insert_ballot",
     "insert_document",
@@ -247,44 +249,66 @@ def _case_params(case: Row) -> dict[str, Any]:
     return params
 
 
-# PostgreSQL: the case row, the event and the stage rows in one statement of data-modifying
-# CTEs (one round trip instead of four). Each part runs once and to completion whatever the
-# others return; the statement answers how many case rows matched the version. A 0 (another
-# transaction got there first; with the row locked by ``load`` it does not happen) or an error
-# is answered by rolling the whole transaction back, so nothing of the statement stays.
-_WRITES: dict[tuple[bool, bool], Prepared] = {}
+# PostgreSQL: a step's writes in one statement of data-modifying CTEs (one round trip instead
+# of four): the versioned case row, the event, and the step's own rows (the stage rows of a
+# transition, a document, a vote and its ballot). Each part runs once and to completion
+# whatever the others return; the statement answers how many case rows matched the version
+# (and a document's new id). A 0 (another transaction got there first; with the row locked by
+# ``load`` it does not happen) or an error is answered by rolling the whole transaction back,
+# so nothing of the statement stays. SQLite runs the same writes one statement at a time.
+_COMBINED: dict[tuple, Prepared] = {}
 
 
-def _writes_statement(closes: bool, opens: bool) -> Prepared:
-    key = (closes, opens)
-    prepared = _WRITES.get(key)
+def _set(table, prefix: str, names) -> dict:
+    return {n: bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names}
+
+
+def _combined(key: tuple, parts) -> Prepared:
+    """``parts()``: the CTEs beside the case row's and the event's, and what the statement
+    reads back from them besides the count of case rows (a scalar subquery, or None)."""
+    prepared = _COMBINED.get(key)
     if prepared is not None:
         return prepared
-    ctes = []
-    case_cte = (
+    moved = (
         update(_C)
         .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
-        .values({n: bindparam(f"v_{n}", type_=_C.c[n].type) for n in _CASE_SET} | {"version": bindparam("v_version")})
+        .values(_set(_C, "v_", _CASE_SET) | {"version": bindparam("v_version")})
         .returning(_C.c.id)
         .cte("moved")
     )
-    ctes.append(
-        insert(_E).values({n: bindparam(f"e_{n}", type_=_E.c[n].type) for n in _EVENT_INSERTED}).cte("event_added")
-    )
-    if closes:
-        ctes.append(
-            update(_S)
-            .where(_S.c.id == bindparam("c_id"))
-            .values({n: bindparam(f"c_{n}", type_=_S.c[n].type) for n in _STAGE_SET})
-            .cte("stage_changed")
-        )
-    if opens:
-        ctes.append(
-            insert(_S).values({n: bindparam(f"o_{n}", type_=_S.c[n].type) for n in _STAGE_INSERTED}).cte("stage_added")
-        )
-    stmt = select(func.count()).select_from(case_cte).add_cte(*ctes)
-    prepared = _WRITES[key] = Prepared(stmt)
+    ctes, read = parts()
+    ctes = [insert(_E).values(_set(_E, "e_", _EVENT_INSERTED)).cte("event_added"), *ctes]
+    count = select(func.count()).select_from(moved).scalar_subquery()
+    stmt = select(count, read) if read is not None else select(count)
+    prepared = _COMBINED[key] = Prepared(stmt.add_cte(*ctes))
     return prepared
+
+
+def _step_params(case: Row, event: dict[str, Any]) -> dict[str, Any]:
+    params = _case_params(case)
+    params.update({f"e_{n}": event[n] for n in _EVENT_INSERTED})
+    return params
+
+
+def _moved(case: Row, matched: int) -> bool:
+    if matched != 1:
+        return False
+    case.version += 1
+    return True
+
+
+def _stage_parts(closes: bool, opens: bool):
+    def parts():
+        ctes = []
+        if closes:
+            ctes.append(
+                update(_S).where(_S.c.id == bindparam("c_id")).values(_set(_S, "c_", _STAGE_SET)).cte("changed")
+            )
+        if opens:
+            ctes.append(insert(_S).values(_set(_S, "o_", _STAGE_INSERTED)).cte("opened"))
+        return ctes, None
+
+    return parts
 
 
 def write(conn: Connection, case: Row, event: dict[str, Any], changed: Row | None, opened: Row | None) -> bool:
@@ -300,8 +324,7 @@ def write(conn: Connection, case: Row, event: dict[str, Any], changed: Row | Non
         if opened is not None:
             insert_stage(conn, opened)
         return True
-    params = _case_params(case)
-    params.update({f"e_{n}": event[n] for n in _EVENT_INSERTED})
+    params = _step_params(case, event)
     if changed is not None:
         d = changed.__dict__
         params.update({f"c_{n}": d[n] for n in _STAGE_SET})
@@ -309,11 +332,9 @@ def write(conn: Connection, case: Row, event: dict[str, Any], changed: Row | Non
     if opened is not None:
         d = opened.__dict__
         params.update({f"o_{n}": d[n] for n in _STAGE_INSERTED})
-    (matched,) = _writes_statement(changed is not None, opened is not None).first(conn, params)
-    if matched != 1:
-        return False
-    case.version += 1
-    return True
+    closes, opens = changed is not None, opened is not None
+    (matched,) = _combined(("stages", closes, opens), _stage_parts(closes, opens)).first(conn, params)
+    return _moved(case, matched)
 
 
 def insert_idempotency(conn: Connection, values: dict[str, Any]) -> None:
@@ -331,7 +352,37 @@ _UPDATE_VOTE = Prepared(
 _VOTE_INSERTED = ("case_id", "party", *_VOTE_SET)
 _INSERT_VOTE = Prepared(insert(_V), _VOTE_INSERTED)
 _B = MeetingBallot.__table__
-_INSERT_BALLOT = Prepared(insert(_B), tuple(c.name for c in _B.c if c.name != "id"))
+_BALLOT_INSERTED = tuple(c.name for c in _B.c if c.name != "id")
+_INSERT_BALLOT = Prepared(insert(_B), _BALLOT_INSERTED)
+
+
+def _vote_parts():
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    upsert = pg_insert(_V).values(_set(_V, "w_", _VOTE_INSERTED))
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[_V.c.case_id, _V.c.party], set_={n: upsert.excluded[n] for n in _VOTE_SET}
+    )
+    return [upsert.cte("vote_put"), insert(_B).values(_set(_B, "a_", _BALLOT_INSERTED)).cte("ballot_added")], None
+
+
+def write_vote(conn: Connection, case: Row, event: dict[str, Any], vote: Row, ballot: Row) -> bool:
+    """A vote's writes: the party's vote row put, its ballot, the event, the case row at
+    version + 1 (PostgreSQL: one statement, the vote row by ``INSERT ... ON CONFLICT``).
+    False if the case row's version had moved (the caller raises: nothing stays)."""
+    if conn.dialect.name != "postgresql":
+        put_vote(conn, vote)
+        insert_ballot(conn, ballot)
+        if not update_case(conn, case):
+            return False
+        insert_event(conn, event)
+        return True
+    params = _step_params(case, event)
+    d, b = vote.__dict__, ballot.__dict__
+    params.update({f"w_{n}": d[n] for n in _VOTE_INSERTED})
+    params.update({f"a_{n}": b[n] for n in _BALLOT_INSERTED})
+    (matched,) = _combined(("vote",), _vote_parts).first(conn, params)
+    return _moved(case, matched)
 
 
 def put_vote(conn: Connection, vote: Row) -> None:
@@ -350,7 +401,30 @@ def insert_ballot(conn: Connection, ballot: Row) -> None:
 
 # -- documents (usecases/documents.py) -------------------------------------------------------
 
-_INSERT_DOCUMENT = Prepared(insert(_D).returning(_D.c.id), tuple(c.name for c in _D.c if c.name != "id"))
+_DOCUMENT_INSERTED = tuple(c.name for c in _D.c if c.name != "id")
+_INSERT_DOCUMENT = Prepared(insert(_D).returning(_D.c.id), _DOCUMENT_INSERTED)
+
+
+def _document_parts():
+    added = insert(_D).values(_set(_D, "d_", _DOCUMENT_INSERTED)).returning(_D.c.id).cte("document_added")
+    return [added], select(added.c.id).scalar_subquery()
+
+
+def write_document(conn: Connection, case: Row, event: dict[str, Any], doc: Row) -> bool:
+    """A document's writes: its row (its id set on ``doc``: the reply names it), the event, the
+    case row at version + 1 (PostgreSQL: one statement). False if the case row's version had
+    moved (the caller raises: nothing stays)."""
+    if conn.dialect.name != "postgresql":
+        insert_document(conn, doc)
+        if not update_case(conn, case):
+            return False
+        insert_event(conn, event)
+        return True
+    params = _step_params(case, event)
+    d = doc.__dict__
+    params.update({f"d_{n}": d[n] for n in _DOCUMENT_INSERTED})
+    matched, doc.id = _combined(("document",), _document_parts).first(conn, params)
+    return _moved(case, matched)
 
 
 def insert_document(conn: Connection, doc: Row) -> None:

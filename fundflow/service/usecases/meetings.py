@@ -130,11 +130,8 @@ def record_vote(
             [VOTES.put(row), BALLOTS.added([ballot])],
         )
         case.updated_at = now
-        lean.put_vote(conn, row)
-        lean.insert_ballot(conn, ballot)
-        if not lean.update_case(conn, case):
+        if not lean.write_vote(conn, case, event, row, ballot):
             raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update")
-        lean.insert_event(conn, event)
         money = money_view(s, case) if got.has_ledger else money_body(case, _money_of(case), [], {})
         top_ups = top_ups_of(s, case.id) if got.has_top_ups else []
         body = case_body(svc, user, case, got.stage, now, got.community, got.office, money, top_ups)
