@@ -140,3 +140,23 @@ class Prepared:
         """Run a SELECT; every row, processed as by ``first``."""
         _, (rows, procs) = self._run(conn, values, "all")
         return [tuple(v if p is None else p(v) for v, p in zip(row, procs)) for row in rows]
+
+    def many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+        """Run an INSERT/UPDATE once per row (the driver's executemany: psycopg pipelines it)."""
+        if not rows:
+            return
+        dialect = conn.dialect
+        c = self.compiled(dialect)
+        params = [c.params(r) for r in rows]
+        if conn.dispatch.before_cursor_execute or conn.engine.dispatch.before_cursor_execute:
+            conn.exec_driver_sql(c.driver_sql, [c.driver_params(p) for p in params])
+            return
+        dbapi = conn.connection.dbapi_connection
+        cursor = dbapi.cursor() if c.cursor is None else c.cursor(dbapi)
+        try:
+            cursor.executemany(c.sql, params)
+        except dialect.loaded_dbapi.Error as exc:
+            conn._handle_dbapi_exception(exc, c.sql, params, cursor, None)
+            raise  # not reached: the handler raises SQLAlchemy's exception
+        finally:
+            cursor.close()

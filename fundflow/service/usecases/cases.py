@@ -546,7 +546,7 @@ def _fire(
                 f"案件已更新（当前版本 {case.version}，请求版本 {if_match}），请刷新后重试",
                 detail={"current_version": case.version},
             )
-        households = scope_households(s, case, lock=True) if touches_ledger(svc, case, trigger) else None
+        households = lean.households(conn, case, lock=True) if touches_ledger(svc, case, trigger) else None
         snap = snapshot(s, case, stage, households, documents=got.documents, votes=got.votes)
         actor = make_actor(s, case) if make_actor is not None else actor_of(user)
         out = svc.engine.fire(snap, trigger, actor, data, now, occurred)
@@ -677,7 +677,7 @@ def apply_outcome(
         # "paid": the paid total is what the ledgers were debited (below)
     if out.ledger is not None or out.closed:
         if households is None:
-            households = scope_households(s, case, lock=True)
+            households = lean.households(conn, case, lock=True)
         # a LedgerError answers 409 ledger_refused (service.errors.ERRORS)
         record = ledger.post_case(
             s, case, households, out.ledger, out.closed, case.event_count + 1, now, accounts or None

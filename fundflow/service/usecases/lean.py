@@ -36,6 +36,7 @@ from fundflow.service.tables import (
     Community,
     Document,
     Event,
+    Household,
     IdempotencyRecord,
     LedgerEntry,
     MeetingBallot,
@@ -60,6 +61,10 @@ __all__ = [
     "put_vote",
     "insert_ballot",
     "insert_document",
+    "households",
+    "update_households",
+    "insert_entries",
+    "insert_top_up",
 ]
 
 _C = Case.__table__
@@ -430,3 +435,47 @@ def write_document(conn: Connection, case: Row, event: dict[str, Any], doc: Row)
 def insert_document(conn: Connection, doc: Row) -> None:
     """Insert the document row; its id is set on ``doc`` (the reply names it)."""
     (doc.id,) = _INSERT_DOCUMENT.first(conn, doc.__dict__)
+
+
+# -- the money a transition moves (usecases/ledger.py): households, journal, top-up notices --
+
+_H = Household.__table__
+_HOUSEHOLD_NAMES = tuple(c.name for c in _H.c)
+_UPDATE_HOUSEHOLD = Prepared(
+    update(_H)
+    .where(_H.c.id == bindparam("b_id"))
+    .values(
+        balance=bindparam("v_balance", type_=_H.c.balance.type), frozen=bindparam("v_frozen", type_=_H.c.frozen.type)
+    )
+)
+_L = LedgerEntry.__table__
+_ENTRY_INSERTED = tuple(c.name for c in _L.c if c.name != "id")
+_INSERT_ENTRIES = Prepared(insert(_L), _ENTRY_INSERTED)
+_T = TopUpNotice.__table__
+_INSERT_TOP_UP = Prepared(insert(_T), tuple(c.name for c in _T.c if c.name != "id"))
+
+
+def households(conn: Connection, case: Row, *, lock: bool) -> list[Row]:
+    """The households that pay for ``case`` (its community, narrowed to its buildings), by id:
+    the order shares are computed in and rows are locked in (PostgreSQL ``FOR UPDATE``; SQLite
+    holds ``BEGIN IMMEDIATE``), so two cases over overlapping buildings lock in the same order."""
+    stmt = select(*_H.c).where(_H.c.community_id == case.community_id)
+    if case.scope_building_ids:
+        stmt = stmt.where(_H.c.building_id.in_(case.scope_building_ids))
+    stmt = stmt.order_by(_H.c.id)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return [Row(dict(zip(_HOUSEHOLD_NAMES, r))) for r in conn.execute(stmt)]
+
+
+def update_households(conn: Connection, rows: list[Row]) -> None:
+    _UPDATE_HOUSEHOLD.many(conn, [{"b_id": h.id, "v_balance": h.balance, "v_frozen": h.frozen} for h in rows])
+
+
+def insert_entries(conn: Connection, entries: list[Row]) -> None:
+    """The journal entries, in the order given (their ids ascend in it)."""
+    _INSERT_ENTRIES.many(conn, [e.__dict__ for e in entries])
+
+
+def insert_top_up(conn: Connection, notice: Row) -> None:
+    _INSERT_TOP_UP.rowcount(conn, notice.__dict__)

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from fundflow.domain import ledger as rules
@@ -26,9 +26,10 @@ from fundflow.domain.ledger import Account, CaseMoney, Move
 from fundflow.domain.ledger_digest import digest
 from fundflow.domain.money import from_fen, to_fen
 from fundflow.service.context import Services
-from fundflow.service.db import read_only
+from fundflow.service.db import flushed, read_only
 from fundflow.service.errors import NotFound
 from fundflow.service.jurisdiction import can_see_community
+from fundflow.service.prepared import Prepared
 from fundflow.service.reads.common import iso, money, top_up_view
 from fundflow.service.tables import (
     Building,
@@ -61,17 +62,21 @@ def household_label(h: Household, buildings: dict[int, str]) -> str:
     return f"{buildings.get(h.building_id, '')}{h.unit}{h.room}"
 
 
+_BUILDINGS = Prepared(select(Building.id, Building.name).where(Building.community_id == bindparam("community_id")))
+_POSITIONS = Prepared(
+    select(LedgerEntry.household_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
+    .where(LedgerEntry.case_id == bindparam("case_id"))
+    .group_by(LedgerEntry.household_id, LedgerEntry.kind)
+)
+
+
 def _buildings(s: Session, community_id: int) -> dict[int, str]:
-    return {b.id: b.name for b in s.exec(select(Building).where(Building.community_id == community_id))}
+    return dict(_BUILDINGS.all(flushed(s), {"community_id": community_id}))
 
 
 def case_positions(s: Session, case_id: int) -> dict[int, dict[str, Decimal]]:
     """household id -> kind -> the sum of this case's entries there."""
-    rows = s.exec(
-        select(LedgerEntry.household_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.case_id == case_id)
-        .group_by(LedgerEntry.household_id, LedgerEntry.kind)
-    ).all()
+    rows = _POSITIONS.all(flushed(s), {"case_id": case_id})
     out: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for hid, kind, total in rows:
         out[hid][kind] = Decimal(total)
@@ -86,7 +91,7 @@ def _case_figures(sums: dict[str, Decimal]) -> tuple[int, int, int]:
     return frozen, held, g("debit") + g("retention_release")
 
 
-def accounts_of(s: Session, case: Case, households: Sequence[Household]) -> list[Account]:
+def accounts_of(s: Session, case: Any, households: Sequence[Any]) -> list[Account]:
     positions = case_positions(s, case.id)
     buildings = _buildings(s, case.community_id)
     out = []
@@ -149,8 +154,8 @@ def _moves_of(op: LedgerOp | None, closed: bool, accounts: list[Account], case: 
 
 def post_case(
     s: Session,
-    case: Case,
-    households: Sequence[Household],
+    case: Any,
+    households: Sequence[Any],
     op: LedgerOp | None,
     closed: bool,
     seq: int,
@@ -158,7 +163,14 @@ def post_case(
     accounts: Sequence[Account] | None = None,
 ) -> dict[str, Any] | None:
     """Write the journal entries of one event of ``case``; the record the event carries, or
-    None when nothing moved. ``accounts``: those the engine saw, read in this transaction."""
+    None when nothing moved. ``households``: the scope's rows in hand, locked
+    (``lean.households``); ``accounts``: those the engine saw, read in this transaction.
+
+    Core statements (``usecases/lean.py``): the households whose balance or frozen amount moved
+    updated, the entries inserted in order, a top-up notice inserted; ``case.paid_amount``
+    moves with the payments (the caller writes the case row)."""
+    from fundflow.service.usecases import lean
+
     accounts = list(accounts) if accounts is not None else accounts_of(s, case, households)
     moves = _moves_of(op, closed, accounts, case)
     if not moves:
@@ -168,47 +180,56 @@ def post_case(
     entries = []
     paid = 0
     for p, (_, reason) in zip(posted, moves):
-        h = by_id[p.move.key]
-        e = LedgerEntry(
-            household_id=h.id,
-            case_id=case.id,
-            event_seq=seq,
-            kind=p.move.kind,
-            amount=from_fen(p.move.amount),
-            balance_after=from_fen(p.balance_after),
-            frozen_after=from_fen(p.frozen_after),
-            reason=reason,
-            at=now,
+        entries.append(
+            lean.Row(
+                {
+                    "household_id": p.move.key,
+                    "case_id": case.id,
+                    "event_seq": seq,
+                    "kind": p.move.kind,
+                    "amount": from_fen(p.move.amount),
+                    "balance_after": from_fen(p.balance_after),
+                    "frozen_after": from_fen(p.frozen_after),
+                    "reason": reason,
+                    "at": now,
+                }
+            )
         )
-        entries.append(e)
         if p.move.kind in rules.PAYMENTS:
             paid += p.move.amount
+    moved = []
     for a in after:
         h = by_id[a.key]
-        h.balance, h.frozen = from_fen(a.balance), from_fen(a.frozen)
-    s.add_all(entries)
+        balance, frozen = from_fen(a.balance), from_fen(a.frozen)
+        if (balance, frozen) != (h.balance, h.frozen):
+            h.balance, h.frozen = balance, frozen
+            moved.append(h)
+    conn = s.connection()
+    lean.update_households(conn, moved)
+    lean.insert_entries(conn, entries)
     if paid:
         case.paid_amount = (case.paid_amount or ZERO) + from_fen(paid)
     record = digest(entries)
-    notice = _top_up(s, case, accounts, after, seq, now)
+    notice = _top_up(conn, case, accounts, after, by_id, seq, now)
     if notice is not None:
         record["top_up"] = {"households": notice.households, "total": str(notice.total)}
     return record
 
 
 def _top_up(
-    s: Session, case: Case, before: list[Account], after: list[Account], seq: int, now: datetime
-) -> TopUpNotice | None:
+    conn, case: Any, before: list[Account], after: list[Account], by_id: dict[int, Any], seq: int, now: datetime
+) -> Any:
+    from fundflow.service.usecases import lean
+
     low = rules.top_up(before, after)
     if not low:
         return None
     by_key = {a.key: a for a in after}
-    owners = {h.id: h.owner for h in s.exec(select(Household).where(Household.id.in_([t.key for t in low])))}
     rows = [
         {
             "household_id": t.key,
             "household": by_key[t.key].label,
-            "owner": owners.get(t.key),
+            "owner": by_id[t.key].owner if t.key in by_id else None,
             "first_deposit": str(from_fen(by_key[t.key].first_deposit)),
             "balance": str(from_fen(by_key[t.key].balance)),
             "frozen": str(from_fen(by_key[t.key].frozen)),
@@ -218,16 +239,18 @@ def _top_up(
         }
         for t in low
     ]
-    notice = TopUpNotice(
-        case_id=case.id,
-        event_seq=seq,
-        street_office_id=case.street_office_id,
-        households=len(rows),
-        total=from_fen(sum(t.amount for t in low)),
-        rows=rows,
-        created_at=now,
+    notice = lean.Row(
+        {
+            "case_id": case.id,
+            "event_seq": seq,
+            "street_office_id": case.street_office_id,
+            "households": len(rows),
+            "total": from_fen(sum(t.amount for t in low)),
+            "rows": rows,
+            "created_at": now,
+        }
     )
-    s.add(notice)
+    lean.insert_top_up(conn, notice)
     return notice
 
 
