@@ -8,18 +8,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from fundflow.domain.tz import local_date
 from fundflow.service.context import Services
-from fundflow.service.db import transaction
+from fundflow.service.db import flushed, transaction
 from fundflow.service.errors import Forbidden, HandoffRefused, InvalidInput
 from fundflow.service.integrity.facts import SESSIONS
+from fundflow.service.prepared import Prepared
 from fundflow.service.reads.common import iso
 from fundflow.service.tables import Case, MeetingBallot, MeetingSession, User
 from fundflow.service.usecases.cases import Reply, append_event, load_case
 
-__all__ = ["open_session", "current_session", "meeting_record", "session_view"]
+__all__ = ["open_session", "current_session_id", "meeting_record", "session_view"]
 
 
 def _held_on(raw: Any, today: date) -> date:
@@ -77,13 +79,18 @@ def open_session(svc: Services, user: User, case_id: int, *, held_on: Any, venue
         return Reply(201, session_view(row))
 
 
-def current_session(s: Session, case: Case) -> MeetingSession | None:
-    """The sitting held last in the case's current state (none recorded: None)."""
-    return s.exec(
-        select(MeetingSession)
-        .where(MeetingSession.case_id == case.id, MeetingSession.state == case.state)
-        .order_by(MeetingSession.id.desc())
-    ).first()
+_CURRENT = Prepared(
+    select(MeetingSession.id)
+    .where(MeetingSession.case_id == bindparam("case_id"), MeetingSession.state == bindparam("state"))
+    .order_by(MeetingSession.id.desc())
+    .limit(1)
+)
+
+
+def current_session_id(s: Session, case: Any) -> int | None:
+    """The id of the sitting held last in the case's current state (none recorded: None)."""
+    row = _CURRENT.first(flushed(s), {"case_id": case.id, "state": case.state})
+    return row[0] if row else None
 
 
 def session_view(row: MeetingSession) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from fundflow.service.reads.common import case_body, money_body, money_view, top
 from fundflow.service.tables import MeetingVote, User
 from fundflow.service.usecases import lean
 from fundflow.service.usecases.cases import Reply, event_values, load_case
-from fundflow.service.usecases.meeting_sessions import current_session
+from fundflow.service.usecases.meeting_sessions import current_session_id
 
 __all__ = ["record_vote", "list_votes"]
 
@@ -99,11 +99,11 @@ def record_vote(
         attendees = (attendees or "").strip() or None
         if attendees and len(attendees) > 400:
             raise InvalidInput("出席人员不能超过 400 字", code="attendees_too_long")
-        sitting = current_session(s, case)
+        sitting = current_session_id(s, case)
         ballot = lean.Row(
             {
                 "case_id": case.id,
-                "session_id": sitting.id if sitting else None,
+                "session_id": sitting,
                 "party": party,
                 "attended": attended,
                 "attendees": attendees,
@@ -114,8 +114,8 @@ def record_vote(
             }
         )
         data = {"party": party, "attended": attended, "vote": vote, "opinion": opinion}
-        if attendees or sitting:  # issue 11b: the ballot's sitting and attendees
-            data |= {"attendees": attendees, "session_id": sitting.id if sitting else None}
+        if attendees or sitting is not None:  # issue 11b: the ballot's sitting and attendees
+            data |= {"attendees": attendees, "session_id": sitting}
         event = event_values(
             s,
             case,
