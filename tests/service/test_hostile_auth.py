@@ -276,3 +276,33 @@ def test_the_transition_reads_its_token_in_its_own_transaction(world):
     r = world.client.post(url, json=body, headers=world.h("so"))
     assert r.status_code == 200, r.text
     assert r.json()["version"] == before + 1
+
+
+def test_a_vote_and_an_upload_read_their_token_in_their_own_transaction(world):
+    """POST .../votes and .../documents read the token inside the write's transaction too: a
+    forged or revoked token is 401 and writes nothing (no row, no file); the real caller's
+    token then works."""
+    opened = world.client.post(
+        f"{API}/cases",
+        headers=world.h("so"),
+        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "令牌"},
+    )
+    case_id = opened.json()["id"]
+    docs = f"{API}/cases/{case_id}/documents"
+    upload = {"doc_type": (None, "hazard_photos"), "file": ("现场.jpg", b"photo", "image/jpeg")}
+    forged = {"Authorization": "Bearer ff_forged"}
+    assert_error(world.client.post(docs, files=upload, headers=forged), 401, "invalid_token")
+    assert world.client.get(docs, headers=world.h("so")).json() == []
+    assert not list(world.svc.settings.documents_dir.glob(f"{case_id}/*"))  # no file either
+    old = world.tokens["so"]
+    users.revoke_tokens(world.svc, "so")
+    assert_error(
+        world.client.post(docs, files=upload, headers={"Authorization": f"Bearer {old}"}), 401, "invalid_token"
+    )
+    world.tokens["so"] = users.new_api_token(world.svc, "so", NOW)
+    r = world.client.post(docs, files=upload, headers=world.h("so"))
+    assert r.status_code == 201, r.text
+    vote = {"party": "fund_center", "attended": True, "vote": "agree"}
+    r = world.client.post(f"{API}/cases/{case_id}/votes", json=vote, headers=forged)
+    assert_error(r, 401, "invalid_token")
+    assert_error(world.client.post(f"{API}/cases/{case_id}/votes", json=vote), 401, "not_authenticated")

@@ -313,7 +313,7 @@ def vote(
     case_id: Id,
     body: VoteRequest,
     svc: Services = Depends(get_services),
-    user: Principal = Depends(current_user),
+    user: Bearer = Depends(bearer_caller),  # the token is read in the vote's transaction
     now: datetime = Depends(get_now),
 ):
     return _reply(
@@ -342,11 +342,13 @@ async def upload(
     doc_type: str = Form(..., min_length=1, max_length=64),
     file: UploadFile = File(...),
     svc: Services = Depends(get_services),
-    user: Principal = Depends(current_user),
+    user: Bearer = Depends(bearer_caller),  # the token is read in the upload's transaction
     now: datetime = Depends(get_now),
 ):
     content = await file.read()
-    return documents.attach_document(
+    # the write in a worker thread, as for a sync route: the event loop serves others meanwhile
+    return await run_in_threadpool(
+        documents.attach_document,
         svc,
         user,
         case_id,

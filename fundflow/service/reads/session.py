@@ -14,7 +14,7 @@ from sqlmodel import Session
 from fundflow.service.auth import user_for_token
 from fundflow.service.errors import NotAuthenticated
 
-__all__ = ["signed_in", "Principal", "Bearer"]
+__all__ = ["signed_in", "Principal", "Bearer", "caller"]
 
 
 @runtime_checkable
@@ -46,3 +46,9 @@ def signed_in(s: Session, svc, token: str, now: datetime) -> Principal:
     if user is None:
         raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
     return user
+
+
+def caller(s: Session, svc, user, now: datetime):
+    """``user`` itself, or for a ``Bearer`` the user its token signs in, read in ``s`` (the
+    write's own transaction); NotAuthenticated if it signs no one in."""
+    return signed_in(s, svc, user.token, now) if isinstance(user, Bearer) else user

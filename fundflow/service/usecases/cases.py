@@ -38,7 +38,7 @@ from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
 from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
-from fundflow.service.reads.session import Bearer, signed_in
+from fundflow.service.reads.session import Bearer, caller
 from fundflow.service.tables import (
     Building,
     Case,
@@ -528,8 +528,7 @@ def _fire(
         # still running holds the lock, and once it commits its record is visible here
         # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
         conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
-        if isinstance(user, Bearer):
-            user = signed_in(s, svc, user.token, now)
+        user = caller(s, svc, user, now)  # a Bearer: its token read here
         got = lean.load(conn, case_id, for_update=True)
         reached.append(user)
         if got is None or not can_see_case(user, got.case):

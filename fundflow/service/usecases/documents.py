@@ -17,6 +17,7 @@ from fundflow.service.integrity.facts import DOCUMENTS
 from fundflow.service.jurisdiction import can_see_case
 from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import iso
+from fundflow.service.reads.session import Bearer, caller
 from fundflow.service.tables import Document, User
 from fundflow.service.usecases import lean
 from fundflow.service.usecases.cases import event_values, load_case
@@ -69,7 +70,7 @@ def document_view(doc: Document, labels: dict[str, str], renewed: dict[str, int]
 
 def attach_document(
     svc: Services,
-    user: User,
+    user: User | Bearer,
     case_id: int,
     *,
     doc_type: str,
@@ -89,6 +90,7 @@ def attach_document(
         # the lean path (usecases/lean.py): the case row locked and read once; the document, the
         # event and the versioned case row written with Core statements built once
         conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        user = caller(s, svc, user, now)  # a Bearer (the API): its token read in this transaction
         got = lean.load(conn, case_id, for_update=True)
         if got is None or not can_see_case(user, got.case):
             raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})

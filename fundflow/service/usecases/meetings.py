@@ -23,6 +23,7 @@ from fundflow.service.integrity.facts import BALLOTS, VOTES
 from fundflow.service.jurisdiction import can_see_case
 from fundflow.service.prepared import Prepared
 from fundflow.service.reads.common import case_body, money_body, money_view, top_ups_of
+from fundflow.service.reads.session import Bearer, caller
 from fundflow.service.tables import MeetingVote, User
 from fundflow.service.usecases import lean
 from fundflow.service.usecases.cases import Reply, event_values, load_case
@@ -33,7 +34,7 @@ __all__ = ["record_vote", "list_votes"]
 
 def record_vote(
     svc: Services,
-    user: User,
+    user: User | Bearer,
     case_id: int,
     *,
     party: str,
@@ -52,6 +53,7 @@ def record_vote(
     ORM rows were."""
     with transaction(svc.sessions) as s:
         conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+        user = caller(s, svc, user, now)  # a Bearer (the API): its token read in this transaction
         got = lean.load(conn, case_id, for_update=True)
         if got is None or not can_see_case(user, got.case):
             raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
