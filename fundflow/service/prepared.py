@@ -30,7 +30,7 @@ __all__ = ["Prepared"]
 
 
 class _Compiled:
-    __slots__ = ("sql", "driver_sql", "names", "binds", "columns", "results", "cursor")
+    __slots__ = ("sql", "driver_sql", "positional", "names", "binds", "columns", "results", "cursor")
 
     def __init__(self, stmt, dialect: Dialect, column_keys: list[str] | None):
         # the SQL the cursor runs, with positional parameters: SQLite's ``?``; on PostgreSQL
@@ -53,7 +53,11 @@ class _Compiled:
         self.driver_sql = (
             self.sql if raw_dialect is dialect else stmt.compile(dialect=dialect, column_keys=column_keys).string
         )
-        self.names = tuple(compiled.positiontup)
+        # another driver keeps its own style: positional (a tuple) or named (a dict)
+        self.positional = raw_dialect.positional
+        self.names = (
+            tuple(compiled.positiontup) if self.positional else tuple(dict.fromkeys(compiled.bind_names.values()))
+        )
         binds = []
         for name in self.names:
             bp = compiled.binds[name]
@@ -71,8 +75,11 @@ class _Compiled:
     def params(self, values: Mapping[str, Any]) -> tuple:
         return tuple(v if fixed else values[n] if p is None else p(values[n]) for n, p, fixed, v in self.binds)
 
+    def raw_params(self, params: tuple):
+        return params if self.positional else dict(zip(self.names, params))
+
     def driver_params(self, params: tuple):
-        return params if self.driver_sql is self.sql else dict(zip(self.names, params))
+        return self.raw_params(params) if self.driver_sql is self.sql else dict(zip(self.names, params))
 
     def processors(self, dialect: Dialect, cursor) -> tuple:
         if self.results is None:
@@ -113,7 +120,7 @@ class Prepared:
         dbapi = conn.connection.dbapi_connection
         cursor = dbapi.cursor() if c.cursor is None else c.cursor(dbapi)
         try:
-            cursor.execute(c.sql, params)
+            cursor.execute(c.sql, c.raw_params(params))
             if not fetch:
                 return cursor.rowcount, None
             row = cursor.fetchall() if fetch == "all" else cursor.fetchone()
@@ -147,9 +154,9 @@ class Prepared:
             return
         dialect = conn.dialect
         c = self.compiled(dialect)
-        params = [c.params(r) for r in rows]
+        params = [c.raw_params(c.params(r)) for r in rows]
         if conn.dispatch.before_cursor_execute or conn.engine.dispatch.before_cursor_execute:
-            conn.exec_driver_sql(c.driver_sql, [c.driver_params(p) for p in params])
+            conn.exec_driver_sql(c.driver_sql, [c.driver_params(c.params(r)) for r in rows])
             return
         dbapi = conn.connection.dbapi_connection
         cursor = dbapi.cursor() if c.cursor is None else c.cursor(dbapi)
