@@ -244,16 +244,10 @@ def test_another_jurisdictions_ids_are_404(world, case_id):
     assert [e["trigger"] for e in events] == ["open", "attach_document"]
 
 
-def test_the_transition_reads_its_token_in_its_own_transaction(world):
+def test_the_transition_reads_its_token_in_its_own_transaction(world, case_id):
     """POST .../transitions reads the token inside the write's transaction (usecases.cases):
-    a missing, forged, revoked or deactivated caller is refused as on every route, nothing is
-    written, and the case fires for the real caller afterwards."""
-    opened = world.client.post(
-        f"{API}/cases",
-        headers=world.h("so"),
-        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "令牌"},
-    )
-    case_id = opened.json()["id"]
+    a missing, forged or revoked token, or the pages' cookie alone, is refused as on every
+    route, nothing is written, and the case fires for the real caller afterwards."""
     url = f"{API}/cases/{case_id}/transitions"
     body = {"trigger": "withdraw", "data": {"reason": "重复登记"}}
 
@@ -278,22 +272,17 @@ def test_the_transition_reads_its_token_in_its_own_transaction(world):
     assert r.json()["version"] == before + 1
 
 
-def test_a_vote_and_an_upload_read_their_token_in_their_own_transaction(world):
+def test_a_vote_and_an_upload_read_their_token_in_their_own_transaction(world, case_id):
     """POST .../votes and .../documents read the token inside the write's transaction too: a
     forged or revoked token is 401 and writes nothing (no row, no file); the real caller's
     token then works."""
-    opened = world.client.post(
-        f"{API}/cases",
-        headers=world.h("so"),
-        json={"definition": "fire_hazard_emergency", "community_id": world.ids["community_a"], "title": "令牌"},
-    )
-    case_id = opened.json()["id"]
     docs = f"{API}/cases/{case_id}/documents"
     upload = {"doc_type": (None, "hazard_photos"), "file": ("现场.jpg", b"photo", "image/jpeg")}
     forged = {"Authorization": "Bearer ff_forged"}
+    files = sorted(world.svc.settings.documents_dir.glob(f"{case_id}/*"))  # the fixture's photo
     assert_error(world.client.post(docs, files=upload, headers=forged), 401, "invalid_token")
-    assert world.client.get(docs, headers=world.h("so")).json() == []
-    assert not list(world.svc.settings.documents_dir.glob(f"{case_id}/*"))  # no file either
+    assert len(world.client.get(docs, headers=world.h("so")).json()) == 1
+    assert sorted(world.svc.settings.documents_dir.glob(f"{case_id}/*")) == files  # no file either
     old = world.tokens["so"]
     users.revoke_tokens(world.svc, "so")
     assert_error(

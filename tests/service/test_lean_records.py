@@ -4,22 +4,12 @@ clean (their facts digested as the ORM rows were)."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from fundflow.service.integrity.verify import verify_state
 from fundflow.service.tables import Case, Document, MeetingBallot, MeetingVote
 from fundflow.service.usecases import documents, meetings
-
-
-def _statements(engine, block):
-    seen: list[str] = []
-    listener = lambda c, cur, st, params, ctx, many: seen.append(st)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        result = block()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return result, [st for st in seen if not st.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+from tests.support.statements import traced
 
 
 def _version(svc, case_id: int) -> int:
@@ -32,14 +22,14 @@ def test_a_vote_and_a_revote_are_lean_and_verify(flow):
     flow.advance(case_id, "joint_meeting")
     before = _version(flow.svc, case_id)
     vote = dict(party="fund_center", attended=True, now=flow.now)
-    first, sent = _statements(
+    first, sent = traced(
         flow.svc.db,
         lambda: meetings.record_vote(flow.svc, flow.u["fc"], case_id, vote="disagree", opinion="预算偏高", **vote),
     )
     # the locked read, the sitting, the vote row (UPDATE, then INSERT), ballot, case, event, the votes
     assert len(sent) <= 8, sent
     assert first.body["version"] == before + 1
-    again, sent = _statements(
+    again, sent = traced(
         flow.svc.db,
         lambda: meetings.record_vote(flow.svc, flow.u["fc"], case_id, vote="agree", opinion=None, **vote),
     )
@@ -60,7 +50,7 @@ def test_a_vote_and_a_revote_are_lean_and_verify(flow):
 def test_a_document_is_lean_its_id_is_the_row_and_it_verifies(flow):
     case_id = flow.open()
     before = _version(flow.svc, case_id)
-    body, sent = _statements(
+    body, sent = traced(
         flow.svc.db,
         lambda: documents.attach_document(
             flow.svc,

@@ -7,26 +7,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from fundflow.service.db import transaction
 from fundflow.service.prepared import Prepared
 from fundflow.service.tables import Case, Event, Stage
 from fundflow.service.usecases import lean
+from tests.support.statements import traced
 
 SURVEY = {"survey_date": "2026-03-01", "survey_findings": "楼道堆放杂物"}
-
-
-def _traced(engine, block):
-    seen: list[str] = []
-    listener = lambda c, cur, st, params, ctx, many: seen.append(st)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        result = block()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return result, [st for st in seen if not st.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
 
 
 def _at_survey(flow) -> int:
@@ -53,9 +43,9 @@ def _rows(svc, case_id: int):
 def test_the_cursor_path_writes_what_the_traced_path_writes(flow):
     raw_case, traced_case = _at_survey(flow), _at_survey(flow)
     flow.fire("so", raw_case, "complete_survey", SURVEY)
-    _, sent = _traced(flow.svc.db, lambda: flow.fire("so", traced_case, "complete_survey", SURVEY))
-    raw, traced = _rows(flow.svc, raw_case), _rows(flow.svc, traced_case)
-    assert raw == traced
+    _, sent = traced(flow.svc.db, lambda: flow.fire("so", traced_case, "complete_survey", SURVEY))
+    raw, through_listeners = _rows(flow.svc, raw_case), _rows(flow.svc, traced_case)
+    assert raw == through_listeners
     case_columns, stages, _ = raw
     assert case_columns[0] == "joint_meeting"
     assert case_columns[5].tzinfo is not None  # read back aware, through the column's own type
@@ -131,7 +121,7 @@ def test_a_document_and_a_vote_write_in_one_statement_on_postgresql(flow):
     case_id = flow.open()
     flow.advance(case_id, "joint_meeting")
     pg = flow.svc.db.dialect.name == "postgresql"
-    doc, sent = _traced(
+    doc, sent = traced(
         flow.svc.db,
         lambda: documents.attach_document(
             flow.svc,
@@ -150,7 +140,7 @@ def test_a_document_and_a_vote_write_in_one_statement_on_postgresql(flow):
 
         assert s.get(Document, doc["id"]).filename == "纪要.pdf"  # the id the reply names is the row's
     for choice in ("disagree", "agree"):  # the second puts the same party's row again (ON CONFLICT)
-        reply, sent = _traced(
+        reply, sent = traced(
             flow.svc.db,
             lambda choice=choice: meetings.record_vote(
                 flow.svc,
