@@ -105,6 +105,15 @@ def _contender(whole: bool, tree: str | None = None, name: str = "fundflow"):
 
         p = _fundflow_world(ctx)
         flow, start = _flow(p)
+        if not os.environ.get("FUNDFLOW_NO_FREEZE"):
+            # as a served process does once it has started (fundflow.service.heap), if this
+            # tree has it (a --before tree may not)
+            try:
+                from fundflow.service.heap import freeze_startup
+            except ImportError:
+                pass
+            else:
+                freeze_startup()
         steps = sum(len(plan.path) for plan in ctx.plans)
         real_fire = cases.fire_transition
         spent = [0.0, 0]

@@ -125,5 +125,8 @@ def scheduler() -> None:
             "does the work (a lease row). Set FUNDFLOW_SCHEDULER=off for the API to leave it to this one.",
             err=True,
         )
+    from fundflow.service.heap import freeze_startup
+
     with services() as svc:
+        freeze_startup()  # a long-running process: its start-up heap out of the collector's way
         run_blocking(svc, settings)

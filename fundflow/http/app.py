@@ -26,6 +26,7 @@ from fundflow.http.web import router as pages
 from fundflow.service.config import Settings, get_settings
 from fundflow.service.context import Services, build_services
 from fundflow.service.errors import NotAuthenticated, NotFound, error_body, error_headers, status_for
+from fundflow.service.heap import freeze_startup
 from fundflow.service.metrics import PROCESS, DatabaseFigures
 from fundflow.service.migrate import check_current
 
@@ -71,6 +72,7 @@ def create_app(
         owned = app.state.services is None
         if owned:
             app.state.services = build_services(settings)
+            freeze_startup()  # a served process: its start-up heap out of the collector's way
         try:
             if (owned if scheduler is None else scheduler) and settings.scheduler == "embedded":
                 from fundflow.service.scheduler import start_background
