@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from fundflow.domain.tz import SHANGHAI
 from fundflow.service.db import transaction
 from fundflow.service.prepared import Prepared
 from fundflow.service.tables import Case, Event, Stage
@@ -156,3 +157,18 @@ def test_a_document_and_a_vote_write_in_one_statement_on_postgresql(flow):
         # the locked read, the sitting, the writes (one statement on PostgreSQL), the votes
         assert len(sent) <= (4 if pg else 8), sent
         assert [(v["party"], v["vote"]) for v in reply.body["votes"]] == [("fund_center", choice)]
+
+
+def test_opening_a_case_is_lean_and_reads_back_as_written(flow):
+    case_id, sent = traced(flow.svc.db, flow.open)
+    pg = flow.svc.db.dialect.name == "postgresql"
+    # the community and its office; the row; its number, first event and first stage
+    assert len(sent) == (4 if pg else 6), sent
+    with flow.svc.sessions() as s:
+        case = s.get(Case, case_id)
+        stages = s.exec(select(Stage).where(Stage.case_id == case_id)).scalars().all()
+        events = s.exec(select(Event).where(Event.case_id == case_id)).scalars().all()
+    assert case.number == f"FF{case.opened_at.astimezone(SHANGHAI).year}{case_id:06d}" and case.version == 2
+    assert case.event_count == 1 and case.head_hash == events[0].hash
+    assert [(st.state, st.left_at) for st in stages] == [("reported", None)] and stages[0].due_at is not None
+    assert flow.state(case_id) == "reported"

@@ -37,7 +37,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
-from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
+from fundflow.service.reads.common import case_body, money_body, money_view, organisation_of, top_ups_of
 from fundflow.service.reads.session import Bearer, caller
 from fundflow.service.tables import (
     Building,
@@ -408,29 +408,34 @@ def open_case(
             )
         _, deadlines = svc.engine.start(d.id, data, happened, d.version)
         clean = {**{k: v for k, v in (data or {}).items()}, **form_values}
-        case = Case(
-            number=f"T-{uuid.uuid4().hex[:28]}",
-            title=title,
-            definition_id=d.id,
-            definition_version=d.version,
-            state=d.initial,
-            community_id=community.id if community else None,
-            street_office_id=office.id if office else None,
-            district_id=office.district_id if office else None,
-            subject=subject_row,
-            data=clean,
-            scope_building_ids=scope_ids,
-            created_by=user.id,
-            created_at=now,
-            updated_at=now,
-            opened_at=happened,
-            act_times={OPEN_TRIGGER: _utc_text(happened)},
+        # the lean path (usecases/lean.py): the row inserted, then its number (from its id), the
+        # first event and the first stage (PostgreSQL: one statement); no ORM unit of work
+        conn = s.connection()
+        case = lean.new_case(
+            {
+                "number": f"T-{uuid.uuid4().hex[:28]}",
+                "title": title,
+                "definition_id": d.id,
+                "definition_version": d.version,
+                "state": d.initial,
+                "community_id": community.id if community else None,
+                "street_office_id": office.id if office else None,
+                "district_id": office.district_id if office else None,
+                "subject": subject_row,
+                "data": clean,
+                "scope_building_ids": scope_ids,
+                "created_by": user.id,
+                "created_at": now,
+                "updated_at": now,
+                "opened_at": happened,
+                "act_times": {OPEN_TRIGGER: _utc_text(happened)},
+            }
         )
-        s.add(case)
-        s.flush()
+        lean.insert_case(conn, case)
         case.number = f"FF{happened.astimezone(SHANGHAI).year}{case.id:06d}"
-        stage = _stage_row(case.id, d.initial, happened, deadlines)
-        append_event(
+        stage = lean.new_stage(case.id, d.initial, happened)
+        set_deadlines(stage, deadlines)
+        event = event_values(
             s,
             case,
             user,
@@ -444,9 +449,20 @@ def open_case(
             now,
             [STAGES.added([stage])],
         )
-        s.add(stage)
-        s.flush()
-        body = case_view(svc, s, user, case, stage, now)
+        lean.write_opened(conn, case, event, stage)
+        money = money_body(case, CaseMoney(None, None, _ZERO), [], {})  # a new case has moved no money
+        body = case_body(
+            svc,
+            user,
+            case,
+            stage,
+            now,
+            (community.id, community.name) if community else None,
+            (office.id, office.name) if office else None,
+            money,
+            [],
+            organisation_of(s, case),
+        )
     return Reply(201, body)
 
 

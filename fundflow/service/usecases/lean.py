@@ -65,6 +65,9 @@ __all__ = [
     "update_households",
     "insert_entries",
     "insert_top_up",
+    "new_case",
+    "insert_case",
+    "write_opened",
 ]
 
 _C = Case.__table__
@@ -479,3 +482,70 @@ def insert_entries(conn: Connection, entries: list[Row]) -> None:
 
 def insert_top_up(conn: Connection, notice: Row) -> None:
     _INSERT_TOP_UP.rowcount(conn, notice.__dict__)
+
+
+# -- opening a case (usecases/cases.py: open_case) -------------------------------------------
+
+
+def _case_defaults() -> dict[str, Any]:
+    from pydantic_core import PydanticUndefined
+
+    out = {}
+    for name, field in Case.model_fields.items():
+        value = field.get_default(call_default_factory=True)
+        out[name] = None if value is PydanticUndefined else value
+    return out
+
+
+_INSERT_CASE = Prepared(insert(_C).returning(_C.c.id), tuple(n for n in _CASE_NAMES if n != "id"))
+_OPENED_CASE = ("number", "event_count", "head_hash", "version")
+_NUMBER_CASE = Prepared(update(_C).where(_C.c.id == bindparam("b_id")).values(_set(_C, "v_", _OPENED_CASE)))
+
+
+def new_case(values: dict[str, Any]) -> Row:
+    """A case row in hand: the table's defaults (as the ORM model gives them) under ``values``."""
+    return Row(_case_defaults() | values)
+
+
+def insert_case(conn: Connection, case: Row) -> None:
+    """Insert the case row; its id is set on ``case``."""
+    (case.id,) = _INSERT_CASE.first(conn, case.__dict__)
+
+
+def write_opened(conn: Connection, case: Row, event: dict[str, Any], stage: Row | None) -> None:
+    """An opened case's writes after its row: its number, event count and head hash (known
+    once its id and first event are) at the row's second version, as every case has been
+    opened (the integrity check counts on it), the event, its first stage (PostgreSQL: one
+    statement)."""
+    case.version = 2
+    d = case.__dict__
+    params = {f"v_{n}": d[n] for n in _OPENED_CASE} | {"b_id": d["id"]}
+    if conn.dialect.name != "postgresql":
+        _NUMBER_CASE.rowcount(conn, params)
+        insert_event(conn, event)
+        if stage is not None:
+            insert_stage(conn, stage)
+        return
+    params.update({f"e_{n}": event[n] for n in _EVENT_INSERTED})
+    if stage is not None:
+        params.update({f"o_{n}": stage.__dict__[n] for n in _STAGE_INSERTED})
+    _opened_statement(stage is not None).first(conn, params)
+
+
+def _opened_statement(opens: bool) -> Prepared:
+    key = ("opened", opens)
+    prepared = _COMBINED.get(key)
+    if prepared is None:
+        numbered = (
+            update(_C)
+            .where(_C.c.id == bindparam("b_id"))
+            .values(_set(_C, "v_", _OPENED_CASE))
+            .returning(_C.c.id)
+            .cte("numbered")
+        )
+        ctes = [insert(_E).values(_set(_E, "e_", _EVENT_INSERTED)).cte("event_added")]
+        if opens:
+            ctes.append(insert(_S).values(_set(_S, "o_", _STAGE_INSERTED)).cte("opened"))
+        stmt = select(func.count()).select_from(numbered).add_cte(*ctes)
+        prepared = _COMBINED[key] = Prepared(stmt)
+    return prepared
