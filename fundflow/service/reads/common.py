@@ -125,7 +125,18 @@ def event_view(e: Event, d: Definition | None = None) -> dict[str, Any]:
     }
 
 
-def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None, now: datetime) -> dict[str, Any]:
+def case_view(
+    svc,
+    session: Session,
+    user: User,
+    case: Case,
+    stage: Stage | None,
+    now: datetime,
+    *,
+    money: dict[str, Any] | None = None,
+    top_ups: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``money``, ``top_ups``: already known (a case just opened has neither); read otherwise."""
     community = session.get(Community, case.community_id) if case.community_id is not None else None
     office = session.get(StreetOffice, case.street_office_id) if case.street_office_id is not None else None
     return case_body(
@@ -136,8 +147,8 @@ def case_view(svc, session: Session, user: User, case: Case, stage: Stage | None
         now,
         (community.id, community.name) if community else None,
         (office.id, office.name) if office else None,
-        money_view(session, case),
-        top_ups_of(session, case.id),
+        money_view(session, case) if money is None else money,
+        top_ups_of(session, case.id) if top_ups is None else top_ups,
         organisation_of(session, case),
     )
 

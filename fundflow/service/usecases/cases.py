@@ -37,7 +37,7 @@ from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
-from fundflow.service.reads.common import case_body, money_body, money_view, organisation_of, top_ups_of
+from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
 from fundflow.service.reads.session import Bearer, caller
 from fundflow.service.tables import (
     Building,
@@ -450,19 +450,9 @@ def open_case(
             [STAGES.added([stage])],
         )
         lean.write_opened(conn, case, event, stage)
-        money = money_body(case, CaseMoney(None, None, _ZERO), [], {})  # a new case has moved no money
-        body = case_body(
-            svc,
-            user,
-            case,
-            stage,
-            now,
-            (community.id, community.name) if community else None,
-            (office.id, office.name) if office else None,
-            money,
-            [],
-            organisation_of(s, case),
-        )
+        # a new case has moved no money and has no notices (the community and office: in hand)
+        money = money_body(case, CaseMoney(None, None, _ZERO), [], {})
+        body = case_view(svc, s, user, case, stage, now, money=money, top_ups=[])
     return Reply(201, body)
 
 
