@@ -57,6 +57,7 @@ from fundflow.service.usecases import lean, ledger, organisations
 
 __all__ = [
     "open_case",
+    "locked_case",
     "fire_transition",
     "get_case",
     "load_case",
@@ -449,7 +450,7 @@ def open_case(
             now,
             [STAGES.added([stage])],
         )
-        lean.write_opened(conn, case, event, stage)
+        lean.write(conn, case, event, None, stage)  # its own row, just inserted: no one else's version
         # a new case has moved no money and has no notices (the community and office: in hand)
         money = money_body(case, CaseMoney(None, None, _ZERO), [], {})
         body = case_view(svc, s, user, case, stage, now, money=money, top_ups=[])
@@ -526,6 +527,19 @@ def fire_transition(
         raise Conflict("案件刚被他人办理，请刷新后重试", code="concurrent_update") from None
 
 
+def locked_case(s: Session, svc: Services, user: User | Bearer, case_id: int, now: datetime):
+    """``(user, lean.Loaded)``: the caller (a ``Bearer``'s token read here, in the step's own
+    transaction) and the case row locked and read once with what a step needs; 404 if there is
+    no such case or the caller may not see it. The lean steps (transitions, votes, documents)
+    begin with it."""
+    conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
+    user = caller(s, svc, user, now)
+    got = lean.load(conn, case_id, for_update=True)
+    if got is None or not can_see_case(user, got.case):
+        raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+    return user, got
+
+
 def _fire(
     svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, make_actor, reached
 ):
@@ -533,12 +547,9 @@ def _fire(
         # Lock the case first, then look for the key: a request with the same key that is
         # still running holds the lock, and once it commits its record is visible here
         # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.
-        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
-        user = caller(s, svc, user, now)  # a Bearer: its token read here
-        got = lean.load(conn, case_id, for_update=True)
+        user, got = locked_case(s, svc, user, case_id, now)
         reached.append(user)
-        if got is None or not can_see_case(user, got.case):
-            raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+        conn = s.connection()
         case, stage = got.case, got.stage
         if not holds_case(user, case):
             raise Forbidden("本单位已不再承办此案件", code="not_case_holder")

@@ -14,13 +14,12 @@ from fundflow.service.context import Services
 from fundflow.service.db import read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from fundflow.service.integrity.facts import DOCUMENTS
-from fundflow.service.jurisdiction import can_see_case
 from fundflow.service.paperwork.kinds import GENERATED_LABELS
 from fundflow.service.reads.common import iso
-from fundflow.service.reads.session import Bearer, caller
+from fundflow.service.reads.session import Bearer
 from fundflow.service.tables import Document, User
 from fundflow.service.usecases import lean
-from fundflow.service.usecases.cases import event_values, load_case
+from fundflow.service.usecases.cases import event_values, load_case, locked_case
 
 __all__ = ["attach_document", "list_documents", "open_document"]
 
@@ -89,11 +88,8 @@ def attach_document(
     with transaction(svc.sessions) as s:
         # the lean path (usecases/lean.py): the case row locked and read once; the document, the
         # event and the versioned case row written with Core statements built once
-        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
-        user = caller(s, svc, user, now)  # a Bearer (the API): its token read in this transaction
-        got = lean.load(conn, case_id, for_update=True)
-        if got is None or not can_see_case(user, got.case):
-            raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+        user, got = locked_case(s, svc, user, case_id, now)  # a Bearer (the API): its token read here
+        conn = s.connection()
         case = got.case
         d = svc.registry.get(case.definition_id, case.definition_version)
         if doc_type not in d.documents:

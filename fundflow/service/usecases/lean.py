@@ -67,7 +67,6 @@ __all__ = [
     "insert_top_up",
     "new_case",
     "insert_case",
-    "write_opened",
 ]
 
 _C = Case.__table__
@@ -77,8 +76,10 @@ _D = Document.__table__
 _V = MeetingVote.__table__
 _CASE_NAMES = tuple(c.name for c in _C.c)
 _STAGE_NAMES = tuple(c.name for c in _S.c)
-# what a transition may change on the case row (the rest is set when the case is opened)
+# what a step may change on the case row (the rest is set when the case is opened; the number
+# once, by the opening's own write, when the row's id is known)
 _CASE_SET = (
+    "number",
     "state",
     "data",
     "closed",
@@ -105,6 +106,11 @@ STAGE_DEFAULTS: dict[str, Any] = {n: None for n in _STAGE_NAMES} | {
     "suspended_working_days": 0,
     "suspended_days": 0,
 }
+
+
+def _set(table, prefix: str, names) -> dict:
+    """``{column: bindparam(prefix + column)}``, typed as the column, for an INSERT or UPDATE."""
+    return {n: bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names}
 
 
 class Row:
@@ -212,13 +218,9 @@ def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
 _UPDATE_CASE = Prepared(
     update(_C)
     .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
-    .values({n: bindparam(f"v_{n}", type_=_C.c[n].type) for n in _CASE_SET} | {"version": bindparam("v_version")})
+    .values(_set(_C, "v_", _CASE_SET) | {"version": bindparam("v_version")})
 )
-_UPDATE_STAGE = Prepared(
-    update(_S)
-    .where(_S.c.id == bindparam("b_id"))
-    .values({n: bindparam(f"v_{n}", type_=_S.c[n].type) for n in _STAGE_SET})
-)
+_UPDATE_STAGE = Prepared(update(_S).where(_S.c.id == bindparam("b_id")).values(_set(_S, "v_", _STAGE_SET)))
 _STAGE_INSERTED = tuple(n for n in _STAGE_NAMES if n != "id")
 _INSERT_STAGE = Prepared(insert(_S), _STAGE_INSERTED)
 _EVENT_INSERTED = tuple(c.name for c in _E.c if c.name not in ("id", "gseq"))
@@ -265,10 +267,6 @@ def _case_params(case: Row) -> dict[str, Any]:
 # ``load`` it does not happen) or an error is answered by rolling the whole transaction back,
 # so nothing of the statement stays. SQLite runs the same writes one statement at a time.
 _COMBINED: dict[tuple, Prepared] = {}
-
-
-def _set(table, prefix: str, names) -> dict:
-    return {n: bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names}
 
 
 def _combined(key: tuple, parts) -> Prepared:
@@ -355,7 +353,7 @@ _VOTE_SET = ("attended", "vote", "opinion", "recorded_by", "recorded_at")
 _UPDATE_VOTE = Prepared(
     update(_V)
     .where(_V.c.case_id == bindparam("b_case_id"), _V.c.party == bindparam("b_party"))
-    .values({n: bindparam(f"v_{n}", type_=_V.c[n].type) for n in _VOTE_SET})
+    .values(_set(_V, "v_", _VOTE_SET))
 )
 _VOTE_INSERTED = ("case_id", "party", *_VOTE_SET)
 _INSERT_VOTE = Prepared(insert(_V), _VOTE_INSERTED)
@@ -498,8 +496,6 @@ def _case_defaults() -> dict[str, Any]:
 
 
 _INSERT_CASE = Prepared(insert(_C).returning(_C.c.id), tuple(n for n in _CASE_NAMES if n != "id"))
-_OPENED_CASE = ("number", "event_count", "head_hash", "version")
-_NUMBER_CASE = Prepared(update(_C).where(_C.c.id == bindparam("b_id")).values(_set(_C, "v_", _OPENED_CASE)))
 
 
 def new_case(values: dict[str, Any]) -> Row:
@@ -508,44 +504,7 @@ def new_case(values: dict[str, Any]) -> Row:
 
 
 def insert_case(conn: Connection, case: Row) -> None:
-    """Insert the case row; its id is set on ``case``."""
+    """Insert the case row at version 1; its id is set on ``case``. Its number (made from the
+    id), first event and first stage follow by ``write`` (the row at version 2, as every case
+    has been opened: the integrity check counts on it)."""
     (case.id,) = _INSERT_CASE.first(conn, case.__dict__)
-
-
-def write_opened(conn: Connection, case: Row, event: dict[str, Any], stage: Row | None) -> None:
-    """An opened case's writes after its row: its number, event count and head hash (known
-    once its id and first event are) at the row's second version, as every case has been
-    opened (the integrity check counts on it), the event, its first stage (PostgreSQL: one
-    statement)."""
-    case.version = 2
-    d = case.__dict__
-    params = {f"v_{n}": d[n] for n in _OPENED_CASE} | {"b_id": d["id"]}
-    if conn.dialect.name != "postgresql":
-        _NUMBER_CASE.rowcount(conn, params)
-        insert_event(conn, event)
-        if stage is not None:
-            insert_stage(conn, stage)
-        return
-    params.update({f"e_{n}": event[n] for n in _EVENT_INSERTED})
-    if stage is not None:
-        params.update({f"o_{n}": stage.__dict__[n] for n in _STAGE_INSERTED})
-    _opened_statement(stage is not None).first(conn, params)
-
-
-def _opened_statement(opens: bool) -> Prepared:
-    key = ("opened", opens)
-    prepared = _COMBINED.get(key)
-    if prepared is None:
-        numbered = (
-            update(_C)
-            .where(_C.c.id == bindparam("b_id"))
-            .values(_set(_C, "v_", _OPENED_CASE))
-            .returning(_C.c.id)
-            .cte("numbered")
-        )
-        ctes = [insert(_E).values(_set(_E, "e_", _EVENT_INSERTED)).cte("event_added")]
-        if opens:
-            ctes.append(insert(_S).values(_set(_S, "o_", _STAGE_INSERTED)).cte("opened"))
-        stmt = select(func.count()).select_from(numbered).add_cte(*ctes)
-        prepared = _COMBINED[key] = Prepared(stmt)
-    return prepared

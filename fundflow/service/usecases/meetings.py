@@ -18,15 +18,14 @@ from fundflow.domain.guards import VoteChoice
 from fundflow.domain.ledger import CaseMoney
 from fundflow.service.context import Services
 from fundflow.service.db import flushed, read_only, transaction
-from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fundflow.service.errors import Conflict, Forbidden, InvalidInput
 from fundflow.service.integrity.facts import BALLOTS, VOTES
-from fundflow.service.jurisdiction import can_see_case
 from fundflow.service.prepared import Prepared
 from fundflow.service.reads.common import case_body, money_body, money_view, top_ups_of
-from fundflow.service.reads.session import Bearer, caller
+from fundflow.service.reads.session import Bearer
 from fundflow.service.tables import MeetingVote, User
 from fundflow.service.usecases import lean
-from fundflow.service.usecases.cases import Reply, event_values, load_case
+from fundflow.service.usecases.cases import Reply, event_values, load_case, locked_case
 from fundflow.service.usecases.meeting_sessions import current_session_id
 
 __all__ = ["record_vote", "list_votes"]
@@ -52,11 +51,8 @@ def record_vote(
     version with Core statements built once; the rows digested (``integrity.facts``) as the
     ORM rows were."""
     with transaction(svc.sessions) as s:
-        conn = s.connection()  # SQLite: BEGIN IMMEDIATE here
-        user = caller(s, svc, user, now)  # a Bearer (the API): its token read in this transaction
-        got = lean.load(conn, case_id, for_update=True)
-        if got is None or not can_see_case(user, got.case):
-            raise NotFound("案件不存在或不在您的管辖范围内", code="case_not_found", detail={"case_id": case_id})
+        user, got = locked_case(s, svc, user, case_id, now)  # a Bearer (the API): its token read here
+        conn = s.connection()
         case = got.case
         d = svc.registry.get(case.definition_id, case.definition_version)
         state = d.states[case.state]
