@@ -7,9 +7,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import bindparam
+from sqlalchemy import Connection, bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
+from fundflow.service.prepared import Prepared, Row
 from fundflow.service.tables import ApiToken, User
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "verify_password",
     "issue_token",
     "user_for_token",
+    "user_row_for_token",
     "revoke_token",
     "revoke_all",
     "TOKEN_PREFIX",
@@ -44,6 +47,13 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 #: the token's row and its user, in one statement built once (every authenticated request runs it)
 _TOKEN_AND_USER = (
     select(ApiToken.revoked, ApiToken.expires_at, ApiToken.created_at, User)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+_USER_COLUMNS = tuple(c.name for c in User.__table__.c)
+_TOKEN_AND_USER_ROW = Prepared(
+    core_select(ApiToken.revoked, ApiToken.expires_at, ApiToken.created_at, *User.__table__.c)
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
 )
@@ -79,9 +89,27 @@ def user_for_token(session: Session, token: str, now: datetime, max_age: timedel
     if found is None:
         return None
     revoked, expires_at, created_at, user = found
-    if revoked or (expires_at or created_at + max_age) <= now:
+    return user if _valid(revoked, expires_at, created_at, user.active, now, max_age) else None
+
+
+def user_row_for_token(conn: Connection, token: str, now: datetime, max_age: timedelta) -> Row | None:
+    """``user_for_token`` for the hot path (a transition, vote or upload through the API, in its
+    own transaction): the same checks, the user's columns as a row in hand instead of an ORM
+    entity (no session, no identity map: ~0.2 ms less per request). Not for changing the user."""
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.startswith(TOKEN_PREFIX):
         return None
-    return user if user.active else None
+    found = _TOKEN_AND_USER_ROW.first(conn, {"token_hash": _digest(token)})
+    if found is None:
+        return None
+    revoked, expires_at, created_at = found[:3]
+    user = Row(dict(zip(_USER_COLUMNS, found[3:])))
+    return user if _valid(revoked, expires_at, created_at, user.active, now, max_age) else None
+
+
+def _valid(revoked: bool, expires_at, created_at, active: bool, now: datetime, max_age: timedelta) -> bool:
+    """Not revoked, not expired (a token issued without an end ends ``max_age`` after it was
+    issued), its user active."""
+    return not revoked and (expires_at or created_at + max_age) > now and bool(active)
 
 
 def revoke_token(session: Session, token: str) -> bool:

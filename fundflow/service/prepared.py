@@ -26,7 +26,18 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "Row"]
+
+
+class Row:
+    """A row in hand: its columns as plain attributes (what an ORM instance keeps in ``__dict__``)."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.__dict__.update(values)
+
+    def values(self, names: tuple[str, ...]) -> dict[str, Any]:
+        d = self.__dict__
+        return {n: d[n] for n in names}
 
 
 class _Compiled:

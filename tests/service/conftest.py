@@ -29,12 +29,14 @@ from tests.support.world import NOW, World, build_world
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``postgresql_only`` are about PostgreSQL's own behaviour: they are not
-    collected for SQLite at all (deselected, not skipped)."""
+    collected for SQLite at all (deselected, not skipped); ``sqlite_only`` the other way round."""
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec else None
-        (drop if item.get_closest_marker("postgresql_only") and backend == "sqlite" else keep).append(item)
+        only_pg = item.get_closest_marker("postgresql_only") and backend == "sqlite"
+        only_sqlite = item.get_closest_marker("sqlite_only") and backend not in (None, "sqlite")
+        (drop if only_pg or only_sqlite else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -11,7 +11,8 @@ from typing import Protocol, runtime_checkable
 
 from sqlmodel import Session
 
-from fundflow.service.auth import user_for_token
+from fundflow.service.auth import user_for_token, user_row_for_token
+from fundflow.service.db import Tx
 from fundflow.service.errors import NotAuthenticated
 
 __all__ = ["signed_in", "Principal", "Bearer", "caller"]
@@ -40,15 +41,20 @@ class Bearer:
         self.token = token
 
 
-def signed_in(s: Session, svc, token: str, now: datetime) -> Principal:
-    """The active user of ``token`` (a session or an API token); NotAuthenticated otherwise."""
-    user = user_for_token(s, token, now, timedelta(days=svc.settings.api_token_days))
+def signed_in(s: Session | Tx, svc, token: str, now: datetime) -> Principal:
+    """The active user of ``token`` (a session or an API token); NotAuthenticated otherwise.
+    In the hot path's transaction (a ``Tx``) the user is a row in hand, not an ORM entity."""
+    max_age = timedelta(days=svc.settings.api_token_days)
+    if isinstance(s, Tx):
+        user = user_row_for_token(s.connection(), token, now, max_age)
+    else:
+        user = user_for_token(s, token, now, max_age)
     if user is None:
         raise NotAuthenticated("登录已失效或令牌无效，请重新登录", code="invalid_token")
     return user
 
 
-def caller(s: Session, svc, user, now: datetime):
+def caller(s: Session | Tx, svc, user, now: datetime):
     """``user`` itself, or for a ``Bearer`` the user its token signs in, read in ``s`` (the
     write's own transaction); NotAuthenticated if it signs no one in."""
     return signed_in(s, svc, user.token, now) if isinstance(user, Bearer) else user

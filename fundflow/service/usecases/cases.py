@@ -17,7 +17,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import Select
@@ -33,10 +34,11 @@ from fundflow.domain.open_form import check_open_fields, check_subject
 from fundflow.domain.tz import SHANGHAI, UTC
 from fundflow.service.audit import GENESIS, event_hash
 from fundflow.service.context import Services
-from fundflow.service.db import read_only, transaction
+from fundflow.service.db import flushed, lean_transaction, read_only, transaction
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from fundflow.service.integrity.facts import STAGES, collect
 from fundflow.service.jurisdiction import can_see_case, can_see_community, holds_case
+from fundflow.service.prepared import Prepared
 from fundflow.service.reads.common import case_body, case_view, money_body, money_view, organisation_of, top_ups_of
 from fundflow.service.reads.session import Bearer, caller
 from fundflow.service.tables import (
@@ -227,9 +229,12 @@ def snapshot(
 
 def open_objection_count(session: Session, case_id: int) -> int:
     """The case's objection records still to answer (issue 11b, ``records.objections``)."""
-    return session.exec(
-        select(func.count(Objection.id)).where(Objection.case_id == case_id, Objection.status == "open")
-    ).one()
+    return _OPEN_OBJECTIONS.first(flushed(session), {"case_id": case_id})[0]
+
+
+_OPEN_OBJECTIONS = Prepared(
+    core_select(func.count(Objection.id)).where(Objection.case_id == bindparam("case_id"), Objection.status == "open")
+)
 
 
 def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines | None) -> Stage:
@@ -543,7 +548,7 @@ def locked_case(s: Session, svc: Services, user: User | Bearer, case_id: int, no
 def _fire(
     svc, user, case_id, trigger, data, comment, now, if_match, idempotency_key, occurred, req_hash, make_actor, reached
 ):
-    with transaction(svc.sessions) as s:
+    with lean_transaction(svc.sessions) as s:
         # Lock the case first, then look for the key: a request with the same key that is
         # still running holds the lock, and once it commits its record is visible here
         # (PostgreSQL reads each statement afresh), so the replay answers, not the engine.

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from fundflow.service.context import Services
-from fundflow.service.db import read_only, transaction
+from fundflow.service.db import lean_transaction, read_only
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from fundflow.service.integrity.facts import DOCUMENTS
 from fundflow.service.paperwork.kinds import GENERATED_LABELS
@@ -85,7 +85,7 @@ def attach_document(
     if not content:
         raise InvalidInput("文件为空", code="empty_file")
     sha = hashlib.sha256(content).hexdigest()
-    with transaction(svc.sessions) as s:
+    with lean_transaction(svc.sessions) as s:
         # the lean path (usecases/lean.py): the case row locked and read once; the document, the
         # event and the versioned case row written with Core statements built once
         user, got = locked_case(s, svc, user, case_id, now)  # a Bearer (the API): its token read here

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from fundflow.service.prepared import Prepared
+from fundflow.service.prepared import Prepared, Row
 from fundflow.service.tables import (
     Case,
     Community,
@@ -111,17 +111,6 @@ STAGE_DEFAULTS: dict[str, Any] = {n: None for n in _STAGE_NAMES} | {
 def _set(table, prefix: str, names) -> dict:
     """``{column: bindparam(prefix + column)}``, typed as the column, for an INSERT or UPDATE."""
     return {n: bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names}
-
-
-class Row:
-    """A row in hand: its columns as plain attributes (what an ORM instance keeps in ``__dict__``)."""
-
-    def __init__(self, values: dict[str, Any]):
-        self.__dict__.update(values)
-
-    def values(self, names: tuple[str, ...]) -> dict[str, Any]:
-        d = self.__dict__
-        return {n: d[n] for n in names}
 
 
 def new_stage(case_id: int, state: str, entered_at) -> Row:

@@ -17,7 +17,7 @@ from sqlmodel import select
 from fundflow.domain.guards import VoteChoice
 from fundflow.domain.ledger import CaseMoney
 from fundflow.service.context import Services
-from fundflow.service.db import flushed, read_only, transaction
+from fundflow.service.db import flushed, lean_transaction, read_only
 from fundflow.service.errors import Conflict, Forbidden, InvalidInput
 from fundflow.service.integrity.facts import BALLOTS, VOTES
 from fundflow.service.prepared import Prepared
@@ -50,7 +50,7 @@ def record_vote(
     names, the vote row put, the ballot and the event inserted and the case row updated at its
     version with Core statements built once; the rows digested (``integrity.facts``) as the
     ORM rows were."""
-    with transaction(svc.sessions) as s:
+    with lean_transaction(svc.sessions) as s:
         user, got = locked_case(s, svc, user, case_id, now)  # a Bearer (the API): its token read here
         conn = s.connection()
         case = got.case
