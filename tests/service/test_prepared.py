@@ -172,3 +172,26 @@ def test_opening_a_case_is_lean_and_reads_back_as_written(flow):
     assert case.event_count == 1 and case.head_hash == events[0].hash
     assert [(st.state, st.left_at) for st in stages] == [("reported", None)] and stages[0].due_at is not None
     assert flow.state(case_id) == "reported"
+
+
+@pytest.mark.parametrize("buildings", [None, ["1栋"], ["1栋", "2栋"]])
+def test_the_households_in_scope_are_read_by_one_prepared_statement(flow, buildings):
+    """The buildings in scope are one parameter (PostgreSQL an array, SQLite a JSON list): the
+    rows are the community's households in those buildings, by id, as an ``IN`` list reads them."""
+    from fundflow.service.tables import Building, Household
+
+    case_id = flow.open(buildings=buildings)
+    with transaction(flow.svc.sessions) as s:
+        case = lean.load(s.connection(), case_id, for_update=True).case
+        got = [h.id for h in lean.households(s.connection(), case, lock=True)]
+        expected = select(Household.id).where(Household.community_id == case.community_id)
+        if buildings:
+            names = s.execute(select(Building.name).where(Building.id.in_(case.scope_building_ids))).scalars().all()
+            assert sorted(names) == sorted(buildings)
+            expected = expected.where(Household.building_id.in_(case.scope_building_ids))
+        want = s.execute(expected.order_by(Household.id)).scalars().all()
+    assert got == want and got
+    if buildings == ["1栋"]:
+        with transaction(flow.svc.sessions) as s:
+            everyone = s.execute(select(func.count()).select_from(Household)).scalar_one()
+        assert len(got) < everyone  # narrowed, not the whole community

@@ -27,7 +27,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import Integer, String, and_, any_, bindparam, column, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from fundflow.service.prepared import Prepared, Row
@@ -449,13 +450,36 @@ def households(conn: Connection, case: Row, *, lock: bool) -> list[Row]:
     """The households that pay for ``case`` (its community, narrowed to its buildings), by id:
     the order shares are computed in and rows are locked in (PostgreSQL ``FOR UPDATE``; SQLite
     holds ``BEGIN IMMEDIATE``), so two cases over overlapping buildings lock in the same order."""
-    stmt = select(*_H.c).where(_H.c.community_id == case.community_id)
-    if case.scope_building_ids:
-        stmt = stmt.where(_H.c.building_id.in_(case.scope_building_ids))
+    scoped = bool(case.scope_building_ids)
+    values = {"community_id": case.community_id}
+    if scoped:
+        ids = [int(i) for i in case.scope_building_ids]
+        values["building_ids"] = ids if conn.dialect.name == "postgresql" else json.dumps(ids)
+    rows = _households_statement(conn.dialect.name, scoped, lock).all(conn, values)
+    return [Row(dict(zip(_HOUSEHOLD_NAMES, r))) for r in rows]
+
+
+_HOUSEHOLDS: dict[tuple[str, bool, bool], Prepared] = {}
+
+
+def _households_statement(dialect: str, scoped: bool, lock: bool) -> Prepared:
+    """Built once per database, scope and lock: the buildings in scope are one parameter (an
+    array on PostgreSQL, a JSON list on SQLite), not an ``IN`` list rendered on every call."""
+    key = (dialect, scoped, lock)
+    prepared = _HOUSEHOLDS.get(key)
+    if prepared is not None:
+        return prepared
+    stmt = select(*_H.c).where(_H.c.community_id == bindparam("community_id"))
+    if scoped and dialect == "postgresql":
+        stmt = stmt.where(_H.c.building_id == any_(bindparam("building_ids", type_=ARRAY(Integer))))
+    elif scoped:
+        in_scope = select(column("value", Integer)).select_from(func.json_each(bindparam("building_ids", type_=String)))
+        stmt = stmt.where(_H.c.building_id.in_(in_scope))
     stmt = stmt.order_by(_H.c.id)
-    if lock and conn.dialect.name == "postgresql":
+    if lock and dialect == "postgresql":
         stmt = stmt.with_for_update()
-    return [Row(dict(zip(_HOUSEHOLD_NAMES, r))) for r in conn.execute(stmt)]
+    prepared = _HOUSEHOLDS[key] = Prepared(stmt)
+    return prepared
 
 
 def update_households(conn: Connection, rows: list[Row]) -> None:
