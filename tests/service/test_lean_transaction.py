@@ -129,3 +129,43 @@ def test_the_hot_paths_token_lookup_agrees_with_the_orms(world):
     with svc.sessions() as s, s.begin():
         s.get(User, world.ids["user_hb"]).active = False  # deactivated: its tokens sign no one in
     assert _both_lookups(svc, hb, NOW) == (None, None)
+
+
+def _prepared_here(s) -> tuple[int, int]:
+    """(this connection's backend, how many statements it has prepared)."""
+    row = s.connection().exec_driver_sql("SELECT pg_backend_pid(), (SELECT count(*) FROM pg_prepared_statements)")
+    return tuple(row.one())
+
+
+@pytest.mark.postgresql_only  # psycopg's own behaviour: every ROLLBACK drops the prepared statements
+def test_a_read_keeps_the_connections_prepared_statements(flow):
+    from fundflow.service.db import read_only
+    from fundflow.service.tables import Case
+    from fundflow.service.usecases import lean
+
+    case_id = flow.open()
+    svc = flow.svc
+    for _ in range(6):  # psycopg prepares a statement on its fifth run on a connection
+        with lean_transaction(svc.sessions) as tx:
+            assert lean.load(tx.connection(), case_id, for_update=True) is not None
+            backend, prepared = _prepared_here(tx)
+    assert prepared >= 1
+    with read_only(svc.sessions) as s:  # a page's read transaction
+        assert s.get(Case, case_id) is not None
+        assert _prepared_here(s)[0] == backend  # the same pooled connection
+    with lean_transaction(svc.sessions) as tx:
+        assert _prepared_here(tx) == (backend, prepared)  # nothing dropped by the read
+        # room for the statements of every step shape and the pages' reads (service/db.py)
+        assert tx.connection().connection.dbapi_connection.prepared_max == 512
+
+
+@pytest.mark.postgresql_only
+def test_a_write_in_a_read_transaction_fails_on_postgresql(world):
+    from sqlalchemy.exc import DBAPIError
+
+    from fundflow.service.db import read_only
+
+    user_id = world.ids["user_so"]
+    with pytest.raises(DBAPIError, match="read-only transaction"), read_only(world.svc.sessions) as s:
+        s.connection().execute(insert(IdempotencyRecord.__table__).values(**_record("in_a_read", user_id)))
+    assert "in_a_read" not in _keys(world.svc)

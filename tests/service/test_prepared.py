@@ -195,3 +195,57 @@ def test_the_households_in_scope_are_read_by_one_prepared_statement(flow, buildi
         with transaction(flow.svc.sessions) as s:
             everyone = s.execute(select(func.count()).select_from(Household)).scalar_one()
         assert len(got) < everyone  # narrowed, not the whole community
+
+
+def _case_update_columns(sent: list[str]) -> str:
+    """The SET part of the statement that writes the case row (SQLite's UPDATE, PostgreSQL's CTE)."""
+    (stmt,) = [st for st in sent if "UPDATE cases SET" in st]
+    return stmt.split("UPDATE cases SET", 1)[1].split("WHERE", 1)[0]
+
+
+def test_a_step_writes_only_the_case_columns_it_changed(flow):
+    case_id = _at_survey(flow)
+    version = _rows(flow.svc, case_id)[0][1]
+    _, sent = traced(flow.svc.db, lambda: flow.fire("so", case_id, "complete_survey", SURVEY))
+    written = _case_update_columns(sent)
+    for changed in ("state", "data", "act_times", "event_count", "head_hash", "version"):
+        assert f"{changed}=" in written.replace(" ", ""), (changed, written)
+    for same in ("scope_building_ids", "renewed_documents", "approved_amount", "closed", "number"):
+        assert f"{same}=" not in written.replace(" ", ""), (same, written)
+    case_columns, stages, _ = _rows(flow.svc, case_id)  # and the row holds the step's values
+    assert case_columns[0] == "joint_meeting" and case_columns[1] == version + 1
+    assert case_columns[2]["survey_findings"] == SURVEY["survey_findings"]
+
+
+@pytest.mark.parametrize("sequence", [[1, True, 1.0, "1", 1], [{"a": [1]}, {"a": [True]}, {"a": [1, 2]}]])
+def test_a_change_of_type_alone_is_written(flow, sequence):
+    """1, True, 1.0 and "1" are four values to a JSON column though Python finds three of them
+    equal: each is written, and the row's digest (integrity.facts) stays the row's."""
+    case_id = _at_survey(flow)
+    for value in sequence:
+        with transaction(flow.svc.sessions) as s:
+            conn = s.connection()
+            case = lean.load(conn, case_id, for_update=True).case
+            case.data = {**case.data, "x": value}
+            assert lean.update_case(conn, case)
+        with transaction(flow.svc.sessions) as s:
+            stored = lean.load(s.connection(), case_id, for_update=False).case.data["x"]
+        assert stored == value and type(stored) is type(value)
+        if isinstance(value, dict):
+            assert [type(v) for v in stored["a"]] == [type(v) for v in value["a"]]
+
+
+def test_a_value_changed_in_place_is_written_and_two_writes_in_one_transaction_both_count(flow):
+    case_id = _at_survey(flow)
+    with transaction(flow.svc.sessions) as s:
+        conn = s.connection()
+        case = lean.load(conn, case_id, for_update=True).case
+        case.data["in_place"] = ["a"]  # the same dict, changed
+        assert lean.update_case(conn, case)
+        case.data["in_place"].append("b")  # the same list, changed after the first write
+        case.act_times = {**case.act_times, "later": "2026-03-02T00:00:00+00:00"}
+        assert lean.update_case(conn, case)
+    with transaction(flow.svc.sessions) as s:
+        again = lean.load(s.connection(), case_id, for_update=False).case
+    assert again.data["in_place"] == ["a", "b"] and "later" in again.act_times
+    assert again.version == case.version

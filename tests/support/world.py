@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from fundflow.http.app import create_app
 from fundflow.service.context import Services
-from fundflow.service.db import transaction
+from fundflow.service.db import read_only, transaction
 from fundflow.service.household_import import HouseholdRow
 from fundflow.service.tables import Building, Case, District, StreetOffice
 from fundflow.service.usecases import communities, users
@@ -69,7 +69,7 @@ def uploader(registry, doc_type: str, who: str | None = "so", definition: str = 
 def meeting_scope(svc, case_id: int) -> dict:
     """The meeting's paying-scope fields that keep the buildings the report named (none: the
     whole estate)."""
-    with svc.sessions() as s:
+    with read_only(svc.sessions) as s:  # a read, as the API's (PostgreSQL: no ROLLBACK)
         ids = s.get(Case, case_id).scope_building_ids
         names = sorted(b.name for b in s.exec(select(Building).where(Building.id.in_(ids)))) if ids else []
     return {

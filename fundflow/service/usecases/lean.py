@@ -190,6 +190,7 @@ def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
         return None
     nc, ns = len(_CASE_NAMES), len(_STAGE_NAMES)
     case = Row(dict(zip(_CASE_NAMES, row[:nc])))
+    _read_as(case, _CASE_SET)
     stage_values = row[nc : nc + ns]
     stage = Row(dict(zip(_STAGE_NAMES, stage_values))) if stage_values[0] is not None else None
     com_id, com_name, off_id, off_name, docs, votes, has_ledger, has_top = row[nc + ns :]
@@ -205,11 +206,78 @@ def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
     )
 
 
-_UPDATE_CASE = Prepared(
-    update(_C)
-    .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
-    .values(_set(_C, "v_", _CASE_SET) | {"version": bindparam("v_version")})
-)
+# -- the case row's versioned update: only the columns a step changed --------------------------
+#
+# ``load`` keeps a copy of what it read of the columns a step may set (``_AS_READ``); the update
+# writes those whose value differs, compared strictly (the same types all the way down: 1, 1.0
+# and True are three values to a JSON column), and always the version. A row not read by
+# ``load`` (a case being opened) writes every column. One statement per set of columns, built
+# once (a procedure's steps change a handful of sets; past ``_MAX_SHAPES`` every column is
+# written, as before).
+
+_AS_READ = "_as_read"
+_MAX_SHAPES = 256
+_SHAPES: set[tuple[str, ...]] = set()
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _fresh(v: Any) -> Any:
+    """A copy of a JSON value deep enough that changing the row's value in place is seen."""
+    if isinstance(v, dict):
+        return {k: _fresh(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_fresh(x) for x in v]
+    return v
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(x, b[k]) for k, x in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _read_as(row: Row, names: tuple[str, ...]) -> None:
+    d = row.__dict__
+    d[_AS_READ] = {n: _fresh(d[n]) for n in names}
+
+
+def _changed_columns(case: Row) -> tuple[str, ...]:
+    d = case.__dict__
+    read = d.get(_AS_READ)
+    if read is None:
+        return _CASE_SET
+    changed = tuple(n for n in _CASE_SET if not _same(d[n], read[n]))
+    if changed not in _SHAPES:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            return _CASE_SET
+        _SHAPES.add(changed)
+    return changed
+
+
+def _written(case: Row, names: tuple[str, ...]) -> None:
+    """After a write: the version moved on, and what was written is now what the row holds."""
+    d = case.__dict__
+    d["version"] += 1
+    read = d.get(_AS_READ)
+    if read is not None:
+        read.update({n: _fresh(d[n]) for n in names})
+
+
+def _update_case_statement(names: tuple[str, ...]) -> Prepared:
+    prepared = _UPDATES.get(names)
+    if prepared is None:
+        prepared = _UPDATES[names] = Prepared(
+            update(_C)
+            .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
+            .values(_set(_C, "v_", names) | {"version": bindparam("v_version")})
+        )
+    return prepared
+
+
 _UPDATE_STAGE = Prepared(update(_S).where(_S.c.id == bindparam("b_id")).values(_set(_S, "v_", _STAGE_SET)))
 _STAGE_INSERTED = tuple(n for n in _STAGE_NAMES if n != "id")
 _INSERT_STAGE = Prepared(insert(_S), _STAGE_INSERTED)
@@ -221,9 +289,10 @@ _INSERT_IDEMPOTENCY = Prepared(insert(_IDEMPOTENCY), tuple(c.name for c in _IDEM
 
 def update_case(conn: Connection, case: Row) -> bool:
     """Write the case's new values at version + 1; False if another transaction got there first."""
-    if _UPDATE_CASE.rowcount(conn, _case_params(case)) != 1:
+    names = _changed_columns(case)
+    if _update_case_statement(names).rowcount(conn, _case_params(case, names)) != 1:
         return False
-    case.version += 1
+    _written(case, names)
     return True
 
 
@@ -242,9 +311,9 @@ def insert_event(conn: Connection, values: dict[str, Any]) -> None:
     _INSERT_EVENT.rowcount(conn, values)
 
 
-def _case_params(case: Row) -> dict[str, Any]:
+def _case_params(case: Row, names: tuple[str, ...]) -> dict[str, Any]:
     d = case.__dict__
-    params = {f"v_{n}": d[n] for n in _CASE_SET}
+    params = {f"v_{n}": d[n] for n in names}
     params.update(b_id=d["id"], b_version=d["version"], v_version=d["version"] + 1)
     return params
 
@@ -259,16 +328,18 @@ def _case_params(case: Row) -> dict[str, Any]:
 _COMBINED: dict[tuple, Prepared] = {}
 
 
-def _combined(key: tuple, parts) -> Prepared:
+def _combined(key: tuple, parts, names: tuple[str, ...]) -> Prepared:
     """``parts()``: the CTEs beside the case row's and the event's, and what the statement
-    reads back from them besides the count of case rows (a scalar subquery, or None)."""
+    reads back from them besides the count of case rows (a scalar subquery, or None);
+    ``names``: the case row's columns it writes (``_changed_columns``)."""
+    key = (*key, names)
     prepared = _COMBINED.get(key)
     if prepared is not None:
         return prepared
     moved = (
         update(_C)
         .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
-        .values(_set(_C, "v_", _CASE_SET) | {"version": bindparam("v_version")})
+        .values(_set(_C, "v_", names) | {"version": bindparam("v_version")})
         .returning(_C.c.id)
         .cte("moved")
     )
@@ -280,16 +351,16 @@ def _combined(key: tuple, parts) -> Prepared:
     return prepared
 
 
-def _step_params(case: Row, event: dict[str, Any]) -> dict[str, Any]:
-    params = _case_params(case)
+def _step_params(case: Row, event: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    params = _case_params(case, names)
     params.update({f"e_{n}": event[n] for n in _EVENT_INSERTED})
     return params
 
 
-def _moved(case: Row, matched: int) -> bool:
+def _moved(case: Row, matched: int, names: tuple[str, ...]) -> bool:
     if matched != 1:
         return False
-    case.version += 1
+    _written(case, names)
     return True
 
 
@@ -320,7 +391,8 @@ def write(conn: Connection, case: Row, event: dict[str, Any], changed: Row | Non
         if opened is not None:
             insert_stage(conn, opened)
         return True
-    params = _step_params(case, event)
+    names = _changed_columns(case)
+    params = _step_params(case, event, names)
     if changed is not None:
         d = changed.__dict__
         params.update({f"c_{n}": d[n] for n in _STAGE_SET})
@@ -329,8 +401,8 @@ def write(conn: Connection, case: Row, event: dict[str, Any], changed: Row | Non
         d = opened.__dict__
         params.update({f"o_{n}": d[n] for n in _STAGE_INSERTED})
     closes, opens = changed is not None, opened is not None
-    (matched,) = _combined(("stages", closes, opens), _stage_parts(closes, opens)).first(conn, params)
-    return _moved(case, matched)
+    (matched,) = _combined(("stages", closes, opens), _stage_parts(closes, opens), names).first(conn, params)
+    return _moved(case, matched, names)
 
 
 def insert_idempotency(conn: Connection, values: dict[str, Any]) -> None:
@@ -373,12 +445,13 @@ def write_vote(conn: Connection, case: Row, event: dict[str, Any], vote: Row, ba
             return False
         insert_event(conn, event)
         return True
-    params = _step_params(case, event)
+    names = _changed_columns(case)
+    params = _step_params(case, event, names)
     d, b = vote.__dict__, ballot.__dict__
     params.update({f"w_{n}": d[n] for n in _VOTE_INSERTED})
     params.update({f"a_{n}": b[n] for n in _BALLOT_INSERTED})
-    (matched,) = _combined(("vote",), _vote_parts).first(conn, params)
-    return _moved(case, matched)
+    (matched,) = _combined(("vote",), _vote_parts, names).first(conn, params)
+    return _moved(case, matched, names)
 
 
 def put_vote(conn: Connection, vote: Row) -> None:
@@ -416,11 +489,12 @@ def write_document(conn: Connection, case: Row, event: dict[str, Any], doc: Row)
             return False
         insert_event(conn, event)
         return True
-    params = _step_params(case, event)
+    names = _changed_columns(case)
+    params = _step_params(case, event, names)
     d = doc.__dict__
     params.update({f"d_{n}": d[n] for n in _DOCUMENT_INSERTED})
-    matched, doc.id = _combined(("document",), _document_parts).first(conn, params)
-    return _moved(case, matched)
+    matched, doc.id = _combined(("document",), _document_parts, names).first(conn, params)
+    return _moved(case, matched, names)
 
 
 def insert_document(conn: Connection, doc: Row) -> None:
