@@ -142,7 +142,7 @@ class Tx:
 
 @contextmanager
 def lean_transaction(factory: sessionmaker[Session]) -> Iterator[Tx]:
-    """``transaction`` for the hot path (transitions, votes, documents, opening a case): the
+    """``transaction`` for the hot path (transitions, votes, documents): the
     same unit of work (commit on success, roll back on any exception; SQLite's write lock and
     ``BEGIN IMMEDIATE``), on a Core connection; an ORM session only if a step asks for one,
     flushed before the commit."""

@@ -1,20 +1,23 @@
 """The lean write path of a transition: SQLAlchemy Core statements built once, rows in hand.
 
-A plain transition is five statements and COMMIT:
+A plain transition is five statements and COMMIT on SQLite (two on PostgreSQL: the locked read,
+then one statement of data-modifying CTEs for the writes), in ``db.lean_transaction`` (a Core
+connection; no ORM session unless a step asks for one):
 
 1. the case row, locked (PostgreSQL ``FOR UPDATE OF cases``; SQLite's ``BEGIN IMMEDIATE``
    already holds the write lock), read once with everything the engine and the reply need:
    its open stage, its community's and street office's names, its documents (type, round),
    its votes, and whether it has ledger entries or top-up notices;
-2. ``UPDATE cases ... WHERE id AND version`` (the optimistic lock: no row, a 409);
+2. ``UPDATE cases ... WHERE id AND version`` (the optimistic lock: no row, a 409), setting the
+   columns the step changed from what ``load`` read, and the version;
 3. ``INSERT`` the hash-chained event;
 4. ``UPDATE`` the stage row it closes (or whose deadlines moved);
 5. ``INSERT`` the stage row it opens.
 
 No ORM unit of work: rows are plain attribute bags (``Row``) holding what the ORM instance
 would hold, so ``integrity.facts`` digests them alike and the reply is built from them. The
-money-moving transitions still lock and write the households and ledger entries through the
-session (``usecases/ledger.py``), flushed before the reply reads the case's money.
+money-moving transitions lock and write the households in scope and insert the journal entries
+and top-up notices with the statements of the last part below (``usecases/ledger.py``).
 
 Votes (``put_vote``, ``insert_ballot``) and documents (``insert_document``) take the same path:
 the case row read and locked by ``load``, their rows, the event and the versioned case row
