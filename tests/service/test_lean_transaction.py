@@ -11,12 +11,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from fundflow.service.auth import user_for_token, user_row_for_token
-from fundflow.service.db import lean_transaction
-from fundflow.service.tables import Event, IdempotencyRecord, User
-from fundflow.service.usecases import users
+from fundflow.service.db import lean_transaction, read_only
+from fundflow.service.tables import Case, Event, IdempotencyRecord, User
+from fundflow.service.usecases import lean, users
 from tests.support.world import NOW
 
 SURVEY = {"survey_date": "2026-03-01", "survey_findings": "楼道堆放杂物"}
@@ -139,10 +140,6 @@ def _prepared_here(s) -> tuple[int, int]:
 
 @pytest.mark.postgresql_only  # psycopg's own behaviour: every ROLLBACK drops the prepared statements
 def test_a_read_keeps_the_connections_prepared_statements(flow):
-    from fundflow.service.db import read_only
-    from fundflow.service.tables import Case
-    from fundflow.service.usecases import lean
-
     case_id = flow.open()
     svc = flow.svc
     for _ in range(6):  # psycopg prepares a statement on its fifth run on a connection
@@ -161,10 +158,6 @@ def test_a_read_keeps_the_connections_prepared_statements(flow):
 
 @pytest.mark.postgresql_only
 def test_a_write_in_a_read_transaction_fails_on_postgresql(world):
-    from sqlalchemy.exc import DBAPIError
-
-    from fundflow.service.db import read_only
-
     user_id = world.ids["user_so"]
     with pytest.raises(DBAPIError, match="read-only transaction"), read_only(world.svc.sessions) as s:
         s.connection().execute(insert(IdempotencyRecord.__table__).values(**_record("in_a_read", user_id)))

@@ -237,12 +237,6 @@ _OPEN_OBJECTIONS = Prepared(
 )
 
 
-def _stage_row(case_id: int, state: str, entered_at: datetime, d: StageDeadlines | None) -> Stage:
-    stage = Stage(case_id=case_id, state=state, entered_at=entered_at)
-    set_deadlines(stage, d)
-    return stage
-
-
 def set_deadlines(stage: Stage, d: StageDeadlines | None) -> None:
     if d is None:
         stage.due_date = stage.due_at = stage.warn_at = stage.escalate_at = stage.next_alert_at = None

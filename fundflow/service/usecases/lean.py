@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Integer, String, and_, any_, bindparam, column, exists, func, insert, select, update
@@ -139,14 +140,8 @@ def _agg(dialect: str, *cols):
     return func.json_group_array(func.json_array(*cols))
 
 
-_STATEMENTS: dict[tuple[str, bool], Prepared] = {}
-
-
+@cache  # one per database and lock
 def _load_statement(dialect: str, for_update: bool) -> Prepared:
-    key = (dialect, for_update)
-    prepared = _STATEMENTS.get(key)
-    if prepared is not None:
-        return prepared
     case_id = _C.c.id
     docs = select(_agg(dialect, _D.c.doc_type, _D.c.round)).where(_D.c.case_id == case_id).scalar_subquery()
     votes = select(_agg(dialect, _V.c.party, _V.c.attended, _V.c.vote)).where(_V.c.case_id == case_id).scalar_subquery()
@@ -177,8 +172,7 @@ def _load_statement(dialect: str, for_update: bool) -> Prepared:
     )
     if for_update and dialect == "postgresql":
         stmt = stmt.with_for_update(of=_C)
-    prepared = _STATEMENTS[key] = Prepared(stmt)
-    return prepared
+    return Prepared(stmt)
 
 
 def _json_list(value) -> list:
@@ -221,7 +215,6 @@ def load(conn: Connection, case_id: int, *, for_update: bool) -> Loaded | None:
 _AS_READ = "_as_read"
 _MAX_SHAPES = 256
 _SHAPES: set[tuple[str, ...]] = set()
-_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
 def _fresh(v: Any) -> Any:
@@ -270,15 +263,18 @@ def _written(case: Row, names: tuple[str, ...]) -> None:
         read.update({n: _fresh(d[n]) for n in names})
 
 
+@cache  # one per set of columns (at most _MAX_SHAPES + 1)
 def _update_case_statement(names: tuple[str, ...]) -> Prepared:
-    prepared = _UPDATES.get(names)
-    if prepared is None:
-        prepared = _UPDATES[names] = Prepared(
-            update(_C)
-            .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
-            .values(_set(_C, "v_", names) | {"version": bindparam("v_version")})
-        )
-    return prepared
+    return Prepared(_case_update(names))
+
+
+def _case_update(names: tuple[str, ...]):
+    """``UPDATE cases SET <names>, version WHERE id AND version`` (the optimistic lock)."""
+    return (
+        update(_C)
+        .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
+        .values(_set(_C, "v_", names) | {"version": bindparam("v_version")})
+    )
 
 
 _UPDATE_STAGE = Prepared(update(_S).where(_S.c.id == bindparam("b_id")).values(_set(_S, "v_", _STAGE_SET)))
@@ -339,13 +335,7 @@ def _combined(key: tuple, parts, names: tuple[str, ...]) -> Prepared:
     prepared = _COMBINED.get(key)
     if prepared is not None:
         return prepared
-    moved = (
-        update(_C)
-        .where(_C.c.id == bindparam("b_id"), _C.c.version == bindparam("b_version"))
-        .values(_set(_C, "v_", names) | {"version": bindparam("v_version")})
-        .returning(_C.c.id)
-        .cte("moved")
-    )
+    moved = _case_update(names).returning(_C.c.id).cte("moved")
     ctes, read = parts()
     ctes = [insert(_E).values(_set(_E, "e_", _EVENT_INSERTED)).cte("event_added"), *ctes]
     count = select(func.count()).select_from(moved).scalar_subquery()
@@ -536,16 +526,10 @@ def households(conn: Connection, case: Row, *, lock: bool) -> list[Row]:
     return [Row(dict(zip(_HOUSEHOLD_NAMES, r))) for r in rows]
 
 
-_HOUSEHOLDS: dict[tuple[str, bool, bool], Prepared] = {}
-
-
+@cache
 def _households_statement(dialect: str, scoped: bool, lock: bool) -> Prepared:
     """Built once per database, scope and lock: the buildings in scope are one parameter (an
     array on PostgreSQL, a JSON list on SQLite), not an ``IN`` list rendered on every call."""
-    key = (dialect, scoped, lock)
-    prepared = _HOUSEHOLDS.get(key)
-    if prepared is not None:
-        return prepared
     stmt = select(*_H.c).where(_H.c.community_id == bindparam("community_id"))
     if scoped and dialect == "postgresql":
         stmt = stmt.where(_H.c.building_id == any_(bindparam("building_ids", type_=ARRAY(Integer))))
@@ -555,8 +539,7 @@ def _households_statement(dialect: str, scoped: bool, lock: bool) -> Prepared:
     stmt = stmt.order_by(_H.c.id)
     if lock and dialect == "postgresql":
         stmt = stmt.with_for_update()
-    prepared = _HOUSEHOLDS[key] = Prepared(stmt)
-    return prepared
+    return Prepared(stmt)
 
 
 def update_households(conn: Connection, rows: list[Row]) -> None:
